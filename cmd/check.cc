@@ -1,0 +1,390 @@
+#include "cmd/check.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <unordered_map>
+
+namespace ipguard {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+int ApplyRank(Kind k) {
+  switch (k) {
+    case Kind::kLogicalNetwork:
+      return 0;
+    case Kind::kIPReservation:
+      return 1;
+    case Kind::kLoadBalancerPool:
+      return 2;
+    case Kind::kIPAddressPool:
+      return 3;
+    case Kind::kWorkloadCluster:
+      return 4;
+    case Kind::kService:
+      return 5;
+  }
+  return 6;
+}
+
+std::string Plural(int n, const std::string& word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+std::string Count(const std::optional<uint64_t>& v) { return v ? std::to_string(*v) : "-"; }
+std::string Count(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; }
+
+// Left-aligned columns, two spaces apart.
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows) {
+    if (width.size() < r.size()) width.resize(r.size());
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+void Entries(const std::string& title, const std::vector<PlanEntry>& entries,
+             std::vector<std::vector<std::string>>* rows) {
+  for (const auto& e : entries) {
+    std::string owner = e.owner + " " + e.field;
+    if (e.required > 0) owner += " (needs " + std::to_string(e.required) + " node addresses)";
+    rows->push_back({"  " + title, e.block, owner});
+  }
+}
+
+json EntriesJson(const std::vector<PlanEntry>& entries) {
+  json arr = json::array();
+  for (const auto& e : entries) {
+    json j = {{"object", e.owner}, {"field", e.field}, {"address", e.block}};
+    if (e.required > 0) j["requiredAddresses"] = e.required;
+    arr.push_back(j);
+  }
+  return arr;
+}
+
+Status ReadFile(const fs::path& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::Error(path.string() + ": cannot be read");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) return Status::Error(path.string() + ": cannot be read");
+  *out = ss.str();
+  return Status::Ok();
+}
+
+bool IsManifest(const fs::path& p) {
+  std::string ext = p.extension().string();
+  return ext == ".yaml" || ext == ".yml" || ext == ".json";
+}
+
+// Reads one command-line path into documents; errors go to `errors`.
+void ReadPath(const std::string& arg, std::istream& in, std::vector<Document>* docs,
+              std::vector<std::string>* errors) {
+  auto parse = [&](const std::string& text, const std::string& source) {
+    Status s = ParseManifests(text, source, docs);
+    if (!s.ok()) errors->push_back(s.message());
+  };
+  if (arg == "-") {
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    parse(text, "-");
+    return;
+  }
+  std::error_code ec;
+  fs::path path(arg);
+  if (fs::is_directory(path, ec)) {
+    std::vector<fs::path> files;
+    for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      if (it->is_regular_file(ec) && IsManifest(it->path())) files.push_back(it->path());
+    }
+    if (ec) {
+      errors->push_back(arg + ": cannot be read: " + ec.message());
+      return;
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::string text;
+      Status s = ReadFile(f, &text);
+      if (!s.ok()) {
+        errors->push_back(s.message());
+        continue;
+      }
+      parse(text, f.string());
+    }
+    return;
+  }
+  if (!fs::exists(path, ec)) {
+    errors->push_back(arg + ": no such file or directory");
+    return;
+  }
+  std::string text;
+  Status s = ReadFile(path, &text);
+  if (!s.ok()) {
+    errors->push_back(s.message());
+    return;
+  }
+  parse(text, arg);
+}
+
+const char kUsage[] =
+    "usage: ipguard check [-o table|json] [--platform azurelocal|vmware]\n"
+    "                     [--capacity-policy Enforce|Warn] PATH...\n"
+    "PATH is a file, a directory (searched for .yaml, .yml and .json) or - for stdin.\n"
+    "Exit status: 0 clean, 1 violations, 2 unreadable input or bad usage.\n";
+
+}  // namespace
+
+CheckReport RunRules(const std::vector<Document>& docs, const Options& options) {
+  CheckReport report;
+  struct Pending {
+    const Document* doc;
+    Object obj;
+  };
+  std::vector<Pending> pending;
+  for (const Document& d : docs) {
+    const json& j = d.json;
+    std::string where = d.source + ": document " + std::to_string(d.index);
+    if (!j.is_object() || !j.contains("apiVersion") || !j["apiVersion"].is_string() ||
+        !j.contains("kind") || !j["kind"].is_string()) {
+      report.unreadable.push_back(where + ": not a Kubernetes object (apiVersion and kind are required)");
+      continue;
+    }
+    std::string api = j["apiVersion"].get<std::string>();
+    std::string kind = j["kind"].get<std::string>();
+    if (!KindOf(api, kind)) {
+      ++report.skipped[api + " " + kind];
+      continue;
+    }
+    auto obj = ParseObject(j);
+    if (!obj.ok()) {
+      ObjectResult r{d.source, d.index, kind + " (unnamed)", {}};
+      r.verdict.violations.push_back(obj.error());
+      report.results.push_back(std::move(r));
+      continue;
+    }
+    pending.push_back({&d, std::move(obj).value()});
+  }
+  std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+    return ApplyRank(a.obj.kind) < ApplyRank(b.obj.kind);
+  });
+  Engine engine(options);
+  std::unordered_map<std::string, const Document*> first_seen;
+  for (const Pending& p : pending) {
+    ObjectResult r{p.doc->source, p.doc->index, p.obj.Describe(), {}};
+    ++report.objects;
+    auto [it, fresh] = first_seen.emplace(p.obj.Key(), p.doc);
+    if (!fresh) {
+      r.verdict.violations.push_back(p.obj.Describe() + " is defined more than once (first in " +
+                                     it->second->source + ": document " +
+                                     std::to_string(it->second->index) + ")");
+    } else {
+      r.verdict = engine.Review(Operation::kCreate, nullptr, &p.obj);
+      // Stored even when refused, so every later collision with it is
+      // reported too, as the controller would see objects that got in.
+      engine.Upsert(p.obj);
+    }
+    report.results.push_back(std::move(r));
+  }
+  for (const auto& r : report.results) {
+    report.violations += static_cast<int>(r.verdict.violations.size());
+    report.warnings += static_cast<int>(r.verdict.warnings.size());
+  }
+  report.plan = BuildPlan(engine);
+  return report;
+}
+
+std::string RenderTable(const CheckReport& report) {
+  std::string out;
+  int skipped = 0;
+  std::string kinds;
+  for (const auto& [k, n] : report.skipped) {
+    skipped += n;
+    kinds += (kinds.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+  }
+  out += "ipguard check: " + Plural(report.objects, "object");
+  if (skipped > 0) out += ", " + std::to_string(skipped) + " skipped (" + kinds + ")";
+  out += "\n\n";
+
+  const Plan& plan = report.plan;
+  if (!plan.networks.empty()) {
+    std::vector<std::vector<std::string>> rows{
+        {"NETWORK", "METHOD", "VLAN", "PREFIX", "TOTAL", "REQUIRED", "FREE", "CLUSTERS"}};
+    for (const auto& n : plan.networks) {
+      rows.push_back({n.name, n.method, std::to_string(n.vlan), n.prefix.empty() ? "-" : n.prefix,
+                      Count(n.usage.total), std::to_string(n.usage.required_by_nodes),
+                      Count(n.usage.free), std::to_string(n.usage.clusters)});
+    }
+    out += Table(rows) + "\n";
+  }
+  for (const auto& n : plan.networks) {
+    out += "LogicalNetwork " + n.name + " (" + n.method + ", VLAN " + std::to_string(n.vlan) +
+           (n.prefix.empty() ? "" : ", " + n.prefix) + ")\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : n.pools) {
+      rows.push_back({n.method == "DHCP" ? "  dhcp scope" : "  node pool", p, ""});
+    }
+    Entries("control plane", n.control_planes, &rows);
+    Entries("load balancer", n.load_balancer_pools, &rows);
+    Entries("reserved", n.reservations, &rows);
+    Entries("service", n.services, &rows);
+    out += Table(rows) + "\n";
+  }
+  if (!plan.shared_load_balancer_pools.empty() || !plan.shared_reservations.empty() ||
+      !plan.shared_services.empty()) {
+    out += "Every VLAN (objects that name no network or VLAN)\n";
+    std::vector<std::vector<std::string>> rows;
+    Entries("load balancer", plan.shared_load_balancer_pools, &rows);
+    Entries("reserved", plan.shared_reservations, &rows);
+    Entries("service", plan.shared_services, &rows);
+    out += Table(rows) + "\n";
+  }
+  auto list = [&](const char* title, int count, bool violations) {
+    if (count == 0) return;
+    out += std::string(title) + " (" + std::to_string(count) + ")\n";
+    for (const auto& r : report.results) {
+      for (const auto& m : violations ? r.verdict.violations : r.verdict.warnings) {
+        out += "  " + r.source + " #" + std::to_string(r.document) + " " + r.object + ": " + m + "\n";
+      }
+    }
+    out += "\n";
+  };
+  list("VIOLATIONS", report.violations, true);
+  list("WARNINGS", report.warnings, false);
+  out += "Result: " + Plural(report.violations, "violation") + ", " +
+         Plural(report.warnings, "warning") + "\n";
+  return out;
+}
+
+json RenderJson(const CheckReport& report) {
+  json nets = json::array();
+  for (const auto& n : report.plan.networks) {
+    json j = {{"name", n.name},
+              {"ipAllocationMethod", n.method},
+              {"vlanId", n.vlan},
+              {"pools", n.pools},
+              {"clusters", n.usage.clusters},
+              {"requiredByNodes", n.usage.required_by_nodes},
+              {"controlPlaneIPs", EntriesJson(n.control_planes)},
+              {"loadBalancerPools", EntriesJson(n.load_balancer_pools)},
+              {"reservations", EntriesJson(n.reservations)},
+              {"services", EntriesJson(n.services)}};
+    if (!n.prefix.empty()) j["addressPrefix"] = n.prefix;
+    j["total"] = n.usage.total ? json(*n.usage.total) : json(nullptr);
+    j["free"] = n.usage.free ? json(*n.usage.free) : json(nullptr);
+    nets.push_back(j);
+  }
+  json violations = json::array(), warnings = json::array();
+  for (const auto& r : report.results) {
+    for (const auto& m : r.verdict.violations) {
+      violations.push_back({{"source", r.source}, {"document", r.document}, {"object", r.object}, {"message", m}});
+    }
+    for (const auto& m : r.verdict.warnings) {
+      warnings.push_back({{"source", r.source}, {"document", r.document}, {"object", r.object}, {"message", m}});
+    }
+  }
+  int skipped = 0;
+  for (const auto& [k, n] : report.skipped) skipped += n;
+  return {{"networks", nets},
+          {"everyDomain",
+           {{"loadBalancerPools", EntriesJson(report.plan.shared_load_balancer_pools)},
+            {"reservations", EntriesJson(report.plan.shared_reservations)},
+            {"services", EntriesJson(report.plan.shared_services)}}},
+          {"violations", violations},
+          {"warnings", warnings},
+          {"unreadable", report.unreadable},
+          {"summary",
+           {{"objects", report.objects},
+            {"skipped", skipped},
+            {"skippedKinds", report.skipped},
+            {"violations", report.violations},
+            {"warnings", report.warnings},
+            {"exitCode", report.ExitCode()}}}};
+}
+
+int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+              std::ostream& err) {
+  Options options;
+  std::string output = "table";
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const std::string& flag, std::string* v) {
+      if (a == flag) {
+        if (i + 1 >= args.size()) return false;
+        *v = args[++i];
+        return true;
+      }
+      if (a.rfind(flag + "=", 0) == 0) {
+        *v = a.substr(flag.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    std::string v;
+    if (a == "-h" || a == "--help") {
+      out << kUsage;
+      return 0;
+    } else if (value("-o", &v) || value("--output", &v)) {
+      if (v != "table" && v != "json") {
+        err << "ipguard check: -o must be table or json, not \"" << v << "\"\n" << kUsage;
+        return 2;
+      }
+      output = v;
+    } else if (value("--platform", &v)) {
+      auto p = ParsePlatform(v);
+      if (!p) {
+        err << "ipguard check: --platform must be azurelocal or vmware, not \"" << v << "\"\n";
+        return 2;
+      }
+      options.platform = *p;
+    } else if (value("--capacity-policy", &v)) {
+      auto p = ParseCapacityPolicy(v);
+      if (!p) {
+        err << "ipguard check: --capacity-policy must be Enforce or Warn, not \"" << v << "\"\n";
+        return 2;
+      }
+      options.capacity_policy = *p;
+    } else if (a.size() > 1 && a[0] == '-') {
+      err << "ipguard check: unknown flag " << a << "\n" << kUsage;
+      return 2;
+    } else {
+      paths.push_back(a);
+    }
+  }
+  if (paths.empty()) {
+    err << "ipguard check: no PATH given\n" << kUsage;
+    return 2;
+  }
+  std::vector<Document> docs;
+  std::vector<std::string> errors;
+  for (const auto& p : paths) ReadPath(p, in, &docs, &errors);
+  CheckReport report = RunRules(docs, options);
+  report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
+  if (output == "json") {
+    out << RenderJson(report).dump(2) << "\n";
+  } else if (!report.unreadable.empty()) {
+    for (const auto& e : report.unreadable) err << "ipguard check: " << e << "\n";
+    err << "ipguard check: unreadable input, nothing was checked\n";
+  } else {
+    out << RenderTable(report);
+  }
+  return report.ExitCode();
+}
+
+}  // namespace ipguard

@@ -1,0 +1,36 @@
+// ipguard: wiring only. Every command lives in its own library.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cmd/check.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: ipguard <command> [flags]\n"
+    "  check PATH...   check manifests against the address rules (see ipguard check --help)\n"
+    "  version         print the version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "check") return ipguard::CheckMain(args, std::cin, std::cout, std::cerr);
+  if (cmd == "version" || cmd == "--version") {
+    std::cout << "ipguard " << IPGUARD_VERSION << "\n";
+    return 0;
+  }
+  if (cmd == "help" || cmd == "-h" || cmd == "--help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "ipguard: unknown command \"" << cmd << "\"\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,747 @@
+#include "core/engine.h"
+
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+namespace ipguard {
+namespace {
+
+using Method = LogicalNetworkSpec::Method;
+
+bool IsServiceRole(Role r) { return r == Role::kServiceAsked || r == Role::kServiceHeld; }
+bool IsHostRole(Role r) { return r == Role::kGateway || r == Role::kDnsServer; }
+
+bool IsDns1123Label(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && !(c == '-' && i != 0 && i + 1 != s.size())) return false;
+  }
+  return true;
+}
+
+// The network address of a prefix, reserved unless the prefix is a /31 or
+// /32 (IPv4) or a /128 (IPv6); the broadcast address exists for IPv4 only.
+std::optional<IpAddr> NetworkAddress(const Block& prefix) {
+  int len = prefix.prefix_len();
+  if (prefix.family() == Family::kV4 ? len > 30 : len > 126) return std::nullopt;
+  return prefix.first();
+}
+std::optional<IpAddr> BroadcastAddress(const Block& prefix) {
+  if (prefix.family() != Family::kV4 || prefix.prefix_len() > 30) return std::nullopt;
+  return prefix.last();
+}
+
+std::string Verb(const Block& subject, const Block& other) {
+  if (!subject.is_single()) return "overlaps";
+  return other.is_single() ? "equals" : "is inside";
+}
+
+std::string Side(const Use& use, const Object& obj) {
+  return use.field + " " + use.block.ToString() + " of " + obj.Describe();
+}
+
+std::string CollisionMessage(const Use& use, const Object& obj, const Use& other,
+                             const Object& other_obj) {
+  return Side(use, obj) + " " + Verb(use.block, other.block) + " " + Side(other, other_obj);
+}
+
+bool PortsRepeat(const ServiceSpec& a, const ServiceSpec& b, std::string* which) {
+  for (const auto& pa : a.ports) {
+    for (const auto& pb : b.ports) {
+      if (pa.port == pb.port && pa.protocol == pb.protocol) {
+        *which = std::to_string(pa.port) + "/" + pa.protocol;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// Empty when two Services may share an address; otherwise why not.
+std::string SharingProblem(const ServiceSpec& a, const ServiceSpec& b) {
+  if (a.sharing_key.empty() || b.sharing_key.empty() || a.sharing_key != b.sharing_key) {
+    return "and the two do not carry the same sharing key";
+  }
+  std::string port;
+  if (PortsRepeat(a, b, &port)) {
+    return "and both use port " + port + " under sharing key \"" + a.sharing_key + "\"";
+  }
+  return "";
+}
+
+void CheckOverlapsWithin(const std::vector<LabeledBlock>& blocks, Verdict* v) {
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (blocks[i].block.Overlaps(blocks[j].block)) {
+        v->violations.push_back("spec." + blocks[i].field + " " + blocks[i].block.ToString() +
+                                " overlaps spec." + blocks[j].field + " " +
+                                blocks[j].block.ToString());
+      }
+    }
+  }
+}
+
+bool IsStatic(const Object& net) { return net.lnet.method == Method::kStatic; }
+bool IsDhcp(const Object& net) { return net.lnet.method == Method::kDhcp; }
+
+}  // namespace
+
+std::optional<Platform> ParsePlatform(const std::string& s) {
+  if (s == "azurelocal") return Platform::kAzureLocal;
+  if (s == "vmware") return Platform::kVmware;
+  return std::nullopt;
+}
+std::optional<CapacityPolicy> ParseCapacityPolicy(const std::string& s) {
+  if (s == "Enforce") return CapacityPolicy::kEnforce;
+  if (s == "Warn") return CapacityPolicy::kWarn;
+  return std::nullopt;
+}
+std::optional<Operation> ParseOperation(const std::string& s) {
+  if (s == "CREATE") return Operation::kCreate;
+  if (s == "UPDATE") return Operation::kUpdate;
+  if (s == "DELETE") return Operation::kDelete;
+  return std::nullopt;
+}
+
+std::string Verdict::Message() const {
+  std::string out;
+  for (const auto& m : violations) {
+    if (!out.empty()) out += "; ";
+    out += m;
+  }
+  return out;
+}
+
+bool Collides(Role a, Role b) {
+  if (a > b) std::swap(a, b);  // Role order: pools, scope, gateway, dns, cp, lb, res, svc
+  switch (a) {
+    case Role::kNetworkPool:
+    case Role::kDhcpScope:
+      return !IsHostRole(b);  // pools, cp, lb, reservation, services
+    case Role::kGateway:
+    case Role::kDnsServer:
+      return b == Role::kControlPlane || IsServiceRole(b);
+    case Role::kControlPlane:
+      return true;  // cp, lb, reservation, services
+    case Role::kLoadBalancer:
+      return b == Role::kLoadBalancer || b == Role::kReservation;
+    case Role::kReservation:
+      return IsServiceRole(b);  // reservations may overlap each other
+    case Role::kServiceAsked:
+    case Role::kServiceHeld:
+      return true;  // decided by sharing keys
+  }
+  return false;
+}
+
+std::optional<uint64_t> PoolCapacity(const LogicalNetworkSpec& spec) {
+  const std::vector<LabeledBlock>* blocks = nullptr;
+  if (spec.method == Method::kStatic) blocks = &spec.ip_pools;
+  if (spec.method == Method::kDhcp && !spec.dhcp_scope.empty()) blocks = &spec.dhcp_scope;
+  if (!blocks) return std::nullopt;
+  uint64_t total = 0;
+  for (const auto& b : *blocks) total = SaturatingAdd(total, b.block.Size());
+  return total;
+}
+
+Engine::Engine(Options options) : options_(options) {}
+
+bool Engine::IsOlder(const Object& a, const Object& b) {
+  // RFC 3339 timestamps in UTC as the API server writes them sort as text.
+  // An object without one (not yet stored) is the newest.
+  const std::string& ta = a.meta.creation_timestamp;
+  const std::string& tb = b.meta.creation_timestamp;
+  if (ta != tb) {
+    if (ta.empty()) return false;
+    if (tb.empty()) return true;
+    return ta < tb;
+  }
+  return a.Ref() < b.Ref();
+}
+
+uint32_t Engine::Slot(const std::string& key) const {
+  auto it = by_key_.find(key);
+  return it == by_key_.end() ? UINT32_MAX : it->second;
+}
+
+const Object* Engine::Find(const std::string& key) const {
+  uint32_t s = Slot(key);
+  return s == UINT32_MAX ? nullptr : &slots_[s].obj;
+}
+
+const Object* Engine::Network(const std::string& name) const {
+  if (name.empty()) return nullptr;
+  return Find(ObjectKey(Kind::kLogicalNetwork, "", name));
+}
+
+std::string Engine::NetworkNameOf(const Object& obj) const {
+  switch (obj.kind) {
+    case Kind::kWorkloadCluster:
+      return obj.wlc.logical_network_name;
+    case Kind::kLoadBalancerPool:
+      return obj.addr.logical_network_name;
+    case Kind::kService: {
+      auto it = obj.meta.annotations.find(kLogicalNetworkAnnotation);
+      return it == obj.meta.annotations.end() ? "" : it->second;
+    }
+    default:
+      return "";
+  }
+}
+
+Domain Engine::DomainOf(const Object& obj) const {
+  switch (obj.kind) {
+    case Kind::kLogicalNetwork:
+      return obj.lnet.vlan_id;
+    case Kind::kIPReservation:
+      return obj.addr.vlan_id ? *obj.addr.vlan_id : kEveryDomain;
+    case Kind::kIPAddressPool:
+      return kEveryDomain;
+    default: {
+      // An object whose network is missing collides everywhere: the safe side.
+      const Object* net = Network(NetworkNameOf(obj));
+      return net ? net->lnet.vlan_id : kEveryDomain;
+    }
+  }
+}
+
+std::vector<Use> Engine::UsesOf(const Object& obj) const {
+  std::vector<Use> uses;
+  auto add_all = [&uses](Role role, const std::vector<LabeledBlock>& blocks) {
+    for (const auto& b : blocks) uses.push_back({role, b.field, b.block});
+  };
+  switch (obj.kind) {
+    case Kind::kLogicalNetwork: {
+      const auto& s = obj.lnet;
+      // A DHCP network's forbidden static fields are reported, not indexed.
+      if (s.method != Method::kDhcp) {
+        add_all(Role::kNetworkPool, s.ip_pools);
+        if (s.gateway) uses.push_back({Role::kGateway, "gateway", Block::Single(*s.gateway)});
+        for (size_t i = 0; i < s.dns_servers.size(); ++i) {
+          uses.push_back({Role::kDnsServer, "dnsServers[" + std::to_string(i) + "]",
+                          Block::Single(s.dns_servers[i])});
+        }
+      }
+      if (s.method != Method::kStatic) add_all(Role::kDhcpScope, s.dhcp_scope);
+      break;
+    }
+    case Kind::kWorkloadCluster:
+      if (obj.wlc.control_plane_ip) {
+        uses.push_back({Role::kControlPlane, "controlPlaneIP", Block::Single(*obj.wlc.control_plane_ip)});
+      }
+      break;
+    case Kind::kLoadBalancerPool:
+    case Kind::kIPAddressPool:
+      add_all(Role::kLoadBalancer, obj.addr.addresses);
+      break;
+    case Kind::kIPReservation:
+      add_all(Role::kReservation, obj.addr.addresses);
+      break;
+    case Kind::kService:
+      if (obj.svc.is_load_balancer()) {
+        add_all(Role::kServiceAsked, obj.svc.requested);
+        add_all(Role::kServiceHeld, obj.svc.held);
+      }
+      break;
+  }
+  return uses;
+}
+
+void Engine::IndexSlot(uint32_t slot) {
+  Stored& s = slots_[slot];
+  s.domain = DomainOf(s.obj);
+  s.uses = UsesOf(s.obj);
+  s.entries.clear();
+  for (const Use& u : s.uses) s.entries.push_back(index_.Insert(s.domain, u.block, slot));
+}
+
+void Engine::UnindexSlot(uint32_t slot) {
+  Stored& s = slots_[slot];
+  for (uint32_t e : s.entries) index_.Remove(e);
+  s.entries.clear();
+}
+
+void Engine::ReindexDependents(const std::string& network_name) {
+  auto it = networks_.find(network_name);
+  if (it == networks_.end()) return;
+  for (const std::string& key : it->second.dependents) {
+    uint32_t s = Slot(key);
+    if (s == UINT32_MAX || slots_[s].domain == DomainOf(slots_[s].obj)) continue;
+    UnindexSlot(s);
+    IndexSlot(s);
+  }
+}
+
+void Engine::Upsert(const Object& obj) {
+  std::string key = obj.Key();
+  Remove(key);
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Stored& s = slots_[slot];
+  s.obj = obj;
+  s.alive = true;
+  by_key_[key] = slot;
+  IndexSlot(slot);
+  std::string net = NetworkNameOf(obj);
+  if (!net.empty()) {
+    NetworkAggregate& agg = networks_[net];
+    agg.dependents.insert(key);
+    if (obj.kind == Kind::kWorkloadCluster) {
+      agg.clusters.insert(key);
+      agg.required += RequiredAddresses(obj.wlc);
+    }
+  }
+  if (obj.kind == Kind::kLoadBalancerPool || obj.kind == Kind::kIPAddressPool) ++load_balancer_pools_;
+  if (obj.kind == Kind::kLogicalNetwork) ReindexDependents(obj.meta.name);
+}
+
+bool Engine::Remove(const std::string& key) {
+  uint32_t slot = Slot(key);
+  if (slot == UINT32_MAX) return false;
+  UnindexSlot(slot);
+  Stored& s = slots_[slot];
+  std::string net = NetworkNameOf(s.obj);
+  if (!net.empty()) {
+    auto it = networks_.find(net);
+    assert(it != networks_.end());
+    it->second.dependents.erase(key);
+    if (s.obj.kind == Kind::kWorkloadCluster) {
+      it->second.clusters.erase(key);
+      it->second.required -= RequiredAddresses(s.obj.wlc);
+    }
+    if (it->second.dependents.empty()) networks_.erase(it);
+  }
+  if (s.obj.kind == Kind::kLoadBalancerPool || s.obj.kind == Kind::kIPAddressPool) --load_balancer_pools_;
+  Kind kind = s.obj.kind;
+  std::string name = s.obj.meta.name;
+  s.obj = Object();
+  s.uses.clear();
+  s.alive = false;
+  by_key_.erase(key);
+  free_slots_.push_back(slot);
+  if (kind == Kind::kLogicalNetwork) ReindexDependents(name);
+  return true;
+}
+
+template <typename Fn>
+void Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_key,
+                         Fn&& fn) const {
+  const uint32_t self = Slot(self_key);
+  index_.Query(domain, use.block, [&](uint32_t entry, uint32_t slot) {
+    if (slot == self) return;
+    const Stored& s = slots_[slot];
+    for (size_t i = 0; i < s.entries.size(); ++i) {
+      if (s.entries[i] == entry) {
+        fn(s, s.uses[i]);
+        return;
+      }
+    }
+  });
+}
+
+void Engine::CollideUse(const Object& obj, Domain domain, const Use& use,
+                        std::vector<std::string>* out) const {
+  const std::string key = obj.Key();
+  ForOverlaps(domain, use, key, [&](const Stored& other, const Use& other_use) {
+    if (!Collides(use.role, other_use.role)) return;
+    std::string msg = CollisionMessage(use, obj, other_use, other.obj);
+    if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
+      std::string problem = SharingProblem(obj.svc, other.obj.svc);
+      if (problem.empty()) return;
+      msg += ", " + problem;
+    }
+    out->push_back(std::move(msg));
+  });
+}
+
+Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) const {
+  Verdict v;
+  if (op == Operation::kDelete) {
+    if (old_obj) CheckDelete(*old_obj, &v);
+    return v;
+  }
+  assert(obj);
+  if (obj->kind == Kind::kService && !obj->svc.is_load_balancer()) return v;
+  v.violations = obj->errors;
+  CheckFields(*obj, &v);
+  Domain domain = DomainOf(*obj);
+  switch (obj->kind) {
+    case Kind::kLogicalNetwork:
+      CheckLogicalNetwork(op, old_obj, *obj, &v);
+      break;
+    case Kind::kWorkloadCluster:
+      CheckWorkloadCluster(op, old_obj, *obj, &v);
+      break;
+    case Kind::kLoadBalancerPool:
+    case Kind::kIPAddressPool:
+    case Kind::kIPReservation:
+      CheckAddressPool(*obj, &v);
+      break;
+    case Kind::kService:
+      CheckService(*obj, domain, &v);
+      break;
+  }
+  for (const Use& use : UsesOf(*obj)) {
+    // Held addresses were written by the load balancer: reported by the
+    // controller, never a reason to refuse the Service.
+    if (use.role == Role::kServiceHeld) continue;
+    CollideUse(*obj, domain, use, &v.violations);
+  }
+  return v;
+}
+
+void Engine::CheckFields(const Object& obj, Verdict* v) const {
+  auto& out = v->violations;
+  auto need_addresses = [&]() {
+    if (obj.addr.address_count == 0) out.push_back("spec.addresses must have at least one address block");
+  };
+  switch (obj.kind) {
+    case Kind::kLogicalNetwork: {
+      const auto& s = obj.lnet;
+      if (!IsDns1123Label(obj.meta.name)) {
+        out.push_back("metadata.name \"" + obj.meta.name +
+                      "\" must be a lowercase DNS-1123 label (a-z, 0-9 and '-', at most 63 characters)");
+      }
+      if (s.vm_switch_name.empty()) out.push_back("spec.vmSwitchName is required");
+      if (s.method == Method::kUnset) out.push_back("spec.ipAllocationMethod is required (Static or DHCP)");
+      if (s.method == Method::kStatic) {
+        if (!s.has_address_prefix) out.push_back("spec.addressPrefix is required for a Static network");
+        if (!s.has_gateway) out.push_back("spec.gateway is required for a Static network");
+        if (!s.has_dns) {
+          out.push_back("spec.dnsServers is required for a Static network");
+        } else if (s.dns_count < 1 || s.dns_count > 3) {
+          out.push_back("spec.dnsServers must have 1 to 3 entries, not " + std::to_string(s.dns_count));
+        }
+        if (s.ip_pool_count == 0) out.push_back("spec.ipPools must have at least one entry for a Static network");
+        if (s.has_dhcp_scope) out.push_back("spec.dhcpScope is only allowed for a DHCP network");
+        CheckOverlapsWithin(s.ip_pools, v);
+      }
+      if (s.method == Method::kDhcp) {
+        if (s.has_address_prefix) out.push_back("spec.addressPrefix is not allowed for a DHCP network");
+        if (s.has_gateway) out.push_back("spec.gateway is not allowed for a DHCP network");
+        if (s.has_dns) out.push_back("spec.dnsServers is not allowed for a DHCP network");
+        if (s.has_ip_pools) out.push_back("spec.ipPools is not allowed for a DHCP network");
+        CheckOverlapsWithin(s.dhcp_scope, v);
+      }
+      break;
+    }
+    case Kind::kWorkloadCluster: {
+      const auto& s = obj.wlc;
+      if (s.logical_network_name.empty()) out.push_back("spec.logicalNetworkName is required");
+      if (!s.has_control_plane_ip) out.push_back("spec.controlPlaneIP is required");
+      if (s.control_plane_count != 1 && s.control_plane_count != 3 && s.control_plane_count != 5) {
+        out.push_back("spec.controlPlane.count " + std::to_string(s.control_plane_count) +
+                      " must be 1, 3 or 5");
+      }
+      for (size_t i = 0; i < s.node_pools.size(); ++i) {
+        const auto& np = s.node_pools[i];
+        std::string p = "spec.nodePools[" + std::to_string(i) + "]";
+        if (np.count < 0 || np.count > 1000) {
+          out.push_back(p + ".count " + std::to_string(np.count) + " must be between 0 and 1000");
+        }
+        if (np.name.empty()) continue;
+        for (size_t j = 0; j < i; ++j) {
+          if (s.node_pools[j].name == np.name) {
+            out.push_back(p + ".name \"" + np.name + "\" is already used by spec.nodePools[" +
+                          std::to_string(j) + "]");
+            break;
+          }
+        }
+      }
+      if (s.upgrade_surge < 0) {
+        out.push_back("spec.upgradeSurge " + std::to_string(s.upgrade_surge) + " must not be negative");
+      }
+      break;
+    }
+    case Kind::kLoadBalancerPool:
+    case Kind::kIPReservation:
+    case Kind::kIPAddressPool:
+      need_addresses();
+      break;
+    case Kind::kService:
+      break;
+  }
+}
+
+void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj,
+                                 Verdict* v) const {
+  const auto& s = obj.lnet;
+  auto& out = v->violations;
+  if (s.method == Method::kStatic && options_.platform == Platform::kVmware) {
+    out.push_back("only DHCP logical networks are supported on VMware");
+  }
+  if (s.method == Method::kDhcp && options_.platform == Platform::kAzureLocal) {
+    v->warnings.push_back(obj.Describe() +
+                          " uses DHCP: DHCP is not recommended for production because node IPs "
+                          "must be long-lived");
+  }
+  if (s.method == Method::kStatic && s.address_prefix) {
+    const Block& prefix = *s.address_prefix;
+    std::string in_prefix = " of addressPrefix " + prefix.ToString();
+    auto net_addr = NetworkAddress(prefix);
+    auto bcast = BroadcastAddress(prefix);
+    if (s.gateway) {
+      std::string gw = "spec.gateway " + s.gateway->ToString();
+      if (!prefix.Contains(*s.gateway)) {
+        out.push_back(gw + " is outside addressPrefix " + prefix.ToString());
+      } else if (net_addr && *s.gateway == *net_addr) {
+        out.push_back(gw + " is the network address" + in_prefix);
+      } else if (bcast && *s.gateway == *bcast) {
+        out.push_back(gw + " is the broadcast address" + in_prefix);
+      }
+      for (const auto& pool : s.ip_pools) {
+        if (pool.block.Contains(*s.gateway)) {
+          out.push_back(gw + " is inside spec." + pool.field + " " + pool.block.ToString());
+        }
+      }
+    }
+    for (const auto& pool : s.ip_pools) {
+      std::string p = "spec." + pool.field + " " + pool.block.ToString();
+      if (!prefix.Contains(pool.block)) {
+        out.push_back(p + " is outside addressPrefix " + prefix.ToString());
+        continue;
+      }
+      if (net_addr && pool.block.Contains(*net_addr)) {
+        out.push_back(p + " contains the network address " + net_addr->ToString() + in_prefix);
+      }
+      if (bcast && pool.block.Contains(*bcast)) {
+        out.push_back(p + " contains the broadcast address " + bcast->ToString() + in_prefix);
+      }
+    }
+  }
+  // The clusters that already name this network must still fit it.
+  auto agg = networks_.find(obj.meta.name);
+  if (agg == networks_.end() || agg->second.clusters.empty()) return;
+  if (s.method == Method::kStatic && s.address_prefix) {
+    const Block& prefix = *s.address_prefix;
+    auto net_addr = NetworkAddress(prefix);
+    auto bcast = BroadcastAddress(prefix);
+    std::vector<std::string> keys(agg->second.clusters.begin(), agg->second.clusters.end());
+    std::sort(keys.begin(), keys.end());
+    for (const auto& key : keys) {
+      const Object* c = Find(key);
+      if (!c || !c->wlc.control_plane_ip) continue;
+      const IpAddr& cp = *c->wlc.control_plane_ip;
+      std::string side = "controlPlaneIP " + cp.ToString() + " of " + c->Describe();
+      if (!prefix.Contains(cp)) {
+        out.push_back(side + " would be outside addressPrefix " + prefix.ToString() + " of " +
+                      obj.Describe());
+      } else if ((net_addr && cp == *net_addr) || (bcast && cp == *bcast)) {
+        out.push_back(side + " would be the " + (net_addr && cp == *net_addr ? "network" : "broadcast") +
+                      " address of addressPrefix " + prefix.ToString() + " of " + obj.Describe());
+      }
+    }
+  }
+  auto capacity = PoolCapacity(s);
+  int64_t required = agg->second.required;
+  if (!capacity || static_cast<uint64_t>(required) <= *capacity) return;
+  std::string numbers = " (needed " + std::to_string(required) + ", available " +
+                        std::to_string(*capacity) + ")";
+  std::optional<uint64_t> old_capacity = old_obj ? PoolCapacity(old_obj->lnet) : std::nullopt;
+  if (op == Operation::kUpdate && old_obj && (!old_capacity || *capacity < *old_capacity)) {
+    out.push_back("shrinking the pool of " + obj.Describe() + " to " + std::to_string(*capacity) +
+                  " addresses leaves too few for its clusters" + numbers);
+    return;
+  }
+  if (op == Operation::kUpdate) return;  // not a shrink: the status reports it
+  std::string msg = "capacity exceeded on " + obj.Describe() + ": its clusters need " +
+                    std::to_string(required) + " addresses but its pool holds " +
+                    std::to_string(*capacity) + numbers;
+  (options_.capacity_policy == CapacityPolicy::kEnforce ? out : v->warnings).push_back(msg);
+}
+
+void Engine::CheckWorkloadCluster(Operation op, const Object* old_obj, const Object& obj,
+                                  Verdict* v) const {
+  const auto& s = obj.wlc;
+  auto& out = v->violations;
+  if (op == Operation::kUpdate && old_obj && old_obj->wlc.has_control_plane_ip) {
+    const auto& before = old_obj->wlc;
+    bool same = before.control_plane_ip && s.control_plane_ip
+                    ? *before.control_plane_ip == *s.control_plane_ip
+                    : before.control_plane_ip_text == s.control_plane_ip_text;
+    if (!same) {
+      out.push_back("spec.controlPlaneIP is immutable: cannot change " + before.control_plane_ip_text +
+                    " to " + (s.has_control_plane_ip ? s.control_plane_ip_text : "nothing"));
+    }
+  }
+  if (s.logical_network_name.empty()) return;
+  const Object* net = Network(s.logical_network_name);
+  if (!net) {
+    out.push_back("spec.logicalNetworkName: LogicalNetwork \"" + s.logical_network_name + "\" not found");
+    return;
+  }
+  if (s.control_plane_ip) {
+    const IpAddr& cp = *s.control_plane_ip;
+    std::string side = "controlPlaneIP " + cp.ToString() + " of " + obj.Describe();
+    if (IsStatic(*net) && net->lnet.address_prefix) {
+      const Block& prefix = *net->lnet.address_prefix;
+      auto net_addr = NetworkAddress(prefix);
+      auto bcast = BroadcastAddress(prefix);
+      std::string of_prefix = "addressPrefix " + prefix.ToString() + " of " + net->Describe();
+      if (!prefix.Contains(cp)) {
+        out.push_back(side + " is outside " + of_prefix);
+      } else if (net_addr && cp == *net_addr) {
+        out.push_back(side + " is the network address of " + of_prefix);
+      } else if (bcast && cp == *bcast) {
+        out.push_back(side + " is the broadcast address of " + of_prefix);
+      }
+    }
+    if (IsDhcp(*net) && net->lnet.dhcp_scope.empty()) {
+      v->warnings.push_back(side + " is on DHCP " + net->Describe() +
+                            ", which declares no dhcpScope: the address must be excluded from "
+                            "the DHCP server's scope");
+    }
+  }
+  // Capacity: judged on create, on a move to another network and on scale-up.
+  auto capacity = PoolCapacity(net->lnet);
+  if (!capacity) return;
+  int64_t need = RequiredAddresses(s);
+  bool judged = op == Operation::kCreate || !old_obj ||
+                old_obj->wlc.logical_network_name != s.logical_network_name ||
+                need > RequiredAddresses(old_obj->wlc);
+  if (!judged) return;
+  int64_t others = 0;
+  auto agg = networks_.find(s.logical_network_name);
+  if (agg != networks_.end()) {
+    others = agg->second.required;
+    const Object* stored = Find(obj.Key());
+    if (stored && stored->wlc.logical_network_name == s.logical_network_name) {
+      others -= RequiredAddresses(stored->wlc);
+    }
+  }
+  int64_t total = others + need;
+  if (total < 0 || static_cast<uint64_t>(total) <= *capacity) return;
+  std::string msg = "capacity exceeded on " + net->Describe() + ": " + obj.Describe() + " needs " +
+                    std::to_string(need) + " addresses, its clusters together need " +
+                    std::to_string(total) + " and the pool holds " + std::to_string(*capacity) +
+                    " (needed " + std::to_string(total) + ", available " +
+                    std::to_string(*capacity) + ")";
+  (options_.capacity_policy == CapacityPolicy::kEnforce ? out : v->warnings).push_back(msg);
+}
+
+void Engine::CheckAddressPool(const Object& obj, Verdict* v) const {
+  if (obj.kind != Kind::kLoadBalancerPool || obj.addr.logical_network_name.empty()) return;
+  const Object* net = Network(obj.addr.logical_network_name);
+  if (!net) {
+    v->violations.push_back("spec.logicalNetworkName: LogicalNetwork \"" +
+                            obj.addr.logical_network_name + "\" not found");
+    return;
+  }
+  if (!IsStatic(*net) || !net->lnet.address_prefix) return;
+  const Block& prefix = *net->lnet.address_prefix;
+  for (const auto& b : obj.addr.addresses) {
+    if (!prefix.Contains(b.block)) {
+      v->violations.push_back("spec." + b.field + " " + b.block.ToString() +
+                              " is outside addressPrefix " + prefix.ToString() + " of " +
+                              net->Describe());
+    }
+  }
+}
+
+void Engine::CheckService(const Object& obj, Domain domain, Verdict* v) const {
+  std::string net = NetworkNameOf(obj);
+  if (!net.empty() && !Network(net)) {
+    v->violations.push_back(std::string("metadata.annotations[") + kLogicalNetworkAnnotation +
+                            "]: LogicalNetwork \"" + net + "\" not found");
+  }
+  if (load_balancer_pools_ == 0) return;
+  for (const auto& r : obj.svc.requested) {
+    bool inside = false;
+    Use use{Role::kServiceAsked, r.field, r.block};
+    ForOverlaps(domain, use, obj.Key(), [&](const Stored&, const Use& other) {
+      inside = inside || (other.role == Role::kLoadBalancer && other.block.Contains(r.block));
+    });
+    if (!inside) {
+      v->warnings.push_back(r.field + " " + r.block.ToString() + " of " + obj.Describe() +
+                            " is in no LoadBalancerPool");
+    }
+  }
+}
+
+void Engine::CheckDelete(const Object& obj, Verdict* v) const {
+  if (obj.kind != Kind::kLogicalNetwork) return;
+  auto ann = obj.meta.annotations.find(kAllowDeleteAnnotation);
+  if (ann != obj.meta.annotations.end() && ann->second == "true") return;
+  auto agg = networks_.find(obj.meta.name);
+  if (agg == networks_.end() || agg->second.clusters.empty()) return;
+  std::vector<std::string> refs;
+  for (const auto& key : agg->second.clusters) {
+    if (const Object* c = Find(key)) refs.push_back(c->Ref());
+  }
+  std::sort(refs.begin(), refs.end());
+  std::string list;
+  for (const auto& r : refs) list += (list.empty() ? "" : ", ") + r;
+  v->violations.push_back(obj.Describe() + " is still used by WorkloadCluster " + list +
+                          "; set the annotation " + kAllowDeleteAnnotation +
+                          ": \"true\" on it to delete it anyway");
+}
+
+std::vector<Collision> Engine::CollisionsOf(const std::string& key) const {
+  std::vector<Collision> out;
+  uint32_t slot = Slot(key);
+  if (slot == UINT32_MAX) return out;
+  const Stored& self = slots_[slot];
+  std::set<std::string> seen;
+  for (const Use& use : self.uses) {
+    ForOverlaps(self.domain, use, key, [&](const Stored& other, const Use& other_use) {
+      if (!Collides(use.role, other_use.role)) return;
+      std::string msg = CollisionMessage(use, self.obj, other_use, other.obj);
+      if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
+        std::string problem = SharingProblem(self.obj.svc, other.obj.svc);
+        if (problem.empty()) return;
+        msg += ", " + problem;
+      }
+      if (!seen.insert(msg).second) return;
+      out.push_back({other.obj.Key(), std::move(msg), IsOlder(other.obj, self.obj)});
+    });
+  }
+  return out;
+}
+
+NetworkUsage Engine::UsageOf(const std::string& network_name) const {
+  NetworkUsage u;
+  const Object* net = Network(network_name);
+  u.exists = net != nullptr;
+  auto agg = networks_.find(network_name);
+  if (agg != networks_.end()) {
+    u.required_by_nodes = agg->second.required;
+    u.clusters = static_cast<int>(agg->second.clusters.size());
+  }
+  if (net) u.total = PoolCapacity(net->lnet);
+  if (u.total) {
+    int64_t total = *u.total > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(*u.total);
+    u.free = total - u.required_by_nodes;
+  }
+  return u;
+}
+
+uint64_t Engine::AssignedIn(const std::string& pool_key) const {
+  uint32_t slot = Slot(pool_key);
+  if (slot == UINT32_MAX) return 0;
+  const Stored& pool = slots_[slot];
+  std::set<IpAddr> held;
+  for (const Use& use : pool.uses) {
+    if (use.role != Role::kLoadBalancer) continue;
+    ForOverlaps(pool.domain, use, pool_key, [&](const Stored&, const Use& other) {
+      if (other.role == Role::kServiceHeld) held.insert(other.block.first());
+    });
+  }
+  return held.size();
+}
+
+void Engine::ForEach(Kind kind, const std::function<void(const Object&)>& fn) const {
+  for (const Stored& s : slots_) {
+    if (s.alive && s.obj.kind == kind) fn(s.obj);
+  }
+}
+
+}  // namespace ipguard

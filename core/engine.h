@@ -1,0 +1,187 @@
+// Engine: the rules of API.md over a set of stored objects.
+//
+// The engine holds the objects the cluster has (fed by the informers, or by
+// `ipguard check` one manifest at a time), keeps every address they use in a
+// domain-scoped Index plus per-network aggregates, and judges a write
+// (Review) or reports what a stored object collides with (CollisionsOf).
+// The webhook, the controller and the CLI all ask this one class, so they
+// can never disagree.
+//
+// Pure: no I/O, threads, clock or logging. Thread-compatible: concurrent
+// const calls are safe; Upsert/Remove need exclusion from everything else.
+#ifndef IPGUARD_CORE_ENGINE_H_
+#define IPGUARD_CORE_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/index.h"
+#include "core/objects.h"
+
+namespace ipguard {
+
+enum class Platform : uint8_t { kAzureLocal, kVmware };
+enum class CapacityPolicy : uint8_t { kEnforce, kWarn };
+enum class Operation : uint8_t { kCreate, kUpdate, kDelete };
+
+std::optional<Platform> ParsePlatform(const std::string& s);
+std::optional<CapacityPolicy> ParseCapacityPolicy(const std::string& s);
+std::optional<Operation> ParseOperation(const std::string& s);
+
+struct Options {
+  Platform platform = Platform::kAzureLocal;
+  CapacityPolicy capacity_policy = CapacityPolicy::kEnforce;
+};
+
+struct Verdict {
+  std::vector<std::string> violations;
+  std::vector<std::string> warnings;
+  bool allowed() const { return violations.empty(); }
+  // Every violation, joined with "; ".
+  std::string Message() const;
+};
+
+// What an address is used for; decides which uses collide (see Collides()).
+enum class Role : uint8_t {
+  kNetworkPool,     // LogicalNetwork ipPools
+  kDhcpScope,       // LogicalNetwork dhcpScope
+  kGateway,         // LogicalNetwork gateway
+  kDnsServer,       // LogicalNetwork dnsServers
+  kControlPlane,    // WorkloadCluster controlPlaneIP
+  kLoadBalancer,    // LoadBalancerPool and MetalLB IPAddressPool addresses
+  kReservation,     // IPReservation addresses
+  kServiceAsked,    // Service loadBalancerIP and address annotations
+  kServiceHeld,     // Service status.loadBalancer.ingress
+};
+
+// Whether a use of role `a` may not overlap a use of role `b` of another
+// object (Service against Service is decided by sharing keys instead).
+bool Collides(Role a, Role b);
+
+struct Use {
+  Role role;
+  std::string field;  // spec-relative label, e.g. "ipPools[0]"
+  Block block;
+};
+
+// One collision of a stored object with another, seen from the first.
+struct Collision {
+  std::string other_key;
+  std::string message;
+  // True when the other object is older (creationTimestamp, then name), so
+  // the first one is the one that should give way.
+  bool other_is_older = false;
+};
+
+// Address accounting of one LogicalNetwork.
+struct NetworkUsage {
+  bool exists = false;
+  // Addresses in ipPools (Static) or dhcpScope (DHCP with a scope); unset
+  // when the network has no bounded pool.
+  std::optional<uint64_t> total;
+  int64_t required_by_nodes = 0;
+  std::optional<int64_t> free;  // total - required, may be negative
+  int clusters = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(Options options = {});
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const Options& options() const { return options_; }
+
+  // Stores or replaces an object as the cluster has it. Never judges.
+  void Upsert(const Object& obj);
+  // Removes by key; false when absent.
+  bool Remove(const std::string& key);
+  const Object* Find(const std::string& key) const;
+  size_t size() const { return by_key_.size(); }
+
+  // Judges a write against the stored objects. For kCreate and kUpdate `obj`
+  // is the new object and `old_obj` the stored one (nullptr on create); for
+  // kDelete `old_obj` is the object being deleted and `obj` is ignored.
+  // The stored version of the same object never collides with itself.
+  Verdict Review(Operation op, const Object* old_obj, const Object* obj) const;
+
+  // Collisions between a stored object and the other stored objects, in both
+  // directions (what it overlaps, and what overlaps it), each message
+  // written from the side of the object named by `key`.
+  std::vector<Collision> CollisionsOf(const std::string& key) const;
+
+  NetworkUsage UsageOf(const std::string& network_name) const;
+  // Service addresses held (status) inside the blocks of a stored pool.
+  uint64_t AssignedIn(const std::string& pool_key) const;
+  // The domain an object lives in, given the networks stored now.
+  Domain DomainOf(const Object& obj) const;
+  // Address uses of an object (Services: asked-for and held).
+  std::vector<Use> UsesOf(const Object& obj) const;
+
+  // Visits stored objects of one kind, in no particular order.
+  void ForEach(Kind kind, const std::function<void(const Object&)>& fn) const;
+
+  // Bytes of the interval index alone, and its block count.
+  size_t IndexMemoryBytes() const { return index_.MemoryBytes(); }
+  size_t IndexSize() const { return index_.size(); }
+
+  // Oldest first: creationTimestamp, then namespace/name.
+  static bool IsOlder(const Object& a, const Object& b);
+
+ private:
+  struct Stored {
+    Object obj;
+    Domain domain = kEveryDomain;
+    std::vector<Use> uses;
+    std::vector<uint32_t> entries;  // index entry per use
+    bool alive = false;
+  };
+  struct NetworkAggregate {
+    int64_t required = 0;
+    std::unordered_set<std::string> clusters;    // keys of WorkloadClusters
+    std::unordered_set<std::string> dependents;  // everything that names it
+  };
+
+  uint32_t Slot(const std::string& key) const;
+  void IndexSlot(uint32_t slot);
+  void UnindexSlot(uint32_t slot);
+  void ReindexDependents(const std::string& network_name);
+  const Object* Network(const std::string& name) const;
+  std::string NetworkNameOf(const Object& obj) const;
+
+  // Calls fn(stored, use) for every stored use overlapping `use` in `domain`
+  // whose object is not `self_key`.
+  template <typename Fn>
+  void ForOverlaps(Domain domain, const Use& use, const std::string& self_key, Fn&& fn) const;
+  // Collision messages of `use` of `obj` against the stored objects.
+  void CollideUse(const Object& obj, Domain domain, const Use& use,
+                  std::vector<std::string>* out) const;
+
+  void CheckFields(const Object& obj, Verdict* v) const;
+  void CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj, Verdict* v) const;
+  void CheckWorkloadCluster(Operation op, const Object* old_obj, const Object& obj, Verdict* v) const;
+  void CheckAddressPool(const Object& obj, Verdict* v) const;
+  void CheckService(const Object& obj, Domain domain, Verdict* v) const;
+  void CheckDelete(const Object& obj, Verdict* v) const;
+
+  Options options_;
+  Index index_;
+  std::vector<Stored> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::unordered_map<std::string, uint32_t> by_key_;
+  std::unordered_map<std::string, NetworkAggregate> networks_;
+  size_t load_balancer_pools_ = 0;  // LoadBalancerPools and IPAddressPools stored
+};
+
+// Addresses in a network's bounded pool: ipPools for Static, dhcpScope for
+// DHCP with a scope, unset otherwise.
+std::optional<uint64_t> PoolCapacity(const LogicalNetworkSpec& spec);
+
+}  // namespace ipguard
+
+#endif  // IPGUARD_CORE_ENGINE_H_

@@ -1,0 +1,199 @@
+// IntervalSet<K>: a dynamic set of closed intervals [start, end] over an
+// unsigned key type, each carrying a 32-bit id, answering "which intervals
+// overlap [a, b]".
+//
+// Layout: a large immutable sorted array with an implicit augmented binary
+// tree (each midpoint node stores the maximum end of its subtree), plus a small
+// delta of the same shape that takes inserts. When the delta grows past
+// ~sqrt(n) it is merged into the base. Removal is lazy: the caller's `alive`
+// predicate filters dead ids and the caller asks for Compact() when enough of
+// them piled up. A query visits O(log n) nodes plus the ones it reports.
+//
+// Arrays are kept apart (structure of arrays) so a 128-bit key costs 52 bytes
+// per interval and a 32-bit key 16, with no padding.
+//
+// Thread-compatible: concurrent const calls are safe; writers need exclusion.
+#ifndef IPGUARD_CORE_INTERVAL_SET_H_
+#define IPGUARD_CORE_INTERVAL_SET_H_
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ipguard {
+
+template <typename K>
+struct Interval {
+  K start;
+  K end;
+  uint32_t id;
+};
+
+template <typename K>
+class IntervalArray {
+ public:
+  // Takes intervals in any order.
+  void Build(std::vector<Interval<K>> items) {
+    std::sort(items.begin(), items.end(), [](const Interval<K>& x, const Interval<K>& y) {
+      return x.start < y.start;
+    });
+    Assign(items);
+  }
+
+  void Insert(const Interval<K>& item) {
+    size_t pos = std::upper_bound(start_.begin(), start_.end(), item.start) - start_.begin();
+    start_.insert(start_.begin() + pos, item.start);
+    end_.insert(end_.begin() + pos, item.end);
+    id_.insert(id_.begin() + pos, item.id);
+    max_.resize(start_.size());
+    BuildMax(0, start_.size());
+  }
+
+  template <typename Fn>
+  void Query(K a, K b, Fn&& fn) const {
+    if (start_.empty()) return;
+    struct Range {
+      uint32_t lo, hi;
+    };
+    Range stack[64];
+    int top = 0;
+    stack[top++] = {0, static_cast<uint32_t>(start_.size())};
+    while (top > 0) {
+      Range r = stack[--top];
+      if (r.lo >= r.hi) continue;
+      uint32_t mid = r.lo + (r.hi - r.lo) / 2;
+      if (max_[mid] < a) continue;  // nothing below reaches a
+      if (r.hi - r.lo <= kLeafSize) {
+        for (uint32_t i = r.lo; i < r.hi && start_[i] <= b; ++i) {
+          if (end_[i] >= a) fn(id_[i]);
+        }
+        continue;
+      }
+      stack[top++] = {r.lo, mid};
+      if (start_[mid] <= b) {
+        if (end_[mid] >= a) fn(id_[mid]);
+        stack[top++] = {mid + 1, r.hi};
+      }
+    }
+  }
+
+  size_t size() const { return start_.size(); }
+  void AppendTo(std::vector<Interval<K>>* out) const {
+    for (size_t i = 0; i < start_.size(); ++i) out->push_back({start_[i], end_[i], id_[i]});
+  }
+  size_t MemoryBytes() const {
+    return start_.capacity() * sizeof(K) * 3 + id_.capacity() * sizeof(uint32_t);
+  }
+  void Clear() { Assign({}); }
+
+ private:
+  static constexpr uint32_t kLeafSize = 8;
+
+  void Assign(const std::vector<Interval<K>>& sorted) {
+    std::vector<K> s, e, m;
+    std::vector<uint32_t> ids;
+    s.reserve(sorted.size());
+    e.reserve(sorted.size());
+    ids.reserve(sorted.size());
+    for (const auto& it : sorted) {
+      s.push_back(it.start);
+      e.push_back(it.end);
+      ids.push_back(it.id);
+    }
+    m.resize(sorted.size());
+    start_.swap(s);
+    end_.swap(e);
+    id_.swap(ids);
+    max_.swap(m);
+    BuildMax(0, start_.size());
+  }
+
+  // Returns the max end over [lo, hi) and stores it at the range's midpoint,
+  // matching the midpoints Query() computes.
+  K BuildMax(size_t lo, size_t hi) {
+    if (lo >= hi) return K(0);
+    size_t mid = lo + (hi - lo) / 2;
+    K m = end_[mid];
+    if (hi - lo <= kLeafSize) {
+      for (size_t i = lo; i < hi; ++i) m = std::max(m, end_[i]);
+    } else {
+      m = std::max(m, BuildMax(lo, mid));
+      m = std::max(m, BuildMax(mid + 1, hi));
+    }
+    max_[mid] = m;
+    return m;
+  }
+
+  std::vector<K> start_, end_, max_;
+  std::vector<uint32_t> id_;
+};
+
+template <typename K>
+class IntervalSet {
+ public:
+  void Build(std::vector<Interval<K>> items) {
+    base_.Build(std::move(items));
+    delta_.Clear();
+    dead_ = 0;
+  }
+
+  // `alive(id)` tells live ids from dead ones; `dropped(id)` is called for
+  // each dead id a compaction removes, after which the caller may reuse it.
+  template <typename Alive, typename Dropped>
+  void Insert(const Interval<K>& item, const Alive& alive, const Dropped& dropped) {
+    delta_.Insert(item);
+    if (delta_.size() > DeltaLimit()) Compact(alive, dropped);
+  }
+
+  // Records that one id stored here is now dead; compacts when dead ones
+  // outnumber live ones.
+  template <typename Alive, typename Dropped>
+  void NoteRemoved(const Alive& alive, const Dropped& dropped) {
+    if (++dead_ > 64 && dead_ * 2 > size()) Compact(alive, dropped);
+  }
+
+  template <typename Alive, typename Fn>
+  void Query(K a, K b, const Alive& alive, Fn&& fn) const {
+    auto filtered = [&](uint32_t id) {
+      if (alive(id)) fn(id);
+    };
+    base_.Query(a, b, filtered);
+    delta_.Query(a, b, filtered);
+  }
+
+  template <typename Alive, typename Dropped>
+  void Compact(const Alive& alive, const Dropped& dropped) {
+    std::vector<Interval<K>> all;
+    all.reserve(base_.size() + delta_.size());
+    base_.AppendTo(&all);
+    delta_.AppendTo(&all);
+    all.erase(std::remove_if(all.begin(), all.end(),
+                             [&](const Interval<K>& it) {
+                               if (alive(it.id)) return false;
+                               dropped(it.id);
+                               return true;
+                             }),
+              all.end());
+    Build(std::move(all));
+  }
+
+  // Stored intervals, dead ones included until compaction.
+  size_t size() const { return base_.size() + delta_.size(); }
+  size_t MemoryBytes() const { return base_.MemoryBytes() + delta_.MemoryBytes(); }
+
+ private:
+  size_t DeltaLimit() const {
+    size_t root = static_cast<size_t>(std::sqrt(static_cast<double>(base_.size())));
+    return std::clamp<size_t>(root, 64, 2048);
+  }
+
+  IntervalArray<K> base_;
+  IntervalArray<K> delta_;
+  size_t dead_ = 0;
+};
+
+}  // namespace ipguard
+
+#endif  // IPGUARD_CORE_INTERVAL_SET_H_

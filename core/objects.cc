@@ -1,0 +1,470 @@
+#include "core/objects.h"
+
+#include <nlohmann/json.hpp>
+
+namespace ipguard {
+namespace {
+
+using nlohmann::json;
+
+const char* const kRequestAnnotations[] = {
+    "metallb.io/loadBalancerIPs",
+    "metallb.universe.tf/loadBalancerIPs",
+    "kube-vip.io/loadbalancerIPs",
+    "lbipam.cilium.io/ips",
+};
+const char* const kSharingAnnotations[] = {
+    "metallb.io/allow-shared-ip",
+    "metallb.universe.tf/allow-shared-ip",
+    "lbipam.cilium.io/sharing-key",
+};
+
+std::string TypeName(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "a list";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_float:
+      return "a decimal number";
+    default:
+      return "a number";
+  }
+}
+
+// Reads fields of one JSON object, recording an error per bad field.
+class Reader {
+ public:
+  explicit Reader(std::vector<std::string>* errors) : errors_(errors) {}
+
+  void Error(const std::string& path, const std::string& what) { errors_->push_back(path + " " + what); }
+
+  // Returns the member or nullptr when absent (null counts as absent).
+  const json* Member(const json& obj, const char* key) {
+    if (!obj.is_object()) return nullptr;
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  bool String(const json& obj, const char* key, const std::string& path, std::string* out) {
+    const json* v = Member(obj, key);
+    if (!v) return false;
+    if (!v->is_string()) {
+      Error(path, "must be a string, not " + TypeName(*v));
+      return false;
+    }
+    *out = v->get<std::string>();
+    return true;
+  }
+
+  bool Int(const json& obj, const char* key, const std::string& path, int64_t* out) {
+    const json* v = Member(obj, key);
+    if (!v) return false;
+    if (!v->is_number_integer()) {
+      Error(path, "must be an integer, not " + TypeName(*v));
+      return false;
+    }
+    *out = v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
+    return true;
+  }
+
+  // A list member; nullptr (and an error) when it is not a list.
+  const json* List(const json& obj, const char* key, const std::string& path) {
+    const json* v = Member(obj, key);
+    if (!v) return nullptr;
+    if (!v->is_array()) {
+      Error(path, "must be a list, not " + TypeName(*v));
+      return nullptr;
+    }
+    return v;
+  }
+
+  std::optional<IpAddr> Ip(const json& v, const std::string& path) {
+    if (!v.is_string()) {
+      Error(path, "must be a string, not " + TypeName(v));
+      return std::nullopt;
+    }
+    const std::string& text = v.get_ref<const std::string&>();
+    auto ip = ParseIp(text);
+    if (!ip.ok()) {
+      Error(path, "\"" + text + "\" is not a valid IP address: " + ip.error());
+      return std::nullopt;
+    }
+    return *ip;
+  }
+
+  std::optional<Block> AnyBlock(const json& v, const std::string& path) {
+    if (!v.is_string()) {
+      Error(path, "must be a string, not " + TypeName(v));
+      return std::nullopt;
+    }
+    const std::string& text = v.get_ref<const std::string&>();
+    auto b = ParseBlock(text);
+    if (!b.ok()) {
+      Error(path, "\"" + text + "\" is not a valid address block: " + b.error());
+      return std::nullopt;
+    }
+    return *b;
+  }
+
+  // A list of {start, end} as a range.
+  void Ranges(const json& obj, const char* key, const std::string& path, const std::string& label,
+              std::vector<LabeledBlock>* out, size_t* count) {
+    const json* list = List(obj, key, path);
+    if (!list) return;
+    if (count) *count = list->size();
+    for (size_t i = 0; i < list->size(); ++i) {
+      const json& item = (*list)[i];
+      std::string p = path + "[" + std::to_string(i) + "]";
+      if (!item.is_object()) {
+        Error(p, "must be an object with start and end, not " + TypeName(item));
+        continue;
+      }
+      const json* s = Member(item, "start");
+      const json* e = Member(item, "end");
+      if (!s) Error(p + ".start", "is required");
+      if (!e) Error(p + ".end", "is required");
+      if (!s || !e) continue;
+      auto start = Ip(*s, p + ".start");
+      auto end = Ip(*e, p + ".end");
+      if (!start || !end) continue;
+      auto r = MakeRange(*start, *end);
+      if (!r.ok()) {
+        Error(p, start->ToString() + "-" + end->ToString() + " is not a valid range: " + r.error());
+        continue;
+      }
+      out->push_back({label + "[" + std::to_string(i) + "]", *r});
+    }
+  }
+
+ private:
+  std::vector<std::string>* errors_;
+};
+
+void ParseLogicalNetwork(const json& spec, Reader& r, LogicalNetworkSpec* out) {
+  r.String(spec, "vmSwitchName", "spec.vmSwitchName", &out->vm_switch_name);
+  std::string method;
+  if (r.String(spec, "ipAllocationMethod", "spec.ipAllocationMethod", &method)) {
+    if (method == "Static") {
+      out->method = LogicalNetworkSpec::Method::kStatic;
+    } else if (method == "DHCP") {
+      out->method = LogicalNetworkSpec::Method::kDhcp;
+    } else {
+      out->method = LogicalNetworkSpec::Method::kInvalid;
+      r.Error("spec.ipAllocationMethod", "\"" + method + "\" must be Static or DHCP");
+    }
+  }
+  if (const json* v = r.Member(spec, "addressPrefix")) {
+    out->has_address_prefix = true;
+    if (!v->is_string()) {
+      r.Error("spec.addressPrefix", "must be a string, not " + TypeName(*v));
+    } else {
+      auto b = ParseCidr(v->get<std::string>());
+      if (b.ok()) {
+        out->address_prefix = *b;
+      } else {
+        r.Error("spec.addressPrefix",
+                "\"" + v->get<std::string>() + "\" is not a valid CIDR: " + b.error());
+      }
+    }
+  }
+  if (const json* v = r.Member(spec, "gateway")) {
+    out->has_gateway = true;
+    out->gateway = r.Ip(*v, "spec.gateway");
+  }
+  if (r.Member(spec, "dnsServers")) {
+    out->has_dns = true;
+    if (const json* list = r.List(spec, "dnsServers", "spec.dnsServers")) {
+      out->dns_count = list->size();
+      for (size_t i = 0; i < list->size(); ++i) {
+        if (auto ip = r.Ip((*list)[i], "spec.dnsServers[" + std::to_string(i) + "]")) {
+          out->dns_servers.push_back(*ip);
+        }
+      }
+    }
+  }
+  out->has_ip_pools = r.Member(spec, "ipPools") != nullptr;
+  r.Ranges(spec, "ipPools", "spec.ipPools", "ipPools", &out->ip_pools, &out->ip_pool_count);
+  out->has_dhcp_scope = r.Member(spec, "dhcpScope") != nullptr;
+  r.Ranges(spec, "dhcpScope", "spec.dhcpScope", "dhcpScope", &out->dhcp_scope, nullptr);
+  int64_t vlan = 0;
+  if (r.Int(spec, "vlanId", "spec.vlanId", &vlan)) {
+    if (vlan < 0 || vlan > 4094) {
+      r.Error("spec.vlanId", std::to_string(vlan) + " must be between 0 and 4094");
+    } else {
+      out->vlan_id = static_cast<int>(vlan);
+    }
+  }
+}
+
+void ParseWorkloadCluster(const json& spec, Reader& r, WorkloadClusterSpec* out) {
+  r.String(spec, "logicalNetworkName", "spec.logicalNetworkName", &out->logical_network_name);
+  if (const json* v = r.Member(spec, "controlPlaneIP")) {
+    out->has_control_plane_ip = true;
+    if (v->is_string()) out->control_plane_ip_text = v->get<std::string>();
+    out->control_plane_ip = r.Ip(*v, "spec.controlPlaneIP");
+  }
+  if (const json* cp = r.Member(spec, "controlPlane")) {
+    if (!cp->is_object()) {
+      r.Error("spec.controlPlane", "must be an object, not " + TypeName(*cp));
+    } else {
+      r.Int(*cp, "count", "spec.controlPlane.count", &out->control_plane_count);
+    }
+  }
+  if (const json* list = r.List(spec, "nodePools", "spec.nodePools")) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const json& item = (*list)[i];
+      std::string p = "spec.nodePools[" + std::to_string(i) + "]";
+      if (!item.is_object()) {
+        r.Error(p, "must be an object with name and count, not " + TypeName(item));
+        continue;
+      }
+      NodePool np;
+      if (!r.String(item, "name", p + ".name", &np.name) && !r.Member(item, "name")) {
+        r.Error(p + ".name", "is required");
+      }
+      if (!r.Int(item, "count", p + ".count", &np.count) && !r.Member(item, "count")) {
+        r.Error(p + ".count", "is required");
+      }
+      out->node_pools.push_back(np);
+    }
+  }
+  r.Int(spec, "upgradeSurge", "spec.upgradeSurge", &out->upgrade_surge);
+}
+
+void ParseAddresses(const json& spec, Reader& r, AddressSpec* out) {
+  if (const json* list = r.List(spec, "addresses", "spec.addresses")) {
+    out->address_count = list->size();
+    for (size_t i = 0; i < list->size(); ++i) {
+      std::string label = "addresses[" + std::to_string(i) + "]";
+      if (auto b = r.AnyBlock((*list)[i], "spec." + label)) out->addresses.push_back({label, *b});
+    }
+  }
+}
+
+void ParseService(const json& root, const Meta& meta, Reader& r, ServiceSpec* out) {
+  const json* spec = r.Member(root, "spec");
+  if (spec) r.String(*spec, "type", "spec.type", &out->type);
+  if (!out->is_load_balancer()) return;  // other types are never judged
+  std::string lb_ip;
+  if (spec && r.String(*spec, "loadBalancerIP", "spec.loadBalancerIP", &lb_ip) && !lb_ip.empty()) {
+    if (auto ip = r.Ip(json(lb_ip), "spec.loadBalancerIP")) {
+      out->requested.push_back({"loadBalancerIP", Block::Single(*ip)});
+    }
+  }
+  for (const char* key : kRequestAnnotations) {
+    auto it = meta.annotations.find(key);
+    if (it == meta.annotations.end() || it->second.empty()) continue;
+    std::string label = std::string("annotations[") + key + "]";
+    const std::string& value = it->second;
+    size_t pos = 0;
+    while (pos <= value.size()) {
+      size_t comma = value.find(',', pos);
+      std::string part = value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (auto ip = r.Ip(json(part), "metadata." + label)) {
+        Block b = Block::Single(*ip);
+        bool dup = false;
+        for (const auto& existing : out->requested) dup = dup || existing.block == b;
+        if (!dup) out->requested.push_back({label, b});
+      }
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  for (const char* key : kSharingAnnotations) {
+    auto it = meta.annotations.find(key);
+    if (it != meta.annotations.end() && !it->second.empty()) {
+      out->sharing_key = it->second;
+      break;
+    }
+  }
+  if (spec) {
+    if (const json* ports = r.List(*spec, "ports", "spec.ports")) {
+      for (size_t i = 0; i < ports->size(); ++i) {
+        const json& p = (*ports)[i];
+        std::string path = "spec.ports[" + std::to_string(i) + "]";
+        ServicePort sp;
+        r.Int(p, "port", path + ".port", &sp.port);
+        r.String(p, "protocol", path + ".protocol", &sp.protocol);
+        out->ports.push_back(sp);
+      }
+    }
+  }
+  // Held addresses were written by the load balancer; unreadable ones are
+  // not the user's mistake, so they are skipped rather than reported.
+  const json* status = r.Member(root, "status");
+  const json* lb = status ? r.Member(*status, "loadBalancer") : nullptr;
+  const json* ingress = lb ? r.Member(*lb, "ingress") : nullptr;
+  if (ingress && ingress->is_array()) {
+    for (size_t i = 0; i < ingress->size(); ++i) {
+      const json& item = (*ingress)[i];
+      if (!item.is_object()) continue;
+      auto ip_it = item.find("ip");
+      if (ip_it == item.end() || !ip_it->is_string()) continue;
+      auto ip = ParseIp(ip_it->get<std::string>());
+      if (ip.ok()) {
+        out->held.push_back(
+            {"status.loadBalancer.ingress[" + std::to_string(i) + "].ip", Block::Single(*ip)});
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kLogicalNetwork:
+      return "LogicalNetwork";
+    case Kind::kWorkloadCluster:
+      return "WorkloadCluster";
+    case Kind::kLoadBalancerPool:
+      return "LoadBalancerPool";
+    case Kind::kIPReservation:
+      return "IPReservation";
+    case Kind::kService:
+      return "Service";
+    case Kind::kIPAddressPool:
+      return "IPAddressPool";
+  }
+  return "?";
+}
+
+bool IsNamespaced(Kind k) {
+  return k == Kind::kWorkloadCluster || k == Kind::kService || k == Kind::kIPAddressPool;
+}
+
+std::optional<Kind> KindOf(const std::string& api_version, const std::string& kind) {
+  std::string group = api_version.find('/') == std::string::npos
+                          ? ""
+                          : api_version.substr(0, api_version.find('/'));
+  if (group == kGroup) {
+    if (kind == "LogicalNetwork") return Kind::kLogicalNetwork;
+    if (kind == "WorkloadCluster") return Kind::kWorkloadCluster;
+    if (kind == "LoadBalancerPool") return Kind::kLoadBalancerPool;
+    if (kind == "IPReservation") return Kind::kIPReservation;
+    return std::nullopt;
+  }
+  if (api_version == "v1" && kind == "Service") return Kind::kService;
+  if (group == "metallb.io" && kind == "IPAddressPool") return Kind::kIPAddressPool;
+  return std::nullopt;
+}
+
+std::string ObjectKey(Kind kind, const std::string& ns, const std::string& name) {
+  return std::string(KindName(kind)) + "/" + ns + "/" + name;
+}
+
+std::string Object::Ref() const { return meta.ns.empty() ? meta.name : meta.ns + "/" + meta.name; }
+std::string Object::Key() const { return ObjectKey(kind, meta.ns, meta.name); }
+
+int64_t RequiredAddresses(const WorkloadClusterSpec& spec) {
+  // Each term is bounded by validation, but the sum must not overflow even
+  // on unvalidated input.
+  auto clamp = [](int64_t v) { return v < 0 ? 0 : (v > (int64_t{1} << 40) ? (int64_t{1} << 40) : v); };
+  int64_t total = clamp(spec.control_plane_count) + clamp(spec.upgrade_surge);
+  for (const auto& np : spec.node_pools) total += clamp(np.count);
+  return total;
+}
+
+Result<Object> ParseObject(const json& j, const std::string& default_namespace) {
+  if (!j.is_object()) return Status::Error("not a Kubernetes object: the document is " + TypeName(j));
+  auto api = j.find("apiVersion");
+  auto kind = j.find("kind");
+  if (api == j.end() || !api->is_string() || api->get<std::string>().empty()) {
+    return Status::Error("not a Kubernetes object: apiVersion is missing");
+  }
+  if (kind == j.end() || !kind->is_string() || kind->get<std::string>().empty()) {
+    return Status::Error("not a Kubernetes object: kind is missing");
+  }
+  auto k = KindOf(api->get<std::string>(), kind->get<std::string>());
+  if (!k) {
+    return Status::Error("kind " + kind->get<std::string>() + " of " + api->get<std::string>() +
+                         " is not one ipguard judges");
+  }
+  Object obj;
+  obj.kind = *k;
+  obj.api_version = api->get<std::string>();
+  Reader r(&obj.errors);
+  const json* meta = r.Member(j, "metadata");
+  if (!meta || !meta->is_object()) return Status::Error("not a Kubernetes object: metadata is missing");
+  auto name = meta->find("name");
+  if (name == meta->end() || !name->is_string() || name->get<std::string>().empty()) {
+    return Status::Error("metadata.name is missing");
+  }
+  obj.meta.name = name->get<std::string>();
+  r.String(*meta, "namespace", "metadata.namespace", &obj.meta.ns);
+  if (IsNamespaced(obj.kind)) {
+    if (obj.meta.ns.empty()) obj.meta.ns = default_namespace;
+  } else {
+    obj.meta.ns.clear();
+  }
+  r.String(*meta, "uid", "metadata.uid", &obj.meta.uid);
+  r.String(*meta, "resourceVersion", "metadata.resourceVersion", &obj.meta.resource_version);
+  r.String(*meta, "creationTimestamp", "metadata.creationTimestamp", &obj.meta.creation_timestamp);
+  r.Int(*meta, "generation", "metadata.generation", &obj.meta.generation);
+  if (const json* ann = r.Member(*meta, "annotations")) {
+    if (!ann->is_object()) {
+      r.Error("metadata.annotations", "must be a map, not " + TypeName(*ann));
+    } else {
+      for (auto it = ann->begin(); it != ann->end(); ++it) {
+        if (it->is_string()) {
+          obj.meta.annotations[it.key()] = it->get<std::string>();
+        } else {
+          r.Error("metadata.annotations[" + it.key() + "]", "must be a string, not " + TypeName(*it));
+        }
+      }
+    }
+  }
+  if (obj.kind == Kind::kService) {
+    ParseService(j, obj.meta, r, &obj.svc);
+    return obj;
+  }
+  const json* spec = r.Member(j, "spec");
+  static const json kEmpty = json::object();
+  if (!spec) {
+    spec = &kEmpty;
+  } else if (!spec->is_object()) {
+    r.Error("spec", "must be an object, not " + TypeName(*spec));
+    spec = &kEmpty;
+  }
+  switch (obj.kind) {
+    case Kind::kLogicalNetwork:
+      ParseLogicalNetwork(*spec, r, &obj.lnet);
+      break;
+    case Kind::kWorkloadCluster:
+      ParseWorkloadCluster(*spec, r, &obj.wlc);
+      break;
+    case Kind::kLoadBalancerPool:
+      ParseAddresses(*spec, r, &obj.addr);
+      r.String(*spec, "logicalNetworkName", "spec.logicalNetworkName", &obj.addr.logical_network_name);
+      break;
+    case Kind::kIPReservation: {
+      ParseAddresses(*spec, r, &obj.addr);
+      int64_t vlan = 0;
+      if (r.Int(*spec, "vlanId", "spec.vlanId", &vlan)) {
+        if (vlan < 0 || vlan > 4094) {
+          r.Error("spec.vlanId", std::to_string(vlan) + " must be between 0 and 4094");
+        } else {
+          obj.addr.vlan_id = static_cast<int>(vlan);
+        }
+      }
+      r.String(*spec, "description", "spec.description", &obj.addr.description);
+      break;
+    }
+    case Kind::kIPAddressPool:
+      ParseAddresses(*spec, r, &obj.addr);
+      break;
+    case Kind::kService:
+      break;
+  }
+  return obj;
+}
+
+}  // namespace ipguard

@@ -1,0 +1,150 @@
+// Typed API objects for every kind ipguard judges, parsed from JSON.
+//
+// Parsing never throws and never gives up on a bad field: it keeps every
+// field it could read and records one message per bad field (with its full
+// field path) in Object::errors. Only input that is not a Kubernetes object at
+// all (not a JSON object, no kind or apiVersion, no metadata.name) makes
+// ParseObject() fail.
+//
+// Pure value types: no I/O, thread-compatible.
+#ifndef IPGUARD_CORE_OBJECTS_H_
+#define IPGUARD_CORE_OBJECTS_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/address.h"
+#include "core/status.h"
+
+namespace ipguard {
+
+enum class Kind : uint8_t {
+  kLogicalNetwork,
+  kWorkloadCluster,
+  kLoadBalancerPool,
+  kIPReservation,
+  kService,
+  kIPAddressPool,
+};
+inline constexpr int kKindCount = 6;
+
+const char* KindName(Kind k);
+bool IsNamespaced(Kind k);
+// Maps apiVersion and kind to a Kind; nullopt for kinds ipguard does not judge.
+std::optional<Kind> KindOf(const std::string& api_version, const std::string& kind);
+
+inline constexpr char kGroup[] = "ipguard.io";
+inline constexpr char kVersion[] = "v1alpha1";
+inline constexpr char kAllowDeleteAnnotation[] = "ipguard.io/allow-delete";
+inline constexpr char kLogicalNetworkAnnotation[] = "ipguard.io/logical-network";
+
+struct Meta {
+  std::string name;
+  std::string ns;  // empty for cluster-scoped kinds
+  std::string uid;
+  std::string resource_version;
+  std::string creation_timestamp;  // RFC 3339 as the API server writes it
+  int64_t generation = 0;
+  std::map<std::string, std::string> annotations;
+};
+
+// A block together with the spec-relative label messages use for it, such as
+// "ipPools[0]" or "annotations[metallb.io/loadBalancerIPs]".
+struct LabeledBlock {
+  std::string field;
+  Block block;
+};
+
+struct LogicalNetworkSpec {
+  enum class Method : uint8_t { kUnset, kStatic, kDhcp, kInvalid };
+  std::string vm_switch_name;
+  Method method = Method::kUnset;
+  // Presence of each field as written, valid or not, for the
+  // required/forbidden rules.
+  bool has_address_prefix = false, has_gateway = false, has_dns = false, has_ip_pools = false,
+       has_dhcp_scope = false;
+  std::optional<Block> address_prefix;
+  std::optional<IpAddr> gateway;
+  std::vector<IpAddr> dns_servers;  // the ones that parsed
+  size_t dns_count = 0;             // entries as written
+  std::vector<LabeledBlock> ip_pools;    // "ipPools[i]", start-end
+  size_t ip_pool_count = 0;
+  std::vector<LabeledBlock> dhcp_scope;  // "dhcpScope[i]"
+  int vlan_id = 0;
+};
+
+struct NodePool {
+  std::string name;
+  int64_t count = 0;
+};
+
+struct WorkloadClusterSpec {
+  std::string logical_network_name;
+  std::optional<IpAddr> control_plane_ip;
+  std::string control_plane_ip_text;  // as written, for immutability checks
+  bool has_control_plane_ip = false;
+  int64_t control_plane_count = 1;
+  std::vector<NodePool> node_pools;
+  int64_t upgrade_surge = 1;
+};
+
+// LoadBalancerPool, IPReservation and MetalLB IPAddressPool.
+struct AddressSpec {
+  std::vector<LabeledBlock> addresses;  // "addresses[i]"
+  size_t address_count = 0;             // entries as written
+  std::string logical_network_name;     // LoadBalancerPool only
+  std::optional<int> vlan_id;           // IPReservation only
+  std::string description;
+};
+
+struct ServicePort {
+  int64_t port = 0;
+  std::string protocol = "TCP";
+};
+
+struct ServiceSpec {
+  std::string type = "ClusterIP";
+  std::vector<LabeledBlock> requested;  // loadBalancerIP and the annotations
+  std::vector<LabeledBlock> held;       // status.loadBalancer.ingress[i].ip
+  std::string sharing_key;              // empty: no sharing
+  std::vector<ServicePort> ports;
+  bool is_load_balancer() const { return type == "LoadBalancer"; }
+};
+
+struct Object {
+  Kind kind = Kind::kLogicalNetwork;
+  std::string api_version;
+  Meta meta;
+  LogicalNetworkSpec lnet;
+  WorkloadClusterSpec wlc;
+  AddressSpec addr;
+  ServiceSpec svc;
+  // One message per field that could not be read, with its full path.
+  std::vector<std::string> errors;
+
+  // "name" for cluster-scoped kinds, "namespace/name" otherwise.
+  std::string Ref() const;
+  // "WorkloadCluster team-a/prod".
+  std::string Describe() const { return std::string(KindName(kind)) + " " + Ref(); }
+  // Unique key across kinds: "Kind/namespace/name".
+  std::string Key() const;
+};
+
+// Returns the typed object, or an error when `json` is not a Kubernetes
+// object of a kind ipguard knows. `default_namespace` fills metadata.namespace
+// of namespaced kinds when it is missing (kubectl's behaviour).
+Result<Object> ParseObject(const nlohmann::json& json, const std::string& default_namespace = "default");
+
+// Addresses a cluster needs from its network's pool.
+int64_t RequiredAddresses(const WorkloadClusterSpec& spec);
+
+std::string ObjectKey(Kind kind, const std::string& ns, const std::string& name);
+
+}  // namespace ipguard
+
+#endif  // IPGUARD_CORE_OBJECTS_H_

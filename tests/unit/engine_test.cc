@@ -1,0 +1,190 @@
+#include "core/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "core/plan.h"
+#include "tests/unit/test_util.h"
+
+namespace ipguard {
+namespace {
+
+using testing_util::Cluster;
+using testing_util::Network;
+using testing_util::Obj;
+
+class EngineTest : public testing::Test {
+ protected:
+  void Store(const std::string& yaml) { engine_.Upsert(Obj(yaml)); }
+  Verdict Create(const std::string& yaml) {
+    Object o = Obj(yaml);
+    return engine_.Review(Operation::kCreate, nullptr, &o);
+  }
+  Engine engine_;
+};
+
+TEST_F(EngineTest, ApiExampleMessageIsExact) {
+  Store(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Verdict v = Create(Cluster("team-a", "prod", "lnet-prod", "10.20.0.60"));
+  ASSERT_FALSE(v.allowed());
+  EXPECT_EQ(v.violations, std::vector<std::string>{
+                              "controlPlaneIP 10.20.0.60 of WorkloadCluster team-a/prod is inside "
+                              "ipPools[0] 10.20.0.50-10.20.0.99 of LogicalNetwork lnet-prod"});
+  EXPECT_EQ(v.Message(), v.violations[0]);
+}
+
+TEST_F(EngineTest, ReportsEveryViolationNotJustTheFirst) {
+  Store(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Store(Cluster("team-a", "prod", "lnet-prod", "10.20.0.10"));
+  Store(
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: arb}\n"
+      "spec: {addresses: [10.20.0.10/31]}\n");
+  Verdict v = Create(
+      "apiVersion: ipguard.io/v1alpha1\nkind: WorkloadCluster\nmetadata: {name: dev, namespace: b}\n"
+      "spec: {logicalNetworkName: lnet-prod, controlPlaneIP: 10.20.0.10, controlPlane: {count: 2}}\n");
+  ASSERT_EQ(v.violations.size(), 3u) << v.Message();
+  EXPECT_NE(v.Message().find("spec.controlPlane.count 2 must be 1, 3 or 5"), std::string::npos);
+  EXPECT_NE(v.Message().find("equals controlPlaneIP 10.20.0.10 of WorkloadCluster team-a/prod"),
+            std::string::npos);
+  EXPECT_NE(v.Message().find("is inside addresses[0] 10.20.0.10/31 of IPReservation arb"),
+            std::string::npos);
+}
+
+TEST_F(EngineTest, UpdateDoesNotCollideWithItsStoredSelf) {
+  Store(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  std::string c = Cluster("team-a", "prod", "lnet-prod", "10.20.0.10");
+  Store(c);
+  Object o = Obj(c);
+  Verdict v = engine_.Review(Operation::kUpdate, &o, &o);
+  EXPECT_TRUE(v.allowed()) << v.Message();
+}
+
+TEST_F(EngineTest, CollisionsOfNameOldestAndBothDirections) {
+  Store(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Store(Cluster("team-a", "old", "lnet-prod", "10.20.0.10", 3, "2026-01-01T00:00:00Z"));
+  Store(Cluster("team-a", "new", "lnet-prod", "10.20.0.10", 3, "2026-02-01T00:00:00Z"));
+  auto older = engine_.CollisionsOf(ObjectKey(Kind::kWorkloadCluster, "team-a", "old"));
+  auto newer = engine_.CollisionsOf(ObjectKey(Kind::kWorkloadCluster, "team-a", "new"));
+  ASSERT_EQ(older.size(), 1u);
+  ASSERT_EQ(newer.size(), 1u);
+  EXPECT_FALSE(older[0].other_is_older);
+  EXPECT_TRUE(newer[0].other_is_older);
+  EXPECT_EQ(newer[0].message,
+            "controlPlaneIP 10.20.0.10 of WorkloadCluster team-a/new equals controlPlaneIP "
+            "10.20.0.10 of WorkloadCluster team-a/old");
+  // The pool sees the cluster only if they overlap; here they do not.
+  EXPECT_TRUE(engine_.CollisionsOf(ObjectKey(Kind::kLogicalNetwork, "", "lnet-prod")).empty());
+}
+
+TEST_F(EngineTest, SameTimestampFallsBackToName) {
+  Object a = Obj(Cluster("ns", "a", "n", "10.0.0.1", 1, "2026-01-01T00:00:00Z"));
+  Object b = Obj(Cluster("ns", "b", "n", "10.0.0.1", 1, "2026-01-01T00:00:00Z"));
+  EXPECT_TRUE(Engine::IsOlder(a, b));
+  EXPECT_FALSE(Engine::IsOlder(b, a));
+}
+
+TEST_F(EngineTest, NetworkVlanChangeMovesItsClusters) {
+  Store(Network("net-a", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Store(Network("net-b", 20, "10.20.0.0/24", "10.20.0.1", "10.20.0.100", "10.20.0.150"));
+  Store(Cluster("t", "a", "net-a", "10.20.0.120"));  // inside net-b's pool, other VLAN
+  auto key = ObjectKey(Kind::kWorkloadCluster, "t", "a");
+  EXPECT_TRUE(engine_.CollisionsOf(key).empty());
+  Store(Network("net-a", 20, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  auto c = engine_.CollisionsOf(key);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].message.find("ipPools[0] 10.20.0.100-10.20.0.150 of LogicalNetwork net-b"),
+            std::string::npos);
+  // Removing the network puts the cluster in every domain: still colliding.
+  engine_.Remove(ObjectKey(Kind::kLogicalNetwork, "", "net-a"));
+  EXPECT_EQ(engine_.CollisionsOf(key).size(), 1u);
+}
+
+TEST_F(EngineTest, UsageAndAssigned) {
+  Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Store(Cluster("t", "a", "lnet", "10.20.0.10", 3));  // 1 + 3 + 1
+  Store(Cluster("t", "b", "lnet", "10.20.0.11", 10));  // 1 + 10 + 1
+  NetworkUsage u = engine_.UsageOf("lnet");
+  EXPECT_TRUE(u.exists);
+  EXPECT_EQ(*u.total, 50u);
+  EXPECT_EQ(u.required_by_nodes, 17);
+  EXPECT_EQ(*u.free, 33);
+  EXPECT_EQ(u.clusters, 2);
+  engine_.Remove(ObjectKey(Kind::kWorkloadCluster, "t", "b"));
+  EXPECT_EQ(engine_.UsageOf("lnet").required_by_nodes, 5);
+
+  Store(
+      "apiVersion: ipguard.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: lb}\n"
+      "spec: {logicalNetworkName: lnet, addresses: [10.20.0.200/29]}\n");
+  Store(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: d}\n"
+      "spec: {type: LoadBalancer}\nstatus: {loadBalancer: {ingress: [{ip: 10.20.0.201}, {ip: "
+      "10.20.0.202}, {ip: 10.9.9.9}]}}\n");
+  EXPECT_EQ(engine_.AssignedIn(ObjectKey(Kind::kLoadBalancerPool, "", "lb")), 2u);
+}
+
+TEST_F(EngineTest, ServiceSharingNeedsSameKeyAndDistinctPorts) {
+  auto svc = [](const std::string& name, const std::string& key, int port) {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name + ", namespace: d" +
+           (key.empty() ? "" : ", annotations: {metallb.io/allow-shared-ip: " + key + "}") +
+           "}\nspec: {type: LoadBalancer, loadBalancerIP: 10.9.0.5, ports: [{port: " +
+           std::to_string(port) + "}]}\n";
+  };
+  Store(svc("a", "web", 80));
+  EXPECT_TRUE(Create(svc("b", "web", 443)).allowed());
+  Verdict same_port = Create(svc("c", "web", 80));
+  ASSERT_FALSE(same_port.allowed());
+  EXPECT_EQ(same_port.violations[0],
+            "loadBalancerIP 10.9.0.5 of Service d/c equals loadBalancerIP 10.9.0.5 of Service d/a, "
+            "and both use port 80/TCP under sharing key \"web\"");
+  Verdict no_key = Create(svc("e", "", 443));
+  ASSERT_FALSE(no_key.allowed());
+  EXPECT_NE(no_key.Message().find("do not carry the same sharing key"), std::string::npos);
+  EXPECT_FALSE(Create(svc("f", "other", 443)).allowed());
+}
+
+TEST_F(EngineTest, NonLoadBalancerServicesAreUntouched) {
+  Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Verdict v = Create(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: d, annotations: "
+      "{metallb.io/loadBalancerIPs: \"010.1.1.1\"}}\nspec: {type: ClusterIP, loadBalancerIP: "
+      "10.20.0.1}\n");
+  EXPECT_TRUE(v.allowed());
+  EXPECT_TRUE(v.warnings.empty());
+}
+
+TEST_F(EngineTest, DeleteProtectionListsClustersAndHonoursAnnotation) {
+  std::string net = Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99");
+  Store(net);
+  Store(Cluster("b", "two", "lnet", "10.20.0.11"));
+  Store(Cluster("a", "one", "lnet", "10.20.0.10"));
+  Object n = Obj(net);
+  Verdict v = engine_.Review(Operation::kDelete, &n, nullptr);
+  ASSERT_FALSE(v.allowed());
+  EXPECT_EQ(v.violations[0],
+            "LogicalNetwork lnet is still used by WorkloadCluster a/one, b/two; set the annotation "
+            "ipguard.io/allow-delete: \"true\" on it to delete it anyway");
+  n.meta.annotations["ipguard.io/allow-delete"] = "true";
+  EXPECT_TRUE(engine_.Review(Operation::kDelete, &n, nullptr).allowed());
+  // Other kinds are never refused on delete.
+  Object c = Obj(Cluster("a", "one", "lnet", "10.20.0.10"));
+  EXPECT_TRUE(engine_.Review(Operation::kDelete, &c, nullptr).allowed());
+}
+
+TEST_F(EngineTest, PlanGroupsByNetwork) {
+  Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Store(Cluster("t", "a", "lnet", "10.20.0.10", 3));
+  Store(
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+      "spec: {vlanId: 10, addresses: [10.20.0.2]}\n");
+  Store(
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: all}\n"
+      "spec: {addresses: [10.99.0.0/24]}\n");
+  Plan p = BuildPlan(engine_);
+  ASSERT_EQ(p.networks.size(), 1u);
+  EXPECT_EQ(p.networks[0].control_planes.size(), 1u);
+  EXPECT_EQ(p.networks[0].control_planes[0].required, 5);
+  EXPECT_EQ(p.networks[0].reservations.size(), 1u);
+  EXPECT_EQ(p.shared_reservations.size(), 1u);
+}
+
+}  // namespace
+}  // namespace ipguard
