@@ -377,7 +377,7 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
   CheckReport report = RunRules(docs, options);
   report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
   if (output == "json") {
-    out << RenderJson(report).dump(2) << "\n";
+    out << RenderJson(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else if (!report.unreadable.empty()) {
     for (const auto& e : report.unreadable) err << "ipguard check: " << e << "\n";
     err << "ipguard check: unreadable input, nothing was checked\n";

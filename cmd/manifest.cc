@@ -64,6 +64,43 @@ Status CheckNesting(std::string_view text) {
   return Status::Ok();
 }
 
+// yaml-cpp 0.7 loops, allocating without bound, when a document's root node
+// starts with ',' (after optional tag and anchor). Such text is not valid
+// YAML anyway, so it is refused before yaml-cpp sees it.
+Status CheckRootStarts(std::string_view text) {
+  bool expecting_root = true;
+  int line_no = 0;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    ++line_no;
+    pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    if (line.substr(0, 3) == "---" || line.substr(0, 3) == "...") {
+      expecting_root = true;
+      line.remove_prefix(3);
+    } else if (expecting_root && !line.empty() && line[0] == '%') {
+      continue;  // a directive
+    }
+    if (!expecting_root) continue;
+    size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+      if (i < line.size() && (line[i] == '!' || line[i] == '&')) {
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != ',') ++i;
+        continue;
+      }
+      break;
+    }
+    if (i >= line.size() || line[i] == '#') continue;  // nothing yet on this line
+    if (line[i] == ',') {
+      return Status::Error("a document cannot start with ',' (line " + std::to_string(line_no) + ")");
+    }
+    expecting_root = false;
+  }
+  return Status::Ok();
+}
+
 bool IsNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
 
 // YAML 1.2 core schema resolution of a plain scalar.
@@ -148,7 +185,9 @@ std::string Where(const std::string& source, int index) {
 // Adds a document, expanding `kind: List` (what `kubectl get -o yaml` writes).
 Status Add(json doc, const std::string& source, int index, std::vector<Document>* out) {
   if (doc.is_null()) return Status::Ok();  // an empty document between separators
-  if (doc.is_object() && doc.value("kind", "") == "List" && doc.contains("items")) {
+  auto kind = doc.is_object() ? doc.find("kind") : doc.end();
+  bool is_list = kind != doc.end() && kind->is_string() && *kind == "List" && doc.contains("items");
+  if (is_list) {
     const json& items = doc["items"];
     if (!items.is_array()) return Status::Error(Where(source, index) + ": items of a List must be a list");
     for (const json& item : items) out->push_back({source, index, item});
@@ -190,6 +229,8 @@ Status ParseManifests(std::string_view text, const std::string& source, std::vec
       return Status::Ok();
     }
   }
+  Status root = CheckRootStarts(text);
+  if (!root.ok()) return Status::Error(source + ": not YAML: " + root.message());
   std::vector<YAML::Node> nodes;
   try {
     nodes = YAML::LoadAll(std::string(text));

@@ -15,9 +15,15 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
   seeds=()
   if [ "$name" = fuzz_manifest ]; then seeds=(examples/clean examples/broken tests/fixtures/rules); fi
   work=$(mktemp -d)
+  mkdir -p "$work/corpus"
   echo "== $name for ${SECONDS_EACH}s"
-  "$target" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 "$work" "$corpus" "${seeds[@]}" 2>&1 | tail -n 12
+  "$target" -artifact_prefix="$work/" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 "$work/corpus" "$corpus" "${seeds[@]}" >"$work/log" 2>&1 || {
+    tail -n 40 "$work/log"
+    echo "fuzz: $name failed; the input is kept in $(ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null)" >&2
+    exit 1
+  }
+  grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)" "$work/log"
   rm -rf "$work"
 done
 echo "fuzz: all targets ran without a crash"

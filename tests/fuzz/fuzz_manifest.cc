@@ -13,6 +13,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!ipguard::ParseManifests(text, "fuzz", &docs).ok()) return 0;
   ipguard::CheckReport report = ipguard::RunRules(docs, {});
   (void)ipguard::RenderTable(report);
-  (void)ipguard::RenderJson(report).dump();
+  (void)ipguard::RenderJson(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return 0;
 }

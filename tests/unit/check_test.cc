@@ -121,3 +121,18 @@ TEST(Check, PlatformAndCapacityFlags) {
 
 }  // namespace
 }  // namespace ipguard
+
+namespace ipguard {
+namespace {
+
+// Found by fuzz_manifest: a name that is not UTF-8 must not break -o json.
+TEST(Check, JsonOutputSurvivesInvalidUtf8) {
+  CliRun r = Check({"-o", "json", "-"},
+                   "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: \"r\xe7\"}\n"
+                   "spec: {addresses: [10.0.0.0/24]}\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::accept(r.out)) << r.out;
+}
+
+}  // namespace
+}  // namespace ipguard

@@ -71,6 +71,21 @@ TEST(Manifest, RefusesDeepNestingAndAliasBombs) {
   EXPECT_NE(s.message().find("too large"), std::string::npos) << s.message();
 }
 
+// yaml-cpp 0.7 allocates without bound on these (found by fuzz_manifest).
+TEST(Manifest, RefusesRootsThatStartWithAComma) {
+  for (const char* text : {", x}\n", "# c\n, }\n", "!t ,\n", "&a !t ,\n", "--- ,\n",
+                           "a: 1\n---\n, }\n", "a: 1\n...\n,\n", "%YAML 1.2\n---\n,\n",
+                           "&a\n,\n"}) {
+    Status s;
+    Parse(text, &s);
+    EXPECT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.message().find("cannot start with ','"), std::string::npos) << s.message();
+  }
+  Status ok;
+  Parse("a: [b, c]\nd: x, y\n", &ok);
+  EXPECT_TRUE(ok.ok()) << ok.message();
+}
+
 TEST(Manifest, NonMapKeysAreRefused) {
   Status s;
   Parse("? [a, b]\n: c\n", &s);
