@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "cmd/alloc_budget.h"
+
 #include <cmath>
 #include <regex>
 
@@ -15,6 +17,8 @@ using nlohmann::json;
 // conversion.
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxNodes = 2'000'000;
+constexpr size_t kYamlBudgetBase = 64u << 20;
+constexpr size_t kYamlBudgetPerByte = 512;
 
 // A cheap upper bound on nesting, checked before yaml-cpp sees the text:
 // flow brackets, block indentation and "- - -" chains on one line.
@@ -233,7 +237,24 @@ Status ParseManifests(std::string_view text, const std::string& source, std::vec
   if (!root.ok()) return Status::Error(source + ": not YAML: " + root.message());
   std::vector<YAML::Node> nodes;
   try {
-    nodes = YAML::LoadAll(std::string(text));
+    // Generous for real manifests (yaml-cpp allocates ~50x the text), and a
+    // hard stop for inputs that make it loop. The budget must be gone before
+    // anything else allocates, hence the flag.
+    bool gave_up = false;
+    {
+      AllocationBudget budget(kYamlBudgetBase + kYamlBudgetPerByte * text.size());
+      try {
+        nodes = YAML::LoadAll(std::string(text));
+      } catch (const std::bad_alloc&) {
+        if (!budget.exceeded()) throw;
+        gave_up = true;
+      }
+    }
+    if (gave_up) {
+      nodes.clear();
+      return Status::Error(source + ": not YAML: the parser gave up (it needed far more memory " +
+                           "than a text this size can); the input is malformed");
+    }
   } catch (const YAML::Exception& e) {
     // Count the separators before the failing line to name the document.
     int doc = 1;

@@ -349,9 +349,13 @@ void Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_
 }
 
 void Engine::CollideUse(const Object& obj, Domain domain, const Use& use,
-                        std::vector<std::string>* out) const {
+                        std::vector<std::string>* out, bool* in_load_balancer_pool) const {
   const std::string key = obj.Key();
   ForOverlaps(domain, use, key, [&](const Stored& other, const Use& other_use) {
+    if (in_load_balancer_pool && other_use.role == Role::kLoadBalancer &&
+        other_use.block.Contains(use.block)) {
+      *in_load_balancer_pool = true;
+    }
     if (!Collides(use.role, other_use.role)) return;
     std::string msg = CollisionMessage(use, obj, other_use, other.obj);
     if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
@@ -387,14 +391,20 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
       CheckAddressPool(*obj, &v);
       break;
     case Kind::kService:
-      CheckService(*obj, domain, &v);
+      CheckService(*obj, &v);
       break;
   }
   for (const Use& use : UsesOf(*obj)) {
     // Held addresses were written by the load balancer: reported by the
     // controller, never a reason to refuse the Service.
     if (use.role == Role::kServiceHeld) continue;
-    CollideUse(*obj, domain, use, &v.violations);
+    bool in_pool = false;
+    bool want_pool = use.role == Role::kServiceAsked && load_balancer_pools_ > 0;
+    CollideUse(*obj, domain, use, &v.violations, want_pool ? &in_pool : nullptr);
+    if (want_pool && !in_pool) {
+      v.warnings.push_back(use.field + " " + use.block.ToString() + " of " + obj->Describe() +
+                           " is in no LoadBalancerPool");
+    }
   }
   return v;
 }
@@ -647,23 +657,11 @@ void Engine::CheckAddressPool(const Object& obj, Verdict* v) const {
   }
 }
 
-void Engine::CheckService(const Object& obj, Domain domain, Verdict* v) const {
+void Engine::CheckService(const Object& obj, Verdict* v) const {
   std::string net = NetworkNameOf(obj);
   if (!net.empty() && !Network(net)) {
     v->violations.push_back(std::string("metadata.annotations[") + kLogicalNetworkAnnotation +
                             "]: LogicalNetwork \"" + net + "\" not found");
-  }
-  if (load_balancer_pools_ == 0) return;
-  for (const auto& r : obj.svc.requested) {
-    bool inside = false;
-    Use use{Role::kServiceAsked, r.field, r.block};
-    ForOverlaps(domain, use, obj.Key(), [&](const Stored&, const Use& other) {
-      inside = inside || (other.role == Role::kLoadBalancer && other.block.Contains(r.block));
-    });
-    if (!inside) {
-      v->warnings.push_back(r.field + " " + r.block.ToString() + " of " + obj.Describe() +
-                            " is in no LoadBalancerPool");
-    }
   }
 }
 

@@ -159,14 +159,16 @@ class Engine {
   template <typename Fn>
   void ForOverlaps(Domain domain, const Use& use, const std::string& self_key, Fn&& fn) const;
   // Collision messages of `use` of `obj` against the stored objects.
+  // Also sets *in_load_balancer_pool when given and a LoadBalancerPool or
+  // IPAddressPool contains the use.
   void CollideUse(const Object& obj, Domain domain, const Use& use,
-                  std::vector<std::string>* out) const;
+                  std::vector<std::string>* out, bool* in_load_balancer_pool = nullptr) const;
 
   void CheckFields(const Object& obj, Verdict* v) const;
   void CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj, Verdict* v) const;
   void CheckWorkloadCluster(Operation op, const Object* old_obj, const Object& obj, Verdict* v) const;
   void CheckAddressPool(const Object& obj, Verdict* v) const;
-  void CheckService(const Object& obj, Domain domain, Verdict* v) const;
+  void CheckService(const Object& obj, Verdict* v) const;
   void CheckDelete(const Object& obj, Verdict* v) const;
 
   Options options_;

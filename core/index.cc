@@ -14,8 +14,34 @@ Index::Sets& Index::SetsFor(Domain d) {
   return *slot;
 }
 
+void Index::Dropped(uint32_t id) {
+  if (--entries_[id].refs == 0) free_.push_back(id);
+}
+
+void Index::InsertInto(Sets& s, const Block& block, uint32_t id) {
+  auto alive = [this](uint32_t i) { return Alive(i); };
+  auto dropped = [this](uint32_t i) { Dropped(i); };
+  if (block.family() == Family::kV4) {
+    s.v4.Insert({static_cast<uint32_t>(block.first().value()),
+                 static_cast<uint32_t>(block.last().value()), id},
+                alive, dropped);
+  } else {
+    s.v6.Insert({block.first().value(), block.last().value(), id}, alive, dropped);
+  }
+}
+
+void Index::NoteRemovedFrom(Sets& s, Family family) {
+  auto alive = [this](uint32_t i) { return Alive(i); };
+  auto dropped = [this](uint32_t i) { Dropped(i); };
+  if (family == Family::kV4) {
+    s.v4.NoteRemoved(alive, dropped);
+  } else {
+    s.v6.NoteRemoved(alive, dropped);
+  }
+}
+
 uint32_t Index::Insert(Domain domain, const Block& block, uint32_t payload) {
-  Entry entry{payload, static_cast<int16_t>(domain), static_cast<uint8_t>(block.family()), true};
+  Entry entry{payload, static_cast<int16_t>(domain), static_cast<uint8_t>(block.family()), 2, 1};
   uint32_t id;
   if (!free_.empty()) {
     id = free_.back();
@@ -26,32 +52,19 @@ uint32_t Index::Insert(Domain domain, const Block& block, uint32_t payload) {
     entries_.push_back(entry);
   }
   ++live_;
-  auto alive = [this](uint32_t i) { return Alive(i); };
-  auto dropped = [this](uint32_t i) { free_.push_back(i); };
-  Sets& s = SetsFor(domain);
-  if (block.family() == Family::kV4) {
-    s.v4.Insert({static_cast<uint32_t>(block.first().value()),
-                 static_cast<uint32_t>(block.last().value()), id},
-                alive, dropped);
-  } else {
-    s.v6.Insert({block.first().value(), block.last().value(), id}, alive, dropped);
-  }
+  InsertInto(SetsFor(domain), block, id);
+  InsertInto(all_, block, id);
   return id;
 }
 
 void Index::Remove(uint32_t entry) {
   assert(entry < entries_.size() && entries_[entry].alive);
   Entry& e = entries_[entry];
-  e.alive = false;
+  e.alive = 0;
   --live_;
-  auto alive = [this](uint32_t i) { return Alive(i); };
-  auto dropped = [this](uint32_t i) { free_.push_back(i); };
-  Sets& s = SetsFor(e.domain);
-  if (e.family == static_cast<uint8_t>(Family::kV4)) {
-    s.v4.NoteRemoved(alive, dropped);
-  } else {
-    s.v6.NoteRemoved(alive, dropped);
-  }
+  Family family = static_cast<Family>(e.family);
+  NoteRemovedFrom(SetsFor(e.domain), family);
+  NoteRemovedFrom(all_, family);
 }
 
 std::vector<uint32_t> Index::Build(const std::vector<Item>& items) {
@@ -60,20 +73,26 @@ std::vector<uint32_t> Index::Build(const std::vector<Item>& items) {
   for (auto& s : sets_) s.reset();
   std::vector<std::vector<Interval<uint32_t>>> v4(sets_.size());
   std::vector<std::vector<Interval<u128>>> v6(sets_.size());
+  std::vector<Interval<uint32_t>> all_v4;
+  std::vector<Interval<u128>> all_v6;
   std::vector<uint32_t> ids;
   ids.reserve(items.size());
   entries_.reserve(items.size());
   for (const Item& it : items) {
     uint32_t id = static_cast<uint32_t>(entries_.size());
     entries_.push_back({it.payload, static_cast<int16_t>(it.domain),
-                        static_cast<uint8_t>(it.block.family()), true});
+                        static_cast<uint8_t>(it.block.family()), 2, 1});
     ids.push_back(id);
     size_t slot = Slot(it.domain);
     if (it.block.family() == Family::kV4) {
-      v4[slot].push_back({static_cast<uint32_t>(it.block.first().value()),
-                          static_cast<uint32_t>(it.block.last().value()), id});
+      Interval<uint32_t> iv{static_cast<uint32_t>(it.block.first().value()),
+                            static_cast<uint32_t>(it.block.last().value()), id};
+      v4[slot].push_back(iv);
+      all_v4.push_back(iv);
     } else {
-      v6[slot].push_back({it.block.first().value(), it.block.last().value(), id});
+      Interval<u128> iv{it.block.first().value(), it.block.last().value(), id};
+      v6[slot].push_back(iv);
+      all_v6.push_back(iv);
     }
   }
   for (size_t slot = 0; slot < sets_.size(); ++slot) {
@@ -82,6 +101,8 @@ std::vector<uint32_t> Index::Build(const std::vector<Item>& items) {
     sets_[slot]->v4.Build(std::move(v4[slot]));
     sets_[slot]->v6.Build(std::move(v6[slot]));
   }
+  all_.v4.Build(std::move(all_v4));
+  all_.v6.Build(std::move(all_v6));
   live_ = items.size();
   return ids;
 }
@@ -92,6 +113,7 @@ size_t Index::MemoryBytes() const {
   for (const auto& s : sets_) {
     if (s) bytes += sizeof(Sets) + s->v4.MemoryBytes() + s->v6.MemoryBytes();
   }
+  bytes += all_.v4.MemoryBytes() + all_.v6.MemoryBytes();
   return bytes;
 }
 

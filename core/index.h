@@ -62,9 +62,7 @@ class Index {
       }
     };
     if (domain == kEveryDomain) {
-      for (const auto& s : sets_) {
-        if (s) query_one(*s);
-      }
+      query_one(all_);
     } else {
       if (const Sets* s = sets_[Slot(domain)].get()) query_one(*s);
       if (const Sets* s = sets_[Slot(kEveryDomain)].get()) query_one(*s);
@@ -79,8 +77,9 @@ class Index {
   struct Entry {
     uint32_t payload;
     int16_t domain;
-    uint8_t family;
-    bool alive;
+    uint8_t family : 4;
+    uint8_t refs : 3;  // interval sets that still hold this id (0..2)
+    uint8_t alive : 1;
   };
   bool Alive(uint32_t id) const { return entries_[id].alive; }
   struct Sets {
@@ -89,10 +88,17 @@ class Index {
   };
   static size_t Slot(Domain d) { return static_cast<size_t>(d + 1); }
   Sets& SetsFor(Domain d);
+  void InsertInto(Sets& s, const Block& block, uint32_t id);
+  void NoteRemovedFrom(Sets& s, Family family);
+  // Called when a set drops a dead id; the id is free once no set holds it.
+  void Dropped(uint32_t id);
   std::vector<Entry> entries_;
   // Dead entry ids that no interval set refers to any more, ready for reuse.
   std::vector<uint32_t> free_;
+  // One set per domain, and one holding every block for kEveryDomain queries,
+  // so those stay O(log n + k) however many VLANs exist.
   std::vector<std::unique_ptr<Sets>> sets_;
+  Sets all_;
   size_t live_ = 0;
 };
 

@@ -53,7 +53,7 @@ class IntervalArray {
 
   template <typename Fn>
   void Query(K a, K b, Fn&& fn) const {
-    if (start_.empty()) return;
+    if (start_.empty() || b < start_.front()) return;
     struct Range {
       uint32_t lo, hi;
     };

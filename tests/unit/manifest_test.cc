@@ -86,6 +86,15 @@ TEST(Manifest, RefusesRootsThatStartWithAComma) {
   EXPECT_TRUE(ok.ok()) << ok.message();
 }
 
+// yaml-cpp 0.7 loops allocating on this one too (found by fuzz_manifest);
+// the allocation budget stops it.
+TEST(Manifest, StopsAParserThatLoopsAllocating) {
+  Status s;
+  Parse("{\"apiVersion\":\"\xe3\xe3\xe3rst\",lancer\",\"\"},\"spec\":{\"type\":\"Lo\"10.0.\xff" "0.1\"}}]}", &s);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("the parser gave up"), std::string::npos) << s.message();
+}
+
 TEST(Manifest, NonMapKeysAreRefused) {
   Status s;
   Parse("? [a, b]\n: c\n", &s);
