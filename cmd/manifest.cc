@@ -17,7 +17,7 @@ using nlohmann::json;
 // conversion.
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxNodes = 2'000'000;
-constexpr size_t kYamlBudgetBase = 64u << 20;
+constexpr size_t kYamlBudgetBase = 8u << 20;
 constexpr size_t kYamlBudgetPerByte = 512;
 
 // A cheap upper bound on nesting, checked before yaml-cpp sees the text:

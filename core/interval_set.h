@@ -79,6 +79,9 @@ class IntervalArray {
     }
   }
 
+  // Takes intervals already sorted by start.
+  void AssignSorted(const std::vector<Interval<K>>& sorted) { Assign(sorted); }
+
   size_t size() const { return start_.size(); }
   void AppendTo(std::vector<Interval<K>>* out) const {
     for (size_t i = 0; i < start_.size(); ++i) out->push_back({start_[i], end_[i], id_[i]});
@@ -165,18 +168,31 @@ class IntervalSet {
 
   template <typename Alive, typename Dropped>
   void Compact(const Alive& alive, const Dropped& dropped) {
-    std::vector<Interval<K>> all;
-    all.reserve(base_.size() + delta_.size());
-    base_.AppendTo(&all);
-    delta_.AppendTo(&all);
-    all.erase(std::remove_if(all.begin(), all.end(),
-                             [&](const Interval<K>& it) {
-                               if (alive(it.id)) return false;
-                               dropped(it.id);
-                               return true;
-                             }),
-              all.end());
-    Build(std::move(all));
+    // Both halves are sorted by start: a linear merge, dropping dead ids.
+    std::vector<Interval<K>> a, b, all;
+    a.reserve(base_.size());
+    b.reserve(delta_.size());
+    base_.AppendTo(&a);
+    delta_.AppendTo(&b);
+    all.reserve(a.size() + b.size());
+    auto keep = [&](const Interval<K>& it) {
+      if (alive(it.id)) {
+        all.push_back(it);
+      } else {
+        dropped(it.id);
+      }
+    };
+    size_t i = 0, j = 0;
+    while (i < a.size() || j < b.size()) {
+      if (j == b.size() || (i < a.size() && !(b[j].start < a[i].start))) {
+        keep(a[i++]);
+      } else {
+        keep(b[j++]);
+      }
+    }
+    base_.AssignSorted(all);
+    delta_.Clear();
+    dead_ = 0;
   }
 
   // Stored intervals, dead ones included until compaction.
@@ -185,8 +201,10 @@ class IntervalSet {
 
  private:
   size_t DeltaLimit() const {
-    size_t root = static_cast<size_t>(std::sqrt(static_cast<double>(base_.size())));
-    return std::clamp<size_t>(root, 64, 2048);
+    // Inserting costs O(delta) and a merge O(n) every delta inserts, so the
+    // delta grows with sqrt(n).
+    size_t root = static_cast<size_t>(2 * std::sqrt(static_cast<double>(base_.size())));
+    return std::clamp<size_t>(root, 64, 4096);
   }
 
   IntervalArray<K> base_;
