@@ -1,0 +1,138 @@
+#include "controller/status.h"
+
+#include <algorithm>
+
+namespace ipguard {
+namespace {
+
+using nlohmann::json;
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
+
+const json* FindCondition(const json& status, const std::string& type) {
+  if (!status.is_object()) return nullptr;
+  auto it = status.find("conditions");
+  if (it == status.end() || !it->is_array()) return nullptr;
+  for (const auto& c : *it) {
+    if (c.is_object() && c.contains("type") && c["type"] == type) return &c;
+  }
+  return nullptr;
+}
+
+json Condition(const json& current, const std::string& type, bool value, const std::string& reason,
+               const std::string& message, int64_t generation, const std::string& now) {
+  std::string status = value ? "True" : "False";
+  std::string since = now;
+  if (const json* old = FindCondition(current, type)) {
+    auto s = old->find("status");
+    auto t = old->find("lastTransitionTime");
+    if (s != old->end() && *s == status && t != old->end() && t->is_string()) since = t->get<std::string>();
+  }
+  return {{"type", type},
+          {"status", status},
+          {"reason", reason},
+          {"message", message},
+          {"lastTransitionTime", since},
+          {"observedGeneration", generation}};
+}
+
+int64_t Clamp(uint64_t v) { return v > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v); }
+
+}  // namespace
+
+std::vector<std::string> ConflictsToReport(const Engine& engine, const Object& obj) {
+  std::vector<std::string> out;
+  for (const Collision& c : engine.CollisionsOf(obj.Key())) {
+    if (c.other_is_older) out.push_back(c.message);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+json DesiredStatus(const Engine& engine, const Object& obj, const json& current, const std::string& now) {
+  if (obj.kind == Kind::kService) return nullptr;
+  const int64_t gen = obj.meta.generation;
+  json status = json::object();
+  status["observedGeneration"] = gen;
+
+  std::vector<std::string> conflicts = ConflictsToReport(engine, obj);
+  std::vector<std::string> problems = obj.errors;
+  std::optional<std::string> capacity;
+
+  switch (obj.kind) {
+    case Kind::kLogicalNetwork: {
+      NetworkUsage u = engine.UsageOf(obj.meta.name);
+      json addresses = {{"requiredByNodes", u.required_by_nodes}};
+      if (u.total) addresses["total"] = Clamp(*u.total);
+      if (u.free) addresses["free"] = *u.free;
+      status["addresses"] = addresses;
+      status["clusters"] = u.clusters;
+      if (u.free && *u.free < 0) {
+        capacity = "its clusters need " + std::to_string(u.required_by_nodes) +
+                   " addresses but the pool holds " + std::to_string(*u.total) + " (needed " +
+                   std::to_string(u.required_by_nodes) + ", available " + std::to_string(*u.total) + ")";
+      }
+      break;
+    }
+    case Kind::kWorkloadCluster: {
+      int64_t need = RequiredAddresses(obj.wlc);
+      status["requiredAddresses"] = need;
+      status["nodes"] = need - std::max<int64_t>(obj.wlc.upgrade_surge, 0);
+      NetworkUsage u = engine.UsageOf(obj.wlc.logical_network_name);
+      if (!u.exists) {
+        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + obj.wlc.logical_network_name +
+                           "\" not found");
+      } else if (u.free && *u.free < 0) {
+        capacity = "LogicalNetwork " + obj.wlc.logical_network_name + " is over capacity (needed " +
+                   std::to_string(u.required_by_nodes) + ", available " + std::to_string(*u.total) + ")";
+      }
+      break;
+    }
+    case Kind::kLoadBalancerPool:
+    case Kind::kIPAddressPool: {
+      uint64_t total = 0;
+      for (const auto& b : obj.addr.addresses) total = SaturatingAdd(total, b.block.Size());
+      status["addresses"] = {{"total", Clamp(total)}, {"assigned", Clamp(engine.AssignedIn(obj.Key()))}};
+      const std::string& net = obj.addr.logical_network_name;
+      if (!net.empty() && !engine.UsageOf(net).exists) {
+        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + net + "\" not found");
+      }
+      break;
+    }
+    case Kind::kIPReservation:
+    case Kind::kService:
+      break;
+  }
+
+  json conditions = json::array();
+  bool conflicting = !conflicts.empty();
+  conditions.push_back(Condition(current, "Conflicting", conflicting,
+                                 conflicting ? "IPConflict" : "NoConflict", Join(conflicts), gen, now));
+  if (obj.kind == Kind::kLogicalNetwork || obj.kind == Kind::kWorkloadCluster) {
+    conditions.push_back(Condition(current, "CapacityExceeded", capacity.has_value(),
+                                   capacity ? "PoolTooSmall" : "WithinCapacity",
+                                   capacity.value_or(""), gen, now));
+  }
+  std::string reason = "Valid";
+  std::string message;
+  if (!problems.empty()) {
+    reason = "InvalidSpec";
+    message = Join(problems);
+  } else if (conflicting) {
+    reason = "IPConflict";
+    message = "collides with older objects; see the Conflicting condition";
+  } else if (capacity) {
+    reason = "CapacityExceeded";
+    message = *capacity;
+  }
+  conditions.insert(conditions.begin(),
+                    Condition(current, "Ready", reason == "Valid", reason, message, gen, now));
+  status["conditions"] = conditions;
+  return status;
+}
+
+}  // namespace ipguard

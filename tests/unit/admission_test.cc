@@ -1,0 +1,186 @@
+#include "webhook/admission.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/test_util.h"
+
+namespace ipguard {
+namespace {
+
+using nlohmann::json;
+using testing_util::Cluster;
+using testing_util::Network;
+using testing_util::Obj;
+using testing_util::Yaml;
+
+json Review(const std::string& op, const std::string& object_yaml, const std::string& old_yaml = "",
+            bool dry_run = false, const std::string& uid = "uid-1") {
+  json obj = object_yaml.empty() ? json(nullptr) : Yaml(object_yaml);
+  json old = old_yaml.empty() ? json(nullptr) : Yaml(old_yaml);
+  const json& any = obj.is_null() ? old : obj;
+  std::string api = any["apiVersion"];
+  std::string group = api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
+  std::string version = api.substr(api.find('/') + 1);
+  return {{"apiVersion", "admission.k8s.io/v1"},
+          {"kind", "AdmissionReview"},
+          {"request",
+           {{"uid", uid},
+            {"kind", {{"group", group}, {"version", version}, {"kind", any["kind"]}}},
+            {"operation", op},
+            {"dryRun", dry_run},
+            {"object", obj},
+            {"oldObject", old}}}};
+}
+
+class AdmissionTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    engine_.Upsert(Obj(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+    engine_.Upsert(Obj(Cluster("team-a", "prod", "lnet-prod", "10.20.0.10")));
+  }
+  json Send(const json& review, AdmissionOutcome* outcome = nullptr) {
+    AdmissionOutcome o = Admit(review.dump(), engine_, options_);
+    if (outcome) *outcome = o;
+    return json::parse(o.body);
+  }
+  json SendText(const std::string& body) { return json::parse(Admit(body, engine_, options_).body); }
+  Engine engine_;
+  AdmissionOptions options_;
+};
+
+TEST_F(AdmissionTest, AllowsAndEchoesUid) {
+  json r = Send(Review("CREATE", Cluster("team-b", "dev", "lnet-prod", "10.20.0.11"), "", false, "abc-123"));
+  EXPECT_EQ(r["apiVersion"], "admission.k8s.io/v1");
+  EXPECT_EQ(r["kind"], "AdmissionReview");
+  EXPECT_EQ(r["response"]["uid"], "abc-123");
+  EXPECT_EQ(r["response"]["allowed"], true);
+  EXPECT_FALSE(r["response"].contains("status"));
+}
+
+TEST_F(AdmissionTest, DeniesWith403NamingBothSides) {
+  AdmissionOutcome o;
+  json r = Send(Review("CREATE", Cluster("team-b", "dev", "lnet-prod", "10.20.0.60")), &o);
+  EXPECT_EQ(r["response"]["allowed"], false);
+  EXPECT_EQ(r["response"]["status"]["code"], 403);
+  EXPECT_EQ(r["response"]["status"]["message"],
+            "controlPlaneIP 10.20.0.60 of WorkloadCluster team-b/dev is inside ipPools[0] "
+            "10.20.0.50-10.20.0.99 of LogicalNetwork lnet-prod");
+  EXPECT_EQ(o.verdict, "denied");
+  EXPECT_EQ(o.kind, "WorkloadCluster");
+  EXPECT_EQ(o.operation, "CREATE");
+}
+
+TEST_F(AdmissionTest, DryRunIsJudgedTheSame) {
+  AdmissionOutcome o;
+  json r = Send(Review("CREATE", Cluster("team-b", "dev", "lnet-prod", "10.20.0.10"), "", true), &o);
+  EXPECT_EQ(r["response"]["allowed"], false);
+  EXPECT_TRUE(o.dry_run);
+}
+
+TEST_F(AdmissionTest, WarningsGoToResponseWarnings) {
+  json r = Send(Review("CREATE",
+                       "apiVersion: ipguard.io/v1alpha1\nkind: LogicalNetwork\nmetadata: {name: lab}\n"
+                       "spec: {vmSwitchName: s, ipAllocationMethod: DHCP, vlanId: 30}\n"));
+  EXPECT_EQ(r["response"]["allowed"], true);
+  ASSERT_EQ(r["response"]["warnings"].size(), 1u);
+  EXPECT_NE(r["response"]["warnings"][0].get<std::string>().find("DHCP is not recommended for production"),
+            std::string::npos);
+}
+
+TEST_F(AdmissionTest, UpdateImmutabilityAndDeleteProtection) {
+  std::string before = Cluster("team-a", "prod", "lnet-prod", "10.20.0.10");
+  std::string after = Cluster("team-a", "prod", "lnet-prod", "10.20.0.12");
+  json r = Send(Review("UPDATE", after, before));
+  EXPECT_EQ(r["response"]["allowed"], false);
+  EXPECT_EQ(r["response"]["status"]["message"],
+            "spec.controlPlaneIP is immutable: cannot change 10.20.0.10 to 10.20.0.12");
+  json d = Send(Review("DELETE", "", Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  EXPECT_EQ(d["response"]["allowed"], false);
+  EXPECT_NE(d["response"]["status"]["message"].get<std::string>().find("still used by WorkloadCluster team-a/prod"),
+            std::string::npos);
+  json c = Send(Review("DELETE", "", before));
+  EXPECT_EQ(c["response"]["allowed"], true);
+}
+
+TEST_F(AdmissionTest, ServicesAndMetalLB) {
+  std::string cluster_ip =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: d}\n"
+      "spec: {type: ClusterIP, loadBalancerIP: 10.20.0.1}\n";
+  EXPECT_EQ(Send(Review("CREATE", cluster_ip))["response"]["allowed"], true);
+  std::string lb =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: d}\n"
+      "spec: {type: LoadBalancer, loadBalancerIP: 10.20.0.1}\n";
+  json r = Send(Review("CREATE", lb));
+  EXPECT_EQ(r["response"]["allowed"], false);
+  EXPECT_NE(r["response"]["status"]["message"].get<std::string>().find("equals gateway 10.20.0.1"),
+            std::string::npos);
+  std::string pool =
+      "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: metallb-system}\n"
+      "spec: {addresses: [10.20.0.0/26]}\n";
+  EXPECT_EQ(Send(Review("CREATE", pool))["response"]["allowed"], true);  // --metallb off
+  options_.metallb = true;
+  json m = Send(Review("CREATE", pool));
+  EXPECT_EQ(m["response"]["allowed"], false);
+  EXPECT_NE(m["response"]["status"]["message"].get<std::string>().find("of IPAddressPool metallb-system/p"),
+            std::string::npos);
+}
+
+TEST_F(AdmissionTest, NamespaceAndGeneratedNameComeFromTheRequest) {
+  json review = Review("CREATE",
+                       "apiVersion: ipguard.io/v1alpha1\nkind: WorkloadCluster\nmetadata: {generateName: c-}\n"
+                       "spec: {logicalNetworkName: lnet-prod, controlPlaneIP: 10.20.0.10}\n");
+  review["request"]["namespace"] = "team-z";
+  json r = Send(review);
+  EXPECT_EQ(r["response"]["allowed"], false);
+  EXPECT_NE(r["response"]["status"]["message"].get<std::string>().find("WorkloadCluster team-z/c-(generated)"),
+            std::string::npos);
+}
+
+// Every malformed request gets allowed=false, code 400 and a reason, and the
+// uid whenever there is one.
+TEST_F(AdmissionTest, BadInputGets400) {
+  struct Case {
+    std::string body;
+    std::string reason;
+    std::string uid;
+  };
+  json good = Review("CREATE", Cluster("team-b", "dev", "lnet-prod", "10.20.0.11"));
+  auto with = [&](const std::function<void(json&)>& edit) {
+    json j = good;
+    edit(j);
+    return j.dump();
+  };
+  std::vector<Case> cases = {
+      {"", "not JSON", ""},
+      {"{", "not JSON", ""},
+      {"[1,2]", "not an AdmissionReview object", ""},
+      {"\"text\"", "not an AdmissionReview object", ""},
+      {with([](json& j) { j["apiVersion"] = "admission.k8s.io/v1beta1"; }), "expected apiVersion", "uid-1"},
+      {with([](json& j) { j["kind"] = "Pod"; }), "expected apiVersion", "uid-1"},
+      {with([](json& j) { j.erase("request"); }), "request is missing", ""},
+      {with([](json& j) { j["request"] = "x"; }), "request is missing", ""},
+      {with([](json& j) { j["request"].erase("uid"); }), "request.uid is missing", ""},
+      {with([](json& j) { j["request"]["uid"] = 5; }), "request.uid is missing", ""},
+      {with([](json& j) { j["request"].erase("kind"); }), "request.kind is missing", "uid-1"},
+      {with([](json& j) { j["request"]["operation"] = "PATCH"; }), "is not CREATE, UPDATE or DELETE", "uid-1"},
+      {with([](json& j) { j["request"].erase("object"); }), "request.object is missing", "uid-1"},
+      {with([](json& j) { j["request"]["object"] = "x"; }), "request.object is not an object", "uid-1"},
+      {with([](json& j) { j["request"]["object"].erase("kind"); }), "kind is missing", "uid-1"},
+      {with([](json& j) { j["request"]["object"]["spec"] = 7; }), "", "uid-1"},  // a field error: 403
+  };
+  for (const auto& c : cases) {
+    json r = SendText(c.body);
+    EXPECT_EQ(r["response"]["allowed"], false) << c.body;
+    EXPECT_EQ(r["response"]["uid"], c.uid) << c.body;
+    if (c.reason.empty()) {
+      EXPECT_EQ(r["response"]["status"]["code"], 403) << c.body;
+      continue;
+    }
+    EXPECT_EQ(r["response"]["status"]["code"], 400) << c.body;
+    EXPECT_NE(r["response"]["status"]["message"].get<std::string>().find(c.reason), std::string::npos)
+        << c.body << " -> " << r.dump();
+  }
+}
+
+}  // namespace
+}  // namespace ipguard

@@ -1,0 +1,122 @@
+#include "webhook/admission.h"
+
+#include <nlohmann/json.hpp>
+
+namespace ipguard {
+namespace {
+
+using nlohmann::json;
+
+json Response(const std::string& uid, bool allowed) {
+  return {{"apiVersion", "admission.k8s.io/v1"},
+          {"kind", "AdmissionReview"},
+          {"response", {{"uid", uid}, {"allowed", allowed}}}};
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// code 0 allows; 400 and 403 refuse with a status.
+AdmissionOutcome Respond(AdmissionOutcome out, int code, const std::string& message,
+                         const std::vector<std::string>& warnings = {}) {
+  json r = Response(out.uid, code == 0);
+  if (code != 0) {
+    r["response"]["status"] = {{"code", code},
+                               {"message", message},
+                               {"reason", code == 400 ? "BadRequest" : "Forbidden"}};
+  }
+  if (!warnings.empty()) r["response"]["warnings"] = warnings;
+  out.body = Dump(r);
+  out.verdict = code == 0 ? "allowed" : code == 400 ? "error" : "denied";
+  out.message = message;
+  return out;
+}
+
+AdmissionOutcome Fail(AdmissionOutcome out, const std::string& message) {
+  return Respond(std::move(out), 400, message);
+}
+
+AdmissionOutcome Allow(AdmissionOutcome out) { return Respond(std::move(out), 0, ""); }
+
+const json* Member(const json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::string StringMember(const json& obj, const char* key) {
+  const json* v = Member(obj, key);
+  return v && v->is_string() ? v->get<std::string>() : "";
+}
+
+// The object as ParseObject needs it: a name even when the API server has not
+// generated one yet, and the request's namespace when the object lacks it.
+Result<Object> ReadObject(json j, const std::string& request_ns, const char* what) {
+  if (!j.is_object()) return Status::Error("request." + std::string(what) + " is not an object");
+  json& meta = j["metadata"];
+  if (!meta.is_object()) meta = json::object();
+  if (!meta.contains("name") || !meta["name"].is_string() || meta["name"].get<std::string>().empty()) {
+    std::string gen = StringMember(meta, "generateName");
+    meta["name"] = gen.empty() ? "(unnamed)" : gen + "(generated)";
+  }
+  if (!request_ns.empty() && (!meta.contains("namespace") || !meta["namespace"].is_string())) {
+    meta["namespace"] = request_ns;
+  }
+  auto obj = ParseObject(j, request_ns.empty() ? "default" : request_ns);
+  if (!obj.ok()) return Status::Error("request." + std::string(what) + ": " + obj.error());
+  return obj;
+}
+
+}  // namespace
+
+AdmissionOutcome Admit(std::string_view body, const Engine& engine, const AdmissionOptions& options) {
+  AdmissionOutcome out;
+  json review = json::parse(body.begin(), body.end(), nullptr, false);
+  if (review.is_discarded()) return Fail(out, "the body is not JSON");
+  if (!review.is_object()) return Fail(out, "the body is not an AdmissionReview object");
+  const json* request = Member(review, "request");
+  if (request && request->is_object()) out.uid = StringMember(*request, "uid");
+  if (StringMember(review, "apiVersion") != "admission.k8s.io/v1" ||
+      StringMember(review, "kind") != "AdmissionReview") {
+    return Fail(out, "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview");
+  }
+  if (!request || !request->is_object()) return Fail(out, "request is missing");
+  if (out.uid.empty()) return Fail(out, "request.uid is missing");
+  const json* kind = Member(*request, "kind");
+  if (!kind || !kind->is_object()) return Fail(out, "request.kind is missing");
+  std::string group = StringMember(*kind, "group");
+  std::string version = StringMember(*kind, "version");
+  out.kind = StringMember(*kind, "kind");
+  out.operation = StringMember(*request, "operation");
+  const json* dry = Member(*request, "dryRun");
+  out.dry_run = dry && dry->is_boolean() && dry->get<bool>();
+  auto op = ParseOperation(out.operation);
+  if (!op) {
+    if (out.operation == "CONNECT") return Allow(out);
+    return Fail(out, "request.operation \"" + out.operation + "\" is not CREATE, UPDATE or DELETE");
+  }
+  auto k = KindOf(group.empty() ? version : group + "/" + version, out.kind);
+  if (!k || (*k == Kind::kIPAddressPool && !options.metallb)) return Allow(out);
+  std::string ns = StringMember(*request, "namespace");
+  const json* object = Member(*request, "object");
+  const json* old_object = Member(*request, "oldObject");
+  std::optional<Object> obj, old_obj;
+  if (*op != Operation::kDelete) {
+    if (!object) return Fail(out, "request.object is missing");
+    auto o = ReadObject(*object, ns, "object");
+    if (!o.ok()) return Fail(out, o.error());
+    obj = std::move(o).value();
+  }
+  if (*op != Operation::kCreate) {
+    if (!old_object) {
+      if (*op == Operation::kDelete) return Fail(out, "request.oldObject is missing");
+    } else {
+      auto o = ReadObject(*old_object, ns, "oldObject");
+      if (!o.ok()) return Fail(out, o.error());
+      old_obj = std::move(o).value();
+    }
+  }
+  Verdict v = engine.Review(*op, old_obj ? &*old_obj : nullptr, obj ? &*obj : nullptr);
+  return Respond(std::move(out), v.allowed() ? 0 : 403, v.Message(), v.warnings);
+}
+
+}  // namespace ipguard

@@ -1,0 +1,38 @@
+// AdmissionReview admission.k8s.io/v1 in and out, judged by the core Engine.
+//
+// Pure: takes the request body as text and returns the response body. Never
+// throws; a body that cannot be read gets allowed=false with code 400 and a
+// reason, and the response echoes request.uid whenever one could be read.
+// The HTTPS server (issue #4) and the metrics around it live elsewhere.
+#ifndef IPGUARD_WEBHOOK_ADMISSION_H_
+#define IPGUARD_WEBHOOK_ADMISSION_H_
+
+#include <string>
+#include <string_view>
+
+#include "core/engine.h"
+
+namespace ipguard {
+
+struct AdmissionOptions {
+  // Judge MetalLB IPAddressPools (manager flag --metallb); otherwise they are
+  // admitted untouched.
+  bool metallb = false;
+};
+
+struct AdmissionOutcome {
+  std::string body;       // the AdmissionReview response, JSON
+  std::string uid;        // request.uid, empty when unreadable
+  std::string kind;       // "LogicalNetwork", ..., or "" when unreadable
+  std::string operation;  // "CREATE", "UPDATE", "DELETE", ...
+  // "allowed", "denied" (403) or "error" (400), for metrics and logs.
+  std::string verdict;
+  std::string message;  // the denial or error message
+  bool dry_run = false;
+};
+
+AdmissionOutcome Admit(std::string_view body, const Engine& engine, const AdmissionOptions& options);
+
+}  // namespace ipguard
+
+#endif  // IPGUARD_WEBHOOK_ADMISSION_H_
