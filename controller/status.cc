@@ -7,9 +7,20 @@ namespace {
 
 using nlohmann::json;
 
+// metav1.Condition caps message at 32768 characters; a longer one would make
+// the API server refuse the whole status write.
+constexpr size_t kMaxMessage = 32000;
+
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : "; ") + s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string next = (out.empty() ? "" : "; ") + v[i];
+    if (out.size() + next.size() > kMaxMessage) {
+      out += "; and " + std::to_string(v.size() - i) + " more";
+      break;
+    }
+    out += next;
+  }
   return out;
 }
 

@@ -87,31 +87,11 @@ class Reader {
   }
 
   std::optional<IpAddr> Ip(const json& v, const std::string& path) {
-    if (!v.is_string()) {
-      Error(path, "must be a string, not " + TypeName(v));
-      return std::nullopt;
-    }
-    const std::string& text = v.get_ref<const std::string&>();
-    auto ip = ParseIp(text);
-    if (!ip.ok()) {
-      Error(path, "\"" + text + "\" is not a valid IP address: " + ip.error());
-      return std::nullopt;
-    }
-    return *ip;
+    return Text(v, path, "a valid IP address", ParseIp);
   }
 
   std::optional<Block> AnyBlock(const json& v, const std::string& path) {
-    if (!v.is_string()) {
-      Error(path, "must be a string, not " + TypeName(v));
-      return std::nullopt;
-    }
-    const std::string& text = v.get_ref<const std::string&>();
-    auto b = ParseBlock(text);
-    if (!b.ok()) {
-      Error(path, "\"" + text + "\" is not a valid address block: " + b.error());
-      return std::nullopt;
-    }
-    return *b;
+    return Text(v, path, "a valid address block", ParseBlock);
   }
 
   // A list of {start, end} as a range.
@@ -145,6 +125,23 @@ class Reader {
   }
 
  private:
+  // A string field read by `parse`, or an error naming the path and the text.
+  template <typename Parse>
+  auto Text(const json& v, const std::string& path, const char* what, Parse parse)
+      -> std::optional<std::decay_t<decltype(parse(std::string_view()).value())>> {
+    if (!v.is_string()) {
+      Error(path, "must be a string, not " + TypeName(v));
+      return std::nullopt;
+    }
+    const std::string& text = v.get_ref<const std::string&>();
+    auto parsed = parse(text);
+    if (!parsed.ok()) {
+      Error(path, "\"" + text + "\" is not " + what + ": " + parsed.error());
+      return std::nullopt;
+    }
+    return *parsed;
+  }
+
   std::vector<std::string>* errors_;
 };
 

@@ -10,6 +10,16 @@ struct Reject {
   const char* reason;  // substring of the error
 };
 
+// Each case must fail with a reason that contains its expected text.
+template <typename Parse, size_t N>
+void ExpectRejects(Parse parse, const Reject (&cases)[N]) {
+  for (const auto& c : cases) {
+    auto r = parse(c.text);
+    ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_NE(r.error().find(c.reason), std::string::npos) << c.text << " -> " << r.error();
+  }
+}
+
 TEST(ParseIp, AcceptsCanonicalV4) {
   for (const char* s : {"0.0.0.0", "10.0.0.1", "255.255.255.255", "192.168.100.7"}) {
     auto ip = ParseIp(s);
@@ -39,11 +49,7 @@ TEST(ParseIp, RejectsBadV4WithReason) {
       {"", "empty"},
       {"10.0.0.1%eth0", "zone ids"},
   };
-  for (const auto& c : cases) {
-    auto ip = ParseIp(c.text);
-    ASSERT_FALSE(ip.ok()) << c.text;
-    EXPECT_NE(ip.error().find(c.reason), std::string::npos) << c.text << " -> " << ip.error();
-  }
+  ExpectRejects(ParseIp, cases);
 }
 
 TEST(ParseIp, AcceptsV6Forms) {
@@ -87,11 +93,7 @@ TEST(ParseIp, RejectsBadV6WithReason) {
       {" ::1", "surrounding spaces"},
       {"::1.2.3", "IPv4 tail is invalid"},
   };
-  for (const auto& c : cases) {
-    auto ip = ParseIp(c.text);
-    ASSERT_FALSE(ip.ok()) << c.text;
-    EXPECT_NE(ip.error().find(c.reason), std::string::npos) << c.text << " -> " << ip.error();
-  }
+  ExpectRejects(ParseIp, cases);
 }
 
 TEST(ParseCidr, AcceptsAndSizes) {
@@ -122,11 +124,7 @@ TEST(ParseCidr, RejectsWithReason) {
       {"010.0.0.0/8", "leading zero"},
       {"::ffff:10.0.0.0/104", "IPv4-mapped"},
   };
-  for (const auto& c : cases) {
-    auto b = ParseCidr(c.text);
-    ASSERT_FALSE(b.ok()) << c.text;
-    EXPECT_NE(b.error().find(c.reason), std::string::npos) << c.text << " -> " << b.error();
-  }
+  ExpectRejects(ParseCidr, cases);
 }
 
 TEST(ParseBlock, AcceptsThreeForms) {
@@ -159,11 +157,7 @@ TEST(ParseBlock, RejectsBadRanges) {
       {" 10.0.0.1-10.0.0.2", "surrounding spaces"},
       {"10.0.0.01-10.0.0.2", "leading zero"},
   };
-  for (const auto& c : cases) {
-    auto b = ParseBlock(c.text);
-    ASSERT_FALSE(b.ok()) << c.text;
-    EXPECT_NE(b.error().find(c.reason), std::string::npos) << c.text << " -> " << b.error();
-  }
+  ExpectRejects(ParseBlock, cases);
 }
 
 TEST(Block, ContainmentAndOverlap) {

@@ -74,6 +74,20 @@ TEST_F(StatusTest, OldestWinsTheConflict) {
   EXPECT_EQ(s_new["nodes"], 2);
 }
 
+TEST_F(StatusTest, ConflictMessageStaysUnderTheConditionLimit) {
+  Store("apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: old, creationTimestamp: "
+        "\"2026-01-01T00:00:00Z\"}\nspec: {addresses: [10.0.0.0/16]}\n");
+  std::string many = "apiVersion: ipguard.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: wide, "
+                     "creationTimestamp: \"2026-02-01T00:00:00Z\"}\nspec: {addresses: [";
+  for (int i = 0; i < 600; ++i) many += (i ? ", " : "") + std::string("10.0.") + std::to_string(i / 256) + "." + std::to_string(i % 256);
+  many += "]}\n";
+  Object wide = Store(many);
+  json s = DesiredStatus(engine_, wide, json(), "2026-11-24T10:00:00Z");
+  std::string msg = (*Cond(s, "Conflicting"))["message"];
+  EXPECT_LE(msg.size(), 32768u);
+  EXPECT_NE(msg.find(" more"), std::string::npos);
+}
+
 TEST_F(StatusTest, PoolAssignedAndServicesHaveNoStatus) {
   Object pool = Store(
       "apiVersion: ipguard.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: lb}\n"

@@ -1,0 +1,103 @@
+// The CRDs in crds/ against API.md: names, scope, category, status
+// subresource, printer columns, and a description on every schema field so
+// that `kubectl explain` teaches the API.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cmd/manifest.h"
+
+namespace ipguard {
+namespace {
+
+using nlohmann::json;
+
+json LoadCrd(const std::string& file) {
+  std::ifstream in(std::string(IPGUARD_SOURCE_DIR) + "/crds/" + file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<Document> docs;
+  Status s = ParseManifests(ss.str(), file, &docs);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(docs.size(), 1u) << file;
+  return docs.empty() ? json() : docs[0].json;
+}
+
+// Paths of schema properties that lack a description.
+void Undescribed(const json& schema, const std::string& path, std::vector<std::string>* out) {
+  if (!schema.is_object()) return;
+  if (path != "root" && path != "root.metadata" && !schema.contains("description")) out->push_back(path);
+  if (schema.contains("properties")) {
+    for (auto it = schema["properties"].begin(); it != schema["properties"].end(); ++it) {
+      Undescribed(*it, path + "." + it.key(), out);
+    }
+  }
+  if (schema.contains("items")) Undescribed(schema["items"], path + "[]", out);
+}
+
+struct Expected {
+  const char* file;
+  const char* kind;
+  const char* short_name;
+  const char* scope;
+  std::vector<std::string> columns;
+};
+
+TEST(Crds, MatchTheContract) {
+  const Expected all[] = {
+      {"ipguard.io_logicalnetworks.yaml", "LogicalNetwork", "lnet", "Cluster",
+       {"METHOD", "PREFIX", "VLAN", "TOTAL", "FREE", "READY"}},
+      {"ipguard.io_workloadclusters.yaml", "WorkloadCluster", "wlc", "Namespaced",
+       {"NETWORK", "CONTROL-PLANE-IP", "NODES", "READY"}},
+      {"ipguard.io_loadbalancerpools.yaml", "LoadBalancerPool", "lbpool", "Cluster",
+       {"ADDRESSES", "ASSIGNED", "READY"}},
+      {"ipguard.io_ipreservations.yaml", "IPReservation", "ipres", "Cluster", {}},
+  };
+  for (const auto& e : all) {
+    SCOPED_TRACE(e.file);
+    json crd = LoadCrd(e.file);
+    ASSERT_TRUE(crd.is_object());
+    EXPECT_EQ(crd["apiVersion"], "apiextensions.k8s.io/v1");
+    EXPECT_EQ(crd["kind"], "CustomResourceDefinition");
+    const json& spec = crd["spec"];
+    EXPECT_EQ(spec["group"], "ipguard.io");
+    EXPECT_EQ(spec["names"]["kind"], e.kind);
+    EXPECT_EQ(spec["names"]["shortNames"], json::array({e.short_name}));
+    EXPECT_EQ(spec["names"]["categories"], json::array({"ipguard"}));
+    EXPECT_EQ(spec["scope"], e.scope);
+    ASSERT_EQ(spec["versions"].size(), 1u);
+    const json& v = spec["versions"][0];
+    EXPECT_EQ(v["name"], "v1alpha1");
+    EXPECT_TRUE(v["subresources"].contains("status"));
+    std::vector<std::string> columns;
+    for (const auto& c : v["additionalPrinterColumns"]) {
+      std::string name = c["name"];
+      for (char& ch : name) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+      if (name != "AGE" && !(c.contains("priority") && c["priority"] != 0)) columns.push_back(name);
+    }
+    if (!e.columns.empty()) {
+      EXPECT_EQ(columns, e.columns);
+    }
+    std::vector<std::string> missing;
+    Undescribed(v["schema"]["openAPIV3Schema"], "root", &missing);
+    EXPECT_TRUE(missing.empty()) << "no description: " << missing.front();
+  }
+}
+
+TEST(Crds, DefaultsFromTheContract) {
+  json lnet = LoadCrd("ipguard.io_logicalnetworks.yaml");
+  const json& ls = lnet["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+  EXPECT_EQ(ls["vlanId"]["default"], 0);
+  EXPECT_EQ(ls["vlanId"]["maximum"], 4094);
+  json wlc = LoadCrd("ipguard.io_workloadclusters.yaml");
+  const json& ws = wlc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+  EXPECT_EQ(ws["controlPlane"]["properties"]["count"]["default"], 1);
+  EXPECT_EQ(ws["upgradeSurge"]["default"], 1);
+  EXPECT_EQ(ws["nodePools"]["x-kubernetes-list-type"], "map");
+  EXPECT_EQ(ws["controlPlaneIP"]["x-kubernetes-validations"][0]["rule"], "self == oldSelf");
+}
+
+}  // namespace
+}  // namespace ipguard
