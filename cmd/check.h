@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cmd/manifest.h"
+#include "core/manifest.h"
 #include "core/engine.h"
 #include "core/plan.h"
 

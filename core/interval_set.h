@@ -9,8 +9,8 @@
 // predicate filters dead ids and the caller asks for Compact() when enough of
 // them piled up. A query visits O(log n) nodes plus the ones it reports.
 //
-// Arrays are kept apart (structure of arrays) so a 128-bit key costs 52 bytes
-// per interval and a 32-bit key 16, with no padding.
+// Each interval is one node of start, end, subtree max and id: 16 bytes for
+// IPv4 keys, 64 for IPv6 (128-bit keys are 16-byte aligned).
 //
 // Thread-compatible: concurrent const calls are safe; writers need exclusion.
 #ifndef IPGUARD_CORE_INTERVAL_SET_H_
@@ -43,37 +43,52 @@ class IntervalArray {
   }
 
   void Insert(const Interval<K>& item) {
-    size_t pos = std::upper_bound(start_.begin(), start_.end(), item.start) - start_.begin();
-    start_.insert(start_.begin() + pos, item.start);
-    end_.insert(end_.begin() + pos, item.end);
-    id_.insert(id_.begin() + pos, item.id);
-    max_.resize(start_.size());
-    BuildMax(0, start_.size());
+    auto pos = std::upper_bound(nodes_.begin(), nodes_.end(), item.start,
+                                [](const K& s, const Node& n) { return s < n.start; });
+    nodes_.insert(pos, Node{item.start, item.end, item.end, item.id});
+    max_len_ = std::max<K>(max_len_, item.end - item.start);
+    BuildMax(0, nodes_.size());
   }
 
   template <typename Fn>
   void Query(K a, K b, Fn&& fn) const {
-    if (start_.empty() || b < start_.front()) return;
+    if (nodes_.empty() || b < nodes_.front().start) return;
+    // Every overlap starts in [a - max_len_, b]. When that window holds few
+    // intervals (the common case: plans are mostly single addresses and
+    // small pools), scanning it beats walking the tree.
+    K from = a > max_len_ ? a - max_len_ : K(0);
+    auto lo = std::lower_bound(nodes_.begin(), nodes_.end(), from,
+                               [](const Node& n, const K& v) { return n.start < v; });
+    auto end = nodes_.end() - lo > kWindowScan ? lo + kWindowScan : nodes_.end();
+    auto it = lo;
+    while (it != end && it->start <= b) ++it;
+    if (it == nodes_.end() || it->start > b) {
+      for (auto j = lo; j != it; ++j) {
+        if (j->end >= a) fn(j->id);
+      }
+      return;
+    }
     struct Range {
       uint32_t lo, hi;
     };
     Range stack[64];
     int top = 0;
-    stack[top++] = {0, static_cast<uint32_t>(start_.size())};
+    stack[top++] = {0, static_cast<uint32_t>(nodes_.size())};
     while (top > 0) {
       Range r = stack[--top];
       if (r.lo >= r.hi) continue;
       uint32_t mid = r.lo + (r.hi - r.lo) / 2;
-      if (max_[mid] < a) continue;  // nothing below reaches a
+      const Node& m = nodes_[mid];
+      if (m.max < a) continue;  // nothing below reaches a
       if (r.hi - r.lo <= kLeafSize) {
-        for (uint32_t i = r.lo; i < r.hi && start_[i] <= b; ++i) {
-          if (end_[i] >= a) fn(id_[i]);
+        for (uint32_t i = r.lo; i < r.hi && nodes_[i].start <= b; ++i) {
+          if (nodes_[i].end >= a) fn(nodes_[i].id);
         }
         continue;
       }
       stack[top++] = {r.lo, mid};
-      if (start_[mid] <= b) {
-        if (end_[mid] >= a) fn(id_[mid]);
+      if (m.start <= b) {
+        if (m.end >= a) fn(m.id);
         stack[top++] = {mid + 1, r.hi};
       }
     }
@@ -82,35 +97,37 @@ class IntervalArray {
   // Takes intervals already sorted by start.
   void AssignSorted(const std::vector<Interval<K>>& sorted) { Assign(sorted); }
 
-  size_t size() const { return start_.size(); }
+  size_t size() const { return nodes_.size(); }
   void AppendTo(std::vector<Interval<K>>* out) const {
-    for (size_t i = 0; i < start_.size(); ++i) out->push_back({start_[i], end_[i], id_[i]});
+    for (const Node& n : nodes_) out->push_back({n.start, n.end, n.id});
   }
-  size_t MemoryBytes() const {
-    return start_.capacity() * sizeof(K) * 3 + id_.capacity() * sizeof(uint32_t);
-  }
+  size_t MemoryBytes() const { return nodes_.capacity() * sizeof(Node); }
   void Clear() { Assign({}); }
 
  private:
   static constexpr uint32_t kLeafSize = 8;
+  static constexpr std::ptrdiff_t kWindowScan = 32;
+
+  // One node per interval, in start order, so a visit touches one cache line
+  // rather than one per field.
+  struct Node {
+    K start;
+    K end;
+    K max;  // largest end in the subtree this node is the midpoint of
+    uint32_t id;
+  };
 
   void Assign(const std::vector<Interval<K>>& sorted) {
-    std::vector<K> s, e, m;
-    std::vector<uint32_t> ids;
-    s.reserve(sorted.size());
-    e.reserve(sorted.size());
-    ids.reserve(sorted.size());
+    std::vector<Node> nodes;
+    nodes.reserve(sorted.size());
+    K max_len = 0;
     for (const auto& it : sorted) {
-      s.push_back(it.start);
-      e.push_back(it.end);
-      ids.push_back(it.id);
+      nodes.push_back({it.start, it.end, it.end, it.id});
+      max_len = std::max<K>(max_len, it.end - it.start);
     }
-    m.resize(sorted.size());
-    start_.swap(s);
-    end_.swap(e);
-    id_.swap(ids);
-    max_.swap(m);
-    BuildMax(0, start_.size());
+    nodes_.swap(nodes);
+    max_len_ = max_len;
+    BuildMax(0, nodes_.size());
   }
 
   // Returns the max end over [lo, hi) and stores it at the range's midpoint,
@@ -118,19 +135,19 @@ class IntervalArray {
   K BuildMax(size_t lo, size_t hi) {
     if (lo >= hi) return K(0);
     size_t mid = lo + (hi - lo) / 2;
-    K m = end_[mid];
+    K m = nodes_[mid].end;
     if (hi - lo <= kLeafSize) {
-      for (size_t i = lo; i < hi; ++i) m = std::max(m, end_[i]);
+      for (size_t i = lo; i < hi; ++i) m = std::max(m, nodes_[i].end);
     } else {
       m = std::max(m, BuildMax(lo, mid));
       m = std::max(m, BuildMax(mid + 1, hi));
     }
-    max_[mid] = m;
+    nodes_[mid].max = m;
     return m;
   }
 
-  std::vector<K> start_, end_, max_;
-  std::vector<uint32_t> id_;
+  std::vector<Node> nodes_;
+  K max_len_ = 0;  // largest end - start
 };
 
 template <typename K>

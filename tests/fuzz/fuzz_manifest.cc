@@ -4,7 +4,7 @@
 #include <string>
 
 #include "cmd/check.h"
-#include "cmd/manifest.h"
+#include "core/manifest.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 64 * 1024) return 0;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "cmd/manifest.h"
+#include "core/manifest.h"
 
 namespace ipguard {
 namespace {

@@ -1,4 +1,4 @@
-#include "cmd/manifest.h"
+#include "core/manifest.h"
 
 #include <gtest/gtest.h>
 

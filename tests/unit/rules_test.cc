@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "cmd/manifest.h"
+#include "core/manifest.h"
 #include "core/engine.h"
 
 namespace ipguard {

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "cmd/manifest.h"
+#include "core/manifest.h"
 #include "core/objects.h"
 
 namespace ipguard::testing_util {

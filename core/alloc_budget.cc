@@ -1,4 +1,4 @@
-#include "cmd/alloc_budget.h"
+#include "core/alloc_budget.h"
 
 #include <cstdlib>
 #include <new>

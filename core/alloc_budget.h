@@ -5,8 +5,8 @@
 //
 // Counts bytes requested, not bytes live: a parse that allocates more than
 // the budget in total is stopped. Budgets nest; the innermost one counts.
-#ifndef IPGUARD_CMD_ALLOC_BUDGET_H_
-#define IPGUARD_CMD_ALLOC_BUDGET_H_
+#ifndef IPGUARD_CORE_ALLOC_BUDGET_H_
+#define IPGUARD_CORE_ALLOC_BUDGET_H_
 
 #include <cstddef>
 
@@ -30,4 +30,4 @@ class AllocationBudget {
 
 }  // namespace ipguard
 
-#endif  // IPGUARD_CMD_ALLOC_BUDGET_H_
+#endif  // IPGUARD_CORE_ALLOC_BUDGET_H_

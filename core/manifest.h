@@ -1,10 +1,11 @@
-// Manifest reading for `ipguard check`: YAML (multi-document) or JSON text
-// into JSON documents, with `kind: List` expanded into its items.
+// Manifest reading: YAML (multi-document) or JSON text into JSON documents,
+// with `kind: List` expanded into its items. Used by `ipguard check` and for
+// kubeconfig files.
 //
 // Pure: works on text already read. Never throws; yaml-cpp and nlohmann
 // exceptions are caught here and become errors that name the document.
-#ifndef IPGUARD_CMD_MANIFEST_H_
-#define IPGUARD_CMD_MANIFEST_H_
+#ifndef IPGUARD_CORE_MANIFEST_H_
+#define IPGUARD_CORE_MANIFEST_H_
 
 #include <string>
 #include <string_view>
@@ -28,4 +29,4 @@ Status ParseManifests(std::string_view text, const std::string& source, std::vec
 
 }  // namespace ipguard
 
-#endif  // IPGUARD_CMD_MANIFEST_H_
+#endif  // IPGUARD_CORE_MANIFEST_H_

@@ -1,8 +1,8 @@
-#include "cmd/manifest.h"
+#include "core/manifest.h"
 
 #include <yaml-cpp/yaml.h>
 
-#include "cmd/alloc_budget.h"
+#include "core/alloc_budget.h"
 
 #include <cmath>
 #include <regex>

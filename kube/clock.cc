@@ -1,0 +1,59 @@
+#include "kube/clock.h"
+
+#include <ctime>
+
+namespace ipguard::kube {
+namespace {
+
+std::string FormatRfc3339(int64_t seconds) {
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string RealClock::NowRfc3339() const {
+  return FormatRfc3339(std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
+}
+
+RealClock* RealClock::Get() {
+  static RealClock* clock = new RealClock();
+  return clock;
+}
+
+// 2026-01-01T00:00:00Z: a fixed, readable start for test output.
+FakeClock::FakeClock() : now_(TimePoint() + std::chrono::hours(1)), wall_seconds_(1767225600) {}
+
+Clock::TimePoint FakeClock::Now() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return now_;
+}
+
+std::string FakeClock::NowRfc3339() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return FormatRfc3339(wall_seconds_ + std::chrono::duration_cast<std::chrono::seconds>(
+                                           now_ - (TimePoint() + std::chrono::hours(1)))
+                                           .count());
+}
+
+bool FakeClock::WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                          TimePoint deadline, const std::function<bool()>& pred) {
+  while (!pred()) {
+    if (Now() >= deadline) return false;
+    cv.wait_for(lock, std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+void FakeClock::Advance(Duration d) {
+  std::lock_guard<std::mutex> l(mu_);
+  now_ += d;
+}
+
+}  // namespace ipguard::kube

@@ -1,0 +1,73 @@
+// WorkQueue: the controller's queue of object keys, with client-go's
+// guarantees:
+// - a key added many times before a worker takes it is processed once;
+// - a key is never handed to two workers at once: added while it is being
+//   processed, it comes back after Done();
+// - AddRateLimited() retries a failing key with per-key exponential backoff
+//   until Forget();
+// - ShutDown() makes Get() return nothing, at once, to every worker.
+//
+// Thread-safe. Time comes from a Clock so tests can drive the delays.
+#ifndef IPGUARD_KUBE_WORKQUEUE_H_
+#define IPGUARD_KUBE_WORKQUEUE_H_
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "kube/backoff.h"
+#include "kube/clock.h"
+
+namespace ipguard::kube {
+
+class WorkQueue {
+ public:
+  WorkQueue(Clock* clock, Backoff backoff);
+
+  void Add(const std::string& key);
+  void AddAfter(const std::string& key, Clock::Duration delay);
+  void AddRateLimited(const std::string& key);
+  // Clears the key's failure count (after a success).
+  void Forget(const std::string& key);
+  int Failures(const std::string& key) const;
+
+  // Blocks until a key is ready or the queue shuts down (nullopt).
+  std::optional<std::string> Get();
+  // Must follow every key Get() returned.
+  void Done(const std::string& key);
+
+  void ShutDown();
+  bool shutting_down() const;
+  // Keys ready now (not counting delayed ones or those in processing).
+  size_t Len() const;
+
+ private:
+  struct Delayed {
+    Clock::TimePoint when;
+    std::string key;
+    bool operator>(const Delayed& o) const { return when > o.when; }
+  };
+  void AddLocked(const std::string& key);
+  void PromoteDueLocked();
+
+  Clock* clock_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  Backoff backoff_;
+  std::deque<std::string> queue_;
+  std::unordered_set<std::string> dirty_;       // queued or to be re-queued after Done
+  std::unordered_set<std::string> processing_;  // handed to a worker
+  std::priority_queue<Delayed, std::vector<Delayed>, std::greater<Delayed>> delayed_;
+  std::unordered_map<std::string, int> failures_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace ipguard::kube
+
+#endif  // IPGUARD_KUBE_WORKQUEUE_H_

@@ -1,0 +1,141 @@
+#include "kube/workqueue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+namespace ipguard::kube {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+Backoff TestBackoff() { return Backoff(milliseconds(100), seconds(10), 0.0); }
+
+TEST(Backoff, DoublesUpToTheCapWithBoundedJitter) {
+  Backoff b(milliseconds(100), milliseconds(1000), 0.0);
+  EXPECT_EQ(b.Delay(0), milliseconds(100));
+  EXPECT_EQ(b.Delay(1), milliseconds(200));
+  EXPECT_EQ(b.Delay(3), milliseconds(800));
+  EXPECT_EQ(b.Delay(4), milliseconds(1000));
+  EXPECT_EQ(b.Delay(60), milliseconds(1000));  // no overflow
+  Backoff j(milliseconds(100), milliseconds(1000), 0.5, 7);
+  for (int i = 0; i < 100; ++i) {
+    auto d = j.Delay(2);
+    EXPECT_GE(d, milliseconds(400));
+    EXPECT_LE(d, milliseconds(600));
+  }
+}
+
+TEST(WorkQueue, CollapsesDuplicates) {
+  FakeClock clock;
+  WorkQueue q(&clock, TestBackoff());
+  q.Add("a");
+  q.Add("b");
+  q.Add("a");
+  EXPECT_EQ(q.Len(), 2u);
+  EXPECT_EQ(q.Get(), "a");
+  EXPECT_EQ(q.Get(), "b");
+  EXPECT_EQ(q.Len(), 0u);
+}
+
+TEST(WorkQueue, NeverHandsOneKeyToTwoWorkers) {
+  FakeClock clock;
+  WorkQueue q(&clock, TestBackoff());
+  q.Add("a");
+  ASSERT_EQ(q.Get(), "a");
+  q.Add("a");  // changed again while being processed
+  EXPECT_EQ(q.Len(), 0u) << "must wait for Done()";
+  q.Add("a");
+  q.Done("a");
+  EXPECT_EQ(q.Len(), 1u) << "comes back once, collapsed";
+  EXPECT_EQ(q.Get(), "a");
+  q.Done("a");
+  EXPECT_EQ(q.Len(), 0u);
+}
+
+TEST(WorkQueue, RetriesWithPerKeyBackoffOnTheClock) {
+  FakeClock clock;
+  WorkQueue q(&clock, TestBackoff());
+  q.AddRateLimited("a");  // due in 100 ms
+  q.AddRateLimited("b");  // due in 100 ms
+  q.AddRateLimited("b");  // second failure of b: due in 200 ms (b already waiting: collapses)
+  EXPECT_EQ(q.Failures("b"), 2);
+  std::atomic<int> got{0};
+  std::thread worker([&] {
+    while (auto k = q.Get()) {
+      ++got;
+      q.Done(*k);
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(got.load(), 0) << "nothing is due before the clock moves";
+  clock.Advance(milliseconds(100));
+  for (int i = 0; i < 500 && got.load() < 2; ++i) std::this_thread::sleep_for(milliseconds(2));
+  EXPECT_EQ(got.load(), 2) << "a and b (its first retry) are due";
+  clock.Advance(milliseconds(100));
+  for (int i = 0; i < 500 && got.load() < 3; ++i) std::this_thread::sleep_for(milliseconds(2));
+  EXPECT_EQ(got.load(), 3) << "b's second retry";
+  q.Forget("b");
+  EXPECT_EQ(q.Failures("b"), 0);
+  q.ShutDown();
+  worker.join();
+}
+
+TEST(WorkQueue, ShutDownReleasesEveryWorkerAndRefusesWork) {
+  FakeClock clock;
+  WorkQueue q(&clock, TestBackoff());
+  std::vector<std::thread> workers;
+  std::atomic<int> stopped{0};
+  for (int i = 0; i < 4; ++i) {
+    workers.emplace_back([&] {
+      EXPECT_FALSE(q.Get().has_value());
+      ++stopped;
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(20));
+  q.ShutDown();
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(stopped.load(), 4);
+  q.Add("late");
+  EXPECT_EQ(q.Len(), 0u);
+}
+
+TEST(WorkQueue, ManyWorkersProcessEveryKeyExactlyOnceAtATime) {
+  RealClock clock;
+  WorkQueue q(&clock, TestBackoff());
+  std::mutex mu;
+  std::unordered_set<std::string> active;
+  std::atomic<bool> overlap{false};
+  std::atomic<int> processed{0};
+  std::vector<std::thread> workers;
+  for (int i = 0; i < 4; ++i) {
+    workers.emplace_back([&] {
+      while (auto k = q.Get()) {
+        {
+          std::lock_guard<std::mutex> l(mu);
+          if (!active.insert(*k).second) overlap = true;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        {
+          std::lock_guard<std::mutex> l(mu);
+          active.erase(*k);
+        }
+        ++processed;
+        q.Done(*k);
+      }
+    });
+  }
+  for (int round = 0; round < 200; ++round) q.Add("k" + std::to_string(round % 7));
+  for (int i = 0; i < 1000 && (q.Len() > 0 || processed.load() < 7); ++i) {
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  q.ShutDown();
+  for (auto& t : workers) t.join();
+  EXPECT_FALSE(overlap.load());
+  EXPECT_GE(processed.load(), 7);
+}
+
+}  // namespace
+}  // namespace ipguard::kube
