@@ -1,0 +1,192 @@
+#include "kube/client.h"
+
+#include <cstdio>
+
+namespace ipguard::kube {
+namespace {
+
+using nlohmann::json;
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+HttpRequest Req(std::string method, std::string path, std::string body = "") {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.body = std::move(body);
+  return r;
+}
+
+std::string StringAt(const json& j, const char* a, const char* b = nullptr) {
+  if (!j.is_object()) return "";
+  auto it = j.find(a);
+  if (it == j.end()) return "";
+  if (b) {
+    if (!it->is_object()) return "";
+    auto jt = it->find(b);
+    return jt != it->end() && jt->is_string() ? jt->get<std::string>() : "";
+  }
+  return it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string ReasonFor(int code) {
+  switch (code) {
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Expired";
+    case 422:
+      return "Invalid";
+    case 429:
+      return "TooManyRequests";
+    case 500:
+      return "InternalError";
+    case 503:
+      return "ServiceUnavailable";
+    case 504:
+      return "Timeout";
+    default:
+      return "Unknown";
+  }
+}
+
+}  // namespace
+
+std::string Resource::Path(const std::string& ns, const std::string& name,
+                           const std::string& subresource) const {
+  std::string p = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
+  if (namespaced && !ns.empty()) p += "/namespaces/" + ns;
+  p += "/" + plural;
+  if (!name.empty()) p += "/" + name;
+  if (!subresource.empty()) p += "/" + subresource;
+  return p;
+}
+
+std::string ApiError::ToString() const {
+  if (code == 0) return "no answer from the API server: " + message;
+  return std::to_string(code) + " " + reason + ": " + message;
+}
+
+ApiError ErrorFromResponse(const HttpResponse& response) {
+  ApiError e;
+  e.code = response.status;
+  json body = json::parse(response.body, nullptr, false);
+  if (!body.is_discarded() && StringAt(body, "kind") == "Status") {
+    e.reason = StringAt(body, "reason");
+    e.message = StringAt(body, "message");
+    auto code = body.find("code");
+    if (code != body.end() && code->is_number_integer()) e.code = code->get<int>();
+  }
+  if (e.reason.empty()) e.reason = ReasonFor(e.code);
+  if (e.message.empty()) e.message = response.body.substr(0, 512);
+  auto ra = response.headers.find("retry-after");
+  if (ra != response.headers.end()) {
+    int seconds = 0;
+    if (std::sscanf(ra->second.c_str(), "%d", &seconds) == 1 && seconds > 0) e.retry_after_seconds = seconds;
+  }
+  return e;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+ApiResult<json> Client::Call(const HttpRequest& request) {
+  auto r = transport_->Do(request);
+  if (!r.ok()) return ApiError{0, "", r.error()};
+  const HttpResponse& resp = *r;
+  if (resp.status < 200 || resp.status > 299) return ErrorFromResponse(resp);
+  if (resp.body.empty()) return json::object();
+  json body = json::parse(resp.body, nullptr, false);
+  if (body.is_discarded()) {
+    return ApiError{resp.status, "InvalidResponse", "the API server's answer is not JSON"};
+  }
+  return body;
+}
+
+ApiResult<json> Client::Get(const Resource& r, const std::string& ns, const std::string& name) {
+  return Call(Req("GET", r.Path(ns, name)));
+}
+
+ApiResult<json> Client::List(const Resource& r, const std::string& ns, const ListOptions& options) {
+  json all;
+  std::string cont;
+  do {
+    std::string path = r.Path(ns) + "?limit=" + std::to_string(options.limit);
+    if (!options.label_selector.empty()) path += "&labelSelector=" + UrlEncode(options.label_selector);
+    if (!options.field_selector.empty()) path += "&fieldSelector=" + UrlEncode(options.field_selector);
+    if (!cont.empty()) path += "&continue=" + UrlEncode(cont);
+    auto page = Call(Req("GET", path));
+    if (!page.ok()) return page;
+    json& p = page.value();
+    if (!p.is_object() || !p.contains("items") || !(p["items"].is_array() || p["items"].is_null())) {
+      return ApiError{200, "InvalidResponse", "a list answer has no items"};
+    }
+    if (all.is_null()) {
+      all = p;
+      if (all["items"].is_null()) all["items"] = json::array();
+    } else if (p["items"].is_array()) {
+      for (auto& item : p["items"]) all["items"].push_back(std::move(item));
+    }
+    cont = StringAt(p, "metadata", "continue");
+  } while (!cont.empty());
+  if (all.contains("metadata") && all["metadata"].is_object()) all["metadata"].erase("continue");
+  return all;
+}
+
+ApiResult<json> Client::Create(const Resource& r, const std::string& ns, const json& obj) {
+  return Call(Req("POST", r.Path(ns), Dump(obj)));
+}
+
+ApiResult<json> Client::Update(const Resource& r, const json& obj) {
+  return Call(Req("PUT", r.Path(StringAt(obj, "metadata", "namespace"), StringAt(obj, "metadata", "name")),
+                  Dump(obj)));
+}
+
+ApiResult<json> Client::UpdateStatus(const Resource& r, const json& obj) {
+  return Call(Req("PUT",
+                  r.Path(StringAt(obj, "metadata", "namespace"), StringAt(obj, "metadata", "name"), "status"),
+                  Dump(obj)));
+}
+
+ApiResult<json> Client::Patch(const Resource& r, const std::string& ns, const std::string& name,
+                              const json& patch, PatchType type, const std::string& subresource) {
+  HttpRequest req = Req("PATCH", r.Path(ns, name, subresource), Dump(patch));
+  switch (type) {
+    case PatchType::kMerge:
+      req.content_type = "application/merge-patch+json";
+      break;
+    case PatchType::kJson:
+      req.content_type = "application/json-patch+json";
+      break;
+    case PatchType::kStrategicMerge:
+      req.content_type = "application/strategic-merge-patch+json";
+      break;
+  }
+  return Call(req);
+}
+
+ApiResult<json> Client::Delete(const Resource& r, const std::string& ns, const std::string& name) {
+  return Call(Req("DELETE", r.Path(ns, name)));
+}
+
+}  // namespace ipguard::kube

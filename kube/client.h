@@ -1,0 +1,100 @@
+// Client: a typed REST client for Kubernetes resources over a Transport.
+//
+// Every call returns the object (or list) as JSON, or an ApiError carrying
+// the API server's Status (code, reason, message); a transport failure is an
+// ApiError with code 0. Thread-safe if the Transport is.
+#ifndef IPGUARD_KUBE_CLIENT_H_
+#define IPGUARD_KUBE_CLIENT_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "kube/transport.h"
+
+namespace ipguard::kube {
+
+// Where a kind lives in the API.
+struct Resource {
+  std::string group;  // "" for the core group
+  std::string version;
+  std::string plural;
+  bool namespaced = false;
+
+  // Collection path, in one namespace or (ns empty) across all.
+  std::string Path(const std::string& ns = "", const std::string& name = "",
+                   const std::string& subresource = "") const;
+};
+
+struct ApiError {
+  int code = 0;        // HTTP status; 0 when no answer came
+  std::string reason;  // "NotFound", "Conflict", "Expired", "TooManyRequests", ...
+  std::string message;
+  int retry_after_seconds = 0;  // from Retry-After on 429/503
+
+  bool IsNotFound() const { return code == 404; }
+  bool IsConflict() const { return code == 409; }
+  bool IsGone() const { return code == 410; }
+  bool IsTooManyRequests() const { return code == 429; }
+  std::string ToString() const;
+};
+
+template <typename T>
+class ApiResult {
+ public:
+  ApiResult(T value) : v_(std::move(value)) {}         // NOLINT
+  ApiResult(ApiError error) : v_(std::move(error)) {}  // NOLINT
+  bool ok() const { return v_.index() == 0; }
+  const T& value() const { return std::get<0>(v_); }
+  T& value() { return std::get<0>(v_); }
+  const ApiError& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, ApiError> v_;
+};
+
+// Reads an API error from a non-2xx response (a Status object when the body
+// is one, the status line otherwise).
+ApiError ErrorFromResponse(const HttpResponse& response);
+
+struct ListOptions {
+  std::string label_selector;
+  std::string field_selector;
+  int limit = 500;  // page size; every page is fetched
+};
+
+class Client {
+ public:
+  explicit Client(Transport* transport) : transport_(transport) {}
+
+  ApiResult<nlohmann::json> Get(const Resource& r, const std::string& ns, const std::string& name);
+  // Fetches every page (limit/continue) and returns one list whose
+  // metadata.resourceVersion is the first page's.
+  ApiResult<nlohmann::json> List(const Resource& r, const std::string& ns, const ListOptions& options = {});
+  ApiResult<nlohmann::json> Create(const Resource& r, const std::string& ns, const nlohmann::json& obj);
+  ApiResult<nlohmann::json> Update(const Resource& r, const nlohmann::json& obj);
+  // Writes only the status subresource; obj carries metadata.resourceVersion
+  // for optimistic concurrency (409 when stale).
+  ApiResult<nlohmann::json> UpdateStatus(const Resource& r, const nlohmann::json& obj);
+  enum class PatchType { kMerge, kJson, kStrategicMerge };
+  ApiResult<nlohmann::json> Patch(const Resource& r, const std::string& ns, const std::string& name,
+                                  const nlohmann::json& patch, PatchType type,
+                                  const std::string& subresource = "");
+  ApiResult<nlohmann::json> Delete(const Resource& r, const std::string& ns, const std::string& name);
+
+  Transport* transport() const { return transport_; }
+
+ private:
+  ApiResult<nlohmann::json> Call(const HttpRequest& request);
+  Transport* transport_;
+};
+
+// Percent-encodes a query parameter value.
+std::string UrlEncode(std::string_view s);
+
+}  // namespace ipguard::kube
+
+#endif  // IPGUARD_KUBE_CLIENT_H_

@@ -1,0 +1,54 @@
+// Transport: the small interface between the kube layer and HTTP. The one
+// real implementation (http_transport.cc) is the only file that includes
+// cpprestsdk; tests drive every edge with a fake.
+//
+// Implementations must be thread-safe.
+#ifndef IPGUARD_KUBE_TRANSPORT_H_
+#define IPGUARD_KUBE_TRANSPORT_H_
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace ipguard::kube {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string path;  // "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=500"
+  std::string body;
+  std::string content_type = "application/json";
+  std::chrono::milliseconds timeout{30000};
+  // Set to true by another thread to abandon the request (a watch at
+  // shutdown); the transport checks it at least every 100 ms.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // One request and its whole response. An error means no HTTP answer at all
+  // (connection refused, TLS failure, timeout).
+  virtual Result<HttpResponse> Do(const HttpRequest& request) = 0;
+  // A streaming request (a watch): calls on_line for each newline-delimited
+  // line of the body as it arrives, until the server ends the stream,
+  // on_line returns false, or the request times out. The returned response
+  // carries the status and headers; its body is filled only for a non-2xx
+  // answer.
+  virtual Result<HttpResponse> Stream(const HttpRequest& request,
+                                      const std::function<bool(std::string_view line)>& on_line) = 0;
+};
+
+}  // namespace ipguard::kube
+
+#endif  // IPGUARD_KUBE_TRANSPORT_H_

@@ -1,0 +1,199 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "kube/client.h"
+#include "kube/reflector.h"
+#include "tests/unit/fake_transport.h"
+
+namespace ipguard::kube {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+const Resource kLnet{"ipguard.io", "v1alpha1", "logicalnetworks", false};
+const Resource kServices{"", "v1", "services", true};
+
+std::string Obj(const std::string& name, const std::string& rv, const std::string& ns = "") {
+  json m = {{"name", name}, {"resourceVersion", rv}};
+  if (!ns.empty()) m["namespace"] = ns;
+  return json{{"apiVersion", "ipguard.io/v1alpha1"}, {"kind", "LogicalNetwork"}, {"metadata", m}}.dump();
+}
+
+std::string Event(const std::string& type, const std::string& obj) {
+  return "{\"type\":\"" + type + "\",\"object\":" + obj + "}";
+}
+
+TEST(Resource, Paths) {
+  EXPECT_EQ(kLnet.Path(), "/apis/ipguard.io/v1alpha1/logicalnetworks");
+  EXPECT_EQ(kLnet.Path("", "a", "status"), "/apis/ipguard.io/v1alpha1/logicalnetworks/a/status");
+  EXPECT_EQ(kServices.Path("shop", "web"), "/api/v1/namespaces/shop/services/web");
+  EXPECT_EQ(kServices.Path(), "/api/v1/services");
+}
+
+TEST(Client, ListFetchesEveryPage) {
+  FakeTransport t;
+  t.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=2", 200,
+            R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"10","continue":"tok en"},"items":[)" +
+                Obj("a", "5") + "," + Obj("b", "6") + "]}"});
+  t.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=2&continue=tok%20en", 200,
+            R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"10"},"items":[)" + Obj("c", "7") + "]}"});
+  Client c(&t);
+  ListOptions o;
+  o.limit = 2;
+  auto list = c.List(kLnet, "", o);
+  ASSERT_TRUE(list.ok()) << list.error().ToString();
+  EXPECT_EQ(list.value()["items"].size(), 3u);
+  EXPECT_EQ(list.value()["metadata"]["resourceVersion"], "10");
+  EXPECT_FALSE(list.value()["metadata"].contains("continue"));
+}
+
+TEST(Client, ErrorsCarryTheApiStatus) {
+  FakeTransport t;
+  t.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks/x", 404,
+            R"({"kind":"Status","status":"Failure","reason":"NotFound","message":"logicalnetworks \"x\" not found","code":404})"});
+  t.Script({"PUT", "/apis/ipguard.io/v1alpha1/logicalnetworks/a/status", 409,
+            R"({"kind":"Status","reason":"Conflict","message":"the object has been modified","code":409})"});
+  t.Script({"GET", "/api/v1/services", 429, "slow down", {}, false, false, {{"retry-after", "3"}}});
+  t.Script({"DELETE", "/api/v1/namespaces/d/services/s", 0, "", {}, false, true});
+  Client c(&t);
+  auto got = c.Get(kLnet, "", "x");
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.error().IsNotFound());
+  EXPECT_EQ(got.error().message, "logicalnetworks \"x\" not found");
+  auto st = c.UpdateStatus(kLnet, json::parse(Obj("a", "3")));
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(st.error().IsConflict());
+  auto list = c.List(kServices, "");
+  ASSERT_FALSE(list.ok());
+  EXPECT_TRUE(list.error().IsTooManyRequests());
+  EXPECT_EQ(list.error().retry_after_seconds, 3);
+  EXPECT_EQ(list.error().message, "slow down");
+  auto del = c.Delete(kServices, "d", "s");
+  ASSERT_FALSE(del.ok());
+  EXPECT_EQ(del.error().code, 0);
+  EXPECT_EQ(del.error().ToString(), "no answer from the API server: connection reset");
+}
+
+TEST(Client, PatchContentTypes) {
+  FakeTransport t;
+  for (int i = 0; i < 2; ++i) t.Script({"PATCH", "/apis/ipguard.io/v1alpha1/logicalnetworks/a", 200, Obj("a", "4")});
+  Client c(&t);
+  ASSERT_TRUE(c.Patch(kLnet, "", "a", json{{"metadata", {{"labels", {{"x", "y"}}}}}}, Client::PatchType::kMerge).ok());
+  ASSERT_TRUE(c.Patch(kLnet, "", "a", json::array(), Client::PatchType::kJson).ok());
+  auto reqs = t.requests();
+  EXPECT_EQ(reqs[0].content_type, "application/merge-patch+json");
+  EXPECT_EQ(reqs[1].content_type, "application/json-patch+json");
+}
+
+class ReflectorTest : public testing::Test {
+ protected:
+  void Start() {
+    ReflectorOptions o;
+    o.min_watch = milliseconds(0);
+    reflector_ = std::make_unique<Reflector>(&client_, kLnet, "", &store_, &clock_, o);
+    thread_ = std::thread([this] { reflector_->Run(); });
+  }
+  void TearDown() override {
+    if (reflector_) reflector_->Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Advances the fake clock in steps until cond() holds (or gives up).
+  bool Eventually(const std::function<bool()>& cond) {
+    for (int i = 0; i < 2000; ++i) {
+      if (cond()) return true;
+      clock_.Advance(milliseconds(100));
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    return cond();
+  }
+  std::string ListBody(const std::string& rv, std::vector<std::string> items) {
+    std::string out = R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":")" + rv + R"("},"items":[)";
+    for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+    return out + "]}";
+  }
+  FakeTransport transport_;
+  Client client_{&transport_};
+  Store store_;
+  FakeClock clock_;
+  std::unique_ptr<Reflector> reflector_;
+  std::thread thread_;
+};
+
+TEST_F(ReflectorTest, ListsThenAppliesWatchEventsAndResumesFromTheLastVersion) {
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
+                     ListBody("100", {Obj("a", "90"), Obj("b", "95")})});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 200, "",
+                     {Event("ADDED", Obj("c", "101")), Event("MODIFIED", Obj("a", "102")),
+                      Event("DELETED", Obj("b", "103")), Event("BOOKMARK", Obj("", "110"))}});
+  Start();
+  ASSERT_TRUE(Eventually([&] { return store_.HasSynced() && transport_.CountRequests("resourceVersion=110") > 0; }));
+  EXPECT_EQ(store_.size(), 2u);
+  EXPECT_EQ((*store_.Get("a"))["metadata"]["resourceVersion"], "102");
+  EXPECT_FALSE(store_.Get("b").has_value());
+  auto reqs = transport_.requests();
+  EXPECT_NE(reqs[1].path.find("allowWatchBookmarks=true"), std::string::npos);
+  EXPECT_NE(reqs[1].path.find("resourceVersion=100"), std::string::npos);
+  EXPECT_NE(reqs[1].path.find("timeoutSeconds="), std::string::npos);
+  EXPECT_EQ(transport_.CountRequests("?limit="), 1u) << "an ended watch resumes without a relist";
+  EXPECT_GE(reflector_->restarts(), 1);
+}
+
+TEST_F(ReflectorTest, GoneRelistsAndDropsWhatVanished) {
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
+                     ListBody("100", {Obj("a", "90"), Obj("b", "95")})});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 200, "",
+                     {R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}})"}});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
+                     ListBody("200", {Obj("a", "150")})});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 410, "gone"});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
+                     ListBody("300", {Obj("a", "150"), Obj("d", "290")})});
+  std::vector<std::string> deleted;
+  store_.AddHandler([&](EventType t, const json& o) {
+    if (t == EventType::kDeleted) deleted.push_back(o["metadata"]["name"]);
+  });
+  Start();
+  ASSERT_TRUE(Eventually([&] { return reflector_->relists() == 2 && store_.size() == 2; }));
+  EXPECT_EQ(deleted, std::vector<std::string>{"b"});
+  EXPECT_TRUE(store_.Get("d").has_value());
+  EXPECT_EQ(reflector_->resource_version(), "300");
+}
+
+TEST_F(ReflectorTest, BacksOffOnErrorsAndHonoursRetryAfter) {
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 500, "boom"});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 429, "", {}, false, false,
+                     {{"retry-after", "20"}}});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200, ListBody("5", {})});
+  Start();
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(transport_.CountRequests("?limit="), 1u) << "no retry before the clock moves: no busy loop";
+  clock_.Advance(milliseconds(300));  // past the first backoff
+  for (int i = 0; i < 200 && transport_.CountRequests("?limit=") < 2; ++i) std::this_thread::sleep_for(milliseconds(2));
+  EXPECT_EQ(transport_.CountRequests("?limit="), 2u);
+  clock_.Advance(std::chrono::seconds(5));
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(transport_.CountRequests("?limit="), 2u) << "Retry-After: 20 must be waited out";
+  clock_.Advance(std::chrono::seconds(16));
+  ASSERT_TRUE(Eventually([&] { return store_.HasSynced(); }));
+}
+
+TEST_F(ReflectorTest, BrokenStreamResumesAndStopIsPrompt) {
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200, ListBody("10", {})});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 200, "",
+                     {Event("ADDED", Obj("a", "11")), "{not json"}});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 0, "", {}, false, true});
+  Start();
+  ASSERT_TRUE(Eventually([&] { return transport_.CountRequests("watch=true") >= 3; }));
+  EXPECT_TRUE(store_.Get("a").has_value());
+  EXPECT_GE(transport_.CountRequests("resourceVersion=11"), 2u);
+  EXPECT_EQ(transport_.CountRequests("?limit="), 1u);
+  auto t0 = std::chrono::steady_clock::now();
+  reflector_->Stop();
+  thread_.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+}  // namespace
+}  // namespace ipguard::kube
