@@ -127,6 +127,7 @@ void Reflector::Run() {
         continue;
       }
       need_list = false;
+      failures_ = 0;
     }
     if (!first_watch) ++restarts_;
     first_watch = false;
