@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "kube/client.h"
+#include "kube/events.h"
 #include "kube/reflector.h"
 #include "tests/unit/fake_transport.h"
 
@@ -193,6 +194,42 @@ TEST_F(ReflectorTest, BrokenStreamResumesAndStopIsPrompt) {
   reflector_->Stop();
   thread_.join();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+}  // namespace
+}  // namespace ipguard::kube
+
+namespace ipguard::kube {
+namespace {
+
+TEST(EventRecorder, WritesEventsV1AboutTheObject) {
+  FakeTransport t;
+  t.Script({"POST", "/apis/events.k8s.io/v1/namespaces/team-a/events", 201, "{}"});
+  t.Script({"POST", "/apis/events.k8s.io/v1/namespaces/default/events", 201, "{}"});
+  Client c(&t);
+  FakeClock clock;
+  EventRecorder r(&c, &clock, "ipguard.io/manager", "pod-1");
+  json wlc = {{"apiVersion", "ipguard.io/v1alpha1"},
+              {"kind", "WorkloadCluster"},
+              {"metadata", {{"name", "prod"}, {"namespace", "team-a"}, {"uid", "u-1"}}}};
+  ASSERT_TRUE(r.Emit(wlc, "Warning", "IPConflict", std::string(2000, 'x')).ok());
+  json lnet = {{"apiVersion", "ipguard.io/v1alpha1"}, {"kind", "LogicalNetwork"}, {"metadata", {{"name", "lnet"}}}};
+  ASSERT_TRUE(r.Emit(lnet, "Normal", "ConflictResolved", "no longer collides").ok());
+  auto reqs = t.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  json e = json::parse(reqs[0].body);
+  EXPECT_EQ(e["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(e["type"], "Warning");
+  EXPECT_EQ(e["reason"], "IPConflict");
+  EXPECT_EQ(e["note"].get<std::string>().size(), 1024u);
+  EXPECT_EQ(e["regarding"]["uid"], "u-1");
+  EXPECT_EQ(e["regarding"]["namespace"], "team-a");
+  EXPECT_EQ(e["eventTime"], "2026-01-01T00:00:00.000000Z");
+  EXPECT_EQ(e["reportingController"], "ipguard.io/manager");
+  json e2 = json::parse(reqs[1].body);
+  EXPECT_EQ(e2["metadata"]["namespace"], "default");
+  EXPECT_FALSE(e2["regarding"].contains("namespace"));
+  EXPECT_NE(e["metadata"]["name"], e2["metadata"]["name"]);
 }
 
 }  // namespace
