@@ -34,6 +34,18 @@ std::optional<IpAddr> BroadcastAddress(const Block& prefix) {
   return prefix.last();
 }
 
+// Where `ip` falls badly in `prefix`: "outside", "the network address of" or
+// "the broadcast address of" (each reads "<ip> is <that> addressPrefix ...");
+// nullopt when it is a usable host address.
+std::optional<std::string> MisplacedIn(const Block& prefix, const IpAddr& ip) {
+  if (!prefix.Contains(ip)) return "outside";
+  auto net_addr = NetworkAddress(prefix);
+  if (net_addr && ip == *net_addr) return "the network address of";
+  auto bcast = BroadcastAddress(prefix);
+  if (bcast && ip == *bcast) return "the broadcast address of";
+  return std::nullopt;
+}
+
 std::string Verb(const Block& subject, const Block& other) {
   if (!subject.is_single()) return "overlaps";
   return other.is_single() ? "equals" : "is inside";
@@ -501,12 +513,8 @@ void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Obje
     auto bcast = BroadcastAddress(prefix);
     if (s.gateway) {
       std::string gw = "spec.gateway " + s.gateway->ToString();
-      if (!prefix.Contains(*s.gateway)) {
-        out.push_back(gw + " is outside addressPrefix " + prefix.ToString());
-      } else if (net_addr && *s.gateway == *net_addr) {
-        out.push_back(gw + " is the network address" + in_prefix);
-      } else if (bcast && *s.gateway == *bcast) {
-        out.push_back(gw + " is the broadcast address" + in_prefix);
+      if (auto where = MisplacedIn(prefix, *s.gateway)) {
+        out.push_back(gw + " is " + *where + " addressPrefix " + prefix.ToString());
       }
       for (const auto& pool : s.ip_pools) {
         if (pool.block.Contains(*s.gateway)) {
@@ -533,21 +541,15 @@ void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Obje
   if (agg == networks_.end() || agg->second.clusters.empty()) return;
   if (s.method == Method::kStatic && s.address_prefix) {
     const Block& prefix = *s.address_prefix;
-    auto net_addr = NetworkAddress(prefix);
-    auto bcast = BroadcastAddress(prefix);
     std::vector<std::string> keys(agg->second.clusters.begin(), agg->second.clusters.end());
     std::sort(keys.begin(), keys.end());
     for (const auto& key : keys) {
       const Object* c = Find(key);
       if (!c || !c->wlc.control_plane_ip) continue;
       const IpAddr& cp = *c->wlc.control_plane_ip;
-      std::string side = "controlPlaneIP " + cp.ToString() + " of " + c->Describe();
-      if (!prefix.Contains(cp)) {
-        out.push_back(side + " would be outside addressPrefix " + prefix.ToString() + " of " +
-                      obj.Describe());
-      } else if ((net_addr && cp == *net_addr) || (bcast && cp == *bcast)) {
-        out.push_back(side + " would be the " + (net_addr && cp == *net_addr ? "network" : "broadcast") +
-                      " address of addressPrefix " + prefix.ToString() + " of " + obj.Describe());
+      if (auto where = MisplacedIn(prefix, cp)) {
+        out.push_back("controlPlaneIP " + cp.ToString() + " of " + c->Describe() + " would be " +
+                      *where + " addressPrefix " + prefix.ToString() + " of " + obj.Describe());
       }
     }
   }
@@ -594,15 +596,9 @@ void Engine::CheckWorkloadCluster(Operation op, const Object* old_obj, const Obj
     std::string side = "controlPlaneIP " + cp.ToString() + " of " + obj.Describe();
     if (IsStatic(*net) && net->lnet.address_prefix) {
       const Block& prefix = *net->lnet.address_prefix;
-      auto net_addr = NetworkAddress(prefix);
-      auto bcast = BroadcastAddress(prefix);
-      std::string of_prefix = "addressPrefix " + prefix.ToString() + " of " + net->Describe();
-      if (!prefix.Contains(cp)) {
-        out.push_back(side + " is outside " + of_prefix);
-      } else if (net_addr && cp == *net_addr) {
-        out.push_back(side + " is the network address of " + of_prefix);
-      } else if (bcast && cp == *bcast) {
-        out.push_back(side + " is the broadcast address of " + of_prefix);
+      if (auto where = MisplacedIn(prefix, cp)) {
+        out.push_back(side + " is " + *where + " addressPrefix " + prefix.ToString() + " of " +
+                      net->Describe());
       }
     }
     if (IsDhcp(*net) && net->lnet.dhcp_scope.empty()) {
