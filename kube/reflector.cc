@@ -114,16 +114,22 @@ Reflector::WatchEnd Reflector::Watch() {
   return end;
 }
 
+void Reflector::WaitAfterFailure() {
+  auto delay = options_.backoff.Delay(failures_++);
+  if (retry_after_seconds_ > 0) {
+    delay = std::max<Backoff::Duration>(delay, std::chrono::seconds(retry_after_seconds_));
+  }
+  retry_after_seconds_ = 0;
+  Sleep(delay);
+}
+
 void Reflector::Run() {
   bool need_list = true;
   bool first_watch = true;
   while (!stop_) {
     if (need_list) {
       if (!List()) {
-        auto delay = options_.backoff.Delay(failures_++);
-        if (retry_after_seconds_ > 0) delay = std::max<Backoff::Duration>(delay, std::chrono::seconds(retry_after_seconds_));
-        retry_after_seconds_ = 0;
-        Sleep(delay);
+        WaitAfterFailure();
         continue;
       }
       need_list = false;
@@ -141,13 +147,9 @@ void Reflector::Run() {
         ++relists_;
         need_list = true;
         break;
-      case WatchEnd::kFailed: {
-        auto delay = options_.backoff.Delay(failures_++);
-        if (retry_after_seconds_ > 0) delay = std::max<Backoff::Duration>(delay, std::chrono::seconds(retry_after_seconds_));
-        retry_after_seconds_ = 0;
-        Sleep(delay);
+      case WatchEnd::kFailed:
+        WaitAfterFailure();
         break;
-      }
     }
   }
 }

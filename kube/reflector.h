@@ -49,6 +49,8 @@ class Reflector {
   bool List();
   WatchEnd Watch();
   void Sleep(Clock::Duration d);
+  // Backoff for the next failure, at least the server's Retry-After.
+  void WaitAfterFailure();
 
   Client* client_;
   Resource resource_;
