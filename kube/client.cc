@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/json_util.h"
+
 namespace ipguard::kube {
 namespace {
 
@@ -15,18 +17,6 @@ HttpRequest Req(std::string method, std::string path, std::string body = "") {
   r.path = std::move(path);
   r.body = std::move(body);
   return r;
-}
-
-std::string StringAt(const json& j, const char* a, const char* b = nullptr) {
-  if (!j.is_object()) return "";
-  auto it = j.find(a);
-  if (it == j.end()) return "";
-  if (b) {
-    if (!it->is_object()) return "";
-    auto jt = it->find(b);
-    return jt != it->end() && jt->is_string() ? jt->get<std::string>() : "";
-  }
-  return it->is_string() ? it->get<std::string>() : "";
 }
 
 std::string ReasonFor(int code) {
@@ -79,9 +69,9 @@ ApiError ErrorFromResponse(const HttpResponse& response) {
   ApiError e;
   e.code = response.status;
   json body = json::parse(response.body, nullptr, false);
-  if (!body.is_discarded() && StringAt(body, "kind") == "Status") {
-    e.reason = StringAt(body, "reason");
-    e.message = StringAt(body, "message");
+  if (!body.is_discarded() && JsonString(body, "kind") == "Status") {
+    e.reason = JsonString(body, "reason");
+    e.message = JsonString(body, "message");
     auto code = body.find("code");
     if (code != body.end() && code->is_number_integer()) e.code = code->get<int>();
   }
@@ -147,7 +137,7 @@ ApiResult<json> Client::List(const Resource& r, const std::string& ns, const Lis
     } else if (p["items"].is_array()) {
       for (auto& item : p["items"]) all["items"].push_back(std::move(item));
     }
-    cont = StringAt(p, "metadata", "continue");
+    cont = JsonString(p, "metadata", "continue");
   } while (!cont.empty());
   if (all.contains("metadata") && all["metadata"].is_object()) all["metadata"].erase("continue");
   return all;
@@ -158,13 +148,13 @@ ApiResult<json> Client::Create(const Resource& r, const std::string& ns, const j
 }
 
 ApiResult<json> Client::Update(const Resource& r, const json& obj) {
-  return Call(Req("PUT", r.Path(StringAt(obj, "metadata", "namespace"), StringAt(obj, "metadata", "name")),
+  return Call(Req("PUT", r.Path(JsonString(obj, "metadata", "namespace"), JsonString(obj, "metadata", "name")),
                   Dump(obj)));
 }
 
 ApiResult<json> Client::UpdateStatus(const Resource& r, const json& obj) {
   return Call(Req("PUT",
-                  r.Path(StringAt(obj, "metadata", "namespace"), StringAt(obj, "metadata", "name"), "status"),
+                  r.Path(JsonString(obj, "metadata", "namespace"), JsonString(obj, "metadata", "name"), "status"),
                   Dump(obj)));
 }
 

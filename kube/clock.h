@@ -23,6 +23,13 @@ class Clock {
   // Wall-clock time in RFC 3339 UTC with seconds, as Kubernetes writes it
   // ("2026-11-24T10:00:00Z").
   virtual std::string NowRfc3339() const = 0;
+  // The same with microseconds, as MicroTime fields want it
+  // ("2026-11-24T10:00:00.000000Z").
+  std::string NowMicroTime() const {
+    std::string s = NowRfc3339();
+    if (!s.empty() && s.back() == 'Z') s.insert(s.size() - 1, ".000000");
+    return s;
+  }
   // Waits on `cv` (with `lock` held) until `pred()` is true or `deadline`
   // passes on this clock; returns pred().
   virtual bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,

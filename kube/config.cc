@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/json_util.h"
 #include "core/manifest.h"
 
 namespace ipguard::kube {
@@ -20,18 +21,12 @@ Result<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::string Str(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 // Finds {name: N, <field>: {...}} in a kubeconfig list.
 const json* Named(const json& root, const char* list, const std::string& name, const char* field) {
   auto l = root.find(list);
   if (l == root.end() || !l->is_array()) return nullptr;
   for (const auto& item : *l) {
-    if (Str(item, "name") == name && item.contains(field) && item[field].is_object()) return &item[field];
+    if (JsonString(item, "name") == name && item.contains(field) && item[field].is_object()) return &item[field];
   }
   return nullptr;
 }
@@ -39,13 +34,13 @@ const json* Named(const json& root, const char* list, const std::string& name, c
 // Inline base64 data or a file path (relative to base_dir).
 Result<std::string> DataOrFile(const json& obj, const char* data_key, const char* file_key,
                                const std::string& base_dir, const std::string& what) {
-  std::string data = Str(obj, data_key);
+  std::string data = JsonString(obj, data_key);
   if (!data.empty()) {
     auto d = DecodeBase64(data);
     if (!d.ok()) return Status::Error(what + " " + data_key + " is not base64: " + d.error());
     return d;
   }
-  std::string file = Str(obj, file_key);
+  std::string file = JsonString(obj, file_key);
   if (file.empty()) return std::string();
   fs::path p(file);
   if (p.is_relative()) p = fs::path(base_dir) / p;
@@ -87,16 +82,16 @@ Result<RestConfig> ParseKubeconfig(const std::string& text, const std::string& b
   if (!s.ok()) return s;
   if (docs.size() != 1 || !docs[0].json.is_object()) return Status::Error("kubeconfig: not a Config object");
   const json& root = docs[0].json;
-  std::string ctx_name = context.empty() ? Str(root, "current-context") : context;
+  std::string ctx_name = context.empty() ? JsonString(root, "current-context") : context;
   if (ctx_name.empty()) return Status::Error("kubeconfig: no current-context and no context given");
   const json* ctx = Named(root, "contexts", ctx_name, "context");
   if (!ctx) return Status::Error("kubeconfig: context \"" + ctx_name + "\" not found");
-  std::string cluster_name = Str(*ctx, "cluster");
+  std::string cluster_name = JsonString(*ctx, "cluster");
   const json* cluster = Named(root, "clusters", cluster_name, "cluster");
   if (!cluster) return Status::Error("kubeconfig: cluster \"" + cluster_name + "\" not found");
   RestConfig c;
-  c.ns = Str(*ctx, "namespace");
-  c.server = Str(*cluster, "server");
+  c.ns = JsonString(*ctx, "namespace");
+  c.server = JsonString(*cluster, "server");
   if (c.server.rfind("https://", 0) != 0) {
     return Status::Error("kubeconfig: cluster \"" + cluster_name + "\" server \"" + c.server +
                          "\" must be an https:// URL");
@@ -105,11 +100,11 @@ Result<RestConfig> ParseKubeconfig(const std::string& text, const std::string& b
     return Status::Error("kubeconfig: cluster \"" + cluster_name +
                          "\" sets insecure-skip-tls-verify; ipguard always verifies TLS");
   }
-  c.tls_server_name = Str(*cluster, "tls-server-name");
+  c.tls_server_name = JsonString(*cluster, "tls-server-name");
   auto ca = DataOrFile(*cluster, "certificate-authority-data", "certificate-authority", base_dir, "cluster");
   if (!ca.ok()) return ca.status();
   c.ca_pem = *ca;
-  std::string user_name = Str(*ctx, "user");
+  std::string user_name = JsonString(*ctx, "user");
   if (!user_name.empty()) {
     const json* user = Named(root, "users", user_name, "user");
     if (!user) return Status::Error("kubeconfig: user \"" + user_name + "\" not found");
@@ -127,8 +122,8 @@ Result<RestConfig> ParseKubeconfig(const std::string& text, const std::string& b
     if (c.client_cert_pem.empty() != c.client_key_pem.empty()) {
       return Status::Error("kubeconfig: user \"" + user_name + "\" has a client certificate without a key or a key without a certificate");
     }
-    c.token = Str(*user, "token");
-    std::string token_file = Str(*user, "tokenFile");
+    c.token = JsonString(*user, "token");
+    std::string token_file = JsonString(*user, "tokenFile");
     if (!token_file.empty()) {
       fs::path p(token_file);
       if (p.is_relative()) p = fs::path(base_dir) / p;

@@ -2,22 +2,12 @@
 
 #include <cstdio>
 
+#include "core/json_util.h"
+
 namespace ipguard::kube {
 namespace {
 
 using nlohmann::json;
-
-std::string Str(const json& obj, const char* a, const char* b = nullptr) {
-  const json* v = &obj;
-  for (const char* k : {a, b}) {
-    if (!k) break;
-    if (!v->is_object()) return "";
-    auto it = v->find(k);
-    if (it == v->end()) return "";
-    v = &*it;
-  }
-  return v->is_string() ? v->get<std::string>() : "";
-}
 
 constexpr size_t kMaxNote = 1024;
 
@@ -30,19 +20,17 @@ EventRecorder::EventRecorder(Client* client, Clock* clock, std::string controlle
 
 ApiResult<json> EventRecorder::Emit(const json& regarding, const std::string& type,
                                     const std::string& reason, const std::string& note) {
-  std::string name = Str(regarding, "metadata", "name");
-  std::string ns = Str(regarding, "metadata", "namespace");
+  std::string name = JsonString(regarding, "metadata", "name");
+  std::string ns = JsonString(regarding, "metadata", "namespace");
   std::string event_ns = ns.empty() ? "default" : ns;
-  std::string now = clock_->NowRfc3339();
-  std::string micro = now;
-  if (!micro.empty() && micro.back() == 'Z') micro.insert(micro.size() - 1, ".000000");
+  std::string micro = clock_->NowMicroTime();
   char suffix[32];
   std::snprintf(suffix, sizeof(suffix), ".%llx", static_cast<unsigned long long>(++seq_));
   std::string text = note.size() > kMaxNote ? note.substr(0, kMaxNote - 3) + "..." : note;
-  json ref = {{"apiVersion", Str(regarding, "apiVersion")}, {"kind", Str(regarding, "kind")}, {"name", name}};
+  json ref = {{"apiVersion", JsonString(regarding, "apiVersion")}, {"kind", JsonString(regarding, "kind")}, {"name", name}};
   if (!ns.empty()) ref["namespace"] = ns;
   for (const char* k : {"uid", "resourceVersion"}) {
-    std::string v = Str(regarding, "metadata", k);
+    std::string v = JsonString(regarding, "metadata", k);
     if (!v.empty()) ref[k] = v;
   }
   json event = {{"apiVersion", "events.k8s.io/v1"},

@@ -1,22 +1,11 @@
 #include "kube/leader.h"
 
+#include "core/json_util.h"
+
 namespace ipguard::kube {
 namespace {
 
 using nlohmann::json;
-
-std::string Str(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-// MicroTime as the API server wants it: RFC 3339 with microseconds.
-std::string MicroTime(const std::string& rfc3339_seconds) {
-  std::string s = rfc3339_seconds;
-  if (!s.empty() && s.back() == 'Z') s.insert(s.size() - 1, ".000000");
-  return s;
-}
 
 }  // namespace
 
@@ -33,7 +22,7 @@ void LeaderElector::SetLeader(bool leader) {
 }
 
 bool LeaderElector::TryAcquireOrRenew() {
-  std::string now = MicroTime(clock_->NowRfc3339());
+  std::string now = clock_->NowMicroTime();
   auto current = client_->Get(kLeases, options_.ns, options_.name);
   json spec = {{"holderIdentity", options_.identity},
                {"leaseDurationSeconds", options_.lease_duration.count()},
@@ -51,8 +40,8 @@ bool LeaderElector::TryAcquireOrRenew() {
   }
   json lease = current.value();
   const json& old = lease.contains("spec") && lease["spec"].is_object() ? lease["spec"] : json::object();
-  std::string holder = Str(old, "holderIdentity");
-  std::string renew = Str(old, "renewTime");
+  std::string holder = JsonString(old, "holderIdentity");
+  std::string renew = JsonString(old, "renewTime");
   auto local_now = clock_->Now();
   if (holder != observed_holder_ || renew != observed_renew_) {
     observed_holder_ = holder;
@@ -89,11 +78,11 @@ void LeaderElector::Release() {
   if (!leader_.load()) return;
   auto current = client_->Get(kLeases, options_.ns, options_.name);
   if (current.ok() && current.value().contains("spec") &&
-      Str(current.value()["spec"], "holderIdentity") == options_.identity) {
+      JsonString(current.value()["spec"], "holderIdentity") == options_.identity) {
     json lease = current.value();
     lease["spec"]["holderIdentity"] = "";
     lease["spec"]["leaseDurationSeconds"] = 1;
-    lease["spec"]["renewTime"] = MicroTime(clock_->NowRfc3339());
+    lease["spec"]["renewTime"] = clock_->NowMicroTime();
     client_->Update(kLeases, lease);
   }
   SetLeader(false);

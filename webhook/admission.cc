@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_util.h"
+
 namespace ipguard {
 namespace {
 
@@ -43,11 +45,6 @@ const json* Member(const json& obj, const char* key) {
   return it == obj.end() || it->is_null() ? nullptr : &*it;
 }
 
-std::string StringMember(const json& obj, const char* key) {
-  const json* v = Member(obj, key);
-  return v && v->is_string() ? v->get<std::string>() : "";
-}
-
 // The object as ParseObject needs it: a name even when the API server has not
 // generated one yet, and the request's namespace when the object lacks it.
 Result<Object> ReadObject(json j, const std::string& request_ns, const char* what) {
@@ -55,7 +52,7 @@ Result<Object> ReadObject(json j, const std::string& request_ns, const char* wha
   json& meta = j["metadata"];
   if (!meta.is_object()) meta = json::object();
   if (!meta.contains("name") || !meta["name"].is_string() || meta["name"].get<std::string>().empty()) {
-    std::string gen = StringMember(meta, "generateName");
+    std::string gen = JsonString(meta, "generateName");
     meta["name"] = gen.empty() ? "(unnamed)" : gen + "(generated)";
   }
   if (!request_ns.empty() && (!meta.contains("namespace") || !meta["namespace"].is_string())) {
@@ -74,19 +71,19 @@ AdmissionOutcome Admit(std::string_view body, const Engine& engine, const Admiss
   if (review.is_discarded()) return Fail(out, "the body is not JSON");
   if (!review.is_object()) return Fail(out, "the body is not an AdmissionReview object");
   const json* request = Member(review, "request");
-  if (request && request->is_object()) out.uid = StringMember(*request, "uid");
-  if (StringMember(review, "apiVersion") != "admission.k8s.io/v1" ||
-      StringMember(review, "kind") != "AdmissionReview") {
+  if (request && request->is_object()) out.uid = JsonString(*request, "uid");
+  if (JsonString(review, "apiVersion") != "admission.k8s.io/v1" ||
+      JsonString(review, "kind") != "AdmissionReview") {
     return Fail(out, "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview");
   }
   if (!request || !request->is_object()) return Fail(out, "request is missing");
   if (out.uid.empty()) return Fail(out, "request.uid is missing");
   const json* kind = Member(*request, "kind");
   if (!kind || !kind->is_object()) return Fail(out, "request.kind is missing");
-  std::string group = StringMember(*kind, "group");
-  std::string version = StringMember(*kind, "version");
-  out.kind = StringMember(*kind, "kind");
-  out.operation = StringMember(*request, "operation");
+  std::string group = JsonString(*kind, "group");
+  std::string version = JsonString(*kind, "version");
+  out.kind = JsonString(*kind, "kind");
+  out.operation = JsonString(*request, "operation");
   const json* dry = Member(*request, "dryRun");
   out.dry_run = dry && dry->is_boolean() && dry->get<bool>();
   auto op = ParseOperation(out.operation);
@@ -96,7 +93,7 @@ AdmissionOutcome Admit(std::string_view body, const Engine& engine, const Admiss
   }
   auto k = KindOf(group.empty() ? version : group + "/" + version, out.kind);
   if (!k || (*k == Kind::kIPAddressPool && !options.metallb)) return Allow(out);
-  std::string ns = StringMember(*request, "namespace");
+  std::string ns = JsonString(*request, "namespace");
   const json* object = Member(*request, "object");
   const json* old_object = Member(*request, "oldObject");
   std::optional<Object> obj, old_obj;

@@ -1,0 +1,28 @@
+// Small, non-throwing readers for JSON objects from outside (API answers,
+// AdmissionReviews, kubeconfigs).
+#ifndef IPGUARD_CORE_JSON_UTIL_H_
+#define IPGUARD_CORE_JSON_UTIL_H_
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ipguard {
+
+// obj[key] (or obj[key][key2]) when it is a string; "" otherwise, whatever
+// the types along the way.
+inline std::string JsonString(const nlohmann::json& obj, const char* key, const char* key2 = nullptr) {
+  const nlohmann::json* v = &obj;
+  for (const char* k : {key, key2}) {
+    if (!k) break;
+    if (!v->is_object()) return "";
+    auto it = v->find(k);
+    if (it == v->end()) return "";
+    v = &*it;
+  }
+  return v->is_string() ? v->get<std::string>() : "";
+}
+
+}  // namespace ipguard
+
+#endif  // IPGUARD_CORE_JSON_UTIL_H_
