@@ -4,12 +4,14 @@
 #include <vector>
 
 #include "cmd/check.h"
+#include "cmd/manager.h"
 
 namespace {
 
 const char kUsage[] =
     "usage: ipguard <command> [flags]\n"
     "  check PATH...   check manifests against the address rules (see ipguard check --help)\n"
+    "  manager         run the operator and webhook (see ipguard manager --help)\n"
     "  version         print the version\n";
 
 }  // namespace
@@ -23,6 +25,7 @@ int main(int argc, char** argv) {
   const std::string cmd = args[0];
   args.erase(args.begin());
   if (cmd == "check") return ipguard::CheckMain(args, std::cin, std::cout, std::cerr);
+  if (cmd == "manager") return ipguard::RunManager(args, std::cerr);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "ipguard " << IPGUARD_VERSION << "\n";
     return 0;

@@ -360,6 +360,29 @@ void Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_
   });
 }
 
+std::vector<std::string> Engine::Neighbors(const std::string& key) const {
+  std::vector<std::string> out;
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return out;
+  const Stored& self = slots_[it->second];
+  std::unordered_set<std::string> seen;
+  auto add = [&](const std::string& k) {
+    if (k != key && seen.insert(k).second) out.push_back(k);
+  };
+  for (const Use& use : self.uses) {
+    ForOverlaps(self.domain, use, key, [&](const Stored& other, const Use&) { add(other.obj.Key()); });
+  }
+  if (self.obj.kind == Kind::kLogicalNetwork) {
+    auto net = networks_.find(self.obj.meta.name);
+    if (net != networks_.end()) {
+      for (const std::string& k : net->second.dependents) add(k);
+    }
+  } else if (const Object* net = Network(NetworkNameOf(self.obj))) {
+    add(net->Key());
+  }
+  return out;
+}
+
 void Engine::CollideUse(const Object& obj, Domain domain, const Use& use,
                         std::vector<std::string>* out, bool* in_load_balancer_pool) const {
   const std::string key = obj.Key();

@@ -130,6 +130,12 @@ class Engine {
   size_t IndexMemoryBytes() const { return index_.MemoryBytes(); }
   size_t IndexSize() const { return index_.size(); }
 
+  // Keys of the stored objects whose status may depend on the object stored
+  // under `key`: every object with an address overlapping one of its
+  // addresses (whatever the roles), the network it names, and, for a
+  // LogicalNetwork, everything that names it. Empty when `key` is absent.
+  // The controller re-reconciles these when `key` changes.
+  std::vector<std::string> Neighbors(const std::string& key) const;
   // Oldest first: creationTimestamp, then namespace/name.
   static bool IsOlder(const Object& a, const Object& b);
 

@@ -35,7 +35,8 @@ void Store::Replace(const std::vector<json>& items) {
   {
     std::lock_guard<std::mutex> l(mu_);
     std::map<std::string, json> fresh;
-    for (const json& item : items) {
+    for (const json& raw : items) {
+      const json item = transform_ ? transform_(raw) : raw;
       std::string key = KeyOf(item);
       if (key.empty()) continue;
       auto old = items_.find(key);
@@ -55,7 +56,8 @@ void Store::Replace(const std::vector<json>& items) {
   Emit(events);
 }
 
-void Store::Apply(EventType type, const json& obj) {
+void Store::Apply(EventType type, const json& raw) {
+  const json obj = transform_ ? transform_(raw) : raw;
   std::string key = KeyOf(obj);
   if (key.empty()) return;
   {

@@ -29,6 +29,11 @@ class Store {
   using Handler = std::function<void(EventType type, const nlohmann::json& obj)>;
 
   void AddHandler(Handler h);
+  // Applied to every object before it is stored (and handed to handlers),
+  // to drop what nobody reads, as client-go's SetTransform does. Set before
+  // the first Replace.
+  using Transform = std::function<nlohmann::json(const nlohmann::json&)>;
+  void SetTransform(Transform t) { transform_ = std::move(t); }
   // Replaces the whole content with a fresh list: emits kAdded or kModified
   // for what is new or changed and kDeleted for what vanished.
   void Replace(const std::vector<nlohmann::json>& items);
@@ -46,6 +51,7 @@ class Store {
   std::map<std::string, nlohmann::json> items_;
   bool synced_ = false;
   std::vector<Handler> handlers_;
+  Transform transform_;
 };
 
 }  // namespace ipguard::kube

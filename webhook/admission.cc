@@ -65,21 +65,27 @@ Result<Object> ReadObject(json j, const std::string& request_ns, const char* wha
 
 }  // namespace
 
-AdmissionOutcome Admit(std::string_view body, const Engine& engine, const AdmissionOptions& options) {
-  AdmissionOutcome out;
+DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options) {
+  DecodedReview d;
+  AdmissionOutcome& out = d.outcome;
+  auto answer = [&](AdmissionOutcome o) {
+    d.outcome = std::move(o);
+    d.answered = true;
+    return std::move(d);
+  };
   json review = json::parse(body.begin(), body.end(), nullptr, false);
-  if (review.is_discarded()) return Fail(out, "the body is not JSON");
-  if (!review.is_object()) return Fail(out, "the body is not an AdmissionReview object");
+  if (review.is_discarded()) return answer(Fail(out, "the body is not JSON"));
+  if (!review.is_object()) return answer(Fail(out, "the body is not an AdmissionReview object"));
   const json* request = Member(review, "request");
   if (request && request->is_object()) out.uid = JsonString(*request, "uid");
   if (JsonString(review, "apiVersion") != "admission.k8s.io/v1" ||
       JsonString(review, "kind") != "AdmissionReview") {
-    return Fail(out, "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview");
+    return answer(Fail(out, "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview"));
   }
-  if (!request || !request->is_object()) return Fail(out, "request is missing");
-  if (out.uid.empty()) return Fail(out, "request.uid is missing");
+  if (!request || !request->is_object()) return answer(Fail(out, "request is missing"));
+  if (out.uid.empty()) return answer(Fail(out, "request.uid is missing"));
   const json* kind = Member(*request, "kind");
-  if (!kind || !kind->is_object()) return Fail(out, "request.kind is missing");
+  if (!kind || !kind->is_object()) return answer(Fail(out, "request.kind is missing"));
   std::string group = JsonString(*kind, "group");
   std::string version = JsonString(*kind, "version");
   out.kind = JsonString(*kind, "kind");
@@ -88,32 +94,49 @@ AdmissionOutcome Admit(std::string_view body, const Engine& engine, const Admiss
   out.dry_run = dry && dry->is_boolean() && dry->get<bool>();
   auto op = ParseOperation(out.operation);
   if (!op) {
-    if (out.operation == "CONNECT") return Allow(out);
-    return Fail(out, "request.operation \"" + out.operation + "\" is not CREATE, UPDATE or DELETE");
+    if (out.operation == "CONNECT") return answer(Allow(out));
+    return answer(Fail(out, "request.operation \"" + out.operation + "\" is not CREATE, UPDATE or DELETE"));
   }
+  d.op = *op;
   auto k = KindOf(group.empty() ? version : group + "/" + version, out.kind);
-  if (!k || (*k == Kind::kIPAddressPool && !options.metallb)) return Allow(out);
+  if (!k || (*k == Kind::kIPAddressPool && !options.metallb)) return answer(Allow(out));
   std::string ns = JsonString(*request, "namespace");
   const json* object = Member(*request, "object");
   const json* old_object = Member(*request, "oldObject");
-  std::optional<Object> obj, old_obj;
   if (*op != Operation::kDelete) {
-    if (!object) return Fail(out, "request.object is missing");
+    if (!object) return answer(Fail(out, "request.object is missing"));
     auto o = ReadObject(*object, ns, "object");
-    if (!o.ok()) return Fail(out, o.error());
-    obj = std::move(o).value();
+    if (!o.ok()) return answer(Fail(out, o.error()));
+    d.obj = std::move(o).value();
   }
   if (*op != Operation::kCreate) {
     if (!old_object) {
-      if (*op == Operation::kDelete) return Fail(out, "request.oldObject is missing");
+      if (*op == Operation::kDelete) return answer(Fail(out, "request.oldObject is missing"));
     } else {
       auto o = ReadObject(*old_object, ns, "oldObject");
-      if (!o.ok()) return Fail(out, o.error());
-      old_obj = std::move(o).value();
+      if (!o.ok()) return answer(Fail(out, o.error()));
+      d.old_obj = std::move(o).value();
     }
   }
-  Verdict v = engine.Review(*op, old_obj ? &*old_obj : nullptr, obj ? &*obj : nullptr);
-  return Respond(std::move(out), v.allowed() ? 0 : 403, v.Message(), v.warnings);
+  return d;
+}
+
+Verdict JudgeReview(const DecodedReview& review, const Engine& engine) {
+  if (review.answered) return Verdict();
+  return engine.Review(review.op, review.old_obj ? &*review.old_obj : nullptr,
+                       review.obj ? &*review.obj : nullptr);
+}
+
+AdmissionOutcome AnswerReview(DecodedReview review, const Verdict& verdict) {
+  if (review.answered) return std::move(review.outcome);
+  return Respond(std::move(review.outcome), verdict.allowed() ? 0 : 403, verdict.Message(),
+                 verdict.warnings);
+}
+
+AdmissionOutcome Admit(std::string_view body, const Engine& engine, const AdmissionOptions& options) {
+  DecodedReview d = DecodeReview(body, options);
+  Verdict v = JudgeReview(d, engine);
+  return AnswerReview(std::move(d), v);
 }
 
 }  // namespace ipguard

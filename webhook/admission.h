@@ -7,6 +7,7 @@
 #ifndef IPGUARD_WEBHOOK_ADMISSION_H_
 #define IPGUARD_WEBHOOK_ADMISSION_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,21 @@ struct AdmissionOutcome {
 };
 
 AdmissionOutcome Admit(std::string_view body, const Engine& engine, const AdmissionOptions& options);
+
+// Admit in three steps, for a caller that judges under a lock and wants
+// neither decoding nor encoding inside it.
+struct DecodedReview {
+  AdmissionOutcome outcome;  // uid, kind, operation, dry_run; complete when answered
+  // True when no judgement is needed: the body could not be read (400), or
+  // the request is admitted untouched (a kind ipguard does not judge).
+  bool answered = false;
+  Operation op = Operation::kCreate;
+  std::optional<Object> obj;      // CREATE, UPDATE
+  std::optional<Object> old_obj;  // UPDATE (when sent), DELETE
+};
+DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options);
+Verdict JudgeReview(const DecodedReview& review, const Engine& engine);
+AdmissionOutcome AnswerReview(DecodedReview review, const Verdict& verdict);
 
 }  // namespace ipguard
 

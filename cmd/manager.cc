@@ -1,0 +1,672 @@
+#include "cmd/manager.h"
+
+#include <signal.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <ostream>
+#include <random>
+#include <thread>
+
+#include "controller/controller.h"
+#include "kube/client.h"
+#include "kube/cluster_state.h"
+#include "kube/config.h"
+#include "kube/events.h"
+#include "kube/http_transport.h"
+#include "kube/leader.h"
+#include "kube/metrics.h"
+#include "kube/reflector.h"
+#include "kube/store.h"
+#include "webhook/admission.h"
+#include "webhook/cert_rotator.h"
+#include "webhook/server.h"
+
+namespace ipguard {
+
+const char kManagerUsage[] =
+    "usage: ipguard manager [flags]\n"
+    "  --kubeconfig PATH            kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)\n"
+    "  --context NAME               kubeconfig context (default: current-context)\n"
+    "  --namespace NS               Lease and certificate Secret namespace\n"
+    "                               (default: $POD_NAMESPACE, the kubeconfig's, or ipguard-system)\n"
+    "  --leader-elect=true|false    elect one writer with a Lease (default true)\n"
+    "  --lease-name NAME            (default ipguard-manager)\n"
+    "  --platform azurelocal|vmware (default azurelocal)\n"
+    "  --capacity-policy Enforce|Warn (default Enforce)\n"
+    "  --metallb                    also watch and judge MetalLB IPAddressPools\n"
+    "  --webhook-port N             HTTPS webhook, POST /validate (default 9443)\n"
+    "  --webhook-bind ADDR          (default 0.0.0.0)\n"
+    "  --cert-dir DIR               tls.crt and tls.key, re-read on change\n"
+    "                               (default /tmp/k8s-webhook-server/serving-certs)\n"
+    "  --self-signed                built-in CA kept in a Secret; writes --cert-dir; patches caBundle\n"
+    "  --cert-secret NAME           (default ipguard-webhook-cert)\n"
+    "  --webhook-config NAME        ValidatingWebhookConfiguration to patch (repeatable)\n"
+    "  --webhook-dns NAME           DNS name for the self-signed certificate (repeatable)\n"
+    "  --webhook-ip IP              IP address for the self-signed certificate (repeatable)\n"
+    "  --metrics-port N             plain HTTP /metrics (default 8080)\n"
+    "  --probe-port N               plain HTTP /healthz and /readyz (default 8081)\n"
+    "  --workers N                  reconcile workers (default 2)\n"
+    "  --log-level debug|info|warn|error (default info)\n"
+    "  --log-format text|json       (default text)\n";
+
+namespace {
+
+using nlohmann::json;
+
+Result<int> ParsePort(const std::string& flag, const std::string& v, int min) {
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < min || n > 65535) {
+    return Status::Error(flag + " must be a port number, not \"" + v + "\"");
+  }
+  return static_cast<int>(n);
+}
+
+// The kinds the manager watches, where they live and how the engine names
+// them.
+struct WatchedKind {
+  Kind kind;
+  kube::Resource resource;
+};
+
+std::vector<WatchedKind> KindsToWatch(bool metallb) {
+  std::vector<WatchedKind> out = {
+      {Kind::kLogicalNetwork, {"ipguard.io", "v1alpha1", "logicalnetworks", false}},
+      {Kind::kWorkloadCluster, {"ipguard.io", "v1alpha1", "workloadclusters", true}},
+      {Kind::kLoadBalancerPool, {"ipguard.io", "v1alpha1", "loadbalancerpools", false}},
+      {Kind::kIPReservation, {"ipguard.io", "v1alpha1", "ipreservations", false}},
+      {Kind::kService, {"", "v1", "services", true}},
+  };
+  if (metallb) out.push_back({Kind::kIPAddressPool, {"metallb.io", "v1beta1", "ipaddresspools", true}});
+  return out;
+}
+
+// Keeps what the rules and the status writes need and drops the rest
+// (managedFields, labels, most annotations of Services), so 100k Services
+// fit in a small cache.
+json Trim(Kind kind, const json& obj) {
+  if (!obj.is_object()) return obj;
+  json out = obj;
+  if (out.contains("metadata") && out["metadata"].is_object()) {
+    json& meta = out["metadata"];
+    meta.erase("managedFields");
+    if (kind == Kind::kService) {
+      meta.erase("labels");
+      meta.erase("ownerReferences");
+      meta.erase("finalizers");
+      if (meta.contains("annotations") && meta["annotations"].is_object()) {
+        json kept = json::object();
+        for (auto it = meta["annotations"].begin(); it != meta["annotations"].end(); ++it) {
+          const std::string& k = it.key();
+          if (k.rfind("metallb.", 0) == 0 || k.rfind("kube-vip.io/", 0) == 0 ||
+              k.rfind("lbipam.cilium.io/", 0) == 0 || k.rfind("ipguard.io/", 0) == 0) {
+            kept[k] = it.value();
+          }
+        }
+        meta["annotations"] = std::move(kept);
+      }
+    }
+  }
+  if (kind == Kind::kService && out.contains("spec") && out["spec"].is_object()) {
+    json& spec = out["spec"];
+    json kept = json::object();
+    for (const char* k : {"type", "loadBalancerIP", "ports"}) {
+      if (spec.contains(k)) kept[k] = spec[k];
+    }
+    spec = std::move(kept);
+    if (out.contains("status") && out["status"].is_object()) {
+      json status = json::object();
+      if (out["status"].contains("loadBalancer")) status["loadBalancer"] = out["status"]["loadBalancer"];
+      out["status"] = std::move(status);
+    }
+  }
+  return out;
+}
+
+std::string Identity() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "ipguard");
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof(suffix), "_%08x", rd());
+  return std::string(host) + suffix;
+}
+
+}  // namespace
+
+Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
+  ManagerOptions o;
+  std::string ns_flag;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    auto take = [&](std::string* out) -> Status {
+      if (has_value) {
+        *out = value;
+        return Status::Ok();
+      }
+      if (i + 1 >= args.size()) return Status::Error(a + " needs a value");
+      *out = args[++i];
+      return Status::Ok();
+    };
+    auto boolean = [&](bool* out) -> Status {
+      if (!has_value || value == "true") {
+        *out = true;
+      } else if (value == "false") {
+        *out = false;
+      } else {
+        return Status::Error(a + " must be true or false, not \"" + value + "\"");
+      }
+      return Status::Ok();
+    };
+    std::string v;
+    Status s;
+    if (a == "--kubeconfig") {
+      s = take(&o.kubeconfig);
+    } else if (a == "--context") {
+      s = take(&o.context);
+    } else if (a == "--namespace") {
+      s = take(&ns_flag);
+    } else if (a == "--leader-elect") {
+      s = boolean(&o.leader_elect);
+    } else if (a == "--lease-name") {
+      s = take(&o.lease_name);
+    } else if (a == "--platform") {
+      if ((s = take(&v)).ok()) {
+        auto p = ParsePlatform(v);
+        if (!p) return Status::Error("--platform must be azurelocal or vmware, not \"" + v + "\"");
+        o.engine.platform = *p;
+      }
+    } else if (a == "--capacity-policy") {
+      if ((s = take(&v)).ok()) {
+        auto p = ParseCapacityPolicy(v);
+        if (!p) return Status::Error("--capacity-policy must be Enforce or Warn, not \"" + v + "\"");
+        o.engine.capacity_policy = *p;
+      }
+    } else if (a == "--metallb") {
+      s = boolean(&o.metallb);
+    } else if (a == "--self-signed") {
+      s = boolean(&o.self_signed);
+    } else if (a == "--webhook-port" || a == "--metrics-port" || a == "--probe-port") {
+      if ((s = take(&v)).ok()) {
+        auto p = ParsePort(a, v, a == "--webhook-port" ? 1 : 0);
+        if (!p.ok()) return p.status();
+        (a == "--webhook-port" ? o.webhook_port : a == "--metrics-port" ? o.metrics_port : o.probe_port) = *p;
+      }
+    } else if (a == "--webhook-bind") {
+      s = take(&o.webhook_bind);
+    } else if (a == "--cert-dir") {
+      s = take(&o.cert_dir);
+    } else if (a == "--cert-secret") {
+      s = take(&o.cert_secret);
+    } else if (a == "--webhook-config" || a == "--webhook-dns" || a == "--webhook-ip") {
+      if ((s = take(&v)).ok()) {
+        auto& list = a == "--webhook-config" ? o.webhook_configs
+                     : a == "--webhook-dns"  ? o.webhook_dns
+                                             : o.webhook_ips;
+        for (size_t start = 0; start <= v.size();) {
+          size_t comma = v.find(',', start);
+          std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+          if (!item.empty()) list.push_back(item);
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+      }
+    } else if (a == "--workers") {
+      if ((s = take(&v)).ok()) {
+        char* end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end || n < 1 || n > 64) return Status::Error("--workers must be 1 to 64, not \"" + v + "\"");
+        o.workers = static_cast<int>(n);
+      }
+    } else if (a == "--log-level") {
+      if ((s = take(&o.log_level)).ok() && o.log_level != "debug" && o.log_level != "info" &&
+          o.log_level != "warn" && o.log_level != "error") {
+        return Status::Error("--log-level must be debug, info, warn or error, not \"" + o.log_level + "\"");
+      }
+    } else if (a == "--log-format") {
+      if ((s = take(&o.log_format)).ok() && o.log_format != "text" && o.log_format != "json") {
+        return Status::Error("--log-format must be text or json, not \"" + o.log_format + "\"");
+      }
+    } else {
+      return Status::Error("unknown flag \"" + args[i] + "\"");
+    }
+    if (!s.ok()) return s;
+  }
+  o.ns = ns_flag;
+  if (o.self_signed && o.webhook_dns.empty() && o.webhook_ips.empty()) {
+    return Status::Error("--self-signed needs at least one --webhook-dns or --webhook-ip");
+  }
+  return o;
+}
+
+struct Manager::Impl {
+  struct Informer {
+    WatchedKind what;
+    kube::Store store;
+    std::unique_ptr<kube::Reflector> reflector;
+    std::thread thread;
+  };
+
+  ManagerOptions options;
+  std::unique_ptr<kube::Transport> transport;
+  kube::Clock* clock = kube::RealClock::Get();
+  kube::Client client;
+  kube::Metrics metrics;
+  kube::ClusterState state;
+  kube::EventRecorder events;
+  std::unique_ptr<kube::LeaderElector> elector;
+  std::unique_ptr<Controller> controller;
+  std::unique_ptr<webhook::CertRotator> rotator;
+  std::vector<std::unique_ptr<Informer>> informers;
+  std::unique_ptr<webhook::HttpServer> webhook_server, metrics_server, probe_server;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> started{false};
+  std::mutex mu;
+  std::condition_variable cv;
+
+  Impl(ManagerOptions o, std::unique_ptr<kube::Transport> t, const std::string& identity)
+      : options(std::move(o)),
+        transport(std::move(t)),
+        client(transport.get()),
+        state(options.engine, clock, std::chrono::seconds(options.pending_ttl_seconds)),
+        events(&client, clock, "ipguard.io/manager", identity) {}
+
+  bool MayWrite() const { return !stopping.load() && (!elector || elector->IsLeader()); }
+
+  bool Synced() const {
+    for (const auto& inf : informers) {
+      if (!inf->store.HasSynced()) return false;
+    }
+    return !informers.empty();
+  }
+
+  bool Ready() const {
+    if (stopping.load() || !Synced()) return false;
+    return !webhook_server || webhook_server->certificate_loaded();
+  }
+
+  void DescribeMetrics() {
+    using T = kube::Metrics::Type;
+    metrics.Describe("ipguard_pool_addresses", T::kGauge,
+                     "Addresses of each LogicalNetwork pool and LoadBalancerPool, by state (total, used, free).");
+    metrics.Describe("ipguard_conflicts", T::kGauge,
+                     "Objects reported Conflicting, by kind (written by the Lease holder).");
+    metrics.Describe("ipguard_index_objects", T::kGauge, "Objects in the address index, by kind.");
+    metrics.Describe("ipguard_watch_restarts_total", T::kCounter, "Watches started again, by resource.");
+    metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram, "Time to reconcile one object.");
+    metrics.Describe("ipguard_admission_requests_total", T::kCounter,
+                     "AdmissionReview requests by kind, operation and verdict (allowed, denied, error).");
+    metrics.Describe("ipguard_admission_duration_seconds", T::kHistogram, "Time to answer one AdmissionReview.");
+    metrics.Describe("ipguard_leader", T::kGauge, "1 while this replica holds the Lease.");
+    metrics.Describe("ipguard_informers_synced", T::kGauge, "1 once every informer has listed.");
+    metrics.Describe("ipguard_pending_admissions", T::kGauge,
+                     "Objects admitted by this replica that no watch has shown yet.");
+    metrics.AddCollector([this](kube::Metrics& m) { Collect(m); });
+  }
+
+  void Collect(kube::Metrics& m) {
+    m.Clear("ipguard_pool_addresses");
+    m.Clear("ipguard_index_objects");
+    state.Read([&](const Engine& engine) {
+      std::map<std::string, int> counts;
+      for (Kind k : {Kind::kLogicalNetwork, Kind::kWorkloadCluster, Kind::kLoadBalancerPool,
+                     Kind::kIPReservation, Kind::kService, Kind::kIPAddressPool}) {
+        int n = 0;
+        engine.ForEach(k, [&](const Object& o) {
+          ++n;
+          if (k == Kind::kLogicalNetwork) {
+            NetworkUsage u = engine.UsageOf(o.meta.name);
+            if (!u.total) return;
+            kube::Labels l = {{"kind", "LogicalNetwork"}, {"name", o.meta.name}};
+            auto with = [&](const char* state_name) {
+              kube::Labels x = l;
+              x.push_back({"state", state_name});
+              return x;
+            };
+            m.Set("ipguard_pool_addresses", with("total"), static_cast<double>(*u.total));
+            m.Set("ipguard_pool_addresses", with("used"), static_cast<double>(u.required_by_nodes));
+            m.Set("ipguard_pool_addresses", with("free"), static_cast<double>(u.free.value_or(0)));
+          } else if (k == Kind::kLoadBalancerPool || k == Kind::kIPAddressPool) {
+            double total = 0;
+            for (const auto& b : o.addr.addresses) total += static_cast<double>(b.block.Size());
+            double used = static_cast<double>(engine.AssignedIn(o.Key()));
+            std::string name = o.Ref();
+            kube::Labels base = {{"kind", KindName(k)}, {"name", name}};
+            for (auto [st, v] : {std::pair<const char*, double>{"total", total}, {"used", used}, {"free", total - used}}) {
+              kube::Labels x = base;
+              x.push_back({"state", st});
+              m.Set("ipguard_pool_addresses", x, v);
+            }
+          }
+        });
+        m.Set("ipguard_index_objects", {{"kind", KindName(k)}}, n);
+      }
+      return 0;
+    });
+    m.Clear("ipguard_conflicts");
+    if (controller) {
+      for (const auto& [kind, n] : controller->ConflictsByKind()) m.Set("ipguard_conflicts", {{"kind", kind}}, n);
+    }
+    for (const auto& inf : informers) {
+      double restarts = static_cast<double>(inf->reflector->restarts());
+      kube::Labels l = {{"resource", inf->what.resource.plural}};
+      m.Add("ipguard_watch_restarts_total", l, restarts - m.Value("ipguard_watch_restarts_total", l));
+    }
+    m.Set("ipguard_leader", {}, IsLeader() ? 1 : 0);
+    m.Set("ipguard_informers_synced", {}, Synced() ? 1 : 0);
+    m.Set("ipguard_pending_admissions", {}, static_cast<double>(state.pending()));
+  }
+
+  bool IsLeader() const { return elector ? elector->IsLeader() : !stopping.load(); }
+
+  webhook::ServerResponse Admission(const webhook::ServerRequest& req) {
+    std::string path = req.target.substr(0, req.target.find('?'));
+    if (path != "/validate") return {404, "text/plain; charset=utf-8", "not found\n"};
+    if (req.method != "POST") return {405, "text/plain; charset=utf-8", "only POST\n"};
+    auto start = std::chrono::steady_clock::now();
+    DecodedReview d = DecodeReview(req.body, AdmissionOptions{options.metallb});
+    Verdict v;
+    if (!d.answered) {
+      const Object* hold = nullptr;
+      if (!d.outcome.dry_run && d.op != Operation::kDelete && d.obj && d.obj->meta.name.find('(') == std::string::npos &&
+          (d.obj->kind != Kind::kService || d.obj->svc.is_load_balancer())) {
+        hold = &*d.obj;
+      }
+      v = state.JudgeAndHold([&](const Engine& e) { return JudgeReview(d, e); }, hold);
+    }
+    AdmissionOutcome out = AnswerReview(std::move(d), v);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    metrics.Add("ipguard_admission_requests_total",
+                {{"kind", out.kind}, {"operation", out.operation}, {"verdict", out.verdict}});
+    metrics.Observe("ipguard_admission_duration_seconds", {}, seconds);
+    if (out.verdict == "denied") {
+      spdlog::info("denied {} {} (uid {}{}): {}", out.operation, out.kind, out.uid, out.dry_run ? ", dry run" : "",
+                   out.message);
+    } else if (out.verdict == "error") {
+      spdlog::warn("unreadable AdmissionReview (uid {}): {}", out.uid.empty() ? "-" : out.uid, out.message);
+    }
+    return {200, "application/json", std::move(out.body)};
+  }
+
+  webhook::ServerResponse Probe(const webhook::ServerRequest& req) {
+    std::string path = req.target.substr(0, req.target.find('?'));
+    if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+    if (path == "/readyz") {
+      if (Ready()) return {200, "text/plain; charset=utf-8", "ok\n"};
+      std::string why = stopping.load() ? "shutting down" : !Synced() ? "informers not synced" : "no certificate loaded";
+      return {503, "text/plain; charset=utf-8", why + "\n"};
+    }
+    if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render()};
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  Status Start() {
+    DescribeMetrics();
+    if (options.leader_elect) {
+      kube::LeaderOptions lo;
+      lo.ns = options.ns;
+      lo.name = options.lease_name;
+      lo.identity = events_identity;
+      lo.lease_duration = std::chrono::seconds(options.lease_seconds);
+      lo.renew_deadline = std::chrono::seconds(options.renew_deadline_seconds);
+      lo.retry_period = std::chrono::seconds(options.retry_period_seconds);
+      elector = std::make_unique<kube::LeaderElector>(&client, clock, lo);
+    }
+    ControllerOptions co;
+    co.workers = options.workers;
+    controller = std::make_unique<Controller>(&client, clock, &state, &events, &metrics,
+                                              [this] { return MayWrite(); }, co);
+    for (const WatchedKind& w : KindsToWatch(options.metallb)) {
+      auto inf = std::make_unique<Informer>();
+      inf->what = w;
+      Kind kind = w.kind;
+      std::string api_version = w.resource.group.empty() ? w.resource.version : w.resource.group + "/" + w.resource.version;
+      inf->store.SetTransform([kind](const json& obj) { return Trim(kind, obj); });
+      inf->store.AddHandler([this, kind, api_version](kube::EventType type, const json& obj) {
+        json full = obj;
+        full["kind"] = KindName(kind);
+        full["apiVersion"] = api_version;
+        for (const std::string& key : state.Apply(type, full)) controller->Enqueue(key);
+      });
+      kube::ReflectorOptions ro;
+      ro.watch_timeout_seconds = options.watch_timeout_seconds;
+      inf->reflector = std::make_unique<kube::Reflector>(&client, w.resource, "", &inf->store, clock, ro);
+      controller->Watch(kind, w.resource, &inf->store);
+      informers.push_back(std::move(inf));
+    }
+
+    if (options.webhook_port >= 0) {
+      if (options.self_signed) {
+        webhook::CertRotatorOptions ro;
+        ro.ns = options.ns;
+        ro.secret_name = options.cert_secret;
+        ro.cert_dir = options.cert_dir;
+        ro.dns_names = options.webhook_dns;
+        ro.ips = options.webhook_ips;
+        ro.webhook_configs = options.webhook_configs;
+        ro.log = [](const std::string& line) { spdlog::info("certificates: {}", line); };
+        rotator = std::make_unique<webhook::CertRotator>(&client, clock, ro);
+      }
+      webhook::ServerOptions so;
+      so.bind = options.webhook_bind;
+      so.port = options.webhook_port;
+      so.tls = true;
+      so.cert_file = options.cert_dir + "/tls.crt";
+      so.key_file = options.cert_dir + "/tls.key";
+      so.log = [](const std::string& line) { spdlog::error("webhook: {}", line); };
+      webhook_server = std::make_unique<webhook::HttpServer>(
+          so, [this](const webhook::ServerRequest& r) { return Admission(r); });
+      if (Status s = webhook_server->Start(); !s.ok()) return Status::Error("webhook: " + s.message());
+    }
+    auto plain = [this](int port) -> Result<std::unique_ptr<webhook::HttpServer>> {
+      webhook::ServerOptions so;
+      so.bind = options.probe_bind;
+      so.port = port;
+      so.threads = 1;
+      auto srv = std::make_unique<webhook::HttpServer>(so, [this](const webhook::ServerRequest& r) { return Probe(r); });
+      if (Status s = srv->Start(); !s.ok()) return s;
+      return srv;
+    };
+    if (options.metrics_port >= 0) {
+      auto s = plain(options.metrics_port);
+      if (!s.ok()) return Status::Error("metrics: " + s.error());
+      metrics_server = std::move(s).value();
+    }
+    if (options.probe_port >= 0) {
+      auto s = plain(options.probe_port);
+      if (!s.ok()) return Status::Error("probes: " + s.error());
+      probe_server = std::move(s).value();
+    }
+
+    for (auto& inf : informers) {
+      kube::Reflector* r = inf->reflector.get();
+      inf->thread = std::thread([r] { r->Run(); });
+    }
+    if (rotator) threads.emplace_back([this] { rotator->Run(); });
+    threads.emplace_back([this] { Housekeeping(); });
+    controller->Start();
+    if (elector) {
+      elector->on_started = [this] {
+        spdlog::info("became the leader (Lease {}/{}): reconciling", options.ns, options.lease_name);
+        controller->EnqueueAll();
+      };
+      elector->on_stopped = [] { spdlog::warn("no longer the leader: status writes stop"); };
+      threads.emplace_back([this] { elector->Run(); });
+    }
+    started = true;
+    spdlog::info("manager started: {} kinds watched, webhook port {}, metrics port {}, probe port {}",
+                 informers.size(), webhook_server ? webhook_server->port() : -1,
+                 metrics_server ? metrics_server->port() : -1, probe_server ? probe_server->port() : -1);
+    return Status::Ok();
+  }
+
+  // Expires pending admissions every second and logs when the informers
+  // first sync.
+  void Housekeeping() {
+    bool logged_sync = false;
+    std::unique_lock<std::mutex> l(mu);
+    while (!stopping.load()) {
+      cv.wait_for(l, std::chrono::seconds(1), [this] { return stopping.load(); });
+      if (stopping.load()) break;
+      l.unlock();
+      for (const std::string& key : state.ExpirePending()) controller->Enqueue(key);
+      if (!logged_sync && Synced()) {
+        logged_sync = true;
+        spdlog::info("informers synced: {} objects in the index",
+                     state.Read([](const Engine& e) { return e.size(); }));
+        if (!elector) controller->EnqueueAll();
+      }
+      l.lock();
+    }
+  }
+
+  void Stop() {
+    if (!started.exchange(false)) return;
+    spdlog::info("stopping: finishing work in flight");
+    {
+      std::lock_guard<std::mutex> l(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    // Stop taking work: the reconcilers finish the key in hand, the webhook
+    // the requests in flight.
+    controller->Stop();
+    if (webhook_server) webhook_server->Stop(std::chrono::seconds(5));
+    if (rotator) rotator->Stop();
+    if (elector) elector->Stop();  // Run() releases the Lease on its way out
+    for (auto& inf : informers) inf->reflector->Stop();
+    for (auto& inf : informers) {
+      if (inf->thread.joinable()) inf->thread.join();
+    }
+    for (auto& t : threads) t.join();
+    threads.clear();
+    if (metrics_server) metrics_server->Stop(std::chrono::milliseconds(0));
+    if (probe_server) probe_server->Stop(std::chrono::milliseconds(0));
+    spdlog::info("stopped");
+  }
+
+  std::string events_identity;
+};
+
+Manager::Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport) {
+  std::string identity = Identity();
+  impl_ = std::make_unique<Impl>(std::move(options), std::move(transport), identity);
+  impl_->events_identity = identity;
+}
+Manager::~Manager() { Stop(); }
+Status Manager::Start() { return impl_->Start(); }
+void Manager::Stop() { impl_->Stop(); }
+bool Manager::Synced() const { return impl_->Synced(); }
+bool Manager::Ready() const { return impl_->Ready(); }
+bool Manager::IsLeader() const { return impl_->IsLeader(); }
+int Manager::webhook_port() const { return impl_->webhook_server ? impl_->webhook_server->port() : -1; }
+int Manager::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : -1; }
+int Manager::probe_port() const { return impl_->probe_server ? impl_->probe_server->port() : -1; }
+std::string Manager::Metrics() { return impl_->metrics.Render(); }
+
+namespace {
+
+// A message flag for spdlog that writes the text as a JSON string body.
+class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string s = json(std::string(msg.payload.data(), msg.payload.size())).dump(-1, ' ', false,
+                                                                                     json::error_handler_t::replace);
+    dest.append(s.data() + 1, s.data() + s.size() - 1);  // without the quotes
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return spdlog::details::make_unique<JsonEscapedMessage>();
+  }
+};
+
+void SetUpLogging(const ManagerOptions& o) {
+  auto logger = std::make_shared<spdlog::logger>("ipguard", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  if (o.log_format == "json") {
+    auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    f->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%*"})");
+    logger->set_formatter(std::move(f));
+  } else {
+    logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc));
+  }
+  logger->set_level(spdlog::level::from_str(o.log_level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int RunManager(const std::vector<std::string>& args, std::ostream& err) {
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") {
+      err << kManagerUsage;
+      return 0;
+    }
+  }
+  auto parsed = ParseManagerFlags(args);
+  if (!parsed.ok()) {
+    err << "ipguard manager: " << parsed.error() << "\n" << kManagerUsage;
+    return 2;
+  }
+  ManagerOptions options = std::move(parsed).value();
+  SetUpLogging(options);
+
+  Result<kube::RestConfig> config = Status::Error("no configuration");
+  if (options.kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST")) {
+    config = kube::InClusterConfig();
+  } else {
+    config = kube::LoadKubeconfig(options.kubeconfig, options.context);
+  }
+  if (!config.ok()) {
+    err << "ipguard manager: " << config.error() << "\n";
+    return 2;
+  }
+  if (options.ns.empty()) {
+    const char* pod_ns = std::getenv("POD_NAMESPACE");
+    options.ns = pod_ns && *pod_ns ? pod_ns : !config->ns.empty() ? config->ns : "ipguard-system";
+  }
+  auto transport = kube::NewHttpTransport(*config, kube::RealClock::Get());
+  if (!transport.ok()) {
+    err << "ipguard manager: " << transport.error() << "\n";
+    return 2;
+  }
+
+  // Signals are taken by sigwait below, never by a handler, so every
+  // thread started from here on must have them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Manager manager(options, std::move(transport).value());
+  if (Status s = manager.Start(); !s.ok()) {
+    spdlog::error("cannot start: {}", s.message());
+    manager.Stop();
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  manager.Stop();
+  return 0;
+}
+
+}  // namespace ipguard

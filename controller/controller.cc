@@ -1,0 +1,228 @@
+#include "controller/controller.h"
+
+#include "controller/status.h"
+
+namespace ipguard {
+namespace {
+
+using nlohmann::json;
+
+struct KeyParts {
+  std::string kind, ns, name;
+};
+
+bool SplitKey(const std::string& key, KeyParts* out) {
+  size_t a = key.find('/');
+  if (a == std::string::npos) return false;
+  size_t b = key.find('/', a + 1);
+  if (b == std::string::npos) return false;
+  out->kind = key.substr(0, a);
+  out->ns = key.substr(a + 1, b - a - 1);
+  out->name = key.substr(b + 1);
+  return !out->name.empty();
+}
+
+bool ConditionTrue(const json& status, const char* type) {
+  if (!status.is_object()) return false;
+  auto c = status.find("conditions");
+  if (c == status.end() || !c->is_array()) return false;
+  for (const auto& cond : *c) {
+    if (cond.is_object() && cond.value("type", "") == type) return cond.value("status", "") == "True";
+  }
+  return false;
+}
+
+std::string ApiVersion(const kube::Resource& r) {
+  return r.group.empty() ? r.version : r.group + "/" + r.version;
+}
+
+// What the engine says the object's status should be, read under one
+// shared lock.
+struct Plan {
+  bool found = false;
+  json status;
+  std::vector<std::string> conflicts;
+};
+
+}  // namespace
+
+Controller::Controller(kube::Client* client, kube::Clock* clock, kube::ClusterState* state,
+                       kube::EventRecorder* events, kube::Metrics* metrics,
+                       std::function<bool()> may_write, ControllerOptions options)
+    : client_(client),
+      clock_(clock),
+      state_(state),
+      events_(events),
+      metrics_(metrics),
+      may_write_(std::move(may_write)),
+      options_(options),
+      queue_(clock, kube::Backoff{std::chrono::milliseconds(100), std::chrono::seconds(60)}) {}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::Watch(Kind kind, const kube::Resource& resource, kube::Store* store) {
+  watched_[kind] = Watched{kind, resource, store};
+}
+
+void Controller::Enqueue(const std::string& key) { queue_.Add(key); }
+
+void Controller::EnqueueAll() {
+  for (const auto& [kind, w] : watched_) {
+    for (const json& obj : w.store->List()) {
+      const json& meta = obj.contains("metadata") ? obj["metadata"] : json::object();
+      queue_.Add(ObjectKey(kind, meta.value("namespace", ""), meta.value("name", "")));
+    }
+  }
+}
+
+void Controller::Start() {
+  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { Work(); });
+}
+
+void Controller::Stop() {
+  queue_.ShutDown();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void Controller::Work() {
+  while (auto key = queue_.Get()) {
+    if (!may_write_()) {
+      queue_.Forget(*key);
+      queue_.Done(*key);
+      continue;
+    }
+    auto start = std::chrono::steady_clock::now();
+    Status s = Reconcile(*key);
+    if (metrics_) {
+      metrics_->Observe("ipguard_reconcile_duration_seconds", {},
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (s.ok()) {
+      queue_.Forget(*key);
+    } else {
+      queue_.AddRateLimited(*key);
+    }
+    queue_.Done(*key);
+  }
+}
+
+std::map<std::string, int> Controller::ConflictsByKind() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, int> out;
+  for (const auto& [key, kind] : conflicting_) ++out[KindName(kind)];
+  return out;
+}
+
+void Controller::ReportTransition(const std::string& key, Kind kind, const json& obj, bool was, bool now,
+                                  const std::vector<std::string>& conflicts) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (now) {
+      conflicting_[key] = kind;
+    } else {
+      conflicting_.erase(key);
+    }
+  }
+  if (was == now || !events_) return;
+  std::string note;
+  for (const std::string& c : conflicts) note += (note.empty() ? "" : "; ") + c;
+  // Events are best effort: a failed one is not retried, the condition in
+  // status carries the same news.
+  if (now) {
+    events_->Emit(obj, "Warning", "IPConflict", note);
+  } else {
+    events_->Emit(obj, "Normal", "ConflictResolved", "no longer collides with another object");
+  }
+}
+
+Status Controller::Reconcile(const std::string& key) {
+  KeyParts parts;
+  if (!SplitKey(key, &parts)) return Status::Ok();  // not a key this controller makes
+  const Watched* w = nullptr;
+  for (const auto& [kind, watched] : watched_) {
+    if (parts.kind == KindName(kind)) w = &watched;
+  }
+  if (!w) return Status::Ok();
+  const std::string store_key = parts.ns.empty() ? parts.name : parts.ns + "/" + parts.name;
+  auto stored = w->store->Get(store_key);
+  if (!stored) {
+    std::lock_guard<std::mutex> l(mu_);
+    conflicting_.erase(key);
+    return Status::Ok();
+  }
+  json obj = std::move(*stored);
+  obj["kind"] = KindName(w->kind);
+  obj["apiVersion"] = ApiVersion(w->resource);
+
+  auto plan_for = [&](const json& current_status) {
+    return state_->Read([&](const Engine& engine) {
+      Plan p;
+      const Object* o = engine.Find(key);
+      if (!o) return p;
+      p.found = true;
+      p.status = DesiredStatus(engine, *o, current_status, clock_->NowRfc3339());
+      p.conflicts = ConflictsToReport(engine, *o);
+      return p;
+    });
+  };
+
+  auto status_of = [](const json& o) {
+    auto it = o.find("status");
+    return it != o.end() && it->is_object() ? *it : json::object();
+  };
+  json current = status_of(obj);
+  Plan plan = plan_for(current);
+  if (!plan.found) {
+    std::lock_guard<std::mutex> l(mu_);
+    conflicting_.erase(key);
+    return Status::Ok();  // e.g. a Service that is not of type LoadBalancer
+  }
+
+  if (w->kind == Kind::kService) {
+    bool was;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      was = conflicting_.count(key) > 0;
+    }
+    ReportTransition(key, w->kind, obj, was, !plan.conflicts.empty(), plan.conflicts);
+    return Status::Ok();
+  }
+
+  bool was = ConditionTrue(current, "Conflicting");
+  for (int attempt = 0;; ++attempt) {
+    if (plan.status == current) {
+      ReportTransition(key, w->kind, obj, was, !plan.conflicts.empty(), plan.conflicts);
+      return Status::Ok();
+    }
+    if (!may_write_()) return Status::Ok();
+    json write = obj;
+    write["status"] = plan.status;
+    auto res = client_->UpdateStatus(w->resource, write);
+    if (res.ok()) {
+      status_writes_.fetch_add(1);
+      ReportTransition(key, w->kind, res.value(), was, !plan.conflicts.empty(), plan.conflicts);
+      return Status::Ok();
+    }
+    if (!res.error().IsConflict() || attempt >= options_.status_retries) {
+      if (res.error().IsNotFound()) return Status::Ok();  // deleted meanwhile
+      return Status::Error("status of " + key + ": " + res.error().ToString());
+    }
+    // Someone wrote in between: start again from what the server has now.
+    conflicts_retried_.fetch_add(1);
+    auto fresh = client_->Get(w->resource, parts.ns, parts.name);
+    if (!fresh.ok()) {
+      if (fresh.error().IsNotFound()) return Status::Ok();
+      return Status::Error("re-reading " + key + ": " + fresh.error().ToString());
+    }
+    obj = std::move(fresh.value());
+    obj["kind"] = KindName(w->kind);
+    obj["apiVersion"] = ApiVersion(w->resource);
+    current = status_of(obj);
+    was = ConditionTrue(current, "Conflicting");
+    plan = plan_for(current);
+    if (!plan.found) return Status::Ok();
+  }
+}
+
+}  // namespace ipguard

@@ -1,0 +1,97 @@
+// Controller: the reconcilers. For every object key it is handed, it reads
+// the object from its informer store, asks the core Engine (through the
+// shared ClusterState) for the status API.md wants, and writes it through the
+// status subresource only when it differs (level-based and idempotent). A
+// 409 on a stale write is retried on a fresh read. On each transition into
+// or out of Conflicting it emits IPConflict (Warning) or ConflictResolved
+// (Normal); Services get the events but never a status write.
+//
+// Only a leader writes: `may_write` is asked before every write, and keys
+// taken while it is false are dropped (EnqueueAll() on gaining leadership
+// brings everything back).
+//
+// Thread-safe. Start() runs `workers` threads; Stop() lets each finish the
+// key in hand, then joins them.
+#ifndef IPGUARD_CONTROLLER_CONTROLLER_H_
+#define IPGUARD_CONTROLLER_CONTROLLER_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/objects.h"
+#include "kube/client.h"
+#include "kube/cluster_state.h"
+#include "kube/events.h"
+#include "kube/metrics.h"
+#include "kube/store.h"
+#include "kube/workqueue.h"
+
+namespace ipguard {
+
+struct ControllerOptions {
+  int workers = 2;
+  int status_retries = 3;  // fresh reads after a 409, per reconcile
+};
+
+class Controller {
+ public:
+  Controller(kube::Client* client, kube::Clock* clock, kube::ClusterState* state,
+             kube::EventRecorder* events, kube::Metrics* metrics, std::function<bool()> may_write,
+             ControllerOptions options = {});
+  ~Controller();
+
+  // Declares a watched kind: where it lives in the API and its store.
+  void Watch(Kind kind, const kube::Resource& resource, kube::Store* store);
+  // Engine keys ("Kind/namespace/name").
+  void Enqueue(const std::string& key);
+  void EnqueueAll();
+
+  void Start();
+  void Stop();
+
+  // One reconcile of one key; an error means "retry later with backoff".
+  Status Reconcile(const std::string& key);
+
+  // Objects currently reported Conflicting, by kind name (for metrics).
+  std::map<std::string, int> ConflictsByKind() const;
+  // Status writes done, and writes that ended in a 409 (for tests).
+  int64_t status_writes() const { return status_writes_.load(); }
+  int64_t conflicts_retried() const { return conflicts_retried_.load(); }
+
+ private:
+  struct Watched {
+    Kind kind;
+    kube::Resource resource;
+    kube::Store* store;
+  };
+  void Work();
+  // Emits IPConflict or ConflictResolved when `conflicting` differs from what
+  // was last reported for `key`.
+  void ReportTransition(const std::string& key, Kind kind, const nlohmann::json& obj, bool was,
+                        bool now, const std::vector<std::string>& conflicts);
+
+  kube::Client* client_;
+  kube::Clock* clock_;
+  kube::ClusterState* state_;
+  kube::EventRecorder* events_;
+  kube::Metrics* metrics_;
+  std::function<bool()> may_write_;
+  ControllerOptions options_;
+  kube::WorkQueue queue_;
+  std::map<Kind, Watched> watched_;
+  std::vector<std::thread> workers_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Kind> conflicting_;  // keys reported Conflicting now
+  std::atomic<int64_t> status_writes_{0};
+  std::atomic<int64_t> conflicts_retried_{0};
+};
+
+}  // namespace ipguard
+
+#endif  // IPGUARD_CONTROLLER_CONTROLLER_H_

@@ -1,0 +1,80 @@
+#include "kube/cluster_state.h"
+
+#include <mutex>
+
+namespace ipguard::kube {
+
+ClusterState::ClusterState(Options options, Clock* clock, Clock::Duration pending_ttl)
+    : clock_(clock), ttl_(pending_ttl), engine_(options) {}
+
+void ClusterState::Collect(const std::string& key, std::vector<std::string>* out) const {
+  if (!engine_.Find(key)) return;
+  out->push_back(key);
+  for (std::string& k : engine_.Neighbors(key)) out->push_back(std::move(k));
+}
+
+std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::json& obj) {
+  auto parsed = ParseObject(obj);
+  if (!parsed.ok()) return {};  // not a kind ipguard judges
+  const Object& o = parsed.value();
+  const std::string key = o.Key();
+  bool keep = type != EventType::kDeleted && (o.kind != Kind::kService || o.svc.is_load_balancer());
+
+  std::vector<std::string> affected;
+  std::unique_lock<std::shared_mutex> l(mu_);
+  Collect(key, &affected);
+  pending_.erase(key);
+  if (keep) {
+    engine_.Upsert(o);
+  } else {
+    engine_.Remove(key);
+  }
+  Collect(key, &affected);
+  if (affected.empty() || affected.front() != key) affected.insert(affected.begin(), key);
+  return affected;
+}
+
+Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& judge,
+                                   const Object* hold) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  Verdict v = judge(engine_);
+  if (!v.allowed() || !hold) return v;
+  const std::string key = hold->Key();
+  auto it = pending_.find(key);
+  if (it == pending_.end()) {
+    Pending p;
+    if (const Object* shown = engine_.Find(key)) p.shown = *shown;
+    it = pending_.emplace(key, std::move(p)).first;
+  }
+  it->second.deadline = clock_->Now() + ttl_;
+  engine_.Upsert(*hold);
+  return v;
+}
+
+std::vector<std::string> ClusterState::ExpirePending() {
+  std::vector<std::string> affected;
+  const auto now = clock_->Now();
+  std::unique_lock<std::shared_mutex> l(mu_);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    Collect(it->first, &affected);
+    if (it->second.shown) {
+      engine_.Upsert(*it->second.shown);
+    } else {
+      engine_.Remove(it->first);
+    }
+    Collect(it->first, &affected);
+    it = pending_.erase(it);
+  }
+  return affected;
+}
+
+size_t ClusterState::pending() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return pending_.size();
+}
+
+}  // namespace ipguard::kube

@@ -1,0 +1,87 @@
+// HttpServer: the HTTP/1.1 server behind the webhook (TLS) and behind
+// /metrics, /healthz and /readyz (plain), on Boost.Beast over the Boost.Asio
+// and OpenSSL that cpprestsdk already brings in. The handler sees a parsed
+// request and returns a response; nothing about Beast leaks out of
+// server.cc.
+//
+// With TLS: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers only; the
+// certificate and key files are re-read when they change (cert-manager or
+// the built-in rotator replace them), and until a pair has loaded every
+// handshake is refused. A plain-HTTP request on the TLS port gets a 400 that
+// says so and the connection is closed. Bodies over max_body get 413; a
+// client that is too slow to send its headers or body is disconnected.
+//
+// Thread-safe. The handler runs on the server's threads, concurrently.
+#ifndef IPGUARD_WEBHOOK_SERVER_H_
+#define IPGUARD_WEBHOOK_SERVER_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace ipguard::webhook {
+
+struct ServerRequest {
+  std::string method;
+  std::string target;  // path and query, "/validate?timeout=10s"
+  std::string content_type;
+  std::string body;
+};
+
+struct ServerResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+using Handler = std::function<ServerResponse(const ServerRequest&)>;
+
+struct ServerOptions {
+  std::string bind = "127.0.0.1";
+  int port = 0;  // 0: any free port (see port())
+  bool tls = false;
+  std::string cert_file;  // PEM chain, with tls
+  std::string key_file;   // PEM key, with tls
+  std::chrono::milliseconds reload_interval{1000};
+  size_t max_body = 3 * 1024 * 1024;
+  // Time allowed for a request's headers (including the wait on an idle
+  // keep-alive connection), then for its body.
+  std::chrono::milliseconds header_timeout{30000};
+  std::chrono::milliseconds body_timeout{10000};
+  int threads = 2;
+  // Where problems outside any one request go (a certificate that does not
+  // load); may be empty.
+  std::function<void(const std::string&)> log;
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Handler handler);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving. With TLS, a certificate that cannot be loaded
+  // yet is not an error: the files are tried again every reload_interval.
+  Status Start();
+  // Stops accepting, lets requests in flight finish (up to `grace`), then
+  // closes every connection. Idempotent.
+  void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+  int port() const;
+  // With TLS: whether a certificate is loaded (for /readyz).
+  bool certificate_loaded() const;
+  // How many times a changed certificate was loaded since Start().
+  int certificate_loads() const;
+
+  class Impl;  // defined in server.cc, where the connections also see it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ipguard::webhook
+
+#endif  // IPGUARD_WEBHOOK_SERVER_H_
