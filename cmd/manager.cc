@@ -27,6 +27,7 @@
 #include "kube/store.h"
 #include "webhook/admission.h"
 #include "webhook/cert_rotator.h"
+#include "webhook/handler.h"
 #include "webhook/server.h"
 
 namespace ipguard {
@@ -310,9 +311,7 @@ struct Manager::Impl {
     metrics.Describe("ipguard_index_objects", T::kGauge, "Objects in the address index, by kind.");
     metrics.Describe("ipguard_watch_restarts_total", T::kCounter, "Watches started again, by resource.");
     metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram, "Time to reconcile one object.");
-    metrics.Describe("ipguard_admission_requests_total", T::kCounter,
-                     "AdmissionReview requests by kind, operation and verdict (allowed, denied, error).");
-    metrics.Describe("ipguard_admission_duration_seconds", T::kHistogram, "Time to answer one AdmissionReview.");
+    webhook::DescribeAdmissionMetrics(&metrics);
     metrics.Describe("ipguard_leader", T::kGauge, "1 while this replica holds the Lease.");
     metrics.Describe("ipguard_informers_synced", T::kGauge, "1 once every informer has listed.");
     metrics.Describe("ipguard_pending_admissions", T::kGauge,
@@ -374,35 +373,6 @@ struct Manager::Impl {
   }
 
   bool IsLeader() const { return elector ? elector->IsLeader() : !stopping.load(); }
-
-  webhook::ServerResponse Admission(const webhook::ServerRequest& req) {
-    std::string path = req.target.substr(0, req.target.find('?'));
-    if (path != "/validate") return {404, "text/plain; charset=utf-8", "not found\n"};
-    if (req.method != "POST") return {405, "text/plain; charset=utf-8", "only POST\n"};
-    auto start = std::chrono::steady_clock::now();
-    DecodedReview d = DecodeReview(req.body, AdmissionOptions{options.metallb});
-    Verdict v;
-    if (!d.answered) {
-      const Object* hold = nullptr;
-      if (!d.outcome.dry_run && d.op != Operation::kDelete && d.obj && d.obj->meta.name.find('(') == std::string::npos &&
-          (d.obj->kind != Kind::kService || d.obj->svc.is_load_balancer())) {
-        hold = &*d.obj;
-      }
-      v = state.JudgeAndHold([&](const Engine& e) { return JudgeReview(d, e); }, hold);
-    }
-    AdmissionOutcome out = AnswerReview(std::move(d), v);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    metrics.Add("ipguard_admission_requests_total",
-                {{"kind", out.kind}, {"operation", out.operation}, {"verdict", out.verdict}});
-    metrics.Observe("ipguard_admission_duration_seconds", {}, seconds);
-    if (out.verdict == "denied") {
-      spdlog::info("denied {} {} (uid {}{}): {}", out.operation, out.kind, out.uid, out.dry_run ? ", dry run" : "",
-                   out.message);
-    } else if (out.verdict == "error") {
-      spdlog::warn("unreadable AdmissionReview (uid {}): {}", out.uid.empty() ? "-" : out.uid, out.message);
-    }
-    return {200, "application/json", std::move(out.body)};
-  }
 
   webhook::ServerResponse Probe(const webhook::ServerRequest& req) {
     std::string path = req.target.substr(0, req.target.find('?'));
@@ -470,8 +440,17 @@ struct Manager::Impl {
       so.cert_file = options.cert_dir + "/tls.crt";
       so.key_file = options.cert_dir + "/tls.key";
       so.log = [](const std::string& line) { spdlog::error("webhook: {}", line); };
-      webhook_server = std::make_unique<webhook::HttpServer>(
-          so, [this](const webhook::ServerRequest& r) { return Admission(r); });
+      webhook::AdmissionHandler handler(&state, &metrics, AdmissionOptions{options.metallb},
+                                        [](const AdmissionOutcome& out) {
+                                          if (out.verdict == "denied") {
+                                            spdlog::info("denied {} {} (uid {}{}): {}", out.operation, out.kind,
+                                                         out.uid, out.dry_run ? ", dry run" : "", out.message);
+                                          } else {
+                                            spdlog::warn("unreadable AdmissionReview (uid {}): {}",
+                                                         out.uid.empty() ? "-" : out.uid, out.message);
+                                          }
+                                        });
+      webhook_server = std::make_unique<webhook::HttpServer>(so, handler);
       if (Status s = webhook_server->Start(); !s.ok()) return Status::Error("webhook: " + s.message());
     }
     auto plain = [this](int port) -> Result<std::unique_ptr<webhook::HttpServer>> {

@@ -10,53 +10,15 @@
 
 #include "core/manifest.h"
 #include "core/engine.h"
+#include "tests/fixture_cases.h"
 
 namespace ipguard {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct RuleCase {
-  std::string file;
-  std::string name;
-  json spec;
-};
-
-void PrintTo(const RuleCase& c, std::ostream* os) { *os << c.file << "/" << c.name; }
-
-std::vector<RuleCase> LoadCases() {
-  std::vector<RuleCase> cases;
-  fs::path dir = fs::path(IPGUARD_SOURCE_DIR) / "tests" / "fixtures" / "rules";
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().extension() == ".yaml") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
-    std::ifstream in(f);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::vector<Document> docs;
-    Status s = ParseManifests(ss.str(), f.string(), &docs);
-    if (!s.ok() || docs.empty() || !docs[0].json.contains("cases")) {
-      cases.push_back({f.stem().string(), "unreadable", json{{"error", s.message()}}});
-      continue;
-    }
-    for (const auto& c : docs[0].json["cases"]) {
-      cases.push_back({f.stem().string(), c.value("name", "unnamed"), c});
-    }
-  }
-  return cases;
-}
-
-std::string TestName(const testing::TestParamInfo<RuleCase>& info) {
-  std::string n = info.param.file + "__" + info.param.name;
-  for (char& c : n) {
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return n;
-}
+using testing_util::LoadCases;
+using testing_util::RuleCase;
+using testing_util::TestName;
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;

@@ -1,0 +1,637 @@
+// The fake API server, exercised through the product's real HTTP transport,
+// client and reflector, so that each keeps the other honest: a fake that
+// drifted from the wire format, or a client that only works against the
+// scripted unit-test transport, fails here.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/json_util.h"
+#include "fakeapi/fake_apiserver.h"
+#include "kube/client.h"
+#include "kube/clock.h"
+#include "kube/config.h"
+#include "kube/http_transport.h"
+#include "kube/reflector.h"
+#include "kube/store.h"
+#include "webhook/certs.h"
+
+namespace ipguard::fakeapi {
+namespace {
+
+using kube::ApiResult;
+using kube::Client;
+using kube::HttpRequest;
+using kube::HttpResponse;
+using kube::Resource;
+using kube::RestConfig;
+using kube::Transport;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+const Resource kNetworks{"ipguard.io", "v1alpha1", "logicalnetworks", false};
+const Resource kServices{"", "v1", "services", true};
+
+// Polls until `pred` holds; the deadline is generous because a loaded CI
+// machine is slow, while a passing test returns at the first true poll.
+bool Eventually(const std::function<bool()>& pred, milliseconds deadline = milliseconds(5000)) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return pred();
+}
+
+json Network(const std::string& name, json labels = json::object()) {
+  return {{"apiVersion", "ipguard.io/v1alpha1"},
+          {"kind", "LogicalNetwork"},
+          {"metadata", {{"name", name}, {"labels", labels}}},
+          {"spec", {{"vmSwitchName", "sw"}, {"ipAllocationMethod", "DHCP"}}}};
+}
+
+json Service(const std::string& ns, const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"spec", {{"type", "LoadBalancer"}}}};
+}
+
+std::string Rv(const json& obj) { return JsonString(obj, "metadata", "resourceVersion"); }
+
+// What one watch request saw.
+struct WatchOutcome {
+  Result<HttpResponse> response = Status::Error("not run");
+  std::vector<json> events;
+};
+
+// Watches `path` until `count` events have arrived or the stream ends.
+WatchOutcome Watch(Transport* transport, const std::string& path,
+                   size_t count = std::numeric_limits<size_t>::max()) {
+  WatchOutcome out;
+  HttpRequest req;
+  req.path = path;
+  req.timeout = milliseconds(5000);
+  out.response = transport->Stream(req, [&](std::string_view line) {
+    out.events.push_back(json::parse(line.begin(), line.end(), nullptr, false));
+    return out.events.size() < count;
+  });
+  return out;
+}
+
+std::string WatchPath(const Resource& r, const std::string& query, const std::string& ns = "") {
+  return r.Path(ns) + "?watch=true&" + query;
+}
+
+class FakeApiTest : public testing::Test {
+ protected:
+  void StartServer(FakeApiOptions options = {}) {
+    server_ = std::make_unique<FakeApiServer>(std::move(options));
+    server_->AddStandardResources();
+    Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+
+  // A transport and client for `config` (its server defaults to the fake's).
+  void Connect(RestConfig config = {}) {
+    if (config.server.empty()) config.server = server_->url();
+    auto t = kube::NewHttpTransport(config, kube::RealClock::Get());
+    ASSERT_TRUE(t.ok()) << t.error();
+    client_.reset();
+    transport_ = std::move(t).value();
+    client_ = std::make_unique<Client>(transport_.get());
+  }
+
+  void SetUp() override {
+    StartServer();
+    Connect();
+  }
+
+  json MustCreate(const Resource& r, const std::string& ns, const json& obj) {
+    auto created = client_->Create(r, ns, obj);
+    EXPECT_TRUE(created.ok()) << created.error().ToString();
+    return created.ok() ? created.value() : json();
+  }
+
+  HttpResponse Raw(const std::string& method, const std::string& path, const std::string& body = "",
+                   const std::string& content_type = "application/json") {
+    HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = body;
+    req.content_type = content_type;
+    auto resp = transport_->Do(req);
+    EXPECT_TRUE(resp.ok()) << resp.error();
+    return resp.ok() ? *resp : HttpResponse{};
+  }
+
+  // Declared in this order so the client and transport go before the server.
+  std::unique_ptr<FakeApiServer> server_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(FakeApiTest, CreateSetsServerFieldsAndGetReturnsTheObject) {
+  int64_t before = server_->resource_version();
+  json created = MustCreate(kNetworks, "", Network("net-a"));
+  EXPECT_EQ(created["kind"], "LogicalNetwork");
+  EXPECT_EQ(created["apiVersion"], "ipguard.io/v1alpha1");
+  EXPECT_EQ(Rv(created), std::to_string(before + 1));
+  EXPECT_EQ(created["metadata"]["generation"], 1);
+  EXPECT_FALSE(created["metadata"].value("uid", "").empty());
+  EXPECT_FALSE(created["metadata"].contains("namespace"));  // cluster-scoped
+  std::string ts = created["metadata"].value("creationTimestamp", "");
+  ASSERT_EQ(ts.size(), 20u) << ts;  // 2026-11-27T08:00:00Z
+  EXPECT_EQ(ts[10], 'T');
+  EXPECT_EQ(ts.back(), 'Z');
+
+  auto got = client_->Get(kNetworks, "", "net-a");
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(got.value(), created);
+
+  auto again = client_->Create(kNetworks, "", Network("net-a"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, 409);
+  EXPECT_EQ(again.error().reason, "AlreadyExists");
+  EXPECT_EQ(again.error().message, "logicalnetworks.ipguard.io \"net-a\" already exists");
+
+  json generated = Network("");
+  generated["metadata"].erase("name");
+  generated["metadata"]["generateName"] = "net-";
+  json made = MustCreate(kNetworks, "", generated);
+  std::string name = made["metadata"].value("name", "");
+  EXPECT_EQ(name.size(), 9u) << name;
+  EXPECT_EQ(name.rfind("net-", 0), 0u) << name;
+}
+
+TEST_F(FakeApiTest, ListPagesThroughEveryObjectInNameOrder) {
+  for (const char* name : {"net-4", "net-2", "net-0", "net-3", "net-1"}) {
+    MustCreate(kNetworks, "", Network(name));
+  }
+  HttpResponse page = Raw("GET", kNetworks.Path() + "?limit=2");
+  ASSERT_EQ(page.status, 200) << page.body;
+  json first = json::parse(page.body);
+  EXPECT_EQ(first["kind"], "LogicalNetworkList");
+  EXPECT_EQ(first["apiVersion"], "ipguard.io/v1alpha1");
+  EXPECT_EQ(first["items"].size(), 2u);
+  EXPECT_FALSE(first["metadata"].value("continue", "").empty());
+  EXPECT_EQ(first["metadata"]["resourceVersion"], std::to_string(server_->resource_version()));
+
+  size_t pages_before = server_->CountRequests("GET", "/logicalnetworks");
+  kube::ListOptions options;
+  options.limit = 2;
+  auto list = client_->List(kNetworks, "", options);
+  ASSERT_TRUE(list.ok()) << list.error().ToString();
+  std::vector<std::string> names;
+  for (const json& item : list.value()["items"]) {
+    names.push_back(item["metadata"]["name"]);
+    EXPECT_EQ(item["kind"], "LogicalNetwork");  // non-core items keep kind and apiVersion
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"net-0", "net-1", "net-2", "net-3", "net-4"}));
+  EXPECT_EQ(server_->CountRequests("GET", "/logicalnetworks") - pages_before, 3u);
+
+  options.label_selector = "team=blue";
+  server_->Upsert("logicalnetworks", Network("net-blue", {{"team", "blue"}}));
+  auto blue = client_->List(kNetworks, "", options);
+  ASSERT_TRUE(blue.ok()) << blue.error().ToString();
+  ASSERT_EQ(blue.value()["items"].size(), 1u);
+  EXPECT_EQ(blue.value()["items"][0]["metadata"]["name"], "net-blue");
+}
+
+TEST_F(FakeApiTest, CoreGroupListItemsOmitKindAndNamespacesScopeTheList) {
+  MustCreate(kServices, "team-a", Service("team-a", "web"));
+  MustCreate(kServices, "team-b", Service("team-b", "web"));
+  auto all = client_->List(kServices, "");
+  ASSERT_TRUE(all.ok()) << all.error().ToString();
+  EXPECT_EQ(all.value()["kind"], "ServiceList");
+  EXPECT_EQ(all.value()["apiVersion"], "v1");
+  ASSERT_EQ(all.value()["items"].size(), 2u);
+  for (const json& item : all.value()["items"]) {
+    EXPECT_FALSE(item.contains("kind")) << item;
+    EXPECT_FALSE(item.contains("apiVersion")) << item;
+  }
+  auto team_a = client_->List(kServices, "team-a");
+  ASSERT_TRUE(team_a.ok());
+  ASSERT_EQ(team_a.value()["items"].size(), 1u);
+  EXPECT_EQ(team_a.value()["items"][0]["metadata"]["namespace"], "team-a");
+
+  auto one = client_->Get(kServices, "team-b", "web");
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one.value()["kind"], "Service");  // a single object always carries its kind
+}
+
+TEST_F(FakeApiTest, UpdateWithStaleResourceVersionConflicts) {
+  json created = MustCreate(kNetworks, "", Network("net-a"));
+  json changed = created;
+  changed["spec"]["vmSwitchName"] = "sw2";
+  auto updated = client_->Update(kNetworks, changed);
+  ASSERT_TRUE(updated.ok()) << updated.error().ToString();
+  EXPECT_NE(Rv(updated.value()), Rv(created));
+  EXPECT_EQ(updated.value()["metadata"]["generation"], 2);
+  EXPECT_EQ(updated.value()["metadata"]["uid"], created["metadata"]["uid"]);
+
+  json stale = created;
+  stale["spec"]["vmSwitchName"] = "sw3";
+  auto conflict = client_->Update(kNetworks, stale);
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_TRUE(conflict.error().IsConflict());
+  EXPECT_EQ(conflict.error().reason, "Conflict");
+  EXPECT_EQ(conflict.error().message,
+            "Operation cannot be fulfilled on logicalnetworks.ipguard.io \"net-a\": the object "
+            "has been modified; please apply your changes to the latest version and try again");
+
+  auto missing = client_->Update(kNetworks, Network("nope"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(missing.error().IsNotFound());
+  EXPECT_EQ(missing.error().message, "logicalnetworks.ipguard.io \"nope\" not found");
+
+  // A write that changes nothing keeps the version, as on a real server.
+  auto noop = client_->Update(kNetworks, updated.value());
+  ASSERT_TRUE(noop.ok());
+  EXPECT_EQ(Rv(noop.value()), Rv(updated.value()));
+}
+
+TEST_F(FakeApiTest, StatusSubresourceWritesOnlyStatus) {
+  json with_status = Network("net-s");
+  with_status["status"] = {{"ready", true}};
+  json created = MustCreate(kNetworks, "", with_status);
+  EXPECT_FALSE(created.contains("status"));  // dropped on create
+
+  json write = created;
+  write["status"] = {{"observedGeneration", 1}};
+  write["spec"]["vmSwitchName"] = "ignored";
+  auto status = client_->UpdateStatus(kNetworks, write);
+  ASSERT_TRUE(status.ok()) << status.error().ToString();
+  EXPECT_EQ(status.value()["status"]["observedGeneration"], 1);
+  EXPECT_EQ(status.value()["spec"]["vmSwitchName"], "sw");
+  EXPECT_EQ(status.value()["metadata"]["generation"], 1);
+  EXPECT_NE(Rv(status.value()), Rv(created));
+
+  auto stale = client_->UpdateStatus(kNetworks, write);  // still carries created's version
+  ASSERT_FALSE(stale.ok());
+  EXPECT_TRUE(stale.error().IsConflict());
+
+  // The main resource ignores status: the stored one stays.
+  json main = status.value();
+  main["status"] = {{"observedGeneration", 99}};
+  main["metadata"]["labels"] = {{"x", "y"}};
+  auto updated = client_->Update(kNetworks, main);
+  ASSERT_TRUE(updated.ok()) << updated.error().ToString();
+  EXPECT_EQ(updated.value()["status"]["observedGeneration"], 1);
+  EXPECT_EQ(updated.value()["metadata"]["generation"], 1);  // only metadata changed
+}
+
+TEST_F(FakeApiTest, MergeAndJsonPatch) {
+  MustCreate(kNetworks, "", Network("net-p"));
+  auto merged =
+      client_->Patch(kNetworks, "", "net-p", {{"metadata", {{"labels", {{"tier", "gold"}}}}}},
+                     Client::PatchType::kMerge);
+  ASSERT_TRUE(merged.ok()) << merged.error().ToString();
+  EXPECT_EQ(merged.value()["metadata"]["labels"]["tier"], "gold");
+  EXPECT_EQ(merged.value()["metadata"]["generation"], 1);
+
+  json ops = json::array({{{"op", "test"}, {"path", "/spec/vmSwitchName"}, {"value", "sw"}},
+                          {{"op", "replace"}, {"path", "/spec/vmSwitchName"}, {"value", "sw9"}},
+                          {{"op", "add"}, {"path", "/spec/vlanId"}, {"value", 7}},
+                          {{"op", "remove"}, {"path", "/metadata/labels/tier"}}});
+  auto patched = client_->Patch(kNetworks, "", "net-p", ops, Client::PatchType::kJson);
+  ASSERT_TRUE(patched.ok()) << patched.error().ToString();
+  EXPECT_EQ(patched.value()["spec"]["vmSwitchName"], "sw9");
+  EXPECT_EQ(patched.value()["spec"]["vlanId"], 7);
+  EXPECT_FALSE(patched.value()["metadata"]["labels"].contains("tier"));
+  EXPECT_EQ(patched.value()["metadata"]["generation"], 2);
+
+  json failing = json::array({{{"op", "test"}, {"path", "/spec/vmSwitchName"}, {"value", "sw"}}});
+  auto failed = client_->Patch(kNetworks, "", "net-p", failing, Client::PatchType::kJson);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, 422);
+
+  auto status = client_->Patch(kNetworks, "", "net-p", {{"status", {{"ready", true}}}},
+                               Client::PatchType::kStrategicMerge, "status");
+  ASSERT_TRUE(status.ok()) << status.error().ToString();
+  EXPECT_EQ(status.value()["status"]["ready"], true);
+  EXPECT_EQ(status.value()["metadata"]["generation"], 2);
+
+  HttpResponse unsupported =
+      Raw("PATCH", kNetworks.Path("", "net-p"), "{}", "application/apply-patch+yaml");
+  EXPECT_EQ(unsupported.status, 415);
+}
+
+TEST_F(FakeApiTest, DeleteThenNotFound) {
+  MustCreate(kServices, "team-a", Service("team-a", "web"));
+  auto deleted = client_->Delete(kServices, "team-a", "web");
+  ASSERT_TRUE(deleted.ok()) << deleted.error().ToString();
+  EXPECT_EQ(deleted.value()["metadata"]["name"], "web");
+  auto got = client_->Get(kServices, "team-a", "web");
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.error().IsNotFound());
+  EXPECT_EQ(got.error().reason, "NotFound");
+  EXPECT_EQ(got.error().message, "services \"web\" not found");
+  auto again = client_->Delete(kServices, "team-a", "web");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, 404);
+}
+
+TEST_F(FakeApiTest, MalformedRequestsGetStatusErrors) {
+  HttpResponse bad = Raw("POST", kNetworks.Path(), "{not json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(kube::ErrorFromResponse(bad).reason, "BadRequest");
+  HttpResponse unknown = Raw("GET", "/apis/nope.example.com/v1/things");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(kube::ErrorFromResponse(unknown).reason, "NotFound");
+  HttpResponse dry = Raw("POST", kNetworks.Path() + "?dryRun=All", Network("dry").dump());
+  EXPECT_EQ(dry.status, 201);
+  EXPECT_FALSE(server_->Get("logicalnetworks", "", "dry").has_value());
+
+  // Bytes that are not HTTP get a 400 and the server keeps serving.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const char garbage[] = "\x16\x03\x01\x00\xff GARBAGE\r\n\r\n";
+  ASSERT_GT(::send(fd, garbage, sizeof(garbage) - 1, 0), 0);
+  char buf[64] = {};
+  ssize_t n = ::recv(fd, buf, sizeof(buf) - 1, 0);
+  ::close(fd);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0).substr(0, 12), "HTTP/1.1 400");
+  EXPECT_TRUE(client_->List(kNetworks, "").ok());
+}
+
+TEST_F(FakeApiTest, WatchReplaysFromResourceVersionThenStreamsLiveChanges) {
+  json a = MustCreate(kNetworks, "", Network("net-a"));
+  MustCreate(kNetworks, "", Network("net-b"));
+  ASSERT_TRUE(
+      client_->Patch(kNetworks, "", "net-a", {{"spec", {{"vlanId", 5}}}}, Client::PatchType::kMerge)
+          .ok());
+  ASSERT_TRUE(client_->Delete(kNetworks, "", "net-b").ok());
+
+  auto watch = std::async(std::launch::async, [&] {
+    return Watch(transport_.get(), WatchPath(kNetworks, "resourceVersion=" + Rv(a)), 4);
+  });
+  ASSERT_TRUE(Eventually([&] { return server_->open_watches() == 1; }));
+  MustCreate(kNetworks, "", Network("net-c"));  // live, after the replay
+  WatchOutcome out = watch.get();
+  ASSERT_TRUE(out.response.ok()) << out.response.error();
+  EXPECT_EQ(out.response->status, 200);
+  auto content_type = out.response->headers.find("content-type");
+  ASSERT_NE(content_type, out.response->headers.end());
+  EXPECT_EQ(content_type->second, "application/json");
+  ASSERT_EQ(out.events.size(), 4u);
+  std::vector<std::string> seen;
+  for (const json& e : out.events) {
+    seen.push_back(e["type"].get<std::string>() + " " +
+                   e["object"]["metadata"]["name"].get<std::string>());
+    EXPECT_EQ(e["object"]["kind"], "LogicalNetwork");
+    EXPECT_EQ(e["object"]["apiVersion"], "ipguard.io/v1alpha1");
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED net-b", "MODIFIED net-a", "DELETED net-b",
+                                            "ADDED net-c"}));
+  // DELETED carries the last object with a version of its own.
+  EXPECT_GT(std::stoll(Rv(out.events[2]["object"])), std::stoll(Rv(out.events[1]["object"])));
+}
+
+TEST_F(FakeApiTest, WatchFromZeroStartsWithAddedAndKeepsToItsNamespace) {
+  MustCreate(kServices, "team-a", Service("team-a", "web"));
+  MustCreate(kServices, "team-b", Service("team-b", "web"));
+  auto watch = std::async(std::launch::async, [&] {
+    return Watch(transport_.get(), WatchPath(kServices, "resourceVersion=0", "team-a"), 2);
+  });
+  ASSERT_TRUE(Eventually([&] { return server_->open_watches() == 1; }));
+  ASSERT_TRUE(client_
+                  ->Patch(kServices, "team-b", "web", {{"metadata", {{"labels", {{"a", "b"}}}}}},
+                          Client::PatchType::kMerge)
+                  .ok());
+  ASSERT_TRUE(client_
+                  ->Patch(kServices, "team-a", "web", {{"metadata", {{"labels", {{"a", "b"}}}}}},
+                          Client::PatchType::kMerge)
+                  .ok());
+  WatchOutcome out = watch.get();
+  ASSERT_EQ(out.events.size(), 2u);
+  EXPECT_EQ(out.events[0]["type"], "ADDED");
+  EXPECT_EQ(out.events[0]["object"]["kind"], "Service");  // watch objects keep their kind
+  EXPECT_EQ(out.events[1]["type"], "MODIFIED");
+  for (const json& e : out.events) EXPECT_EQ(e["object"]["metadata"]["namespace"], "team-a");
+}
+
+TEST_F(FakeApiTest, BookmarksArrive) {
+  FakeApiOptions options;
+  options.bookmark_interval = milliseconds(20);
+  StartServer(options);
+  Connect();
+  MustCreate(kNetworks, "", Network("net-a"));
+  std::string rv = std::to_string(server_->resource_version());
+  WatchOutcome out = Watch(
+      transport_.get(), WatchPath(kNetworks, "allowWatchBookmarks=true&resourceVersion=" + rv), 1);
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0]["type"], "BOOKMARK");
+  EXPECT_EQ(out.events[0]["object"]["kind"], "LogicalNetwork");
+  EXPECT_EQ(out.events[0]["object"]["apiVersion"], "ipguard.io/v1alpha1");
+  EXPECT_EQ(out.events[0]["object"]["metadata"]["resourceVersion"], rv);
+}
+
+TEST_F(FakeApiTest, CompactedResourceVersionGetsExpired) {
+  json a = MustCreate(kNetworks, "", Network("net-a"));
+  MustCreate(kNetworks, "", Network("net-b"));
+  json page = json::parse(Raw("GET", kNetworks.Path() + "?limit=1").body);
+  std::string token = page["metadata"].value("continue", "");
+  ASSERT_FALSE(token.empty());
+  MustCreate(kNetworks, "", Network("net-c"));  // so that the token's version is older
+  server_->Compact();
+
+  // The stream ends by itself after the one ERROR event.
+  WatchOutcome out = Watch(transport_.get(), WatchPath(kNetworks, "resourceVersion=" + Rv(a)));
+  ASSERT_TRUE(out.response.ok()) << out.response.error();
+  EXPECT_EQ(out.response->status, 200);
+  ASSERT_EQ(out.events.size(), 1u);
+  const json& e = out.events[0];
+  EXPECT_EQ(e["type"], "ERROR");
+  EXPECT_EQ(e["object"]["kind"], "Status");
+  EXPECT_EQ(e["object"]["code"], 410);
+  EXPECT_EQ(e["object"]["reason"], "Expired");
+  EXPECT_EQ(
+      e["object"]["message"].get<std::string>().rfind("too old resource version: " + Rv(a), 0), 0u);
+
+  HttpResponse expired =
+      Raw("GET", kNetworks.Path() + "?limit=1&continue=" + kube::UrlEncode(token));
+  EXPECT_EQ(expired.status, 410);
+  EXPECT_EQ(kube::ErrorFromResponse(expired).reason, "Expired");
+
+  // A version at or after the compaction point still replays.
+  std::string now = std::to_string(server_->resource_version());
+  MustCreate(kNetworks, "", Network("net-d"));
+  WatchOutcome fresh = Watch(transport_.get(), WatchPath(kNetworks, "resourceVersion=" + now), 1);
+  ASSERT_EQ(fresh.events.size(), 1u);
+  EXPECT_EQ(fresh.events[0]["type"], "ADDED");
+}
+
+TEST_F(FakeApiTest, FailNextAnswersWithTheCodeAndRetryAfter) {
+  MustCreate(kNetworks, "", Network("net-a"));
+  server_->FailNext(1, 429, 7);
+  auto throttled = client_->Get(kNetworks, "", "net-a");
+  ASSERT_FALSE(throttled.ok());
+  EXPECT_TRUE(throttled.error().IsTooManyRequests());
+  EXPECT_EQ(throttled.error().reason, "TooManyRequests");
+  EXPECT_EQ(throttled.error().retry_after_seconds, 7);
+  EXPECT_TRUE(client_->Get(kNetworks, "", "net-a").ok());
+
+  server_->FailNext(2, 500);
+  EXPECT_EQ(client_->Get(kNetworks, "", "net-a").error().code, 500);
+  EXPECT_EQ(client_->List(kNetworks, "").error().code, 500);
+  EXPECT_TRUE(client_->Get(kNetworks, "", "net-a").ok());
+  std::vector<FakeApiServer::Request> log = server_->requests();
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_EQ(log[log.size() - 2].status, 500);
+  EXPECT_EQ(log.back().status, 200);
+}
+
+TEST_F(FakeApiTest, SetDelayHoldsEveryResponse) {
+  server_->SetDelay(milliseconds(60));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client_->List(kNetworks, "").ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(60));
+}
+
+TEST_F(FakeApiTest, DropWatchesCutsOpenStreams) {
+  auto watch = std::async(std::launch::async, [&] {
+    return Watch(transport_.get(), WatchPath(kNetworks, "resourceVersion=0"));
+  });
+  ASSERT_TRUE(Eventually([&] { return server_->open_watches() == 1; }));
+  server_->DropWatches();
+  ASSERT_EQ(watch.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  watch.get();
+  EXPECT_TRUE(Eventually([&] { return server_->open_watches() == 0; }));
+  EXPECT_TRUE(client_->List(kNetworks, "").ok());  // only watches were cut
+}
+
+TEST_F(FakeApiTest, StopClosesOpenWatchesPromptly) {
+  auto watch = std::async(std::launch::async, [&] {
+    return Watch(transport_.get(), WatchPath(kNetworks, "resourceVersion=0"));
+  });
+  ASSERT_TRUE(Eventually([&] { return server_->open_watches() == 1; }));
+  auto start = std::chrono::steady_clock::now();
+  server_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1000));
+  ASSERT_EQ(watch.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  server_->Stop();  // idempotent
+}
+
+TEST_F(FakeApiTest, ReflectorFollowsDirectWritesAndRelistsAfterRestart) {
+  kube::Store store;
+  kube::ReflectorOptions options;
+  options.page_size = 2;
+  options.backoff = kube::Backoff(milliseconds(50), milliseconds(200));
+  kube::Reflector reflector(client_.get(), kNetworks, "", &store, kube::RealClock::Get(), options);
+  server_->Upsert("logicalnetworks", Network("net-0"));
+  std::thread run([&] { reflector.Run(); });
+  EXPECT_TRUE(Eventually([&] { return store.HasSynced() && store.size() == 1; }));
+
+  server_->Upsert("logicalnetworks", Network("net-1"));
+  EXPECT_TRUE(Eventually([&] { return store.Get("net-1").has_value(); }));
+
+  // The reflector's version becomes older than the compaction point, so its
+  // next watch gets 410 and it must list again to see these changes. The
+  // failures keep it from reconnecting before the history is rewritten.
+  server_->FailNext(1000, 503);
+  server_->Restart();
+  ASSERT_TRUE(server_->Remove("logicalnetworks", "", "net-0"));
+  server_->Upsert("logicalnetworks", Network("net-2"));
+  server_->Compact();
+  server_->FailNext(0, 0);
+  EXPECT_TRUE(Eventually(
+      [&] { return store.Get("net-2").has_value() && !store.Get("net-0").has_value(); }));
+  EXPECT_GE(reflector.relists(), 1);
+  reflector.Stop();
+  run.join();
+}
+
+TEST_F(FakeApiTest, TlsWithServerCertificate) {
+  auto ca = certs::GenerateCA("fakeapi-test-ca", std::chrono::hours(1));
+  ASSERT_TRUE(ca.ok()) << ca.error();
+  auto serving =
+      certs::GenerateServing(*ca, "fakeapi", {"localhost"}, {"127.0.0.1"}, std::chrono::hours(1));
+  ASSERT_TRUE(serving.ok()) << serving.error();
+  FakeApiOptions options;
+  options.tls = true;
+  options.cert_pem = serving->cert_pem;
+  options.key_pem = serving->key_pem;
+  StartServer(options);
+  EXPECT_EQ(server_->url().rfind("https://127.0.0.1:", 0), 0u);
+
+  RestConfig config;
+  config.ca_pem = ca->cert_pem;
+  Connect(config);
+  MustCreate(kNetworks, "", Network("net-tls"));
+  EXPECT_TRUE(client_->Get(kNetworks, "", "net-tls").ok());
+
+  auto other_ca = certs::GenerateCA("someone-else", std::chrono::hours(1));
+  ASSERT_TRUE(other_ca.ok());
+  config.ca_pem = other_ca->cert_pem;
+  Connect(config);
+  auto untrusted = client_->Get(kNetworks, "", "net-tls");
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.error().code, 0);  // no HTTP answer: the handshake failed
+}
+
+TEST_F(FakeApiTest, TlsClientCertificateRequiredWhenClientCaIsSet) {
+  auto ca = certs::GenerateCA("fakeapi-test-ca", std::chrono::hours(1));
+  ASSERT_TRUE(ca.ok()) << ca.error();
+  auto serving =
+      certs::GenerateServing(*ca, "fakeapi", {"localhost"}, {"127.0.0.1"}, std::chrono::hours(1));
+  auto client_cert = certs::GenerateClient(*ca, "ipguard", std::chrono::hours(1));
+  ASSERT_TRUE(serving.ok() && client_cert.ok());
+  FakeApiOptions options;
+  options.tls = true;
+  options.cert_pem = serving->cert_pem;
+  options.key_pem = serving->key_pem;
+  options.client_ca_pem = ca->cert_pem;
+  options.token = "unused-when-a-certificate-is-verified";
+  StartServer(options);
+
+  RestConfig config;
+  config.ca_pem = ca->cert_pem;
+  Connect(config);
+  auto anonymous = client_->List(kNetworks, "");
+  ASSERT_FALSE(anonymous.ok());
+  EXPECT_EQ(anonymous.error().code, 0);
+
+  config.client_cert_pem = client_cert->cert_pem;
+  config.client_key_pem = client_cert->key_pem;
+  Connect(config);
+  auto list = client_->List(kNetworks, "");
+  EXPECT_TRUE(list.ok()) << list.error().ToString();
+}
+
+TEST_F(FakeApiTest, BearerTokenRequired) {
+  FakeApiOptions options;
+  options.token = "s3cret";
+  StartServer(options);
+  Connect();
+  auto denied = client_->List(kNetworks, "");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code, 401);
+  EXPECT_EQ(denied.error().reason, "Unauthorized");
+
+  RestConfig config;
+  config.token = "s3cret";
+  Connect(config);
+  auto allowed = client_->List(kNetworks, "");
+  EXPECT_TRUE(allowed.ok()) << allowed.error().ToString();
+}
+
+}  // namespace
+}  // namespace ipguard::fakeapi
