@@ -122,7 +122,7 @@ void BM_LinearVerdictNewCluster(benchmark::State& state) {
   World& w = TheWorld();
   Object o = NewCluster();
   Domain d = w.engine.DomainOf(o);
-  Block cp = Block::Single(*o.wlc.control_plane_ip);
+  Block cp = Block::Single(*o.wlc->control_plane_ip);
   for (auto _ : state) {
     size_t hits = 0;
     for (const auto& [domain, role, block] : w.flat) {

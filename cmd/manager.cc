@@ -1,5 +1,6 @@
 #include "cmd/manager.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -34,10 +35,12 @@ namespace ipguard {
 
 const char kManagerUsage[] =
     "usage: ipguard manager [flags]\n"
-    "  --kubeconfig PATH            kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)\n"
+    "  --kubeconfig PATH            kubeconfig (default: in-cluster, else $KUBECONFIG or "
+    "~/.kube/config)\n"
     "  --context NAME               kubeconfig context (default: current-context)\n"
     "  --namespace NS               Lease and certificate Secret namespace\n"
-    "                               (default: $POD_NAMESPACE, the kubeconfig's, or ipguard-system)\n"
+    "                               (default: $POD_NAMESPACE, the kubeconfig's, or "
+    "ipguard-system)\n"
     "  --leader-elect=true|false    elect one writer with a Lease (default true)\n"
     "  --lease-name NAME            (default ipguard-manager)\n"
     "  --platform azurelocal|vmware (default azurelocal)\n"
@@ -47,13 +50,15 @@ const char kManagerUsage[] =
     "  --webhook-bind ADDR          (default 0.0.0.0)\n"
     "  --cert-dir DIR               tls.crt and tls.key, re-read on change\n"
     "                               (default /tmp/k8s-webhook-server/serving-certs)\n"
-    "  --self-signed                built-in CA kept in a Secret; writes --cert-dir; patches caBundle\n"
+    "  --self-signed                built-in CA kept in a Secret; writes --cert-dir; patches "
+    "caBundle\n"
     "  --cert-secret NAME           (default ipguard-webhook-cert)\n"
     "  --webhook-config NAME        ValidatingWebhookConfiguration to patch (repeatable)\n"
     "  --webhook-dns NAME           DNS name for the self-signed certificate (repeatable)\n"
     "  --webhook-ip IP              IP address for the self-signed certificate (repeatable)\n"
     "  --metrics-port N             plain HTTP /metrics (default 8080)\n"
     "  --probe-port N               plain HTTP /healthz and /readyz (default 8081)\n"
+    "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: for IPv6)\n"
     "  --workers N                  reconcile workers (default 2)\n"
     "  --log-level debug|info|warn|error (default info)\n"
     "  --log-format text|json       (default text)\n";
@@ -86,7 +91,8 @@ std::vector<WatchedKind> KindsToWatch(bool metallb) {
       {Kind::kIPReservation, {"ipguard.io", "v1alpha1", "ipreservations", false}},
       {Kind::kService, {"", "v1", "services", true}},
   };
-  if (metallb) out.push_back({Kind::kIPAddressPool, {"metallb.io", "v1beta1", "ipaddresspools", true}});
+  if (metallb)
+    out.push_back({Kind::kIPAddressPool, {"metallb.io", "v1beta1", "ipaddresspools", true}});
   return out;
 }
 
@@ -125,7 +131,8 @@ json Trim(Kind kind, const json& obj) {
     spec = std::move(kept);
     if (out.contains("status") && out["status"].is_object()) {
       json status = json::object();
-      if (out["status"].contains("loadBalancer")) status["loadBalancer"] = out["status"]["loadBalancer"];
+      if (out["status"].contains("loadBalancer"))
+        status["loadBalancer"] = out["status"]["loadBalancer"];
       out["status"] = std::move(status);
     }
   }
@@ -195,7 +202,8 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
     } else if (a == "--capacity-policy") {
       if ((s = take(&v)).ok()) {
         auto p = ParseCapacityPolicy(v);
-        if (!p) return Status::Error("--capacity-policy must be Enforce or Warn, not \"" + v + "\"");
+        if (!p)
+          return Status::Error("--capacity-policy must be Enforce or Warn, not \"" + v + "\"");
         o.engine.capacity_policy = *p;
       }
     } else if (a == "--metallb") {
@@ -206,10 +214,14 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
       if ((s = take(&v)).ok()) {
         auto p = ParsePort(a, v, a == "--webhook-port" ? 1 : 0);
         if (!p.ok()) return p.status();
-        (a == "--webhook-port" ? o.webhook_port : a == "--metrics-port" ? o.metrics_port : o.probe_port) = *p;
+        (a == "--webhook-port"   ? o.webhook_port
+         : a == "--metrics-port" ? o.metrics_port
+                                 : o.probe_port) = *p;
       }
     } else if (a == "--webhook-bind") {
       s = take(&o.webhook_bind);
+    } else if (a == "--probe-bind") {
+      s = take(&o.probe_bind);
     } else if (a == "--cert-dir") {
       s = take(&o.cert_dir);
     } else if (a == "--cert-secret") {
@@ -221,7 +233,8 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
                                              : o.webhook_ips;
         for (size_t start = 0; start <= v.size();) {
           size_t comma = v.find(',', start);
-          std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+          std::string item =
+              v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
           if (!item.empty()) list.push_back(item);
           if (comma == std::string::npos) break;
           start = comma + 1;
@@ -231,13 +244,15 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
       if ((s = take(&v)).ok()) {
         char* end = nullptr;
         long n = std::strtol(v.c_str(), &end, 10);
-        if (v.empty() || *end || n < 1 || n > 64) return Status::Error("--workers must be 1 to 64, not \"" + v + "\"");
+        if (v.empty() || *end || n < 1 || n > 64)
+          return Status::Error("--workers must be 1 to 64, not \"" + v + "\"");
         o.workers = static_cast<int>(n);
       }
     } else if (a == "--log-level") {
       if ((s = take(&o.log_level)).ok() && o.log_level != "debug" && o.log_level != "info" &&
           o.log_level != "warn" && o.log_level != "error") {
-        return Status::Error("--log-level must be debug, info, warn or error, not \"" + o.log_level + "\"");
+        return Status::Error("--log-level must be debug, info, warn or error, not \"" +
+                             o.log_level + "\"");
       }
     } else if (a == "--log-format") {
       if ((s = take(&o.log_format)).ok() && o.log_format != "text" && o.log_format != "json") {
@@ -278,6 +293,7 @@ struct Manager::Impl {
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
+  std::atomic<bool> synced_once{false};
   std::mutex mu;
   std::condition_variable cv;
 
@@ -305,17 +321,22 @@ struct Manager::Impl {
   void DescribeMetrics() {
     using T = kube::Metrics::Type;
     metrics.Describe("ipguard_pool_addresses", T::kGauge,
-                     "Addresses of each LogicalNetwork pool and LoadBalancerPool, by state (total, used, free).");
+                     "Addresses of each LogicalNetwork pool and LoadBalancerPool, by state (total, "
+                     "used, free).");
     metrics.Describe("ipguard_conflicts", T::kGauge,
                      "Objects reported Conflicting, by kind (written by the Lease holder).");
     metrics.Describe("ipguard_index_objects", T::kGauge, "Objects in the address index, by kind.");
-    metrics.Describe("ipguard_watch_restarts_total", T::kCounter, "Watches started again, by resource.");
-    metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram, "Time to reconcile one object.");
+    metrics.Describe("ipguard_watch_restarts_total", T::kCounter,
+                     "Watches started again, by resource.");
+    metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram,
+                     "Time to reconcile one object.");
     webhook::DescribeAdmissionMetrics(&metrics);
     metrics.Describe("ipguard_leader", T::kGauge, "1 while this replica holds the Lease.");
     metrics.Describe("ipguard_informers_synced", T::kGauge, "1 once every informer has listed.");
     metrics.Describe("ipguard_pending_admissions", T::kGauge,
                      "Objects admitted by this replica that no watch has shown yet.");
+    metrics.Describe("process_resident_memory_bytes", T::kGauge, "Resident memory of the process.");
+    metrics.Describe("ipguard_heap_in_use_bytes", T::kGauge, "Bytes of the heap in use (malloc).");
     metrics.AddCollector([this](kube::Metrics& m) { Collect(m); });
   }
 
@@ -343,11 +364,13 @@ struct Manager::Impl {
             m.Set("ipguard_pool_addresses", with("free"), static_cast<double>(u.free.value_or(0)));
           } else if (k == Kind::kLoadBalancerPool || k == Kind::kIPAddressPool) {
             double total = 0;
-            for (const auto& b : o.addr.addresses) total += static_cast<double>(b.block.Size());
+            for (const auto& b : o.addr->addresses) total += static_cast<double>(b.block.Size());
             double used = static_cast<double>(engine.AssignedIn(o.Key()));
             std::string name = o.Ref();
             kube::Labels base = {{"kind", KindName(k)}, {"name", name}};
-            for (auto [st, v] : {std::pair<const char*, double>{"total", total}, {"used", used}, {"free", total - used}}) {
+            for (auto [st, v] : {std::pair<const char*, double>{"total", total},
+                                 {"used", used},
+                                 {"free", total - used}}) {
               kube::Labels x = base;
               x.push_back({"state", st});
               m.Set("ipguard_pool_addresses", x, v);
@@ -360,12 +383,23 @@ struct Manager::Impl {
     });
     m.Clear("ipguard_conflicts");
     if (controller) {
-      for (const auto& [kind, n] : controller->ConflictsByKind()) m.Set("ipguard_conflicts", {{"kind", kind}}, n);
+      for (const auto& [kind, n] : controller->ConflictsByKind())
+        m.Set("ipguard_conflicts", {{"kind", kind}}, n);
     }
     for (const auto& inf : informers) {
       double restarts = static_cast<double>(inf->reflector->restarts());
       kube::Labels l = {{"resource", inf->what.resource.plural}};
-      m.Add("ipguard_watch_restarts_total", l, restarts - m.Value("ipguard_watch_restarts_total", l));
+      m.Add("ipguard_watch_restarts_total", l,
+            restarts - m.Value("ipguard_watch_restarts_total", l));
+    }
+    {
+      long pages = 0, resident = 0;
+      if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(f);
+      }
+      m.Set("process_resident_memory_bytes", {}, static_cast<double>(resident) * sysconf(_SC_PAGESIZE));
+      m.Set("ipguard_heap_in_use_bytes", {}, static_cast<double>(mallinfo2().uordblks));
     }
     m.Set("ipguard_leader", {}, IsLeader() ? 1 : 0);
     m.Set("ipguard_informers_synced", {}, Synced() ? 1 : 0);
@@ -379,10 +413,13 @@ struct Manager::Impl {
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
       if (Ready()) return {200, "text/plain; charset=utf-8", "ok\n"};
-      std::string why = stopping.load() ? "shutting down" : !Synced() ? "informers not synced" : "no certificate loaded";
+      std::string why = stopping.load() ? "shutting down"
+                        : !Synced()     ? "informers not synced"
+                                        : "no certificate loaded";
       return {503, "text/plain; charset=utf-8", why + "\n"};
     }
-    if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render()};
+    if (path == "/metrics")
+      return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render()};
     return {404, "text/plain; charset=utf-8", "not found\n"};
   }
 
@@ -400,23 +437,46 @@ struct Manager::Impl {
     }
     ControllerOptions co;
     co.workers = options.workers;
-    controller = std::make_unique<Controller>(&client, clock, &state, &events, &metrics,
-                                              [this] { return MayWrite(); }, co);
+    controller = std::make_unique<Controller>(
+        &client, clock, &state, &events, &metrics, [this] { return MayWrite(); }, co);
     for (const WatchedKind& w : KindsToWatch(options.metallb)) {
       auto inf = std::make_unique<Informer>();
       inf->what = w;
       Kind kind = w.kind;
-      std::string api_version = w.resource.group.empty() ? w.resource.version : w.resource.group + "/" + w.resource.version;
-      inf->store.SetTransform([kind](const json& obj) { return Trim(kind, obj); });
-      inf->store.AddHandler([this, kind, api_version](kube::EventType type, const json& obj) {
-        json full = obj;
-        full["kind"] = KindName(kind);
-        full["apiVersion"] = api_version;
-        for (const std::string& key : state.Apply(type, full)) controller->Enqueue(key);
+      std::string api_version = w.resource.group.empty()
+                                    ? w.resource.version
+                                    : w.resource.group + "/" + w.resource.version;
+      inf->store.SetTransform([kind, api_version](const json& obj) {
+        json out = Trim(kind, obj);
+        // List items of the core group come without them; the engine needs both.
+        out["kind"] = KindName(kind);
+        out["apiVersion"] = api_version;
+        return out;
+      });
+      if (kind == Kind::kService) {
+        // The engine holds what the rules need; the cache keeps only what
+        // tells a change and names the object for events.
+        inf->store.SetKeep([](const json& obj) {
+          json rv = nullptr;
+          if (obj.contains("metadata") && obj["metadata"].is_object()) {
+            rv = obj["metadata"].value("resourceVersion", "");
+          }
+          return json{{"metadata", {{"resourceVersion", std::move(rv)}}}};
+        });
+      }
+      inf->store.AddHandler([this](kube::EventType type, const json& obj) {
+        auto keys = state.Apply(type, obj);
+        // Until every informer has listed, the first full pass after the
+        // sync (Housekeeping) reconciles everything once; enqueueing each
+        // object as it is listed would only compete with the listing.
+        if (synced_once.load()) {
+          for (const std::string& key : keys) controller->Enqueue(key);
+        }
       });
       kube::ReflectorOptions ro;
       ro.watch_timeout_seconds = options.watch_timeout_seconds;
-      inf->reflector = std::make_unique<kube::Reflector>(&client, w.resource, "", &inf->store, clock, ro);
+      inf->reflector =
+          std::make_unique<kube::Reflector>(&client, w.resource, "", &inf->store, clock, ro);
       controller->Watch(kind, w.resource, &inf->store);
       informers.push_back(std::move(inf));
     }
@@ -431,6 +491,9 @@ struct Manager::Impl {
         ro.ips = options.webhook_ips;
         ro.webhook_configs = options.webhook_configs;
         ro.log = [](const std::string& line) { spdlog::info("certificates: {}", line); };
+        // Checked every minute, so a webhook configuration that was replaced
+        // (and lost its caBundle) is repaired quickly.
+        ro.check_interval = std::chrono::seconds(60);
         rotator = std::make_unique<webhook::CertRotator>(&client, clock, ro);
       }
       webhook::ServerOptions so;
@@ -440,25 +503,27 @@ struct Manager::Impl {
       so.cert_file = options.cert_dir + "/tls.crt";
       so.key_file = options.cert_dir + "/tls.key";
       so.log = [](const std::string& line) { spdlog::error("webhook: {}", line); };
-      webhook::AdmissionHandler handler(&state, &metrics, AdmissionOptions{options.metallb},
-                                        [](const AdmissionOutcome& out) {
-                                          if (out.verdict == "denied") {
-                                            spdlog::info("denied {} {} (uid {}{}): {}", out.operation, out.kind,
-                                                         out.uid, out.dry_run ? ", dry run" : "", out.message);
-                                          } else {
-                                            spdlog::warn("unreadable AdmissionReview (uid {}): {}",
-                                                         out.uid.empty() ? "-" : out.uid, out.message);
-                                          }
-                                        });
+      webhook::AdmissionHandler handler(
+          &state, &metrics, AdmissionOptions{options.metallb}, [](const AdmissionOutcome& out) {
+            if (out.verdict == "denied") {
+              spdlog::info("denied {} {} (uid {}{}): {}", out.operation, out.kind, out.uid,
+                           out.dry_run ? ", dry run" : "", out.message);
+            } else {
+              spdlog::warn("unreadable AdmissionReview (uid {}): {}",
+                           out.uid.empty() ? "-" : out.uid, out.message);
+            }
+          });
       webhook_server = std::make_unique<webhook::HttpServer>(so, handler);
-      if (Status s = webhook_server->Start(); !s.ok()) return Status::Error("webhook: " + s.message());
+      if (Status s = webhook_server->Start(); !s.ok())
+        return Status::Error("webhook: " + s.message());
     }
     auto plain = [this](int port) -> Result<std::unique_ptr<webhook::HttpServer>> {
       webhook::ServerOptions so;
       so.bind = options.probe_bind;
       so.port = port;
       so.threads = 1;
-      auto srv = std::make_unique<webhook::HttpServer>(so, [this](const webhook::ServerRequest& r) { return Probe(r); });
+      auto srv = std::make_unique<webhook::HttpServer>(
+          so, [this](const webhook::ServerRequest& r) { return Probe(r); });
       if (Status s = srv->Start(); !s.ok()) return s;
       return srv;
     };
@@ -482,16 +547,18 @@ struct Manager::Impl {
     controller->Start();
     if (elector) {
       elector->on_started = [this] {
-        spdlog::info("became the leader (Lease {}/{}): reconciling", options.ns, options.lease_name);
+        spdlog::info("became the leader (Lease {}/{}): reconciling", options.ns,
+                     options.lease_name);
         controller->EnqueueAll();
       };
       elector->on_stopped = [] { spdlog::warn("no longer the leader: status writes stop"); };
       threads.emplace_back([this] { elector->Run(); });
     }
     started = true;
-    spdlog::info("manager started: {} kinds watched, webhook port {}, metrics port {}, probe port {}",
-                 informers.size(), webhook_server ? webhook_server->port() : -1,
-                 metrics_server ? metrics_server->port() : -1, probe_server ? probe_server->port() : -1);
+    spdlog::info(
+        "manager started: {} kinds watched, webhook port {}, metrics port {}, probe port {}",
+        informers.size(), webhook_server ? webhook_server->port() : -1,
+        metrics_server ? metrics_server->port() : -1, probe_server ? probe_server->port() : -1);
     return Status::Ok();
   }
 
@@ -507,9 +574,10 @@ struct Manager::Impl {
       for (const std::string& key : state.ExpirePending()) controller->Enqueue(key);
       if (!logged_sync && Synced()) {
         logged_sync = true;
+        synced_once = true;
         spdlog::info("informers synced: {} objects in the index",
                      state.Read([](const Engine& e) { return e.size(); }));
-        if (!elector) controller->EnqueueAll();
+        controller->EnqueueAll();
       }
       l.lock();
     }
@@ -554,8 +622,12 @@ void Manager::Stop() { impl_->Stop(); }
 bool Manager::Synced() const { return impl_->Synced(); }
 bool Manager::Ready() const { return impl_->Ready(); }
 bool Manager::IsLeader() const { return impl_->IsLeader(); }
-int Manager::webhook_port() const { return impl_->webhook_server ? impl_->webhook_server->port() : -1; }
-int Manager::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : -1; }
+int Manager::webhook_port() const {
+  return impl_->webhook_server ? impl_->webhook_server->port() : -1;
+}
+int Manager::metrics_port() const {
+  return impl_->metrics_server ? impl_->metrics_server->port() : -1;
+}
 int Manager::probe_port() const { return impl_->probe_server ? impl_->probe_server->port() : -1; }
 std::string Manager::Metrics() { return impl_->metrics.Render(); }
 
@@ -564,9 +636,10 @@ namespace {
 // A message flag for spdlog that writes the text as a JSON string body.
 class JsonEscapedMessage : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    std::string s = json(std::string(msg.payload.data(), msg.payload.size())).dump(-1, ' ', false,
-                                                                                     json::error_handler_t::replace);
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string s = json(std::string(msg.payload.data(), msg.payload.size()))
+                        .dump(-1, ' ', false, json::error_handler_t::replace);
     dest.append(s.data() + 1, s.data() + s.size() - 1);  // without the quotes
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
@@ -575,7 +648,8 @@ class JsonEscapedMessage : public spdlog::custom_flag_formatter {
 };
 
 void SetUpLogging(const ManagerOptions& o) {
-  auto logger = std::make_shared<spdlog::logger>("ipguard", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("ipguard",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (o.log_format == "json") {
     auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     f->add_flag<JsonEscapedMessage>('*').set_pattern(
@@ -606,6 +680,11 @@ int RunManager(const std::vector<std::string>& args, std::ostream& err) {
   }
   ManagerOptions options = std::move(parsed).value();
   SetUpLogging(options);
+  // glibc gives each thread that allocates its own arena (up to 8 per
+  // core); the manager's threads parse JSON in bursts, and every arena
+  // would keep its own high-water mark. Two arenas hold RSS near the live
+  // heap (docs/performance.md).
+  mallopt(M_ARENA_MAX, 2);
 
   Result<kube::RestConfig> config = Status::Error("no configuration");
   if (options.kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST")) {

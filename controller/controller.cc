@@ -27,7 +27,8 @@ bool ConditionTrue(const json& status, const char* type) {
   auto c = status.find("conditions");
   if (c == status.end() || !c->is_array()) return false;
   for (const auto& cond : *c) {
-    if (cond.is_object() && cond.value("type", "") == type) return cond.value("status", "") == "True";
+    if (cond.is_object() && cond.value("type", "") == type)
+      return cond.value("status", "") == "True";
   }
   return false;
 }
@@ -68,9 +69,11 @@ void Controller::Enqueue(const std::string& key) { queue_.Add(key); }
 
 void Controller::EnqueueAll() {
   for (const auto& [kind, w] : watched_) {
-    for (const json& obj : w.store->List()) {
-      const json& meta = obj.contains("metadata") ? obj["metadata"] : json::object();
-      queue_.Add(ObjectKey(kind, meta.value("namespace", ""), meta.value("name", "")));
+    for (const std::string& store_key : w.store->Keys()) {
+      size_t slash = store_key.find('/');
+      queue_.Add(slash == std::string::npos
+                     ? ObjectKey(kind, "", store_key)
+                     : ObjectKey(kind, store_key.substr(0, slash), store_key.substr(slash + 1)));
     }
   }
 }
@@ -95,8 +98,9 @@ void Controller::Work() {
     auto start = std::chrono::steady_clock::now();
     Status s = Reconcile(*key);
     if (metrics_) {
-      metrics_->Observe("ipguard_reconcile_duration_seconds", {},
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      metrics_->Observe(
+          "ipguard_reconcile_duration_seconds", {},
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     if (s.ok()) {
       queue_.Forget(*key);
@@ -114,8 +118,8 @@ std::map<std::string, int> Controller::ConflictsByKind() const {
   return out;
 }
 
-void Controller::ReportTransition(const std::string& key, Kind kind, const json& obj, bool was, bool now,
-                                  const std::vector<std::string>& conflicts) {
+void Controller::ReportTransition(const std::string& key, Kind kind, const json& obj, bool was,
+                                  bool now, const std::vector<std::string>& conflicts) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (now) {
@@ -136,6 +140,40 @@ void Controller::ReportTransition(const std::string& key, Kind kind, const json&
   }
 }
 
+// Services get events only, and their informer cache keeps almost nothing
+// of them: what names one in an event comes from the engine.
+Status Controller::ReconcileService(const std::string& key) {
+  struct Found {
+    bool found = false;
+    json regarding;
+    std::vector<std::string> conflicts;
+  };
+  Found f = state_->Read([&](const Engine& engine) {
+    Found out;
+    const Object* o = engine.Find(key);
+    if (!o) return out;
+    out.found = true;
+    out.regarding = {{"apiVersion", "v1"},
+                     {"kind", "Service"},
+                     {"metadata",
+                      {{"name", o->meta.name},
+                       {"namespace", o->meta.ns},
+                       {"uid", o->meta.uid},
+                       {"resourceVersion", o->meta.resource_version}}}};
+    out.conflicts = ConflictsToReport(engine, *o);
+    return out;
+  });
+  bool was;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    was = conflicting_.count(key) > 0;
+    if (!f.found) conflicting_.erase(key);
+  }
+  if (!f.found) return Status::Ok();
+  ReportTransition(key, Kind::kService, f.regarding, was, !f.conflicts.empty(), f.conflicts);
+  return Status::Ok();
+}
+
 Status Controller::Reconcile(const std::string& key) {
   KeyParts parts;
   if (!SplitKey(key, &parts)) return Status::Ok();  // not a key this controller makes
@@ -144,6 +182,7 @@ Status Controller::Reconcile(const std::string& key) {
     if (parts.kind == KindName(kind)) w = &watched;
   }
   if (!w) return Status::Ok();
+  if (w->kind == Kind::kService) return ReconcileService(key);
   const std::string store_key = parts.ns.empty() ? parts.name : parts.ns + "/" + parts.name;
   auto stored = w->store->Get(store_key);
   if (!stored) {
@@ -177,16 +216,6 @@ Status Controller::Reconcile(const std::string& key) {
     std::lock_guard<std::mutex> l(mu_);
     conflicting_.erase(key);
     return Status::Ok();  // e.g. a Service that is not of type LoadBalancer
-  }
-
-  if (w->kind == Kind::kService) {
-    bool was;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      was = conflicting_.count(key) > 0;
-    }
-    ReportTransition(key, w->kind, obj, was, !plan.conflicts.empty(), plan.conflicts);
-    return Status::Ok();
   }
 
   bool was = ConditionTrue(current, "Conflicting");

@@ -70,6 +70,7 @@ class Controller {
     kube::Store* store;
   };
   void Work();
+  Status ReconcileService(const std::string& key);
   // Emits IPConflict or ConflictResolved when `conflicting` differs from what
   // was last reported for `key`.
   void ReportTransition(const std::string& key, Kind kind, const nlohmann::json& obj, bool was,

@@ -90,15 +90,15 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
       break;
     }
     case Kind::kWorkloadCluster: {
-      int64_t need = RequiredAddresses(obj.wlc);
+      int64_t need = RequiredAddresses(*obj.wlc);
       status["requiredAddresses"] = need;
-      status["nodes"] = need - std::max<int64_t>(obj.wlc.upgrade_surge, 0);
-      NetworkUsage u = engine.UsageOf(obj.wlc.logical_network_name);
+      status["nodes"] = need - std::max<int64_t>(obj.wlc->upgrade_surge, 0);
+      NetworkUsage u = engine.UsageOf(obj.wlc->logical_network_name);
       if (!u.exists) {
-        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + obj.wlc.logical_network_name +
+        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + obj.wlc->logical_network_name +
                            "\" not found");
       } else if (u.free && *u.free < 0) {
-        capacity = "LogicalNetwork " + obj.wlc.logical_network_name + " is over capacity (needed " +
+        capacity = "LogicalNetwork " + obj.wlc->logical_network_name + " is over capacity (needed " +
                    std::to_string(u.required_by_nodes) + ", available " + std::to_string(*u.total) + ")";
       }
       break;
@@ -106,9 +106,9 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
     case Kind::kLoadBalancerPool:
     case Kind::kIPAddressPool: {
       uint64_t total = 0;
-      for (const auto& b : obj.addr.addresses) total = SaturatingAdd(total, b.block.Size());
+      for (const auto& b : obj.addr->addresses) total = SaturatingAdd(total, b.block.Size());
       status["addresses"] = {{"total", Clamp(total)}, {"assigned", Clamp(engine.AssignedIn(obj.Key()))}};
-      const std::string& net = obj.addr.logical_network_name;
+      const std::string& net = obj.addr->logical_network_name;
       if (!net.empty() && !engine.UsageOf(net).exists) {
         problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + net + "\" not found");
       }

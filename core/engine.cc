@@ -96,8 +96,8 @@ void CheckOverlapsWithin(const std::vector<LabeledBlock>& blocks, Verdict* v) {
   }
 }
 
-bool IsStatic(const Object& net) { return net.lnet.method == Method::kStatic; }
-bool IsDhcp(const Object& net) { return net.lnet.method == Method::kDhcp; }
+bool IsStatic(const Object& net) { return net.lnet->method == Method::kStatic; }
+bool IsDhcp(const Object& net) { return net.lnet->method == Method::kDhcp; }
 
 }  // namespace
 
@@ -192,9 +192,9 @@ const Object* Engine::Network(const std::string& name) const {
 std::string Engine::NetworkNameOf(const Object& obj) const {
   switch (obj.kind) {
     case Kind::kWorkloadCluster:
-      return obj.wlc.logical_network_name;
+      return obj.wlc->logical_network_name;
     case Kind::kLoadBalancerPool:
-      return obj.addr.logical_network_name;
+      return obj.addr->logical_network_name;
     case Kind::kService: {
       auto it = obj.meta.annotations.find(kLogicalNetworkAnnotation);
       return it == obj.meta.annotations.end() ? "" : it->second;
@@ -207,15 +207,15 @@ std::string Engine::NetworkNameOf(const Object& obj) const {
 Domain Engine::DomainOf(const Object& obj) const {
   switch (obj.kind) {
     case Kind::kLogicalNetwork:
-      return obj.lnet.vlan_id;
+      return obj.lnet->vlan_id;
     case Kind::kIPReservation:
-      return obj.addr.vlan_id ? *obj.addr.vlan_id : kEveryDomain;
+      return obj.addr->vlan_id ? *obj.addr->vlan_id : kEveryDomain;
     case Kind::kIPAddressPool:
       return kEveryDomain;
     default: {
       // An object whose network is missing collides everywhere: the safe side.
       const Object* net = Network(NetworkNameOf(obj));
-      return net ? net->lnet.vlan_id : kEveryDomain;
+      return net ? net->lnet->vlan_id : kEveryDomain;
     }
   }
 }
@@ -227,7 +227,7 @@ std::vector<Use> Engine::UsesOf(const Object& obj) const {
   };
   switch (obj.kind) {
     case Kind::kLogicalNetwork: {
-      const auto& s = obj.lnet;
+      const auto& s = *obj.lnet;
       // A DHCP network's forbidden static fields are reported, not indexed.
       if (s.method != Method::kDhcp) {
         add_all(Role::kNetworkPool, s.ip_pools);
@@ -241,21 +241,22 @@ std::vector<Use> Engine::UsesOf(const Object& obj) const {
       break;
     }
     case Kind::kWorkloadCluster:
-      if (obj.wlc.control_plane_ip) {
-        uses.push_back({Role::kControlPlane, "controlPlaneIP", Block::Single(*obj.wlc.control_plane_ip)});
+      if (obj.wlc->control_plane_ip) {
+        uses.push_back(
+            {Role::kControlPlane, "controlPlaneIP", Block::Single(*obj.wlc->control_plane_ip)});
       }
       break;
     case Kind::kLoadBalancerPool:
     case Kind::kIPAddressPool:
-      add_all(Role::kLoadBalancer, obj.addr.addresses);
+      add_all(Role::kLoadBalancer, obj.addr->addresses);
       break;
     case Kind::kIPReservation:
-      add_all(Role::kReservation, obj.addr.addresses);
+      add_all(Role::kReservation, obj.addr->addresses);
       break;
     case Kind::kService:
-      if (obj.svc.is_load_balancer()) {
-        add_all(Role::kServiceAsked, obj.svc.requested);
-        add_all(Role::kServiceHeld, obj.svc.held);
+      if (obj.svc->is_load_balancer()) {
+        add_all(Role::kServiceAsked, obj.svc->requested);
+        add_all(Role::kServiceHeld, obj.svc->held);
       }
       break;
   }
@@ -309,10 +310,11 @@ void Engine::Upsert(const Object& obj) {
     agg.dependents.insert(key);
     if (obj.kind == Kind::kWorkloadCluster) {
       agg.clusters.insert(key);
-      agg.required += RequiredAddresses(obj.wlc);
+      agg.required += RequiredAddresses(*obj.wlc);
     }
   }
-  if (obj.kind == Kind::kLoadBalancerPool || obj.kind == Kind::kIPAddressPool) ++load_balancer_pools_;
+  if (obj.kind == Kind::kLoadBalancerPool || obj.kind == Kind::kIPAddressPool)
+    ++load_balancer_pools_;
   if (obj.kind == Kind::kLogicalNetwork) ReindexDependents(obj.meta.name);
 }
 
@@ -328,11 +330,12 @@ bool Engine::Remove(const std::string& key) {
     it->second.dependents.erase(key);
     if (s.obj.kind == Kind::kWorkloadCluster) {
       it->second.clusters.erase(key);
-      it->second.required -= RequiredAddresses(s.obj.wlc);
+      it->second.required -= RequiredAddresses(*s.obj.wlc);
     }
     if (it->second.dependents.empty()) networks_.erase(it);
   }
-  if (s.obj.kind == Kind::kLoadBalancerPool || s.obj.kind == Kind::kIPAddressPool) --load_balancer_pools_;
+  if (s.obj.kind == Kind::kLoadBalancerPool || s.obj.kind == Kind::kIPAddressPool)
+    --load_balancer_pools_;
   Kind kind = s.obj.kind;
   std::string name = s.obj.meta.name;
   s.obj = Object();
@@ -370,7 +373,8 @@ std::vector<std::string> Engine::Neighbors(const std::string& key) const {
     if (k != key && seen.insert(k).second) out.push_back(k);
   };
   for (const Use& use : self.uses) {
-    ForOverlaps(self.domain, use, key, [&](const Stored& other, const Use&) { add(other.obj.Key()); });
+    ForOverlaps(self.domain, use, key,
+                [&](const Stored& other, const Use&) { add(other.obj.Key()); });
   }
   if (self.obj.kind == Kind::kLogicalNetwork) {
     auto net = networks_.find(self.obj.meta.name);
@@ -394,7 +398,7 @@ void Engine::CollideUse(const Object& obj, Domain domain, const Use& use,
     if (!Collides(use.role, other_use.role)) return;
     std::string msg = CollisionMessage(use, obj, other_use, other.obj);
     if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-      std::string problem = SharingProblem(obj.svc, other.obj.svc);
+      std::string problem = SharingProblem(*obj.svc, *other.obj.svc);
       if (problem.empty()) return;
       msg += ", " + problem;
     }
@@ -409,7 +413,7 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
     return v;
   }
   assert(obj);
-  if (obj->kind == Kind::kService && !obj->svc.is_load_balancer()) return v;
+  if (obj->kind == Kind::kService && !obj->svc->is_load_balancer()) return v;
   v.violations = obj->errors;
   CheckFields(*obj, &v);
   Domain domain = DomainOf(*obj);
@@ -447,31 +451,38 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
 void Engine::CheckFields(const Object& obj, Verdict* v) const {
   auto& out = v->violations;
   auto need_addresses = [&]() {
-    if (obj.addr.address_count == 0) out.push_back("spec.addresses must have at least one address block");
+    if (obj.addr->address_count == 0)
+      out.push_back("spec.addresses must have at least one address block");
   };
   switch (obj.kind) {
     case Kind::kLogicalNetwork: {
-      const auto& s = obj.lnet;
+      const auto& s = *obj.lnet;
       if (!IsDns1123Label(obj.meta.name)) {
-        out.push_back("metadata.name \"" + obj.meta.name +
-                      "\" must be a lowercase DNS-1123 label (a-z, 0-9 and '-', at most 63 characters)");
+        out.push_back(
+            "metadata.name \"" + obj.meta.name +
+            "\" must be a lowercase DNS-1123 label (a-z, 0-9 and '-', at most 63 characters)");
       }
       if (s.vm_switch_name.empty()) out.push_back("spec.vmSwitchName is required");
-      if (s.method == Method::kUnset) out.push_back("spec.ipAllocationMethod is required (Static or DHCP)");
+      if (s.method == Method::kUnset)
+        out.push_back("spec.ipAllocationMethod is required (Static or DHCP)");
       if (s.method == Method::kStatic) {
-        if (!s.has_address_prefix) out.push_back("spec.addressPrefix is required for a Static network");
+        if (!s.has_address_prefix)
+          out.push_back("spec.addressPrefix is required for a Static network");
         if (!s.has_gateway) out.push_back("spec.gateway is required for a Static network");
         if (!s.has_dns) {
           out.push_back("spec.dnsServers is required for a Static network");
         } else if (s.dns_count < 1 || s.dns_count > 3) {
-          out.push_back("spec.dnsServers must have 1 to 3 entries, not " + std::to_string(s.dns_count));
+          out.push_back("spec.dnsServers must have 1 to 3 entries, not " +
+                        std::to_string(s.dns_count));
         }
-        if (s.ip_pool_count == 0) out.push_back("spec.ipPools must have at least one entry for a Static network");
+        if (s.ip_pool_count == 0)
+          out.push_back("spec.ipPools must have at least one entry for a Static network");
         if (s.has_dhcp_scope) out.push_back("spec.dhcpScope is only allowed for a DHCP network");
         CheckOverlapsWithin(s.ip_pools, v);
       }
       if (s.method == Method::kDhcp) {
-        if (s.has_address_prefix) out.push_back("spec.addressPrefix is not allowed for a DHCP network");
+        if (s.has_address_prefix)
+          out.push_back("spec.addressPrefix is not allowed for a DHCP network");
         if (s.has_gateway) out.push_back("spec.gateway is not allowed for a DHCP network");
         if (s.has_dns) out.push_back("spec.dnsServers is not allowed for a DHCP network");
         if (s.has_ip_pools) out.push_back("spec.ipPools is not allowed for a DHCP network");
@@ -480,7 +491,7 @@ void Engine::CheckFields(const Object& obj, Verdict* v) const {
       break;
     }
     case Kind::kWorkloadCluster: {
-      const auto& s = obj.wlc;
+      const auto& s = *obj.wlc;
       if (s.logical_network_name.empty()) out.push_back("spec.logicalNetworkName is required");
       if (!s.has_control_plane_ip) out.push_back("spec.controlPlaneIP is required");
       if (s.control_plane_count != 1 && s.control_plane_count != 3 && s.control_plane_count != 5) {
@@ -503,7 +514,8 @@ void Engine::CheckFields(const Object& obj, Verdict* v) const {
         }
       }
       if (s.upgrade_surge < 0) {
-        out.push_back("spec.upgradeSurge " + std::to_string(s.upgrade_surge) + " must not be negative");
+        out.push_back("spec.upgradeSurge " + std::to_string(s.upgrade_surge) +
+                      " must not be negative");
       }
       break;
     }
@@ -519,7 +531,7 @@ void Engine::CheckFields(const Object& obj, Verdict* v) const {
 
 void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj,
                                  Verdict* v) const {
-  const auto& s = obj.lnet;
+  const auto& s = *obj.lnet;
   auto& out = v->violations;
   if (s.method == Method::kStatic && options_.platform == Platform::kVmware) {
     out.push_back("only DHCP logical networks are supported on VMware");
@@ -568,8 +580,8 @@ void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Obje
     std::sort(keys.begin(), keys.end());
     for (const auto& key : keys) {
       const Object* c = Find(key);
-      if (!c || !c->wlc.control_plane_ip) continue;
-      const IpAddr& cp = *c->wlc.control_plane_ip;
+      if (!c || !c->wlc->control_plane_ip) continue;
+      const IpAddr& cp = *c->wlc->control_plane_ip;
       if (auto where = MisplacedIn(prefix, cp)) {
         out.push_back("controlPlaneIP " + cp.ToString() + " of " + c->Describe() + " would be " +
                       *where + " addressPrefix " + prefix.ToString() + " of " + obj.Describe());
@@ -579,9 +591,9 @@ void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Obje
   auto capacity = PoolCapacity(s);
   int64_t required = agg->second.required;
   if (!capacity || static_cast<uint64_t>(required) <= *capacity) return;
-  std::string numbers = " (needed " + std::to_string(required) + ", available " +
-                        std::to_string(*capacity) + ")";
-  std::optional<uint64_t> old_capacity = old_obj ? PoolCapacity(old_obj->lnet) : std::nullopt;
+  std::string numbers =
+      " (needed " + std::to_string(required) + ", available " + std::to_string(*capacity) + ")";
+  std::optional<uint64_t> old_capacity = old_obj ? PoolCapacity(*old_obj->lnet) : std::nullopt;
   if (op == Operation::kUpdate && old_obj && (!old_capacity || *capacity < *old_capacity)) {
     out.push_back("shrinking the pool of " + obj.Describe() + " to " + std::to_string(*capacity) +
                   " addresses leaves too few for its clusters" + numbers);
@@ -596,55 +608,57 @@ void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Obje
 
 void Engine::CheckWorkloadCluster(Operation op, const Object* old_obj, const Object& obj,
                                   Verdict* v) const {
-  const auto& s = obj.wlc;
+  const auto& s = *obj.wlc;
   auto& out = v->violations;
-  if (op == Operation::kUpdate && old_obj && old_obj->wlc.has_control_plane_ip) {
-    const auto& before = old_obj->wlc;
+  if (op == Operation::kUpdate && old_obj && old_obj->wlc->has_control_plane_ip) {
+    const auto& before = *old_obj->wlc;
     bool same = before.control_plane_ip && s.control_plane_ip
                     ? *before.control_plane_ip == *s.control_plane_ip
                     : before.control_plane_ip_text == s.control_plane_ip_text;
     if (!same) {
-      out.push_back("spec.controlPlaneIP is immutable: cannot change " + before.control_plane_ip_text +
-                    " to " + (s.has_control_plane_ip ? s.control_plane_ip_text : "nothing"));
+      out.push_back("spec.controlPlaneIP is immutable: cannot change " +
+                    before.control_plane_ip_text + " to " +
+                    (s.has_control_plane_ip ? s.control_plane_ip_text : "nothing"));
     }
   }
   if (s.logical_network_name.empty()) return;
   const Object* net = Network(s.logical_network_name);
   if (!net) {
-    out.push_back("spec.logicalNetworkName: LogicalNetwork \"" + s.logical_network_name + "\" not found");
+    out.push_back("spec.logicalNetworkName: LogicalNetwork \"" + s.logical_network_name +
+                  "\" not found");
     return;
   }
   if (s.control_plane_ip) {
     const IpAddr& cp = *s.control_plane_ip;
     std::string side = "controlPlaneIP " + cp.ToString() + " of " + obj.Describe();
-    if (IsStatic(*net) && net->lnet.address_prefix) {
-      const Block& prefix = *net->lnet.address_prefix;
+    if (IsStatic(*net) && net->lnet->address_prefix) {
+      const Block& prefix = *net->lnet->address_prefix;
       if (auto where = MisplacedIn(prefix, cp)) {
         out.push_back(side + " is " + *where + " addressPrefix " + prefix.ToString() + " of " +
                       net->Describe());
       }
     }
-    if (IsDhcp(*net) && net->lnet.dhcp_scope.empty()) {
+    if (IsDhcp(*net) && net->lnet->dhcp_scope.empty()) {
       v->warnings.push_back(side + " is on DHCP " + net->Describe() +
                             ", which declares no dhcpScope: the address must be excluded from "
                             "the DHCP server's scope");
     }
   }
   // Capacity: judged on create, on a move to another network and on scale-up.
-  auto capacity = PoolCapacity(net->lnet);
+  auto capacity = PoolCapacity(*net->lnet);
   if (!capacity) return;
   int64_t need = RequiredAddresses(s);
   bool judged = op == Operation::kCreate || !old_obj ||
-                old_obj->wlc.logical_network_name != s.logical_network_name ||
-                need > RequiredAddresses(old_obj->wlc);
+                old_obj->wlc->logical_network_name != s.logical_network_name ||
+                need > RequiredAddresses(*old_obj->wlc);
   if (!judged) return;
   int64_t others = 0;
   auto agg = networks_.find(s.logical_network_name);
   if (agg != networks_.end()) {
     others = agg->second.required;
     const Object* stored = Find(obj.Key());
-    if (stored && stored->wlc.logical_network_name == s.logical_network_name) {
-      others -= RequiredAddresses(stored->wlc);
+    if (stored && stored->wlc->logical_network_name == s.logical_network_name) {
+      others -= RequiredAddresses(*stored->wlc);
     }
   }
   int64_t total = others + need;
@@ -658,16 +672,16 @@ void Engine::CheckWorkloadCluster(Operation op, const Object* old_obj, const Obj
 }
 
 void Engine::CheckAddressPool(const Object& obj, Verdict* v) const {
-  if (obj.kind != Kind::kLoadBalancerPool || obj.addr.logical_network_name.empty()) return;
-  const Object* net = Network(obj.addr.logical_network_name);
+  if (obj.kind != Kind::kLoadBalancerPool || obj.addr->logical_network_name.empty()) return;
+  const Object* net = Network(obj.addr->logical_network_name);
   if (!net) {
     v->violations.push_back("spec.logicalNetworkName: LogicalNetwork \"" +
-                            obj.addr.logical_network_name + "\" not found");
+                            obj.addr->logical_network_name + "\" not found");
     return;
   }
-  if (!IsStatic(*net) || !net->lnet.address_prefix) return;
-  const Block& prefix = *net->lnet.address_prefix;
-  for (const auto& b : obj.addr.addresses) {
+  if (!IsStatic(*net) || !net->lnet->address_prefix) return;
+  const Block& prefix = *net->lnet->address_prefix;
+  for (const auto& b : obj.addr->addresses) {
     if (!prefix.Contains(b.block)) {
       v->violations.push_back("spec." + b.field + " " + b.block.ToString() +
                               " is outside addressPrefix " + prefix.ToString() + " of " +
@@ -713,7 +727,7 @@ std::vector<Collision> Engine::CollisionsOf(const std::string& key) const {
       if (!Collides(use.role, other_use.role)) return;
       std::string msg = CollisionMessage(use, self.obj, other_use, other.obj);
       if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-        std::string problem = SharingProblem(self.obj.svc, other.obj.svc);
+        std::string problem = SharingProblem(*self.obj.svc, *other.obj.svc);
         if (problem.empty()) return;
         msg += ", " + problem;
       }
@@ -733,9 +747,10 @@ NetworkUsage Engine::UsageOf(const std::string& network_name) const {
     u.required_by_nodes = agg->second.required;
     u.clusters = static_cast<int>(agg->second.clusters.size());
   }
-  if (net) u.total = PoolCapacity(net->lnet);
+  if (net) u.total = PoolCapacity(*net->lnet);
   if (u.total) {
-    int64_t total = *u.total > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(*u.total);
+    int64_t total =
+        *u.total > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(*u.total);
     u.free = total - u.required_by_nodes;
   }
   return u;

@@ -13,6 +13,7 @@
 #define IPGUARD_CORE_ENGINE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -48,15 +49,15 @@ struct Verdict {
 
 // What an address is used for; decides which uses collide (see Collides()).
 enum class Role : uint8_t {
-  kNetworkPool,     // LogicalNetwork ipPools
-  kDhcpScope,       // LogicalNetwork dhcpScope
-  kGateway,         // LogicalNetwork gateway
-  kDnsServer,       // LogicalNetwork dnsServers
-  kControlPlane,    // WorkloadCluster controlPlaneIP
-  kLoadBalancer,    // LoadBalancerPool and MetalLB IPAddressPool addresses
-  kReservation,     // IPReservation addresses
-  kServiceAsked,    // Service loadBalancerIP and address annotations
-  kServiceHeld,     // Service status.loadBalancer.ingress
+  kNetworkPool,   // LogicalNetwork ipPools
+  kDhcpScope,     // LogicalNetwork dhcpScope
+  kGateway,       // LogicalNetwork gateway
+  kDnsServer,     // LogicalNetwork dnsServers
+  kControlPlane,  // WorkloadCluster controlPlaneIP
+  kLoadBalancer,  // LoadBalancerPool and MetalLB IPAddressPool addresses
+  kReservation,   // IPReservation addresses
+  kServiceAsked,  // Service loadBalancerIP and address annotations
+  kServiceHeld,   // Service status.loadBalancer.ingress
 };
 
 // Whether a use of role `a` may not overlap a use of role `b` of another
@@ -167,19 +168,23 @@ class Engine {
   // Collision messages of `use` of `obj` against the stored objects.
   // Also sets *in_load_balancer_pool when given and a LoadBalancerPool or
   // IPAddressPool contains the use.
-  void CollideUse(const Object& obj, Domain domain, const Use& use,
-                  std::vector<std::string>* out, bool* in_load_balancer_pool = nullptr) const;
+  void CollideUse(const Object& obj, Domain domain, const Use& use, std::vector<std::string>* out,
+                  bool* in_load_balancer_pool = nullptr) const;
 
   void CheckFields(const Object& obj, Verdict* v) const;
-  void CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj, Verdict* v) const;
-  void CheckWorkloadCluster(Operation op, const Object* old_obj, const Object& obj, Verdict* v) const;
+  void CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj,
+                           Verdict* v) const;
+  void CheckWorkloadCluster(Operation op, const Object* old_obj, const Object& obj,
+                            Verdict* v) const;
   void CheckAddressPool(const Object& obj, Verdict* v) const;
   void CheckService(const Object& obj, Verdict* v) const;
   void CheckDelete(const Object& obj, Verdict* v) const;
 
   Options options_;
   Index index_;
-  std::vector<Stored> slots_;
+  // A deque: growing it never copies the stored objects (a vector would
+  // hold two copies of 100k objects at once while it reallocates).
+  std::deque<Stored> slots_;
   std::vector<uint32_t> free_slots_;
   std::unordered_map<std::string, uint32_t> by_key_;
   std::unordered_map<std::string, NetworkAggregate> networks_;

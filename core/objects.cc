@@ -420,7 +420,7 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
     }
   }
   if (obj.kind == Kind::kService) {
-    ParseService(j, obj.meta, r, &obj.svc);
+    ParseService(j, obj.meta, r, &*obj.svc);
     return obj;
   }
   const json* spec = r.Member(j, "spec");
@@ -433,30 +433,30 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
   }
   switch (obj.kind) {
     case Kind::kLogicalNetwork:
-      ParseLogicalNetwork(*spec, r, &obj.lnet);
+      ParseLogicalNetwork(*spec, r, &*obj.lnet);
       break;
     case Kind::kWorkloadCluster:
-      ParseWorkloadCluster(*spec, r, &obj.wlc);
+      ParseWorkloadCluster(*spec, r, &*obj.wlc);
       break;
     case Kind::kLoadBalancerPool:
-      ParseAddresses(*spec, r, &obj.addr);
-      r.String(*spec, "logicalNetworkName", "spec.logicalNetworkName", &obj.addr.logical_network_name);
+      ParseAddresses(*spec, r, &*obj.addr);
+      r.String(*spec, "logicalNetworkName", "spec.logicalNetworkName", &obj.addr->logical_network_name);
       break;
     case Kind::kIPReservation: {
-      ParseAddresses(*spec, r, &obj.addr);
+      ParseAddresses(*spec, r, &*obj.addr);
       int64_t vlan = 0;
       if (r.Int(*spec, "vlanId", "spec.vlanId", &vlan)) {
         if (vlan < 0 || vlan > 4094) {
           r.Error("spec.vlanId", std::to_string(vlan) + " must be between 0 and 4094");
         } else {
-          obj.addr.vlan_id = static_cast<int>(vlan);
+          obj.addr->vlan_id = static_cast<int>(vlan);
         }
       }
-      r.String(*spec, "description", "spec.description", &obj.addr.description);
+      r.String(*spec, "description", "spec.description", &obj.addr->description);
       break;
     }
     case Kind::kIPAddressPool:
-      ParseAddresses(*spec, r, &obj.addr);
+      ParseAddresses(*spec, r, &*obj.addr);
       break;
     case Kind::kService:
       break;

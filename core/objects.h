@@ -11,6 +11,7 @@
 #define IPGUARD_CORE_OBJECTS_H_
 
 #include <cstdint>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -116,14 +117,46 @@ struct ServiceSpec {
   bool is_load_balancer() const { return type == "LoadBalancer"; }
 };
 
+// A value held on the heap only once it is written: an Object carries the
+// spec of one kind, and boxing the others keeps 100k stored Services small
+// (an empty Box is one pointer; reading one gives an empty T). Copies are
+// deep, so a Box behaves as the T it holds.
+template <typename T>
+class Box {
+ public:
+  Box() = default;
+  Box(const Box& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+  Box& operator=(const Box& o) {
+    p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+    return *this;
+  }
+  Box(Box&&) noexcept = default;
+  Box& operator=(Box&&) noexcept = default;
+
+  const T& operator*() const { return p_ ? *p_ : Empty(); }
+  const T* operator->() const { return &**this; }
+  T& operator*() {
+    if (!p_) p_ = std::make_unique<T>();
+    return *p_;
+  }
+  T* operator->() { return &**this; }
+
+ private:
+  static const T& Empty() {
+    static const T empty;
+    return empty;
+  }
+  std::unique_ptr<T> p_;
+};
+
 struct Object {
   Kind kind = Kind::kLogicalNetwork;
   std::string api_version;
   Meta meta;
-  LogicalNetworkSpec lnet;
-  WorkloadClusterSpec wlc;
-  AddressSpec addr;
-  ServiceSpec svc;
+  Box<LogicalNetworkSpec> lnet;
+  Box<WorkloadClusterSpec> wlc;
+  Box<AddressSpec> addr;
+  Box<ServiceSpec> svc;
   // One message per field that could not be read, with its full path.
   std::vector<std::string> errors;
 

@@ -25,7 +25,7 @@ Plan BuildPlan(const Engine& engine) {
   engine.ForEach(Kind::kLogicalNetwork, [&](const Object& o) {
     PlanNetwork n;
     n.name = o.meta.name;
-    const auto& s = o.lnet;
+    const auto& s = *o.lnet;
     switch (s.method) {
       case LogicalNetworkSpec::Method::kStatic:
         n.method = "Static";
@@ -45,34 +45,34 @@ Plan BuildPlan(const Engine& engine) {
     nets.emplace(n.name, std::move(n));
   });
   engine.ForEach(Kind::kWorkloadCluster, [&](const Object& o) {
-    auto it = nets.find(o.wlc.logical_network_name);
-    if (it == nets.end() || !o.wlc.control_plane_ip) return;
+    auto it = nets.find(o.wlc->logical_network_name);
+    if (it == nets.end() || !o.wlc->control_plane_ip) return;
     it->second.control_planes.push_back(
-        {o.Describe(), "controlPlaneIP", o.wlc.control_plane_ip->ToString(), RequiredAddresses(o.wlc)});
+        {o.Describe(), "controlPlaneIP", o.wlc->control_plane_ip->ToString(), RequiredAddresses(*o.wlc)});
   });
   auto pools = [&](const Object& o) {
-    auto it = nets.find(o.addr.logical_network_name);
-    AddBlocks(o, o.addr.addresses,
+    auto it = nets.find(o.addr->logical_network_name);
+    AddBlocks(o, o.addr->addresses,
               it == nets.end() ? &plan.shared_load_balancer_pools : &it->second.load_balancer_pools);
   };
   engine.ForEach(Kind::kLoadBalancerPool, pools);
   engine.ForEach(Kind::kIPAddressPool, pools);
   engine.ForEach(Kind::kIPReservation, [&](const Object& o) {
-    if (!o.addr.vlan_id) {
-      AddBlocks(o, o.addr.addresses, &plan.shared_reservations);
+    if (!o.addr->vlan_id) {
+      AddBlocks(o, o.addr->addresses, &plan.shared_reservations);
       return;
     }
-    for (const auto& name : by_vlan[*o.addr.vlan_id]) AddBlocks(o, o.addr.addresses, &nets[name].reservations);
+    for (const auto& name : by_vlan[*o.addr->vlan_id]) AddBlocks(o, o.addr->addresses, &nets[name].reservations);
   });
   engine.ForEach(Kind::kService, [&](const Object& o) {
-    if (!o.svc.is_load_balancer()) return;
+    if (!o.svc->is_load_balancer()) return;
     auto ann = o.meta.annotations.find(kLogicalNetworkAnnotation);
     auto it = ann == o.meta.annotations.end() ? nets.end() : nets.find(ann->second);
     auto* out = it == nets.end() ? &plan.shared_services : &it->second.services;
-    AddBlocks(o, o.svc.requested, out);
-    for (const auto& h : o.svc.held) {
+    AddBlocks(o, o.svc->requested, out);
+    for (const auto& h : o.svc->held) {
       bool dup = false;
-      for (const auto& r : o.svc.requested) dup = dup || r.block == h.block;
+      for (const auto& r : o.svc->requested) dup = dup || r.block == h.block;
       if (!dup) out->push_back({o.Describe(), h.field, h.block.ToString(), 0});
     }
   });

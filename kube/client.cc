@@ -80,7 +80,8 @@ ApiError ErrorFromResponse(const HttpResponse& response) {
   auto ra = response.headers.find("retry-after");
   if (ra != response.headers.end()) {
     int seconds = 0;
-    if (std::sscanf(ra->second.c_str(), "%d", &seconds) == 1 && seconds > 0) e.retry_after_seconds = seconds;
+    if (std::sscanf(ra->second.c_str(), "%d", &seconds) == 1 && seconds > 0)
+      e.retry_after_seconds = seconds;
   }
   return e;
 }
@@ -117,30 +118,47 @@ ApiResult<json> Client::Get(const Resource& r, const std::string& ns, const std:
   return Call(Req("GET", r.Path(ns, name)));
 }
 
-ApiResult<json> Client::List(const Resource& r, const std::string& ns, const ListOptions& options) {
-  json all;
+ApiResult<std::string> Client::ListPages(const Resource& r, const std::string& ns,
+                                         const ListOptions& options,
+                                         const std::function<void(json& page)>& on_page) {
   std::string cont;
+  std::string rv;
+  bool first = true;
   do {
     std::string path = r.Path(ns) + "?limit=" + std::to_string(options.limit);
-    if (!options.label_selector.empty()) path += "&labelSelector=" + UrlEncode(options.label_selector);
-    if (!options.field_selector.empty()) path += "&fieldSelector=" + UrlEncode(options.field_selector);
+    if (!options.label_selector.empty())
+      path += "&labelSelector=" + UrlEncode(options.label_selector);
+    if (!options.field_selector.empty())
+      path += "&fieldSelector=" + UrlEncode(options.field_selector);
     if (!cont.empty()) path += "&continue=" + UrlEncode(cont);
     auto page = Call(Req("GET", path));
-    if (!page.ok()) return page;
+    if (!page.ok()) return page.error();
     json& p = page.value();
-    if (!p.is_object() || !p.contains("items") || !(p["items"].is_array() || p["items"].is_null())) {
+    if (!p.is_object() || !p.contains("items") ||
+        !(p["items"].is_array() || p["items"].is_null())) {
       return ApiError{200, "InvalidResponse", "a list answer has no items"};
     }
-    if (all.is_null()) {
-      all = p;
-      if (all["items"].is_null()) all["items"] = json::array();
-    } else if (p["items"].is_array()) {
-      for (auto& item : p["items"]) all["items"].push_back(std::move(item));
-    }
-    cont = JsonString(p, "metadata", "continue");
+    if (first) rv = JsonString(p, "metadata", "resourceVersion");
+    first = false;
+    if (p["items"].is_null()) p["items"] = json::array();
+    cont = JsonString(p, "metadata", "continue");  // on_page may move the page away
+    on_page(p);
   } while (!cont.empty());
-  if (all.contains("metadata") && all["metadata"].is_object()) all["metadata"].erase("continue");
-  return all;
+  return rv;
+}
+
+ApiResult<json> Client::List(const Resource& r, const std::string& ns, const ListOptions& options) {
+  json list;
+  auto rv = ListPages(r, ns, options, [&](json& page) {
+    if (list.is_null()) {
+      list = std::move(page);
+      return;
+    }
+    for (auto& item : page["items"]) list["items"].push_back(std::move(item));
+  });
+  if (!rv.ok()) return rv.error();
+  if (list.contains("metadata") && list["metadata"].is_object()) list["metadata"].erase("continue");
+  return list;
 }
 
 ApiResult<json> Client::Create(const Resource& r, const std::string& ns, const json& obj) {
@@ -148,13 +166,15 @@ ApiResult<json> Client::Create(const Resource& r, const std::string& ns, const j
 }
 
 ApiResult<json> Client::Update(const Resource& r, const json& obj) {
-  return Call(Req("PUT", r.Path(JsonString(obj, "metadata", "namespace"), JsonString(obj, "metadata", "name")),
-                  Dump(obj)));
+  return Call(Req(
+      "PUT", r.Path(JsonString(obj, "metadata", "namespace"), JsonString(obj, "metadata", "name")),
+      Dump(obj)));
 }
 
 ApiResult<json> Client::UpdateStatus(const Resource& r, const json& obj) {
   return Call(Req("PUT",
-                  r.Path(JsonString(obj, "metadata", "namespace"), JsonString(obj, "metadata", "name"), "status"),
+                  r.Path(JsonString(obj, "metadata", "namespace"),
+                         JsonString(obj, "metadata", "name"), "status"),
                   Dump(obj)));
 }
 

@@ -7,11 +7,10 @@
 #define IPGUARD_KUBE_CLIENT_H_
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "kube/transport.h"
 
@@ -73,8 +72,16 @@ class Client {
   ApiResult<nlohmann::json> Get(const Resource& r, const std::string& ns, const std::string& name);
   // Fetches every page (limit/continue) and returns one list whose
   // metadata.resourceVersion is the first page's.
-  ApiResult<nlohmann::json> List(const Resource& r, const std::string& ns, const ListOptions& options = {});
-  ApiResult<nlohmann::json> Create(const Resource& r, const std::string& ns, const nlohmann::json& obj);
+  ApiResult<nlohmann::json> List(const Resource& r, const std::string& ns,
+                                 const ListOptions& options = {});
+  // The same, one page at a time: `on_page` gets each page (a List object
+  // whose items it may move away) as it arrives, so a long list is never
+  // held whole. Returns the first page's resourceVersion.
+  ApiResult<std::string> ListPages(const Resource& r, const std::string& ns,
+                                   const ListOptions& options,
+                                   const std::function<void(nlohmann::json& page)>& on_page);
+  ApiResult<nlohmann::json> Create(const Resource& r, const std::string& ns,
+                                   const nlohmann::json& obj);
   ApiResult<nlohmann::json> Update(const Resource& r, const nlohmann::json& obj);
   // Writes only the status subresource; obj carries metadata.resourceVersion
   // for optimistic concurrency (409 when stale).
@@ -83,7 +90,8 @@ class Client {
   ApiResult<nlohmann::json> Patch(const Resource& r, const std::string& ns, const std::string& name,
                                   const nlohmann::json& patch, PatchType type,
                                   const std::string& subresource = "");
-  ApiResult<nlohmann::json> Delete(const Resource& r, const std::string& ns, const std::string& name);
+  ApiResult<nlohmann::json> Delete(const Resource& r, const std::string& ns,
+                                   const std::string& name);
 
   Transport* transport() const { return transport_; }
 

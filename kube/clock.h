@@ -40,8 +40,8 @@ class RealClock : public Clock {
  public:
   TimePoint Now() const override { return std::chrono::steady_clock::now(); }
   std::string NowRfc3339() const override;
-  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, TimePoint deadline,
-                 const std::function<bool()>& pred) override {
+  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                 TimePoint deadline, const std::function<bool()>& pred) override {
     return cv.wait_until(lock, deadline, pred);
   }
   static RealClock* Get();
@@ -54,8 +54,8 @@ class FakeClock : public Clock {
   FakeClock();
   TimePoint Now() const override;
   std::string NowRfc3339() const override;
-  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, TimePoint deadline,
-                 const std::function<bool()>& pred) override;
+  bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                 TimePoint deadline, const std::function<bool()>& pred) override;
   void Advance(Duration d);
 
  private:

@@ -18,7 +18,7 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
   if (!parsed.ok()) return {};  // not a kind ipguard judges
   const Object& o = parsed.value();
   const std::string key = o.Key();
-  bool keep = type != EventType::kDeleted && (o.kind != Kind::kService || o.svc.is_load_balancer());
+  bool keep = type != EventType::kDeleted && (o.kind != Kind::kService || o.svc->is_load_balancer());
 
   std::vector<std::string> affected;
   std::unique_lock<std::shared_mutex> l(mu_);

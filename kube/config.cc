@@ -26,7 +26,8 @@ const json* Named(const json& root, const char* list, const std::string& name, c
   auto l = root.find(list);
   if (l == root.end() || !l->is_array()) return nullptr;
   for (const auto& item : *l) {
-    if (JsonString(item, "name") == name && item.contains(field) && item[field].is_object()) return &item[field];
+    if (JsonString(item, "name") == name && item.contains(field) && item[field].is_object())
+      return &item[field];
   }
   return nullptr;
 }
@@ -80,7 +81,8 @@ Result<RestConfig> ParseKubeconfig(const std::string& text, const std::string& b
   std::vector<Document> docs;
   Status s = ParseManifests(text, "kubeconfig", &docs);
   if (!s.ok()) return s;
-  if (docs.size() != 1 || !docs[0].json.is_object()) return Status::Error("kubeconfig: not a Config object");
+  if (docs.size() != 1 || !docs[0].json.is_object())
+    return Status::Error("kubeconfig: not a Config object");
   const json& root = docs[0].json;
   std::string ctx_name = context.empty() ? JsonString(root, "current-context") : context;
   if (ctx_name.empty()) return Status::Error("kubeconfig: no current-context and no context given");
@@ -96,12 +98,14 @@ Result<RestConfig> ParseKubeconfig(const std::string& text, const std::string& b
     return Status::Error("kubeconfig: cluster \"" + cluster_name + "\" server \"" + c.server +
                          "\" must be an https:// URL");
   }
-  if (cluster->contains("insecure-skip-tls-verify") && (*cluster)["insecure-skip-tls-verify"] == true) {
+  if (cluster->contains("insecure-skip-tls-verify") &&
+      (*cluster)["insecure-skip-tls-verify"] == true) {
     return Status::Error("kubeconfig: cluster \"" + cluster_name +
                          "\" sets insecure-skip-tls-verify; ipguard always verifies TLS");
   }
   c.tls_server_name = JsonString(*cluster, "tls-server-name");
-  auto ca = DataOrFile(*cluster, "certificate-authority-data", "certificate-authority", base_dir, "cluster");
+  auto ca = DataOrFile(*cluster, "certificate-authority-data", "certificate-authority", base_dir,
+                       "cluster");
   if (!ca.ok()) return ca.status();
   c.ca_pem = *ca;
   std::string user_name = JsonString(*ctx, "user");
@@ -109,18 +113,22 @@ Result<RestConfig> ParseKubeconfig(const std::string& text, const std::string& b
     const json* user = Named(root, "users", user_name, "user");
     if (!user) return Status::Error("kubeconfig: user \"" + user_name + "\" not found");
     if (user->contains("exec") || user->contains("auth-provider")) {
-      return Status::Error("kubeconfig: user \"" + user_name +
-                           "\" uses a credential plugin (exec or auth-provider), which ipguard does not "
-                           "run; use a client certificate or a token");
+      return Status::Error(
+          "kubeconfig: user \"" + user_name +
+          "\" uses a credential plugin (exec or auth-provider), which ipguard does not "
+          "run; use a client certificate or a token");
     }
-    auto cert = DataOrFile(*user, "client-certificate-data", "client-certificate", base_dir, "user");
+    auto cert =
+        DataOrFile(*user, "client-certificate-data", "client-certificate", base_dir, "user");
     if (!cert.ok()) return cert.status();
     auto key = DataOrFile(*user, "client-key-data", "client-key", base_dir, "user");
     if (!key.ok()) return key.status();
     c.client_cert_pem = *cert;
     c.client_key_pem = *key;
     if (c.client_cert_pem.empty() != c.client_key_pem.empty()) {
-      return Status::Error("kubeconfig: user \"" + user_name + "\" has a client certificate without a key or a key without a certificate");
+      return Status::Error(
+          "kubeconfig: user \"" + user_name +
+          "\" has a client certificate without a key or a key without a certificate");
     }
     c.token = JsonString(*user, "token");
     std::string token_file = JsonString(*user, "tokenFile");
@@ -158,7 +166,8 @@ Result<RestConfig> InClusterConfig(const std::function<const char*(const char*)>
   const char* host = getenv("KUBERNETES_SERVICE_HOST");
   const char* port = getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !*host || !port || !*port) {
-    return Status::Error("not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set");
+    return Status::Error(
+        "not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set");
   }
   RestConfig c;
   std::string h = host;

@@ -15,8 +15,12 @@ constexpr size_t kMaxNote = 1024;
 
 const Resource kEvents{"events.k8s.io", "v1", "events", true};
 
-EventRecorder::EventRecorder(Client* client, Clock* clock, std::string controller, std::string instance)
-    : client_(client), clock_(clock), controller_(std::move(controller)), instance_(std::move(instance)) {}
+EventRecorder::EventRecorder(Client* client, Clock* clock, std::string controller,
+                             std::string instance)
+    : client_(client),
+      clock_(clock),
+      controller_(std::move(controller)),
+      instance_(std::move(instance)) {}
 
 ApiResult<json> EventRecorder::Emit(const json& regarding, const std::string& type,
                                     const std::string& reason, const std::string& note) {
@@ -27,7 +31,9 @@ ApiResult<json> EventRecorder::Emit(const json& regarding, const std::string& ty
   char suffix[32];
   std::snprintf(suffix, sizeof(suffix), ".%llx", static_cast<unsigned long long>(++seq_));
   std::string text = note.size() > kMaxNote ? note.substr(0, kMaxNote - 3) + "..." : note;
-  json ref = {{"apiVersion", JsonString(regarding, "apiVersion")}, {"kind", JsonString(regarding, "kind")}, {"name", name}};
+  json ref = {{"apiVersion", JsonString(regarding, "apiVersion")},
+              {"kind", JsonString(regarding, "kind")},
+              {"name", name}};
   if (!ns.empty()) ref["namespace"] = ns;
   for (const char* k : {"uid", "resourceVersion"}) {
     std::string v = JsonString(regarding, "metadata", k);

@@ -9,9 +9,8 @@
 #define IPGUARD_KUBE_EVENTS_H_
 
 #include <atomic>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "kube/client.h"
 #include "kube/clock.h"

@@ -2,15 +2,15 @@
 // Boost exception is caught here and turned into a Status.
 #include "kube/http_transport.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
-#include <condition_variable>
 #include <cpprest/http_client.h>
 #include <cpprest/producerconsumerstream.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pplx/threadpool.h>
+
+#include <condition_variable>
 #include <list>
 #include <mutex>
-#include <pplx/threadpool.h>
 #include <thread>
 
 namespace ipguard::kube {
@@ -118,9 +118,7 @@ class HttpTransport : public Transport {
     return Status::Ok();
   }
 
-  Result<HttpResponse> Do(const HttpRequest& request) override {
-    return Run(request, nullptr);
-  }
+  Result<HttpResponse> Do(const HttpRequest& request) override { return Run(request, nullptr); }
 
   Result<HttpResponse> Stream(const HttpRequest& request,
                               const std::function<bool(std::string_view)>& on_line) override {
@@ -249,7 +247,8 @@ class HttpTransport : public Transport {
         avail = buf.in_avail();
       }
       if (avail > 0) {
-        size_t n = buf.getn(reinterpret_cast<uint8_t*>(chunk), std::min(avail, sizeof(chunk))).get();
+        size_t n =
+            buf.getn(reinterpret_cast<uint8_t*>(chunk), std::min(avail, sizeof(chunk))).get();
         pending.append(chunk, n);
       }
       size_t start = 0;

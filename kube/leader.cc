@@ -39,7 +39,8 @@ bool LeaderElector::TryAcquireOrRenew() {
     return created.ok();
   }
   json lease = current.value();
-  const json& old = lease.contains("spec") && lease["spec"].is_object() ? lease["spec"] : json::object();
+  const json& old =
+      lease.contains("spec") && lease["spec"].is_object() ? lease["spec"] : json::object();
   std::string holder = JsonString(old, "holderIdentity");
   std::string renew = JsonString(old, "renewTime");
   auto local_now = clock_->Now();
@@ -48,17 +49,19 @@ bool LeaderElector::TryAcquireOrRenew() {
     observed_renew_ = renew;
     observed_at_ = local_now;
   }
-  int64_t duration = old.contains("leaseDurationSeconds") && old["leaseDurationSeconds"].is_number_integer()
-                         ? old["leaseDurationSeconds"].get<int64_t>()
-                         : options_.lease_duration.count();
+  int64_t duration =
+      old.contains("leaseDurationSeconds") && old["leaseDurationSeconds"].is_number_integer()
+          ? old["leaseDurationSeconds"].get<int64_t>()
+          : options_.lease_duration.count();
   bool held_by_other = !holder.empty() && holder != options_.identity;
   if (held_by_other && local_now < observed_at_ + std::chrono::seconds(duration)) {
     if (leader_.load()) SetLeader(false);  // someone else holds it now: stop writing at once
     return false;
   }
-  int64_t transitions = old.contains("leaseTransitions") && old["leaseTransitions"].is_number_integer()
-                            ? old["leaseTransitions"].get<int64_t>()
-                            : 0;
+  int64_t transitions =
+      old.contains("leaseTransitions") && old["leaseTransitions"].is_number_integer()
+          ? old["leaseTransitions"].get<int64_t>()
+          : 0;
   if (holder == options_.identity) {
     spec["acquireTime"] = old.contains("acquireTime") ? old["acquireTime"] : json(now);
     spec["leaseTransitions"] = transitions;
@@ -100,7 +103,8 @@ void LeaderElector::Run() {
       SetLeader(false);  // could not renew in time: stop writing
     }
     std::unique_lock<std::mutex> l(mu_);
-    clock_->WaitUntil(cv_, l, clock_->Now() + options_.retry_period, [this] { return stop_.load(); });
+    clock_->WaitUntil(cv_, l, clock_->Now() + options_.retry_period,
+                      [this] { return stop_.load(); });
   }
   Release();
 }

@@ -65,9 +65,10 @@ void Metrics::Describe(const std::string& name, Type type, const std::string& he
   f.type = type;
   f.help = help;
   if (type == Type::kHistogram) {
-    f.bounds = buckets.empty() ? std::vector<double>{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                     0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
-                               : std::move(buckets);
+    f.bounds = buckets.empty()
+                   ? std::vector<double>{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                         0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10}
+                   : std::move(buckets);
   }
 }
 
@@ -132,7 +133,8 @@ std::string Metrics::Render() {
         out += name + "_bucket" + WithLabel(labels, "le=\"" + Number(f.bounds[i]) + "\"") + " " +
                std::to_string(s.buckets[i]) + "\n";
       }
-      out += name + "_bucket" + WithLabel(labels, "le=\"+Inf\"") + " " + std::to_string(s.count) + "\n";
+      out += name + "_bucket" + WithLabel(labels, "le=\"+Inf\"") + " " + std::to_string(s.count) +
+             "\n";
       out += name + "_sum" + labels + " " + Number(s.value) + "\n";
       out += name + "_count" + labels + " " + std::to_string(s.count) + "\n";
     }

@@ -43,16 +43,22 @@ void Reflector::Sleep(Clock::Duration d) {
 bool Reflector::List() {
   ListOptions options;
   options.limit = options_.page_size;
-  auto list = client_->List(resource_, ns_, options);
-  if (!list.ok()) {
-    retry_after_seconds_ = list.error().retry_after_seconds;
+  // Each page goes into the store as it arrives, transformed, so a list of
+  // 100k objects never sits in memory raw.
+  store_->BeginReplace();
+  auto rv = client_->ListPages(resource_, ns_, options, [&](json& page) {
+    for (json& item : page["items"]) {
+      store_->ReplaceAdd(store_->Transformed(item));
+      item = nullptr;
+    }
+  });
+  if (!rv.ok()) {
+    retry_after_seconds_ = rv.error().retry_after_seconds;
     return false;
   }
-  std::vector<json> items;
-  for (auto& item : list.value()["items"]) items.push_back(std::move(item));
-  store_->Replace(items);
+  store_->EndReplace();
   std::lock_guard<std::mutex> l(mu_);
-  rv_ = ResourceVersionOf(list.value());
+  rv_ = rv.value();
   return true;
 }
 
@@ -110,7 +116,8 @@ Reflector::WatchEnd Reflector::Watch() {
     retry_after_seconds_ = ErrorFromResponse(*resp).retry_after_seconds;
     return WatchEnd::kFailed;
   }
-  if (end == WatchEnd::kResume && clock_->Now() - started < options_.min_watch) return WatchEnd::kFailed;
+  if (end == WatchEnd::kResume && clock_->Now() - started < options_.min_watch)
+    return WatchEnd::kFailed;
   return end;
 }
 

@@ -9,8 +9,11 @@ using nlohmann::json;
 std::string KeyOf(const json& obj) {
   if (!obj.is_object() || !obj.contains("metadata") || !obj["metadata"].is_object()) return "";
   const json& m = obj["metadata"];
-  std::string name = m.contains("name") && m["name"].is_string() ? m["name"].get<std::string>() : "";
-  std::string ns = m.contains("namespace") && m["namespace"].is_string() ? m["namespace"].get<std::string>() : "";
+  std::string name =
+      m.contains("name") && m["name"].is_string() ? m["name"].get<std::string>() : "";
+  std::string ns = m.contains("namespace") && m["namespace"].is_string()
+                       ? m["namespace"].get<std::string>()
+                       : "";
   return ns.empty() ? name : ns + "/" + name;
 }
 
@@ -19,56 +22,97 @@ void Store::AddHandler(Handler h) {
   handlers_.push_back(std::move(h));
 }
 
-void Store::Emit(const std::vector<std::pair<EventType, json>>& events) {
+void Store::Emit(EventType type, const json& obj) {
   std::vector<Handler> handlers;
   {
     std::lock_guard<std::mutex> l(mu_);
     handlers = handlers_;
   }
-  for (const auto& [type, obj] : events) {
-    for (const auto& h : handlers) h(type, obj);
+  for (const auto& h : handlers) h(type, obj);
+}
+
+std::optional<EventType> Store::PutLocked(const std::string& key, const json& obj) {
+  json kept = keep_ ? keep_(obj) : obj;
+  auto old = items_.find(key);
+  if (old == items_.end()) {
+    items_.emplace(key, std::move(kept));
+    return EventType::kAdded;
   }
+  if (old->second == kept) return std::nullopt;
+  old->second = std::move(kept);
+  return EventType::kModified;
+}
+
+void Store::BeginReplace() {
+  std::lock_guard<std::mutex> l(mu_);
+  replace_seen_.clear();
+}
+
+void Store::ReplaceAdd(const json& obj) {
+  std::string key = KeyOf(obj);
+  if (key.empty()) return;
+  std::optional<EventType> event;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    replace_seen_.insert(key);
+    event = PutLocked(key, obj);
+  }
+  if (event) Emit(*event, obj);
+}
+
+void Store::EndReplace() {
+  std::vector<json> gone;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = items_.begin(); it != items_.end();) {
+      if (replace_seen_.count(it->first)) {
+        ++it;
+        continue;
+      }
+      // What the cache kept may be less than the object: name it again so
+      // handlers know what went.
+      json obj = std::move(it->second);
+      if (!obj.is_object()) obj = json::object();
+      json& meta = obj["metadata"];
+      if (!meta.is_object()) meta = json::object();
+      size_t slash = it->first.find('/');
+      if (slash == std::string::npos) {
+        meta["name"] = it->first;
+      } else {
+        meta["namespace"] = it->first.substr(0, slash);
+        meta["name"] = it->first.substr(slash + 1);
+      }
+      gone.push_back(std::move(obj));
+      it = items_.erase(it);
+    }
+    replace_seen_.clear();
+    synced_ = true;
+  }
+  for (const json& obj : gone) Emit(EventType::kDeleted, obj);
 }
 
 void Store::Replace(const std::vector<json>& items) {
-  std::vector<std::pair<EventType, json>> events;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    std::map<std::string, json> fresh;
-    for (const json& raw : items) {
-      const json item = transform_ ? transform_(raw) : raw;
-      std::string key = KeyOf(item);
-      if (key.empty()) continue;
-      auto old = items_.find(key);
-      if (old == items_.end()) {
-        events.emplace_back(EventType::kAdded, item);
-      } else if (old->second != item) {
-        events.emplace_back(EventType::kModified, item);
-      }
-      fresh[key] = item;
-    }
-    for (auto& [key, obj] : items_) {
-      if (!fresh.count(key)) events.emplace_back(EventType::kDeleted, obj);
-    }
-    items_.swap(fresh);
-    synced_ = true;
-  }
-  Emit(events);
+  BeginReplace();
+  for (const json& raw : items) ReplaceAdd(Transformed(raw));
+  EndReplace();
 }
 
 void Store::Apply(EventType type, const json& raw) {
-  const json obj = transform_ ? transform_(raw) : raw;
+  const json obj = Transformed(raw);
   std::string key = KeyOf(obj);
   if (key.empty()) return;
+  std::optional<EventType> event = type;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (type == EventType::kDeleted) {
       items_.erase(key);
     } else {
-      items_[key] = obj;
+      // An object equal to the cached one (a relist raced the watch) needs
+      // no second event.
+      event = PutLocked(key, obj);
     }
   }
-  Emit({{type, obj}});
+  if (event) Emit(*event, obj);
 }
 
 std::optional<json> Store::Get(const std::string& key) const {
@@ -83,6 +127,14 @@ std::vector<json> Store::List() const {
   std::vector<json> out;
   out.reserve(items_.size());
   for (const auto& [k, v] : items_) out.push_back(v);
+  return out;
+}
+
+std::vector<std::string> Store::Keys() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::string> out;
+  out.reserve(items_.size());
+  for (const auto& [k, v] : items_) out.push_back(k);
   return out;
 }
 

@@ -10,11 +10,11 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace ipguard::kube {
 
@@ -29,29 +29,51 @@ class Store {
   using Handler = std::function<void(EventType type, const nlohmann::json& obj)>;
 
   void AddHandler(Handler h);
-  // Applied to every object before it is stored (and handed to handlers),
-  // to drop what nobody reads, as client-go's SetTransform does. Set before
-  // the first Replace.
+  // Applied to every object before handlers see it, to drop what nobody
+  // reads, as client-go's SetTransform does. Set before the first Replace.
   using Transform = std::function<nlohmann::json(const nlohmann::json&)>;
   void SetTransform(Transform t) { transform_ = std::move(t); }
-  // Replaces the whole content with a fresh list: emits kAdded or kModified
-  // for what is new or changed and kDeleted for what vanished.
+  // What the cache keeps of a transformed object, when that is less than
+  // what handlers need (for Services, only the metadata: 100k of them must
+  // fit in a small cache). What it keeps must change whenever the object
+  // does (the resourceVersion does); the key (namespace/name) is kept
+  // apart, and objects the cache drops are named from it. Default: the
+  // transformed object.
+  void SetKeep(Transform k) { keep_ = std::move(k); }
+  nlohmann::json Transformed(const nlohmann::json& raw) const { return transform_ ? transform_(raw) : raw; }
+
+  // A fresh list, streamed: BeginReplace(), then ReplaceAdd() for each
+  // object (already Transformed), then EndReplace(), which emits kDeleted
+  // for what the list no longer holds and marks the store synced. Memory
+  // stays at one object beyond the cache, however long the list.
+  void BeginReplace();
+  void ReplaceAdd(const nlohmann::json& obj);
+  void EndReplace();
+  // Replaces the whole content with a fresh list of raw objects: emits
+  // kAdded or kModified for what is new or changed and kDeleted for what
+  // vanished.
   void Replace(const std::vector<nlohmann::json>& items);
   void Apply(EventType type, const nlohmann::json& obj);
 
   std::optional<nlohmann::json> Get(const std::string& key) const;
   std::vector<nlohmann::json> List() const;
+  // Every key ("namespace/name" or "name").
+  std::vector<std::string> Keys() const;
   size_t size() const;
   bool HasSynced() const;
 
  private:
-  void Emit(const std::vector<std::pair<EventType, nlohmann::json>>& events);
+  void Emit(EventType type, const nlohmann::json& obj);
+  // Stores `obj` under `key`; the event to emit, if any.
+  std::optional<EventType> PutLocked(const std::string& key, const nlohmann::json& obj);
 
   mutable std::mutex mu_;
   std::map<std::string, nlohmann::json> items_;
   bool synced_ = false;
   std::vector<Handler> handlers_;
   Transform transform_;
+  Transform keep_;
+  std::set<std::string> replace_seen_;
 };
 
 }  // namespace ipguard::kube

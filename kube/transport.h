@@ -45,8 +45,8 @@ class Transport {
   // on_line returns false, or the request times out. The returned response
   // carries the status and headers; its body is filled only for a non-2xx
   // answer.
-  virtual Result<HttpResponse> Stream(const HttpRequest& request,
-                                      const std::function<bool(std::string_view line)>& on_line) = 0;
+  virtual Result<HttpResponse> Stream(
+      const HttpRequest& request, const std::function<bool(std::string_view line)>& on_line) = 0;
 };
 
 }  // namespace ipguard::kube

@@ -64,7 +64,8 @@ std::optional<std::string> WorkQueue::Get() {
     if (!queue_.empty()) break;
     // Sleep until the next delayed key is due, or something is added. The
     // bound keeps a fake clock's Advance() visible.
-    auto deadline = delayed_.empty() ? clock_->Now() + std::chrono::seconds(1) : delayed_.top().when;
+    auto deadline =
+        delayed_.empty() ? clock_->Now() + std::chrono::seconds(1) : delayed_.top().when;
     clock_->WaitUntil(cv_, l, deadline, [this] {
       return shutting_down_ || !queue_.empty() ||
              (!delayed_.empty() && delayed_.top().when <= clock_->Now());

@@ -5,8 +5,9 @@
 namespace ipguard::webhook {
 
 void DescribeAdmissionMetrics(kube::Metrics* metrics) {
-  metrics->Describe("ipguard_admission_requests_total", kube::Metrics::Type::kCounter,
-                    "AdmissionReview requests by kind, operation and verdict (allowed, denied, error).");
+  metrics->Describe(
+      "ipguard_admission_requests_total", kube::Metrics::Type::kCounter,
+      "AdmissionReview requests by kind, operation and verdict (allowed, denied, error).");
   metrics->Describe("ipguard_admission_duration_seconds", kube::Metrics::Type::kHistogram,
                     "Time to answer one AdmissionReview.");
 }
@@ -30,14 +31,15 @@ ServerResponse AdmissionHandler::operator()(const ServerRequest& req) const {
     const Object* hold = nullptr;
     if (!d.outcome.dry_run && d.op != Operation::kDelete && d.obj &&
         d.obj->meta.name.find('(') == std::string::npos &&
-        (d.obj->kind != Kind::kService || d.obj->svc.is_load_balancer())) {
+        (d.obj->kind != Kind::kService || d.obj->svc->is_load_balancer())) {
       hold = &*d.obj;
     }
     v = state_->JudgeAndHold([&](const Engine& e) { return JudgeReview(d, e); }, hold);
   }
   AdmissionOutcome out = AnswerReview(std::move(d), v);
   if (metrics_) {
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     metrics_->Add("ipguard_admission_requests_total",
                   {{"kind", out.kind}, {"operation", out.operation}, {"verdict", out.verdict}});
     metrics_->Observe("ipguard_admission_duration_seconds", {}, seconds);

@@ -43,8 +43,8 @@ struct FileStamp {
   off_t size = 0;
   ino_t inode = 0;
   bool operator==(const FileStamp& o) const {
-    return exists == o.exists && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec &&
-           size == o.size && inode == o.inode;
+    return exists == o.exists && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec && size == o.size && inode == o.inode;
   }
 };
 
@@ -64,8 +64,8 @@ Result<std::shared_ptr<ssl::context>> LoadContext(const std::string& cert_file,
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
     return Status::Error("OpenSSL refused the cipher list");
   }
@@ -85,7 +85,10 @@ Result<std::shared_ptr<ssl::context>> LoadContext(const std::string& cert_file,
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, Handler handler)
-      : options_(std::move(options)), handler_(std::move(handler)), acceptor_(ioc_), reload_timer_(ioc_) {}
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        acceptor_(ioc_),
+        reload_timer_(ioc_) {}
 
   Status Start() {
     boost::system::error_code ec;
@@ -97,8 +100,8 @@ class HttpServer::Impl {
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return Status::Error("cannot listen on " + options_.bind + ":" + std::to_string(options_.port) +
-                           ": " + ec.message());
+      return Status::Error("cannot listen on " + options_.bind + ":" +
+                           std::to_string(options_.port) + ": " + ec.message());
     }
     port_ = acceptor_.local_endpoint().port();
     if (options_.tls) {
@@ -147,7 +150,8 @@ class HttpServer::Impl {
     } catch (const std::exception& e) {
       // A handler should never throw; if it does, the client still gets an
       // answer and the server keeps serving.
-      return ServerResponse{500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what() + "\n"};
+      return ServerResponse{500, "text/plain; charset=utf-8",
+                            std::string("internal error: ") + e.what() + "\n"};
     }
   }
   std::atomic<int> in_flight_{0};
@@ -207,20 +211,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // `keep` holds what the stream needs alive (the TLS context it was made
   // from, which a certificate reload may replace).
   template <typename... Args>
-  Session(HttpServer::Impl* server, std::shared_ptr<void> keep, beast::flat_buffer buffer, Args&&... args)
-      : server_(server), keep_(std::move(keep)), stream_(std::forward<Args>(args)...), buffer_(std::move(buffer)) {}
+  Session(HttpServer::Impl* server, std::shared_ptr<void> keep, beast::flat_buffer buffer,
+          Args&&... args)
+      : server_(server),
+        keep_(std::move(keep)),
+        stream_(std::forward<Args>(args)...),
+        buffer_(std::move(buffer)) {}
 
   void Start() {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
       ReadHeader();
     } else {
       beast::get_lowest_layer(stream_).expires_after(server_->options().header_timeout);
-      stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
-                              [self = this->shared_from_this()](boost::system::error_code ec, size_t used) {
-                                if (ec) return self->Close();
-                                self->buffer_.consume(used);
-                                self->ReadHeader();
-                              });
+      stream_.async_handshake(
+          ssl::stream_base::server, buffer_.data(),
+          [self = this->shared_from_this()](boost::system::error_code ec, size_t used) {
+            if (ec) return self->Close();
+            self->buffer_.consume(used);
+            self->ReadHeader();
+          });
     }
   }
 
@@ -231,9 +240,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->body_limit(server_->options().max_body);
     beast::get_lowest_layer(stream_).expires_after(server_->options().header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = this->shared_from_this()](boost::system::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+                            [self = this->shared_from_this()](boost::system::error_code ec,
+                                                              size_t) { self->OnHeader(ec); });
   }
 
   // A request that is not HTTP (rather than a connection that ended or
@@ -294,12 +302,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res_.keep_alive(keep_alive);
     res_.prepare_payload();
     beast::get_lowest_layer(stream_).expires_after(server_->options().body_timeout);
-    http::async_write(stream_, res_,
-                      [self = this->shared_from_this(), keep_alive](boost::system::error_code ec, size_t) {
-                        self->Finished();
-                        if (ec || !keep_alive) return self->Close();
-                        self->ReadHeader();
-                      });
+    http::async_write(
+        stream_, res_,
+        [self = this->shared_from_this(), keep_alive](boost::system::error_code ec, size_t) {
+          self->Finished();
+          if (ec || !keep_alive) return self->Close();
+          self->ReadHeader();
+        });
   }
 
   void Finished() {
@@ -329,7 +338,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 // goes on to the handshake, anything else gets a plain-text 400.
 class Detector : public std::enable_shared_from_this<Detector> {
  public:
-  Detector(HttpServer::Impl* server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+  Detector(HttpServer::Impl* server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)) {}
 
   void Start() {
     stream_.expires_after(server_->options().header_timeout);
@@ -354,8 +364,8 @@ class Detector : public std::enable_shared_from_this<Detector> {
     }
     auto ctx = server_->Context();
     if (!ctx) return;  // no certificate yet: refuse by closing
-    std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(server_, ctx, std::move(buffer_),
-                                                                    std::move(stream_), *ctx)
+    std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+        server_, ctx, std::move(buffer_), std::move(stream_), *ctx)
         ->Start();
   }
 
@@ -367,19 +377,22 @@ class Detector : public std::enable_shared_from_this<Detector> {
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      if (options_.tls) {
-        std::make_shared<Detector>(this, std::move(socket))->Start();
-      } else {
-        std::make_shared<Session<beast::tcp_stream>>(this, nullptr, beast::flat_buffer(), std::move(socket))->Start();
-      }
-    }
-    Accept();
-  });
+  acceptor_.async_accept(asio::make_strand(ioc_),
+                         [this](boost::system::error_code ec, tcp::socket socket) {
+                           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+                           if (!ec) {
+                             boost::system::error_code ignored;
+                             socket.set_option(tcp::no_delay(true), ignored);
+                             if (options_.tls) {
+                               std::make_shared<Detector>(this, std::move(socket))->Start();
+                             } else {
+                               std::make_shared<Session<beast::tcp_stream>>(
+                                   this, nullptr, beast::flat_buffer(), std::move(socket))
+                                   ->Start();
+                             }
+                           }
+                           Accept();
+                         });
 }
 
 HttpServer::HttpServer(ServerOptions options, Handler handler)

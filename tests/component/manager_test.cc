@@ -57,8 +57,10 @@ std::string CondStatus(const std::optional<json>& obj, const std::string& type) 
 }
 
 const std::map<Kind, std::string> kPlural = {
-    {Kind::kLogicalNetwork, "logicalnetworks"}, {Kind::kWorkloadCluster, "workloadclusters"},
-    {Kind::kLoadBalancerPool, "loadbalancerpools"}, {Kind::kIPReservation, "ipreservations"},
+    {Kind::kLogicalNetwork, "logicalnetworks"},
+    {Kind::kWorkloadCluster, "workloadclusters"},
+    {Kind::kLoadBalancerPool, "loadbalancerpools"},
+    {Kind::kIPReservation, "ipreservations"},
     {Kind::kService, "services"},
 };
 
@@ -161,7 +163,7 @@ class ManagerTest : public testing::Test {
         o["kind"] = KindName(k);
         auto parsed = ParseObject(o);
         if (!parsed.ok()) continue;
-        if (k == Kind::kService && !parsed->svc.is_load_balancer()) continue;
+        if (k == Kind::kService && !parsed->svc->is_load_balancer()) continue;
         engine.Upsert(*parsed);
         all.emplace_back(k, o);
       }
@@ -185,7 +187,8 @@ class ManagerTest : public testing::Test {
   std::vector<json> Events(const std::string& reason, const std::string& name) const {
     std::vector<json> out;
     for (const json& e : fake_->List("events")) {
-      if (e.value("reason", "") == reason && e["regarding"].value("name", "") == name) out.push_back(e);
+      if (e.value("reason", "") == reason && e["regarding"].value("name", "") == name)
+        out.push_back(e);
     }
     return out;
   }
@@ -235,8 +238,10 @@ TEST_F(ManagerTest, InitialSyncWritesEveryKindsStatusAndThenNothing) {
   EXPECT_EQ(fake_->CountRequests("PATCH", "/services/"), 0u);
 
   std::string metrics = m->Metrics();
-  EXPECT_NE(metrics.find("ipguard_pool_addresses{kind=\"LogicalNetwork\",name=\"lnet-prod\",state=\"free\"} 66"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics.find(
+          "ipguard_pool_addresses{kind=\"LogicalNetwork\",name=\"lnet-prod\",state=\"free\"} 66"),
+      std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("ipguard_informers_synced 1"), std::string::npos);
   EXPECT_NE(metrics.find("ipguard_index_objects{kind=\"WorkloadCluster\"} 5"), std::string::npos);
@@ -253,13 +258,17 @@ TEST_F(ManagerTest, ACollisionBehindTheWebhooksBackIsFlaggedOnTheLaterObjectThen
   // team-a/prod holds 10.10.0.20; a later cluster takes it too, as if
   // created while the webhook was down.
   fake_->Upsert("workloadclusters", Wlc("team-z", "late", "10.10.0.20"));
-  ASSERT_TRUE(Eventually([&] { return CondStatus(Get(Kind::kWorkloadCluster, "team-z", "late"), "Conflicting") == "True"; }))
-      << Get(Kind::kWorkloadCluster, "team-z", "late").value_or(json()).dump() << "\n" << Mismatch();
+  ASSERT_TRUE(Eventually([&] {
+    return CondStatus(Get(Kind::kWorkloadCluster, "team-z", "late"), "Conflicting") == "True";
+  })) << Get(Kind::kWorkloadCluster, "team-z", "late").value_or(json()).dump()
+      << "\n"
+      << Mismatch();
   auto late = Get(Kind::kWorkloadCluster, "team-z", "late");
   std::string msg = (*Cond(*late, "Conflicting"))["message"];
   EXPECT_NE(msg.find("WorkloadCluster team-a/prod"), std::string::npos) << msg;
   EXPECT_EQ(CondStatus(late, "Ready"), "False");
-  EXPECT_EQ(CondStatus(Get(Kind::kWorkloadCluster, "team-a", "prod"), "Conflicting"), "False") << "oldest wins";
+  EXPECT_EQ(CondStatus(Get(Kind::kWorkloadCluster, "team-a", "prod"), "Conflicting"), "False")
+      << "oldest wins";
   ASSERT_TRUE(Eventually([&] { return Events("IPConflict", "late").size() == 1; }));
   json ev = Events("IPConflict", "late")[0];
   EXPECT_EQ(ev["type"], "Warning");
@@ -272,7 +281,9 @@ TEST_F(ManagerTest, ACollisionBehindTheWebhooksBackIsFlaggedOnTheLaterObjectThen
   json fixed = *Get(Kind::kWorkloadCluster, "team-z", "late");
   fixed["spec"]["controlPlaneIP"] = "10.10.0.30";
   fake_->Upsert("workloadclusters", fixed);
-  ASSERT_TRUE(Eventually([&] { return CondStatus(Get(Kind::kWorkloadCluster, "team-z", "late"), "Conflicting") == "False"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return CondStatus(Get(Kind::kWorkloadCluster, "team-z", "late"), "Conflicting") == "False";
+  }));
   ASSERT_TRUE(Eventually([&] { return Events("ConflictResolved", "late").size() == 1; }));
   EXPECT_EQ(Events("ConflictResolved", "late")[0]["type"], "Normal");
   EXPECT_TRUE(Eventually([&] { return Settled(); })) << Mismatch();
@@ -281,10 +292,12 @@ TEST_F(ManagerTest, ACollisionBehindTheWebhooksBackIsFlaggedOnTheLaterObjectThen
 TEST_F(ManagerTest, ServicesGetEventsButNeverAStatusWrite) {
   Manager* m = StartManager(Options());
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
-  json a = {{"apiVersion", "v1"},
-            {"kind", "Service"},
-            {"metadata", {{"name", "first"}, {"namespace", "default"}}},
-            {"spec", {{"type", "LoadBalancer"}, {"loadBalancerIP", "10.10.0.210"}, {"ports", {{{"port", 80}}}}}}};
+  json a = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", {{"name", "first"}, {"namespace", "default"}}},
+      {"spec",
+       {{"type", "LoadBalancer"}, {"loadBalancerIP", "10.10.0.210"}, {"ports", {{{"port", 80}}}}}}};
   fake_->Upsert("services", a);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   json b = a;
@@ -304,7 +317,8 @@ TEST_F(ManagerTest, DroppedWatchesRestartsAndErrorsLoseNoChange) {
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
   for (int round = 0; round < 4; ++round) {
     std::string n = std::to_string(round);
-    fake_->Upsert("workloadclusters", Wlc("chaos", "c" + n, "10.10.0." + std::to_string(40 + round)));
+    fake_->Upsert("workloadclusters",
+                  Wlc("chaos", "c" + n, "10.10.0." + std::to_string(40 + round)));
     switch (round) {
       case 0:
         fake_->DropWatches();
@@ -322,14 +336,18 @@ TEST_F(ManagerTest, DroppedWatchesRestartsAndErrorsLoseNoChange) {
         break;
     }
     // A change made while the watches are down.
-    fake_->Upsert("workloadclusters", Wlc("chaos", "d" + n, "10.10.0.20"));  // collides with team-a/prod
+    fake_->Upsert("workloadclusters",
+                  Wlc("chaos", "d" + n, "10.10.0.20"));  // collides with team-a/prod
     fake_->Remove("workloadclusters", "chaos", "c" + n);
   }
   ASSERT_TRUE(Eventually([&] { return Settled(); }, std::chrono::seconds(30))) << Mismatch();
   for (int round = 0; round < 4; ++round) {
-    EXPECT_EQ(CondStatus(Get(Kind::kWorkloadCluster, "chaos", "d" + std::to_string(round)), "Conflicting"), "True");
+    EXPECT_EQ(CondStatus(Get(Kind::kWorkloadCluster, "chaos", "d" + std::to_string(round)),
+                         "Conflicting"),
+              "True");
   }
-  EXPECT_NE(m->Metrics().find("ipguard_watch_restarts_total{resource=\"workloadclusters\"}"), std::string::npos);
+  EXPECT_NE(m->Metrics().find("ipguard_watch_restarts_total{resource=\"workloadclusters\"}"),
+            std::string::npos);
 }
 
 TEST_F(ManagerTest, ExpiredResourceVersionForcesARelist) {
@@ -339,7 +357,9 @@ TEST_F(ManagerTest, ExpiredResourceVersionForcesARelist) {
   fake_->Compact();
   fake_->DropWatches();
   fake_->Upsert("workloadclusters", Wlc("relist", "x", "10.10.0.20"));
-  ASSERT_TRUE(Eventually([&] { return CondStatus(Get(Kind::kWorkloadCluster, "relist", "x"), "Conflicting") == "True"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return CondStatus(Get(Kind::kWorkloadCluster, "relist", "x"), "Conflicting") == "True";
+  }));
   bool relisted = false;
   size_t seen = 0;
   for (const auto& r : fake_->requests()) {
@@ -356,15 +376,16 @@ TEST_F(ManagerTest, AStaleStatusWriteIsRetriedOnFreshData) {
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
   fake_->FailNext(1, 409);
   fake_->Upsert("workloadclusters", Wlc("team-q", "q", "10.10.0.50"));
-  ASSERT_TRUE(Eventually([&] { return CondStatus(Get(Kind::kWorkloadCluster, "team-q", "q"), "Ready") == "True"; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return CondStatus(Get(Kind::kWorkloadCluster, "team-q", "q"), "Ready") == "True"; }));
   // The injected 409 (and any real one from a write racing the watch) is
   // followed by a fresh read and a successful write.
   int conflicts = 0;
   bool written_after = false;
   for (const auto& r : fake_->requests()) {
     if (r.status == 409) ++conflicts;
-    if (conflicts > 0 && r.method == "PUT" && r.path.find("/team-q/workloadclusters/q/status") != std::string::npos &&
-        r.status == 200) {
+    if (conflicts > 0 && r.method == "PUT" &&
+        r.path.find("/team-q/workloadclusters/q/status") != std::string::npos && r.status == 200) {
       written_after = true;
     }
   }
@@ -410,7 +431,9 @@ TEST_F(ManagerTest, OnlyTheLeaseHolderWritesAndASuccessorTakesOver) {
   ASSERT_TRUE(Eventually([&] { return b->IsLeader(); }, std::chrono::seconds(5)));
   EXPECT_LT(std::chrono::steady_clock::now() - stop_at, std::chrono::seconds(3));
   fake_->Upsert("workloadclusters", Wlc("team-z", "after", "10.10.0.20"));
-  ASSERT_TRUE(Eventually([&] { return CondStatus(Get(Kind::kWorkloadCluster, "team-z", "after"), "Conflicting") == "True"; }));
+  ASSERT_TRUE(Eventually([&] {
+    return CondStatus(Get(Kind::kWorkloadCluster, "team-z", "after"), "Conflicting") == "True";
+  }));
 }
 
 // The real binary: a kubeconfig, --self-signed certificates kept in a
@@ -421,34 +444,54 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
                 {{"apiVersion", "admissionregistration.k8s.io/v1"},
                  {"kind", "ValidatingWebhookConfiguration"},
                  {"metadata", {{"name", "ipguard"}}},
-                 {"webhooks", {{{"name", "validate.ipguard.io"}, {"clientConfig", {{"url", "https://127.0.0.1/validate"}}}}}}});
+                 {"webhooks",
+                  {{{"name", "validate.ipguard.io"},
+                    {"clientConfig", {{"url", "https://127.0.0.1/validate"}}}}}}});
   char tmpl[] = "/tmp/ipguard-manager-test-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
   auto b64 = [](const std::string& s) { return certs::EncodeBase64(s); };
-  std::ofstream(dir + "/kubeconfig") << "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-                                     << "clusters:\n- name: fake\n  cluster:\n    server: " << fake_->url()
-                                     << "\n    certificate-authority-data: " << b64(ca_.cert_pem)
-                                     << "\ncontexts:\n- name: fake\n  context: {cluster: fake, user: u}\n"
-                                     << "users:\n- name: u\n  user: {token: secret-token}\n";
+  std::ofstream(dir + "/kubeconfig")
+      << "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+      << "clusters:\n- name: fake\n  cluster:\n    server: " << fake_->url()
+      << "\n    certificate-authority-data: " << b64(ca_.cert_pem)
+      << "\ncontexts:\n- name: fake\n  context: {cluster: fake, user: u}\n"
+      << "users:\n- name: u\n  user: {token: secret-token}\n";
   auto free_port = [] {
     boost::asio::io_context ioc;
     boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
     return acc.local_endpoint().port();
   };
   int webhook_port = free_port(), probe_port = free_port();
-  std::vector<std::string> args = {IPGUARD_BINARY, "manager", "--kubeconfig", dir + "/kubeconfig",
-                                   "--namespace", "ipguard-system", "--self-signed",
-                                   "--webhook-ip", "127.0.0.1", "--webhook-config", "ipguard",
-                                   "--webhook-port", std::to_string(webhook_port),
-                                   "--webhook-bind", "127.0.0.1", "--cert-dir", dir + "/certs",
-                                   "--metrics-port", "0", "--probe-port", std::to_string(probe_port),
-                                   "--log-format", "json"};
+  std::vector<std::string> args = {IPGUARD_BINARY,
+                                   "manager",
+                                   "--kubeconfig",
+                                   dir + "/kubeconfig",
+                                   "--namespace",
+                                   "ipguard-system",
+                                   "--self-signed",
+                                   "--webhook-ip",
+                                   "127.0.0.1",
+                                   "--webhook-config",
+                                   "ipguard",
+                                   "--webhook-port",
+                                   std::to_string(webhook_port),
+                                   "--webhook-bind",
+                                   "127.0.0.1",
+                                   "--cert-dir",
+                                   dir + "/certs",
+                                   "--metrics-port",
+                                   "0",
+                                   "--probe-port",
+                                   std::to_string(probe_port),
+                                   "--log-format",
+                                   "json"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 2, (dir + "/log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, (dir + "/log").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
   pid_t pid = 0;
   ASSERT_EQ(posix_spawn(&pid, IPGUARD_BINARY, &actions, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&actions);
@@ -478,14 +521,15 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
   testing_util::TestClient client(webhook_port, true, *ca);
   ASSERT_EQ(client.Connect(), "") << log();
   json wlc = Wlc("team-z", "clash", "10.10.0.20");
-  json review = {{"apiVersion", "admission.k8s.io/v1"},
-                 {"kind", "AdmissionReview"},
-                 {"request",
-                  {{"uid", "u-1"},
-                   {"kind", {{"group", "ipguard.io"}, {"version", "v1alpha1"}, {"kind", "WorkloadCluster"}}},
-                   {"operation", "CREATE"},
-                   {"namespace", "team-z"},
-                   {"object", wlc}}}};
+  json review = {
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"kind", "AdmissionReview"},
+      {"request",
+       {{"uid", "u-1"},
+        {"kind", {{"group", "ipguard.io"}, {"version", "v1alpha1"}, {"kind", "WorkloadCluster"}}},
+        {"operation", "CREATE"},
+        {"namespace", "team-z"},
+        {"object", wlc}}}};
   auto reply = client.Request("POST", "/validate", review.dump());
   ASSERT_TRUE(reply.ok) << reply.error;
   json answer = json::parse(reply.body);
@@ -503,7 +547,8 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
 
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
   int status = 0;
-  bool exited = Eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(15));
+  bool exited =
+      Eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(15));
   if (!exited) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);

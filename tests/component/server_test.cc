@@ -49,7 +49,8 @@ class ServerTest : public testing::Test {
   }
 
   certs::KeyPair Serving() {
-    auto s = certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"}, std::chrono::hours(24));
+    auto s = certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
+                                    std::chrono::hours(24));
     EXPECT_TRUE(s.ok()) << s.error();
     return *s;
   }
@@ -65,7 +66,8 @@ class ServerTest : public testing::Test {
     o.reload_interval = std::chrono::milliseconds(50);
     server_ = std::make_unique<HttpServer>(o, [this](const ServerRequest& r) {
       ++handled_;
-      return ServerResponse{200, "application/json", "{\"echo\":" + std::to_string(r.body.size()) + "}"};
+      return ServerResponse{200, "application/json",
+                            "{\"echo\":" + std::to_string(r.body.size()) + "}"};
     });
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -110,7 +112,8 @@ TEST_F(ServerTest, PlainHttpOnTheTlsPortIsToldSoAndClosed) {
   StartServer(true);
   TestClient plain(server_->port(), false);
   ASSERT_EQ(plain.Connect(), "");
-  std::string reply = plain.Raw("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  std::string reply =
+      plain.Raw("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
   EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
   EXPECT_NE(reply.find("HTTP request to an HTTPS server"), std::string::npos);
   EXPECT_EQ(handled_.load(), 0) << "nothing reached the handler";

@@ -51,7 +51,8 @@ class TestClient {
   std::string Connect() {
     boost::system::error_code ec;
     tcp_ = std::make_unique<tls_asio::ip::tcp::socket>(ioc_);
-    tcp_->connect({tls_asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)}, ec);
+    tcp_->connect({tls_asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)},
+                  ec);
     if (ec) return "connect: " + ec.message();
     SetTimeout(5);
     if (!tls_) return "";
@@ -62,7 +63,9 @@ class TestClient {
   }
 
   void SetTimeout(int seconds) {
-    struct timeval tv {seconds, 0};
+    struct timeval tv {
+      seconds, 0
+    };
     setsockopt(tcp_->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   }
 
@@ -84,7 +87,8 @@ class TestClient {
   HttpReply Request(const std::string& method, const std::string& target, const std::string& body,
                     bool keep_alive = true) {
     namespace http = tls_beast::http;
-    http::request<http::string_body> req{method == "POST" ? http::verb::post : http::verb::get, target, 11};
+    http::request<http::string_body> req{method == "POST" ? http::verb::post : http::verb::get,
+                                         target, 11};
     req.set(http::field::host, "127.0.0.1");
     req.set(http::field::content_type, "application/json");
     req.keep_alive(keep_alive);
@@ -125,7 +129,8 @@ class TestClient {
     std::string out;
     char buf[4096];
     for (;;) {
-      size_t n = ssl_ ? ssl_->read_some(tls_asio::buffer(buf), ec) : tcp_->read_some(tls_asio::buffer(buf), ec);
+      size_t n = ssl_ ? ssl_->read_some(tls_asio::buffer(buf), ec)
+                      : tcp_->read_some(tls_asio::buffer(buf), ec);
       if (ec || n == 0) break;
       out.append(buf, n);
     }

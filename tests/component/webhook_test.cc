@@ -57,7 +57,8 @@ class WebhookServer {
   kube::ClusterState* Reset(Options options, bool metallb) {
     std::lock_guard<std::mutex> l(mu_);
     state_ = std::make_unique<kube::ClusterState>(options, &clock_);
-    handler_ = std::make_unique<AdmissionHandler>(state_.get(), &metrics_, AdmissionOptions{metallb});
+    handler_ =
+        std::make_unique<AdmissionHandler>(state_.get(), &metrics_, AdmissionOptions{metallb});
     return state_.get();
   }
 
@@ -83,10 +84,11 @@ json Review(const std::string& uid, const std::string& op, const json* obj, cons
   size_t slash = api_version.find('/');
   std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
   std::string version = slash == std::string::npos ? api_version : api_version.substr(slash + 1);
-  json request = {{"uid", uid},
-                  {"kind", {{"group", group}, {"version", version}, {"kind", any.value("kind", "")}}},
-                  {"operation", op},
-                  {"dryRun", dry_run}};
+  json request = {
+      {"uid", uid},
+      {"kind", {{"group", group}, {"version", version}, {"kind", any.value("kind", "")}}},
+      {"operation", op},
+      {"dryRun", dry_run}};
   if (any.contains("metadata") && any["metadata"].contains("namespace")) {
     request["namespace"] = any["metadata"]["namespace"];
   }
@@ -142,10 +144,12 @@ TEST_P(WebhookFixture, SameVerdictThroughTls) {
     EXPECT_EQ(resp["status"]["code"], 403);
     EXPECT_EQ(resp["status"]["reason"], "Forbidden");
     for (const auto& v : expect.value("violations", json::array())) {
-      EXPECT_NE(message.find(v.get<std::string>()), std::string::npos) << "missing: " << v << "\nin: " << message;
+      EXPECT_NE(message.find(v.get<std::string>()), std::string::npos)
+          << "missing: " << v << "\nin: " << message;
     }
     for (const auto& v : expect.value("contains", json::array())) {
-      EXPECT_NE(message.find(v.get<std::string>()), std::string::npos) << "missing: " << v << "\nin: " << message;
+      EXPECT_NE(message.find(v.get<std::string>()), std::string::npos)
+          << "missing: " << v << "\nin: " << message;
     }
   }
   std::string warnings = resp.contains("warnings") ? resp["warnings"].dump() : "";
@@ -188,7 +192,8 @@ TEST_F(WebhookTest, DryRunIsJudgedTheSameAndHoldsNothing) {
   json bad = Wlc("x", "10.20.0.60");  // inside the pool
   json r = Post(c, Review("u1", "CREATE", &bad, nullptr, true).dump());
   EXPECT_EQ(r["response"]["allowed"], false);
-  EXPECT_NE(r["response"]["status"]["message"].get<std::string>().find("is inside ipPools[0]"), std::string::npos);
+  EXPECT_NE(r["response"]["status"]["message"].get<std::string>().find("is inside ipPools[0]"),
+            std::string::npos);
   json good = Wlc("y", "10.20.0.10");
   r = Post(c, Review("u2", "CREATE", &good, nullptr, true).dump());
   EXPECT_EQ(r["response"]["allowed"], true);
@@ -204,14 +209,21 @@ TEST_F(WebhookTest, BadInputGetsA400VerdictAndTheServerGoesOn) {
   std::vector<std::pair<std::string, std::string>> corpus = {
       {"{", "not JSON"},
       {"[]", "not an AdmissionReview object"},
-      {R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"a"}})", "expected apiVersion"},
-      {R"({"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"a"}})", "expected apiVersion"},
+      {R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"a"}})",
+       "expected apiVersion"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"a"}})",
+       "expected apiVersion"},
       {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})", "request is missing"},
-      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{}}})", "request.uid is missing"},
-      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","kind":{"group":"ipguard.io","version":"v1alpha1","kind":"WorkloadCluster"}}})", "request.object is missing"},
-      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","kind":{"group":"ipguard.io","version":"v1alpha1","kind":"WorkloadCluster"},"object":"text"}})", "not an object"},
-      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}})", "uid"},
-      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"EXPLODE","kind":{"group":"","version":"v1","kind":"Service"}}})", "is not CREATE, UPDATE or DELETE"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{}}})",
+       "request.uid is missing"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","kind":{"group":"ipguard.io","version":"v1alpha1","kind":"WorkloadCluster"}}})",
+       "request.object is missing"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE","kind":{"group":"ipguard.io","version":"v1alpha1","kind":"WorkloadCluster"},"object":"text"}})",
+       "not an object"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}})",
+       "uid"},
+      {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"EXPLODE","kind":{"group":"","version":"v1","kind":"Service"}}})",
+       "is not CREATE, UPDATE or DELETE"},
       {std::string("\x00\xff\xfe", 3), "not JSON"},
   };
   TestClient c(server_->port(), true, server_->ca());

@@ -33,10 +33,12 @@ class ClusterStateTest : public testing::Test {
 };
 
 TEST_F(ClusterStateTest, ApplyReturnsTheObjectAndItsNeighbours) {
-  state_.Apply(EventType::kAdded, Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  state_.Apply(EventType::kAdded,
+               Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
   auto keys = state_.Apply(EventType::kAdded, Yaml(Cluster("t", "a", "lnet", "10.20.0.60")));
   EXPECT_EQ(keys.front(), "WorkloadCluster/t/a");
-  EXPECT_TRUE(Has(keys, "LogicalNetwork//lnet")) << "its network (capacity, clusters, and the collision)";
+  EXPECT_TRUE(Has(keys, "LogicalNetwork//lnet"))
+      << "its network (capacity, clusters, and the collision)";
   // Deleting it touches the network again, whose counts change.
   keys = state_.Apply(EventType::kDeleted, Yaml(Cluster("t", "a", "lnet", "10.20.0.60")));
   EXPECT_TRUE(Has(keys, "LogicalNetwork//lnet"));
@@ -55,11 +57,13 @@ TEST_F(ClusterStateTest, ServicesThatAreNotLoadBalancersAreNotKept) {
   EXPECT_EQ(state_.Read([](const Engine& e) { return e.size(); }), 1u);
   svc["spec"] = {{"type", "ClusterIP"}};
   state_.Apply(EventType::kModified, svc);
-  EXPECT_EQ(state_.Read([](const Engine& e) { return e.size(); }), 0u) << "type changed away from LoadBalancer";
+  EXPECT_EQ(state_.Read([](const Engine& e) { return e.size(); }), 0u)
+      << "type changed away from LoadBalancer";
 }
 
 TEST_F(ClusterStateTest, SecondConflictingCreateIsDeniedBeforeAnyWatchShowsTheFirst) {
-  state_.Apply(EventType::kAdded, Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  state_.Apply(EventType::kAdded,
+               Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
   Object a = Obj(Cluster("t", "a", "lnet", "10.20.0.10"));
   Object b = Obj(Cluster("t", "b", "lnet", "10.20.0.10"));
   EXPECT_TRUE(Create(&state_, a).allowed());
@@ -70,7 +74,8 @@ TEST_F(ClusterStateTest, SecondConflictingCreateIsDeniedBeforeAnyWatchShowsTheFi
 }
 
 TEST_F(ClusterStateTest, ManyThreadsClaimingOneAddressAdmitExactlyOne) {
-  state_.Apply(EventType::kAdded, Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  state_.Apply(EventType::kAdded,
+               Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
   std::atomic<int> admitted{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -86,7 +91,8 @@ TEST_F(ClusterStateTest, ManyThreadsClaimingOneAddressAdmitExactlyOne) {
 }
 
 TEST_F(ClusterStateTest, WatchReplacesPendingAndTtlReleasesAnUnstoredAdmission) {
-  state_.Apply(EventType::kAdded, Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  state_.Apply(EventType::kAdded,
+               Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
   Object a = Obj(Cluster("t", "a", "lnet", "10.20.0.10"));
   ASSERT_TRUE(Create(&state_, a).allowed());
   state_.Apply(EventType::kAdded, Yaml(Cluster("t", "a", "lnet", "10.20.0.10")));
@@ -108,7 +114,8 @@ TEST_F(ClusterStateTest, WatchReplacesPendingAndTtlReleasesAnUnstoredAdmission) 
 }
 
 TEST_F(ClusterStateTest, ExpiredUpdateRestoresWhatTheWatchShowed) {
-  state_.Apply(EventType::kAdded, Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  state_.Apply(EventType::kAdded,
+               Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
   state_.Apply(EventType::kAdded, Yaml(Cluster("t", "a", "lnet", "10.20.0.10", 3)));
   Object bigger = Obj(Cluster("t", "a", "lnet", "10.20.0.10", 9));
   state_.JudgeAndHold([](const Engine&) { return Verdict(); }, &bigger);

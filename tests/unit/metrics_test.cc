@@ -17,9 +17,11 @@ TEST(MetricsTest, RendersCountersAndGaugesInTextFormat) {
   EXPECT_NE(text.find("ipguard_admission_requests_total{kind=\"Service\",verdict=\"denied\"} 3\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("# HELP ipguard_leader Leader.\n# TYPE ipguard_leader gauge\nipguard_leader 1\n"),
-            std::string::npos);
-  EXPECT_EQ(m.Value("ipguard_admission_requests_total", {{"kind", "Service"}, {"verdict", "denied"}}), 3);
+  EXPECT_NE(
+      text.find("# HELP ipguard_leader Leader.\n# TYPE ipguard_leader gauge\nipguard_leader 1\n"),
+      std::string::npos);
+  EXPECT_EQ(
+      m.Value("ipguard_admission_requests_total", {{"kind", "Service"}, {"verdict", "denied"}}), 3);
 }
 
 TEST(MetricsTest, HistogramBucketsAreCumulative) {
@@ -61,9 +63,9 @@ TEST(MetricsTest, CollectorsRecomputeStateGaugesAtEachScrape) {
 TEST(MetricsTest, UndeclaredOrMistypedSeriesAreDropped) {
   Metrics m;
   m.Describe("c", Metrics::Type::kCounter, "C.");
-  m.Set("c", {}, 5);       // not a gauge
-  m.Add("nope", {}, 1);    // not declared
-  m.Add("c", {}, -1);      // counters only go up
+  m.Set("c", {}, 5);     // not a gauge
+  m.Add("nope", {}, 1);  // not declared
+  m.Add("c", {}, -1);    // counters only go up
   EXPECT_EQ(m.Value("c", {}), 0);
   EXPECT_EQ(m.Render().find("nope"), std::string::npos);
 }

@@ -65,9 +65,9 @@ spec:
       "spec.vlanId must be an integer, not a string",
   };
   EXPECT_EQ(o.errors, want);
-  EXPECT_EQ(o.lnet.dns_servers.size(), 1u);
-  EXPECT_EQ(o.lnet.ip_pool_count, 3u);
-  EXPECT_TRUE(o.lnet.ip_pools.empty());
+  EXPECT_EQ(o.lnet->dns_servers.size(), 1u);
+  EXPECT_EQ(o.lnet->ip_pool_count, 3u);
+  EXPECT_TRUE(o.lnet->ip_pools.empty());
 }
 
 TEST(ParseObject, DefaultsAndNamespaces) {
@@ -76,9 +76,9 @@ TEST(ParseObject, DefaultsAndNamespaces) {
       "spec: {logicalNetworkName: n, controlPlaneIP: 10.0.0.5}\n");
   EXPECT_EQ(c.meta.ns, "default");
   EXPECT_EQ(c.Ref(), "default/c");
-  EXPECT_EQ(c.wlc.control_plane_count, 1);
-  EXPECT_EQ(c.wlc.upgrade_surge, 1);
-  EXPECT_EQ(RequiredAddresses(c.wlc), 2);
+  EXPECT_EQ(c.wlc->control_plane_count, 1);
+  EXPECT_EQ(c.wlc->upgrade_surge, 1);
+  EXPECT_EQ(RequiredAddresses(*c.wlc), 2);
   Object n = Obj("apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r, namespace: x}\nspec: {}\n");
   EXPECT_EQ(n.meta.ns, "");  // cluster-scoped
   EXPECT_EQ(n.Describe(), "IPReservation r");
@@ -106,19 +106,19 @@ status:
 )");
   ASSERT_TRUE(s.errors.empty()) << s.errors[0];
   std::vector<std::string> asked;
-  for (const auto& r : s.svc.requested) asked.push_back(r.field + "=" + r.block.ToString());
+  for (const auto& r : s.svc->requested) asked.push_back(r.field + "=" + r.block.ToString());
   EXPECT_EQ(asked, (std::vector<std::string>{
                        "loadBalancerIP=10.0.0.6",
                        "annotations[metallb.io/loadBalancerIPs]=10.0.0.5",
                        "annotations[metallb.io/loadBalancerIPs]=2001:db8::5",
                        "annotations[lbipam.cilium.io/ips]=10.0.0.7",
                    }));
-  EXPECT_EQ(s.svc.sharing_key, "k1");
-  ASSERT_EQ(s.svc.ports.size(), 2u);
-  EXPECT_EQ(s.svc.ports[0].protocol, "TCP");
-  EXPECT_EQ(s.svc.ports[1].protocol, "UDP");
-  ASSERT_EQ(s.svc.held.size(), 1u);
-  EXPECT_EQ(s.svc.held[0].field, "status.loadBalancer.ingress[0].ip");
+  EXPECT_EQ(s.svc->sharing_key, "k1");
+  ASSERT_EQ(s.svc->ports.size(), 2u);
+  EXPECT_EQ(s.svc->ports[0].protocol, "TCP");
+  EXPECT_EQ(s.svc->ports[1].protocol, "UDP");
+  ASSERT_EQ(s.svc->held.size(), 1u);
+  EXPECT_EQ(s.svc->held[0].field, "status.loadBalancer.ingress[0].ip");
 }
 
 TEST(ParseObject, BadServiceAnnotationIsAFieldError) {

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/manifest.h"
 #include "core/engine.h"
+#include "core/manifest.h"
 #include "tests/fixture_cases.h"
 
 namespace ipguard {
@@ -88,8 +88,9 @@ TEST_P(RuleFixture, Verdict) {
     }
     for (const auto& sub : w) {
       std::string s = sub.get<std::string>();
-      bool found = std::any_of(v.warnings.begin(), v.warnings.end(),
-                               [&](const std::string& m) { return m.find(s) != std::string::npos; });
+      bool found = std::any_of(v.warnings.begin(), v.warnings.end(), [&](const std::string& m) {
+        return m.find(s) != std::string::npos;
+      });
       EXPECT_TRUE(found) << "no warning contains \"" << s << "\"" << got;
     }
   }

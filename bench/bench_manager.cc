@@ -1,0 +1,268 @@
+// Scale benchmark of `ipguard manager` (issue #3): the fake API server, in
+// this process, serves 1k LogicalNetworks, 10k WorkloadClusters and 100k
+// LoadBalancer Services over HTTPS; the real binary runs as a child process.
+// Reports the time from start to /readyz, the time until every status is
+// written, the child's peak RSS, and, while 100 changes per second arrive,
+// the time from each change to its status being written (p50, p99, max).
+//
+//   bench_manager [--binary build/cmd/ipguard] [--networks 1000]
+//                 [--clusters 10000] [--services 100000] [--seconds 30]
+//                 [--rate 100]
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "tests/component/tls_client.h"
+#include "tests/fakeapi/fake_apiserver.h"
+#include "webhook/certs.h"
+
+extern char** environ;
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using ipguard::fakeapi::FakeApiServer;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string Ip4(uint32_t v) {
+  return std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 255) + "." +
+         std::to_string((v >> 8) & 255) + "." + std::to_string(v & 255);
+}
+
+long PeakRssKb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+int FreePort() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return acc.local_endpoint().port();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string binary = "build/cmd/ipguard";
+  int networks = 1000, clusters = 10000, services = 100000, seconds = 30, rate = 100;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--binary") binary = v;
+    if (a == "--networks") networks = std::stoi(v);
+    if (a == "--clusters") clusters = std::stoi(v);
+    if (a == "--services") services = std::stoi(v);
+    if (a == "--seconds") seconds = std::stoi(v);
+    if (a == "--rate") rate = std::stoi(v);
+  }
+
+  auto ca = *ipguard::certs::GenerateCA("bench-ca", std::chrono::hours(24));
+  auto serving = *ipguard::certs::GenerateServing(ca, "bench", {"localhost"}, {"127.0.0.1"},
+                                                  std::chrono::hours(24));
+  ipguard::fakeapi::FakeApiOptions fo;
+  fo.tls = true;
+  fo.cert_pem = serving.cert_pem;
+  fo.key_pem = serving.key_pem;
+  fo.bookmark_interval = std::chrono::seconds(5);
+  FakeApiServer fake(fo);
+  fake.AddStandardResources();
+  if (!fake.Start().ok()) return 1;
+
+  auto load_start = Clock::now();
+  const std::string old = "2026-01-01T00:00:00Z";
+  for (int n = 0; n < networks; ++n) {
+    uint32_t base = (10u << 24) | (static_cast<uint32_t>(n) << 8);  // 10.x.y.0/24
+    fake.Upsert("logicalnetworks",
+                {{"apiVersion", "ipguard.io/v1alpha1"},
+                 {"kind", "LogicalNetwork"},
+                 {"metadata", {{"name", "lnet-" + std::to_string(n)}, {"creationTimestamp", old}}},
+                 {"spec",
+                  {{"vmSwitchName", "sw"},
+                   {"ipAllocationMethod", "Static"},
+                   {"vlanId", n % 4094 + 1},
+                   {"addressPrefix", Ip4(base) + "/24"},
+                   {"gateway", Ip4(base + 1)},
+                   {"dnsServers", {Ip4(base + 2)}},
+                   {"ipPools", {{{"start", Ip4(base + 50)}, {"end", Ip4(base + 249)}}}}}}});
+  }
+  for (int c = 0; c < clusters; ++c) {
+    int n = c % networks;
+    uint32_t base = (10u << 24) | (static_cast<uint32_t>(n) << 8);
+    fake.Upsert("workloadclusters",
+                {{"apiVersion", "ipguard.io/v1alpha1"},
+                 {"kind", "WorkloadCluster"},
+                 {"metadata",
+                  {{"name", "wlc-" + std::to_string(c)},
+                   {"namespace", "team-" + std::to_string(c % 100)},
+                   {"creationTimestamp", old}}},
+                 {"spec",
+                  {{"logicalNetworkName", "lnet-" + std::to_string(n)},
+                   {"controlPlaneIP", Ip4(base + 10 + static_cast<uint32_t>(c / networks) % 40)},
+                   {"nodePools", {{{"name", "np1"}, {"count", 3}}}}}}});
+  }
+  for (int s = 0; s < services; ++s) {
+    std::string ip = Ip4((100u << 24) | (64u << 16) | static_cast<uint32_t>(s));  // 100.64.0.0/10
+    fake.Upsert("services",
+                {{"apiVersion", "v1"},
+                 {"kind", "Service"},
+                 {"metadata",
+                  {{"name", "svc-" + std::to_string(s)},
+                   {"namespace", "apps-" + std::to_string(s % 500)},
+                   {"labels", {{"app", "svc-" + std::to_string(s)}, {"tier", "web"}}},
+                   {"annotations", {{"metallb.io/loadBalancerIPs", ip}}},
+                   {"creationTimestamp", old}}},
+                 {"spec",
+                  {{"type", "LoadBalancer"},
+                   {"selector", {{"app", "svc-" + std::to_string(s)}}},
+                   {"ports", {{{"name", "http"}, {"port", 80}, {"protocol", "TCP"}, {"targetPort", 8080}}}}}},
+                 {"status", {{"loadBalancer", {{"ingress", {{{"ip", ip}}}}}}}}});
+  }
+  std::cerr << "loaded " << networks << " networks, " << clusters << " clusters, " << services
+            << " services into the fake in " << Seconds(Clock::now() - load_start) << " s\n";
+
+  char tmpl[] = "/tmp/ipguard-bench-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  ::mkdir((dir + "/certs").c_str(), 0700);
+  std::ofstream(dir + "/certs/tls.crt") << serving.cert_pem;
+  std::ofstream(dir + "/certs/tls.key") << serving.key_pem;
+  std::ofstream(dir + "/kubeconfig") << "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+                                     << "clusters:\n- name: fake\n  cluster:\n    server: " << fake.url()
+                                     << "\n    certificate-authority-data: "
+                                     << ipguard::certs::EncodeBase64(ca.cert_pem)
+                                     << "\ncontexts:\n- name: fake\n  context: {cluster: fake, user: u}\n"
+                                     << "users:\n- name: u\n  user: {token: t}\n";
+  int probe = FreePort(), webhook = FreePort();
+  std::vector<std::string> args = {binary, "manager", "--kubeconfig", dir + "/kubeconfig",
+                                   "--namespace", "ipguard-system", "--leader-elect=false",
+                                   "--cert-dir", dir + "/certs", "--webhook-port", std::to_string(webhook),
+                                   "--metrics-port", "0", "--probe-port", std::to_string(probe),
+                                   "--log-level", "warn"};
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  auto start = Clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, binary.c_str(), nullptr, nullptr, cargs.data(), environ) != 0) {
+    std::cerr << "cannot start " << binary << "\n";
+    return 1;
+  }
+
+  auto ready = [&] {
+    ipguard::testing_util::TestClient c(probe, false);
+    return c.Connect().empty() && c.Request("GET", "/readyz", "").status == 200;
+  };
+  while (!ready()) {
+    if (Clock::now() - start > std::chrono::minutes(5)) {
+      std::cerr << "not ready after 5 minutes\n";
+      kill(pid, SIGKILL);
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  double ready_s = Seconds(Clock::now() - start);
+
+  auto all_written = [&] {
+    for (const auto& plural : {"logicalnetworks", "workloadclusters"}) {
+      for (const json& o : fake.List(plural)) {
+        if (!o.contains("status") || !o["status"].contains("observedGeneration")) return false;
+      }
+    }
+    return true;
+  };
+  while (!all_written()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  double written_s = Seconds(Clock::now() - start);
+
+  // Changes at a steady rate: a cluster's node count goes up by one, which
+  // changes its requiredAddresses and bumps its generation.
+  struct Change {
+    std::string ns, name;
+    int64_t generation;
+    Clock::time_point at;
+  };
+  std::vector<double> latencies;
+  std::vector<Change> open;
+  const int total = rate * seconds;
+  auto period = std::chrono::microseconds(1000000 / rate);
+  auto next = Clock::now();
+  int sent = 0;
+  while (sent < total || !open.empty()) {
+    auto now = Clock::now();
+    if (sent < total && now >= next) {
+      int c = (sent * 7919) % clusters;
+      std::string ns = "team-" + std::to_string(c % 100), name = "wlc-" + std::to_string(c);
+      json obj = *fake.Get("workloadclusters", ns, name);
+      obj["spec"]["nodePools"][0]["count"] = obj["spec"]["nodePools"][0]["count"].get<int>() % 4 + 1;
+      obj["metadata"].erase("generation");
+      obj["metadata"].erase("resourceVersion");
+      json stored = fake.Upsert("workloadclusters", obj);
+      open.push_back({ns, name, stored["metadata"]["generation"].get<int64_t>(), Clock::now()});
+      ++sent;
+      next += period;
+    }
+    for (auto it = open.begin(); it != open.end();) {
+      auto o = fake.Get("workloadclusters", it->ns, it->name);
+      if (o && o->contains("status") && (*o)["status"].value("observedGeneration", int64_t{0}) >= it->generation) {
+        latencies.push_back(Seconds(Clock::now() - it->at) * 1000);
+        it = open.erase(it);
+      } else if (Clock::now() - it->at > std::chrono::seconds(30)) {
+        latencies.push_back(30000);
+        it = open.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  long rss_kb = PeakRssKb(pid);
+  std::string heap = "?", rss_now = "?";
+  {
+    ipguard::testing_util::TestClient c(probe, false);
+    if (c.Connect().empty()) {
+      std::string text = c.Request("GET", "/metrics", "").body;
+      auto value = [&](const std::string& name) {
+        size_t at = text.find("\n" + name + " ");
+        if (at == std::string::npos) return std::string("?");
+        size_t from = at + name.size() + 2;
+        return std::to_string(std::stod(text.substr(from, text.find('\n', from) - from)) / 1048576.0);
+      };
+      heap = value("ipguard_heap_in_use_bytes");
+      rss_now = value("process_resident_memory_bytes");
+    }
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::system(("rm -rf " + dir).c_str());
+
+  std::sort(latencies.begin(), latencies.end());
+  auto pct = [&](double p) {
+    return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
+  };
+  std::printf("objects: %d LogicalNetworks, %d WorkloadClusters, %d LoadBalancer Services\n", networks,
+              clusters, services);
+  std::printf("start to ready (/readyz 200):      %.2f s\n", ready_s);
+  std::printf("start to every status written:     %.2f s\n", written_s);
+  std::printf("peak RSS of the manager:           %.1f MB (at the end: RSS %s MB, heap in use %s MB)\n",
+              rss_kb / 1024.0, rss_now.c_str(), heap.c_str());
+  std::printf("change to status, %d changes/s for %d s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu changes)\n",
+              rate, seconds, pct(0.50), pct(0.99), latencies.empty() ? 0.0 : latencies.back(), latencies.size());
+  std::printf("exit status after SIGTERM: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  return 0;
+}
