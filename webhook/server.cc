@@ -84,11 +84,22 @@ Result<std::shared_ptr<ssl::context>> LoadContext(const std::string& cert_file,
 
 class HttpServer::Impl {
  public:
+  // One io_context per thread, each run by that thread alone, and every
+  // connection pinned to one of them: no strands, no handler hopping
+  // between threads, no cross-thread wakeups on the hot path (measured in
+  // docs/performance.md).
   Impl(ServerOptions options, Handler handler)
       : options_(std::move(options)),
         handler_(std::move(handler)),
-        acceptor_(ioc_),
-        reload_timer_(ioc_) {}
+        iocs_(MakeContexts(std::max(1, options_.threads))),
+        acceptor_(*iocs_[0]),
+        reload_timer_(*iocs_[0]) {}
+
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
 
   Status Start() {
     boost::system::error_code ec;
@@ -109,14 +120,17 @@ class HttpServer::Impl {
       ScheduleReload();
     }
     Accept();
-    int n = std::max(1, options_.threads);
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    for (auto& ioc : iocs_) {
+      // Keeps run() going while a context has no connection yet.
+      guards_.push_back(asio::make_work_guard(*ioc));
+      threads_.emplace_back([c = ioc.get()] { c->run(); });
+    }
     return Status::Ok();
   }
 
   void Stop(std::chrono::milliseconds grace) {
     if (stopped_.exchange(true) || threads_.empty()) return;
-    asio::post(ioc_, [this] {
+    asio::post(*iocs_[0], [this] {
       boost::system::error_code ec;
       acceptor_.close(ec);
       reload_timer_.cancel();
@@ -125,7 +139,7 @@ class HttpServer::Impl {
     while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    ioc_.stop();
+    for (auto& ioc : iocs_) ioc->stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
   }
@@ -189,7 +203,9 @@ class HttpServer::Impl {
 
   ServerOptions options_;
   Handler handler_;
-  asio::io_context ioc_;
+  std::vector<std::unique_ptr<asio::io_context>> iocs_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  size_t next_ = 0;  // the context for the next connection (acceptor's thread only)
   tcp::acceptor acceptor_;
   asio::steady_timer reload_timer_;
   std::vector<std::thread> threads_;
@@ -292,18 +308,24 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     Respond(status, "text/plain; charset=utf-8", why + "\n", false);
   }
 
+  // The whole response goes out as one buffer: one TLS record and one
+  // send, where writing the header and body apart would cost two of each.
   void Respond(int status, const std::string& content_type, std::string body, bool keep_alive) {
-    res_ = {};
-    res_.version(11);
-    res_.result(static_cast<unsigned>(status));
-    res_.set(http::field::content_type, content_type);
-    res_.set(http::field::server, "ipguard");
-    res_.body() = std::move(body);
-    res_.keep_alive(keep_alive);
-    res_.prepare_payload();
+    out_.clear();
+    out_.reserve(body.size() + 160);
+    out_ += "HTTP/1.1 ";
+    out_ += std::to_string(status);
+    out_ += ' ';
+    out_ += std::string(http::obsolete_reason(static_cast<http::status>(status)));
+    out_ += "\r\nServer: ipguard\r\nContent-Type: ";
+    out_ += content_type;
+    out_ += "\r\nContent-Length: ";
+    out_ += std::to_string(body.size());
+    out_ += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    out_ += body;
     beast::get_lowest_layer(stream_).expires_after(server_->options().body_timeout);
-    http::async_write(
-        stream_, res_,
+    asio::async_write(
+        stream_, asio::buffer(out_),
         [self = this->shared_from_this(), keep_alive](boost::system::error_code ec, size_t) {
           self->Finished();
           if (ec || !keep_alive) return self->Close();
@@ -330,7 +352,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> res_;
+  std::string out_;  // the response being written
   bool in_flight_ = false;
 };
 
@@ -377,7 +399,8 @@ class Detector : public std::enable_shared_from_this<Detector> {
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_),
+  asio::io_context& next = *iocs_[next_++ % iocs_.size()];
+  acceptor_.async_accept(next,
                          [this](boost::system::error_code ec, tcp::socket socket) {
                            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
                            if (!ec) {
