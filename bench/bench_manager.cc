@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/plan_objects.h"
 #include "tests/component/tls_client.h"
 #include "tests/fakeapi/fake_apiserver.h"
 #include "webhook/certs.h"
@@ -34,14 +35,13 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using ipguard::bench::ClusterJson;
+using ipguard::bench::NetworkJson;
+using ipguard::bench::ServiceIp;
 using ipguard::fakeapi::FakeApiServer;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::string Ip4(uint32_t v) {
-  return std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 255) + "." +
-         std::to_string((v >> 8) & 255) + "." + std::to_string(v & 255);
-}
 
 long PeakRssKb(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -87,38 +87,12 @@ int main(int argc, char** argv) {
 
   auto load_start = Clock::now();
   const std::string old = "2026-01-01T00:00:00Z";
-  for (int n = 0; n < networks; ++n) {
-    uint32_t base = (10u << 24) | (static_cast<uint32_t>(n) << 8);  // 10.x.y.0/24
-    fake.Upsert("logicalnetworks",
-                {{"apiVersion", "ipguard.io/v1alpha1"},
-                 {"kind", "LogicalNetwork"},
-                 {"metadata", {{"name", "lnet-" + std::to_string(n)}, {"creationTimestamp", old}}},
-                 {"spec",
-                  {{"vmSwitchName", "sw"},
-                   {"ipAllocationMethod", "Static"},
-                   {"vlanId", n % 4094 + 1},
-                   {"addressPrefix", Ip4(base) + "/24"},
-                   {"gateway", Ip4(base + 1)},
-                   {"dnsServers", {Ip4(base + 2)}},
-                   {"ipPools", {{{"start", Ip4(base + 50)}, {"end", Ip4(base + 249)}}}}}}});
-  }
+  for (int n = 0; n < networks; ++n) fake.Upsert("logicalnetworks", NetworkJson(n, old));
   for (int c = 0; c < clusters; ++c) {
-    int n = c % networks;
-    uint32_t base = (10u << 24) | (static_cast<uint32_t>(n) << 8);
-    fake.Upsert("workloadclusters",
-                {{"apiVersion", "ipguard.io/v1alpha1"},
-                 {"kind", "WorkloadCluster"},
-                 {"metadata",
-                  {{"name", "wlc-" + std::to_string(c)},
-                   {"namespace", "team-" + std::to_string(c % 100)},
-                   {"creationTimestamp", old}}},
-                 {"spec",
-                  {{"logicalNetworkName", "lnet-" + std::to_string(n)},
-                   {"controlPlaneIP", Ip4(base + 10 + static_cast<uint32_t>(c / networks) % 40)},
-                   {"nodePools", {{{"name", "np1"}, {"count", 3}}}}}}});
+    fake.Upsert("workloadclusters", ClusterJson(c, networks, "team-" + std::to_string(c % 100), old));
   }
   for (int s = 0; s < services; ++s) {
-    std::string ip = Ip4((100u << 24) | (64u << 16) | static_cast<uint32_t>(s));  // 100.64.0.0/10
+    std::string ip = ServiceIp(s);
     fake.Upsert("services",
                 {{"apiVersion", "v1"},
                  {"kind", "Service"},

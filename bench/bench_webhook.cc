@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/plan_objects.h"
 #include "kube/clock.h"
 #include "tests/component/tls_client.h"
 #include "webhook/certs.h"
@@ -35,11 +36,10 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using ipguard::bench::ClusterJson;
+using ipguard::bench::NetworkJson;
+using ipguard::bench::ServiceIp;
 
-std::string Ip4(uint32_t v) {
-  return std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 255) + "." +
-         std::to_string((v >> 8) & 255) + "." + std::to_string(v & 255);
-}
 
 json Service(const std::string& name, const std::string& ip) {
   return {{"apiVersion", "v1"},
@@ -53,35 +53,13 @@ json Service(const std::string& name, const std::string& ip) {
 }
 
 void Fill(ipguard::kube::ClusterState& state) {
-  for (int n = 0; n < 1000; ++n) {
-    uint32_t base = (10u << 24) | (static_cast<uint32_t>(n) << 8);
-    state.Apply(ipguard::kube::EventType::kAdded,
-                {{"apiVersion", "ipguard.io/v1alpha1"},
-                 {"kind", "LogicalNetwork"},
-                 {"metadata", {{"name", "lnet-" + std::to_string(n)}}},
-                 {"spec",
-                  {{"vmSwitchName", "sw"},
-                   {"ipAllocationMethod", "Static"},
-                   {"vlanId", n % 4094 + 1},
-                   {"addressPrefix", Ip4(base) + "/24"},
-                   {"gateway", Ip4(base + 1)},
-                   {"dnsServers", {Ip4(base + 2)}},
-                   {"ipPools", {{{"start", Ip4(base + 50)}, {"end", Ip4(base + 249)}}}}}}});
-  }
+  for (int n = 0; n < 1000; ++n) state.Apply(ipguard::kube::EventType::kAdded, NetworkJson(n));
   for (int c = 0; c < 9000; ++c) {
-    uint32_t base = (10u << 24) | (static_cast<uint32_t>(c % 1000) << 8);
-    state.Apply(ipguard::kube::EventType::kAdded,
-                {{"apiVersion", "ipguard.io/v1alpha1"},
-                 {"kind", "WorkloadCluster"},
-                 {"metadata", {{"name", "wlc-" + std::to_string(c)}, {"namespace", "team"}}},
-                 {"spec",
-                  {{"logicalNetworkName", "lnet-" + std::to_string(c % 1000)},
-                   {"controlPlaneIP", Ip4(base + 10 + static_cast<uint32_t>(c / 1000))},
-                   {"nodePools", {{{"name", "np1"}, {"count", 3}}}}}}});
+    state.Apply(ipguard::kube::EventType::kAdded, ClusterJson(c, 1000, "team"));
   }
   for (int s = 0; s < 90000; ++s) {
     state.Apply(ipguard::kube::EventType::kAdded,
-                Service("svc-" + std::to_string(s), Ip4((100u << 24) | (64u << 16) | static_cast<uint32_t>(s))));
+                Service("svc-" + std::to_string(s), ServiceIp(s)));
   }
 }
 

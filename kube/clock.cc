@@ -3,7 +3,6 @@
 #include <ctime>
 
 namespace ipguard::kube {
-namespace {
 
 std::string FormatRfc3339(int64_t seconds) {
   std::time_t t = static_cast<std::time_t>(seconds);
@@ -13,8 +12,6 @@ std::string FormatRfc3339(int64_t seconds) {
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
-
-}  // namespace
 
 std::string RealClock::NowRfc3339() const {
   return FormatRfc3339(std::chrono::duration_cast<std::chrono::seconds>(

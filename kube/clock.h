@@ -13,6 +13,9 @@
 
 namespace ipguard::kube {
 
+// Seconds since the Unix epoch as RFC 3339 UTC ("2026-11-24T10:00:00Z").
+std::string FormatRfc3339(int64_t unix_seconds);
+
 class Clock {
  public:
   using Duration = std::chrono::steady_clock::duration;

@@ -41,14 +41,6 @@ int64_t NowUnix() {
       .count();
 }
 
-std::string FormatUnix(int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -176,7 +168,7 @@ std::string CertRotator::Judge(const Result<Material>& m, bool* new_ca) const {
   if (!ca.ok()) return "the CA is unusable: " + ca.error();
   if (!ca->is_ca) return "the CA certificate is not a CA";
   if (DueForRenewal(*ca, options_.renew_before, options_.ca_validity, now)) {
-    return "the CA expires at " + FormatUnix(ca->not_after_unix);
+    return "the CA expires at " + kube::FormatRfc3339(ca->not_after_unix);
   }
 
   *new_ca = false;
@@ -187,7 +179,7 @@ std::string CertRotator::Judge(const Result<Material>& m, bool* new_ca) const {
   auto serving = certs::Inspect(m->serving.cert_pem);
   if (!serving.ok()) return "the serving certificate is unusable: " + serving.error();
   if (DueForRenewal(*serving, options_.renew_before, options_.serving_validity, now)) {
-    return "the serving certificate expires at " + FormatUnix(serving->not_after_unix);
+    return "the serving certificate expires at " + kube::FormatRfc3339(serving->not_after_unix);
   }
   std::vector<std::string> missing;
   for (const auto& dns : options_.dns_names) {

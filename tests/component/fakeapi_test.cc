@@ -20,6 +20,7 @@
 
 #include "core/json_util.h"
 #include "fakeapi/fake_apiserver.h"
+#include "tests/component/eventually.h"
 #include "kube/client.h"
 #include "kube/clock.h"
 #include "kube/config.h"
@@ -44,16 +45,7 @@ using std::chrono::milliseconds;
 const Resource kNetworks{"ipguard.io", "v1alpha1", "logicalnetworks", false};
 const Resource kServices{"", "v1", "services", true};
 
-// Polls until `pred` holds; the deadline is generous because a loaded CI
-// machine is slow, while a passing test returns at the first true poll.
-bool Eventually(const std::function<bool()>& pred, milliseconds deadline = milliseconds(5000)) {
-  auto end = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return pred();
-}
+using testing_util::Eventually;
 
 json Network(const std::string& name, json labels = json::object()) {
   return {{"apiVersion", "ipguard.io/v1alpha1"},

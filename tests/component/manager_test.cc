@@ -19,6 +19,7 @@
 #include "controller/status.h"
 #include "core/manifest.h"
 #include "kube/http_transport.h"
+#include "tests/component/eventually.h"
 #include "tests/component/tls_client.h"
 #include "tests/fakeapi/fake_apiserver.h"
 #include "webhook/certs.h"
@@ -32,15 +33,7 @@ namespace fs = std::filesystem;
 using fakeapi::FakeApiServer;
 using nlohmann::json;
 
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(15000)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+using testing_util::Eventually;
 
 const json* Cond(const json& obj, const std::string& type) {
   if (!obj.contains("status") || !obj["status"].contains("conditions")) return nullptr;

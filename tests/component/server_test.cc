@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/component/eventually.h"
 #include "tests/component/tls_client.h"
 #include "webhook/certs.h"
 
@@ -24,15 +25,7 @@ void WriteFile(const std::string& path, const std::string& text) {
   ASSERT_EQ(::rename(tmp.c_str(), path.c_str()), 0);
 }
 
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
-}
+using testing_util::Eventually;
 
 class ServerTest : public testing::Test {
  protected:
