@@ -11,6 +11,7 @@ PACKAGES=(
   libcpprest-dev libssl-dev libspdlog-dev libboost-dev  # kube client, webhook, logging
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev  # renders the Helm chart in tests
 )
 
 missing=()
