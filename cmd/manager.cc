@@ -454,14 +454,12 @@ struct Manager::Impl {
         return out;
       });
       if (kind == Kind::kService) {
-        // The engine holds what the rules need; the cache keeps only what
-        // tells a change and names the object for events.
+        // The engine holds what the rules need and names a Service in its
+        // events; the cache keeps only the resourceVersion, which tells a
+        // change.
         inf->store.SetKeep([](const json& obj) {
-          json rv = nullptr;
-          if (obj.contains("metadata") && obj["metadata"].is_object()) {
-            rv = obj["metadata"].value("resourceVersion", "");
-          }
-          return json{{"metadata", {{"resourceVersion", std::move(rv)}}}};
+          if (!obj.contains("metadata") || !obj["metadata"].is_object()) return json();
+          return json(obj["metadata"].value("resourceVersion", ""));
         });
       }
       inf->store.AddHandler([this](kube::EventType type, const json& obj) {
