@@ -101,11 +101,18 @@ DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& option
   auto k = KindOf(group.empty() ? version : group + "/" + version, out.kind);
   if (!k || (*k == Kind::kIPAddressPool && !options.metallb)) return answer(Allow(out));
   std::string ns = JsonString(*request, "namespace");
-  const json* object = Member(*request, "object");
-  const json* old_object = Member(*request, "oldObject");
+  // The objects are moved out of the review, not copied: the review is not
+  // read again, and an object can be most of the body.
+  json& mutable_request = review["request"];  // an object, checked above
+  auto take = [&](const char* key) -> json* {
+    auto it = mutable_request.find(key);
+    return it == mutable_request.end() || it->is_null() ? nullptr : &*it;
+  };
+  json* object = take("object");
+  json* old_object = take("oldObject");
   if (*op != Operation::kDelete) {
     if (!object) return answer(Fail(out, "request.object is missing"));
-    auto o = ReadObject(*object, ns, "object");
+    auto o = ReadObject(std::move(*object), ns, "object");
     if (!o.ok()) return answer(Fail(out, o.error()));
     d.obj = std::move(o).value();
   }
@@ -113,7 +120,7 @@ DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& option
     if (!old_object) {
       if (*op == Operation::kDelete) return answer(Fail(out, "request.oldObject is missing"));
     } else {
-      auto o = ReadObject(*old_object, ns, "oldObject");
+      auto o = ReadObject(std::move(*old_object), ns, "oldObject");
       if (!o.ok()) return answer(Fail(out, o.error()));
       d.old_obj = std::move(o).value();
     }
