@@ -52,6 +52,32 @@ for kube in v1.26.0 v1.30.0; do
     -set certificates.caBundle=Y2EK
 done
 expect_refusal secret-without-name -set certificates.mode=secret
+
+# The flags the Deployment passes must be ones the binary accepts: with a kubeconfig
+# that does not exist, flag parsing passes and the manager stops at the kubeconfig.
+if [ -n "${IPGUARD_BIN:-}" ]; then
+  for name in selfSigned-metallb-v1.30.0 certManager-v1.30.0 secret-v1.30.0; do
+    mapfile -t args < <(python3 - "$work/$name.1.yaml" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+for i, line in enumerate(lines):
+    if line.strip() == "args:":
+        for item in lines[i + 1:]:
+            stripped = item.lstrip()
+            if not stripped.startswith("- "):
+                break
+            print(stripped[2:].strip().strip('"'))
+        break
+PY
+)
+    out=$("$IPGUARD_BIN" "${args[@]}" --kubeconfig "$work/no-such-kubeconfig" 2>&1 || true)
+    if echo "$out" | grep -q "no-such-kubeconfig"; then
+      echo "ok   $name: the binary accepts the Deployment's ${#args[@]} arguments"
+    else
+      echo "FAIL $name: the binary refuses the Deployment's arguments: $out"; fail=1
+    fi
+  done
+fi
 grep -q "matchConditions" "$work/selfSigned-v1.30.0.1.yaml" || { echo "FAIL: no matchConditions on 1.30"; fail=1; }
 if grep -q "matchConditions" "$work/selfSigned-v1.26.0.1.yaml"; then
   echo "FAIL: matchConditions rendered for 1.26, which does not support them"; fail=1
