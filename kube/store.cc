@@ -69,18 +69,20 @@ void Store::EndReplace() {
         ++it;
         continue;
       }
-      // What the cache kept may be less than the object: name it again so
-      // handlers know what went.
       json obj = std::move(it->second);
-      if (!obj.is_object()) obj = json::object();
-      json& meta = obj["metadata"];
-      if (!meta.is_object()) meta = json::object();
-      size_t slash = it->first.find('/');
-      if (slash == std::string::npos) {
-        meta["name"] = it->first;
-      } else {
-        meta["namespace"] = it->first.substr(0, slash);
-        meta["name"] = it->first.substr(slash + 1);
+      if (keep_) {
+        // The cache kept less than the object: name it again from its key,
+        // and pass it through the transform as every other event is, so
+        // handlers can read what went.
+        json named = {{"metadata", json::object()}};
+        size_t slash = it->first.find('/');
+        if (slash == std::string::npos) {
+          named["metadata"]["name"] = it->first;
+        } else {
+          named["metadata"]["namespace"] = it->first.substr(0, slash);
+          named["metadata"]["name"] = it->first.substr(slash + 1);
+        }
+        obj = Transformed(named);
       }
       gone.push_back(std::move(obj));
       it = items_.erase(it);

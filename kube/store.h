@@ -40,7 +40,9 @@ class Store {
   // apart, and objects the cache drops are named from it. Default: the
   // transformed object.
   void SetKeep(Transform k) { keep_ = std::move(k); }
-  nlohmann::json Transformed(const nlohmann::json& raw) const { return transform_ ? transform_(raw) : raw; }
+  nlohmann::json Transformed(const nlohmann::json& raw) const {
+    return transform_ ? transform_(raw) : raw;
+  }
 
   // A fresh list, streamed: BeginReplace(), then ReplaceAdd() for each
   // object (already Transformed), then EndReplace(), which emits kDeleted

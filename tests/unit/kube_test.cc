@@ -19,7 +19,8 @@ const Resource kServices{"", "v1", "services", true};
 std::string Obj(const std::string& name, const std::string& rv, const std::string& ns = "") {
   json m = {{"name", name}, {"resourceVersion", rv}};
   if (!ns.empty()) m["namespace"] = ns;
-  return json{{"apiVersion", "ipguard.io/v1alpha1"}, {"kind", "LogicalNetwork"}, {"metadata", m}}.dump();
+  return json{{"apiVersion", "ipguard.io/v1alpha1"}, {"kind", "LogicalNetwork"}, {"metadata", m}}
+      .dump();
 }
 
 std::string Event(const std::string& type, const std::string& obj) {
@@ -35,11 +36,13 @@ TEST(Resource, Paths) {
 
 TEST(Client, ListFetchesEveryPage) {
   FakeTransport t;
-  t.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=2", 200,
-            R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"10","continue":"tok en"},"items":[)" +
-                Obj("a", "5") + "," + Obj("b", "6") + "]}"});
+  t.Script(
+      {"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=2", 200,
+       R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"10","continue":"tok en"},"items":[)" +
+           Obj("a", "5") + "," + Obj("b", "6") + "]}"});
   t.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=2&continue=tok%20en", 200,
-            R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"10"},"items":[)" + Obj("c", "7") + "]}"});
+            R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"10"},"items":[)" +
+                Obj("c", "7") + "]}"});
   Client c(&t);
   ListOptions o;
   o.limit = 2;
@@ -52,10 +55,12 @@ TEST(Client, ListFetchesEveryPage) {
 
 TEST(Client, ErrorsCarryTheApiStatus) {
   FakeTransport t;
-  t.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks/x", 404,
-            R"({"kind":"Status","status":"Failure","reason":"NotFound","message":"logicalnetworks \"x\" not found","code":404})"});
-  t.Script({"PUT", "/apis/ipguard.io/v1alpha1/logicalnetworks/a/status", 409,
-            R"({"kind":"Status","reason":"Conflict","message":"the object has been modified","code":409})"});
+  t.Script(
+      {"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks/x", 404,
+       R"({"kind":"Status","status":"Failure","reason":"NotFound","message":"logicalnetworks \"x\" not found","code":404})"});
+  t.Script(
+      {"PUT", "/apis/ipguard.io/v1alpha1/logicalnetworks/a/status", 409,
+       R"({"kind":"Status","reason":"Conflict","message":"the object has been modified","code":409})"});
   t.Script({"GET", "/api/v1/services", 429, "slow down", {}, false, false, {{"retry-after", "3"}}});
   t.Script({"DELETE", "/api/v1/namespaces/d/services/s", 0, "", {}, false, true});
   Client c(&t);
@@ -79,9 +84,12 @@ TEST(Client, ErrorsCarryTheApiStatus) {
 
 TEST(Client, PatchContentTypes) {
   FakeTransport t;
-  for (int i = 0; i < 2; ++i) t.Script({"PATCH", "/apis/ipguard.io/v1alpha1/logicalnetworks/a", 200, Obj("a", "4")});
+  for (int i = 0; i < 2; ++i)
+    t.Script({"PATCH", "/apis/ipguard.io/v1alpha1/logicalnetworks/a", 200, Obj("a", "4")});
   Client c(&t);
-  ASSERT_TRUE(c.Patch(kLnet, "", "a", json{{"metadata", {{"labels", {{"x", "y"}}}}}}, Client::PatchType::kMerge).ok());
+  ASSERT_TRUE(c.Patch(kLnet, "", "a", json{{"metadata", {{"labels", {{"x", "y"}}}}}},
+                      Client::PatchType::kMerge)
+                  .ok());
   ASSERT_TRUE(c.Patch(kLnet, "", "a", json::array(), Client::PatchType::kJson).ok());
   auto reqs = t.requests();
   EXPECT_EQ(reqs[0].content_type, "application/merge-patch+json");
@@ -110,7 +118,8 @@ class ReflectorTest : public testing::Test {
     return cond();
   }
   std::string ListBody(const std::string& rv, std::vector<std::string> items) {
-    std::string out = R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":")" + rv + R"("},"items":[)";
+    std::string out =
+        R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":")" + rv + R"("},"items":[)";
     for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
     return out + "]}";
   }
@@ -125,11 +134,15 @@ class ReflectorTest : public testing::Test {
 TEST_F(ReflectorTest, ListsThenAppliesWatchEventsAndResumesFromTheLastVersion) {
   transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
                      ListBody("100", {Obj("a", "90"), Obj("b", "95")})});
-  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 200, "",
+  transport_.Script({"GET",
+                     "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true",
+                     200,
+                     "",
                      {Event("ADDED", Obj("c", "101")), Event("MODIFIED", Obj("a", "102")),
                       Event("DELETED", Obj("b", "103")), Event("BOOKMARK", Obj("", "110"))}});
   Start();
-  ASSERT_TRUE(Eventually([&] { return store_.HasSynced() && transport_.CountRequests("resourceVersion=110") > 0; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return store_.HasSynced() && transport_.CountRequests("resourceVersion=110") > 0; }));
   EXPECT_EQ(store_.size(), 2u);
   EXPECT_EQ((*store_.Get("a"))["metadata"]["resourceVersion"], "102");
   EXPECT_FALSE(store_.Get("b").has_value());
@@ -144,8 +157,12 @@ TEST_F(ReflectorTest, ListsThenAppliesWatchEventsAndResumesFromTheLastVersion) {
 TEST_F(ReflectorTest, GoneRelistsAndDropsWhatVanished) {
   transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
                      ListBody("100", {Obj("a", "90"), Obj("b", "95")})});
-  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 200, "",
-                     {R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}})"}});
+  transport_.Script(
+      {"GET",
+       "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true",
+       200,
+       "",
+       {R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}})"}});
   transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
                      ListBody("200", {Obj("a", "150")})});
   transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 410, "gone"});
@@ -164,14 +181,23 @@ TEST_F(ReflectorTest, GoneRelistsAndDropsWhatVanished) {
 
 TEST_F(ReflectorTest, BacksOffOnErrorsAndHonoursRetryAfter) {
   transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 500, "boom"});
-  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 429, "", {}, false, false,
+  transport_.Script({"GET",
+                     "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=",
+                     429,
+                     "",
+                     {},
+                     false,
+                     false,
                      {{"retry-after", "20"}}});
-  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200, ListBody("5", {})});
+  transport_.Script(
+      {"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200, ListBody("5", {})});
   Start();
   std::this_thread::sleep_for(milliseconds(50));
-  EXPECT_EQ(transport_.CountRequests("?limit="), 1u) << "no retry before the clock moves: no busy loop";
+  EXPECT_EQ(transport_.CountRequests("?limit="), 1u)
+      << "no retry before the clock moves: no busy loop";
   clock_.Advance(milliseconds(300));  // past the first backoff
-  for (int i = 0; i < 200 && transport_.CountRequests("?limit=") < 2; ++i) std::this_thread::sleep_for(milliseconds(2));
+  for (int i = 0; i < 200 && transport_.CountRequests("?limit=") < 2; ++i)
+    std::this_thread::sleep_for(milliseconds(2));
   EXPECT_EQ(transport_.CountRequests("?limit="), 2u);
   clock_.Advance(std::chrono::seconds(5));
   std::this_thread::sleep_for(milliseconds(50));
@@ -181,10 +207,15 @@ TEST_F(ReflectorTest, BacksOffOnErrorsAndHonoursRetryAfter) {
 }
 
 TEST_F(ReflectorTest, BrokenStreamResumesAndStopIsPrompt) {
-  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200, ListBody("10", {})});
-  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 200, "",
+  transport_.Script(
+      {"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200, ListBody("10", {})});
+  transport_.Script({"GET",
+                     "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true",
+                     200,
+                     "",
                      {Event("ADDED", Obj("a", "11")), "{not json"}});
-  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 0, "", {}, false, true});
+  transport_.Script(
+      {"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 0, "", {}, false, true});
   Start();
   ASSERT_TRUE(Eventually([&] { return transport_.CountRequests("watch=true") >= 3; }));
   EXPECT_TRUE(store_.Get("a").has_value());
@@ -202,6 +233,35 @@ TEST_F(ReflectorTest, BrokenStreamResumesAndStopIsPrompt) {
 namespace ipguard::kube {
 namespace {
 
+// A cache that keeps less than the object (the manager keeps only a
+// Service's resourceVersion) must still hand a relist's deletions to the
+// handlers as objects they can read: named, and through the transform.
+TEST(StoreKeep, RelistDeletionsGoThroughTheTransform) {
+  Store store;
+  store.SetTransform([](const json& o) {
+    json out = o;
+    out["kind"] = "Service";
+    return out;
+  });
+  store.SetKeep([](const json& o) { return json(o["metadata"].value("resourceVersion", "")); });
+  std::vector<std::pair<EventType, json>> seen;
+  store.AddHandler([&](EventType t, const json& o) { seen.emplace_back(t, o); });
+  auto svc = [](const std::string& name, const std::string& rv) {
+    return json{{"metadata", {{"name", name}, {"namespace", "apps"}, {"resourceVersion", rv}}}};
+  };
+  store.Replace({svc("a", "1"), svc("b", "2")});
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(store.Get("apps/a"), json("1")) << "only the resourceVersion is kept";
+  seen.clear();
+  store.Replace({svc("a", "1")});
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].first, EventType::kDeleted);
+  EXPECT_EQ(seen[0].second["kind"], "Service");
+  EXPECT_EQ(seen[0].second["metadata"]["name"], "b");
+  EXPECT_EQ(seen[0].second["metadata"]["namespace"], "apps");
+  EXPECT_EQ(store.Keys(), std::vector<std::string>{"apps/a"});
+}
+
 TEST(EventRecorder, WritesEventsV1AboutTheObject) {
   FakeTransport t;
   t.Script({"POST", "/apis/events.k8s.io/v1/namespaces/team-a/events", 201, "{}"});
@@ -213,7 +273,9 @@ TEST(EventRecorder, WritesEventsV1AboutTheObject) {
               {"kind", "WorkloadCluster"},
               {"metadata", {{"name", "prod"}, {"namespace", "team-a"}, {"uid", "u-1"}}}};
   ASSERT_TRUE(r.Emit(wlc, "Warning", "IPConflict", std::string(2000, 'x')).ok());
-  json lnet = {{"apiVersion", "ipguard.io/v1alpha1"}, {"kind", "LogicalNetwork"}, {"metadata", {{"name", "lnet"}}}};
+  json lnet = {{"apiVersion", "ipguard.io/v1alpha1"},
+               {"kind", "LogicalNetwork"},
+               {"metadata", {{"name", "lnet"}}}};
   ASSERT_TRUE(r.Emit(lnet, "Normal", "ConflictResolved", "no longer collides").ok());
   auto reqs = t.requests();
   ASSERT_EQ(reqs.size(), 2u);
