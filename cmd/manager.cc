@@ -58,7 +58,8 @@ const char kManagerUsage[] =
     "  --webhook-ip IP              IP address for the self-signed certificate (repeatable)\n"
     "  --metrics-port N             plain HTTP /metrics (default 8080)\n"
     "  --probe-port N               plain HTTP /healthz and /readyz (default 8081)\n"
-    "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: for IPv6)\n"
+    "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: "
+    "for IPv6)\n"
     "  --workers N                  reconcile workers (default 2)\n"
     "  --log-level debug|info|warn|error (default info)\n"
     "  --log-format text|json       (default text)\n";
@@ -278,6 +279,7 @@ struct Manager::Impl {
     std::thread thread;
   };
 
+  const std::string identity;  // of this process, for the Lease and events
   ManagerOptions options;
   std::unique_ptr<kube::Transport> transport;
   kube::Clock* clock = kube::RealClock::Get();
@@ -297,8 +299,9 @@ struct Manager::Impl {
   std::mutex mu;
   std::condition_variable cv;
 
-  Impl(ManagerOptions o, std::unique_ptr<kube::Transport> t, const std::string& identity)
-      : options(std::move(o)),
+  Impl(ManagerOptions o, std::unique_ptr<kube::Transport> t, std::string id)
+      : identity(std::move(id)),
+        options(std::move(o)),
         transport(std::move(t)),
         client(transport.get()),
         state(options.engine, clock, std::chrono::seconds(options.pending_ttl_seconds)),
@@ -344,7 +347,6 @@ struct Manager::Impl {
     m.Clear("ipguard_pool_addresses");
     m.Clear("ipguard_index_objects");
     state.Read([&](const Engine& engine) {
-      std::map<std::string, int> counts;
       for (Kind k : {Kind::kLogicalNetwork, Kind::kWorkloadCluster, Kind::kLoadBalancerPool,
                      Kind::kIPReservation, Kind::kService, Kind::kIPAddressPool}) {
         int n = 0;
@@ -363,8 +365,7 @@ struct Manager::Impl {
             m.Set("ipguard_pool_addresses", with("used"), static_cast<double>(u.required_by_nodes));
             m.Set("ipguard_pool_addresses", with("free"), static_cast<double>(u.free.value_or(0)));
           } else if (k == Kind::kLoadBalancerPool || k == Kind::kIPAddressPool) {
-            double total = 0;
-            for (const auto& b : o.addr->addresses) total += static_cast<double>(b.block.Size());
+            double total = static_cast<double>(AddressCount(o.addr->addresses));
             double used = static_cast<double>(engine.AssignedIn(o.Key()));
             std::string name = o.Ref();
             kube::Labels base = {{"kind", KindName(k)}, {"name", name}};
@@ -398,7 +399,8 @@ struct Manager::Impl {
         if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
         std::fclose(f);
       }
-      m.Set("process_resident_memory_bytes", {}, static_cast<double>(resident) * sysconf(_SC_PAGESIZE));
+      m.Set("process_resident_memory_bytes", {},
+            static_cast<double>(resident) * sysconf(_SC_PAGESIZE));
       m.Set("ipguard_heap_in_use_bytes", {}, static_cast<double>(mallinfo2().uordblks));
     }
     m.Set("ipguard_leader", {}, IsLeader() ? 1 : 0);
@@ -429,7 +431,7 @@ struct Manager::Impl {
       kube::LeaderOptions lo;
       lo.ns = options.ns;
       lo.name = options.lease_name;
-      lo.identity = events_identity;
+      lo.identity = identity;
       lo.lease_duration = std::chrono::seconds(options.lease_seconds);
       lo.renew_deadline = std::chrono::seconds(options.renew_deadline_seconds);
       lo.retry_period = std::chrono::seconds(options.retry_period_seconds);
@@ -443,9 +445,7 @@ struct Manager::Impl {
       auto inf = std::make_unique<Informer>();
       inf->what = w;
       Kind kind = w.kind;
-      std::string api_version = w.resource.group.empty()
-                                    ? w.resource.version
-                                    : w.resource.group + "/" + w.resource.version;
+      std::string api_version = w.resource.ApiVersion();
       inf->store.SetTransform([kind, api_version](const json& obj) {
         json out = Trim(kind, obj);
         // List items of the core group come without them; the engine needs both.
@@ -605,15 +605,10 @@ struct Manager::Impl {
     if (probe_server) probe_server->Stop(std::chrono::milliseconds(0));
     spdlog::info("stopped");
   }
-
-  std::string events_identity;
 };
 
-Manager::Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport) {
-  std::string identity = Identity();
-  impl_ = std::make_unique<Impl>(std::move(options), std::move(transport), identity);
-  impl_->events_identity = identity;
-}
+Manager::Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(transport), Identity())) {}
 Manager::~Manager() { Stop(); }
 Status Manager::Start() { return impl_->Start(); }
 void Manager::Stop() { impl_->Stop(); }

@@ -33,10 +33,6 @@ bool ConditionTrue(const json& status, const char* type) {
   return false;
 }
 
-std::string ApiVersion(const kube::Resource& r) {
-  return r.group.empty() ? r.version : r.group + "/" + r.version;
-}
-
 // What the engine says the object's status should be, read under one
 // shared lock.
 struct Plan {
@@ -192,7 +188,7 @@ Status Controller::Reconcile(const std::string& key) {
   }
   json obj = std::move(*stored);
   obj["kind"] = KindName(w->kind);
-  obj["apiVersion"] = ApiVersion(w->resource);
+  obj["apiVersion"] = w->resource.ApiVersion();
 
   auto plan_for = [&](const json& current_status) {
     return state_->Read([&](const Engine& engine) {
@@ -215,7 +211,7 @@ Status Controller::Reconcile(const std::string& key) {
   if (!plan.found) {
     std::lock_guard<std::mutex> l(mu_);
     conflicting_.erase(key);
-    return Status::Ok();  // e.g. a Service that is not of type LoadBalancer
+    return Status::Ok();  // not in the engine (yet, or any more)
   }
 
   bool was = ConditionTrue(current, "Conflicting");
@@ -246,7 +242,7 @@ Status Controller::Reconcile(const std::string& key) {
     }
     obj = std::move(fresh.value());
     obj["kind"] = KindName(w->kind);
-    obj["apiVersion"] = ApiVersion(w->resource);
+    obj["apiVersion"] = w->resource.ApiVersion();
     current = status_of(obj);
     was = ConditionTrue(current, "Conflicting");
     plan = plan_for(current);

@@ -41,7 +41,8 @@ json Condition(const json& current, const std::string& type, bool value, const s
   if (const json* old = FindCondition(current, type)) {
     auto s = old->find("status");
     auto t = old->find("lastTransitionTime");
-    if (s != old->end() && *s == status && t != old->end() && t->is_string()) since = t->get<std::string>();
+    if (s != old->end() && *s == status && t != old->end() && t->is_string())
+      since = t->get<std::string>();
   }
   return {{"type", type},
           {"status", status},
@@ -51,7 +52,9 @@ json Condition(const json& current, const std::string& type, bool value, const s
           {"observedGeneration", generation}};
 }
 
-int64_t Clamp(uint64_t v) { return v > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v); }
+int64_t Clamp(uint64_t v) {
+  return v > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v);
+}
 
 }  // namespace
 
@@ -64,7 +67,8 @@ std::vector<std::string> ConflictsToReport(const Engine& engine, const Object& o
   return out;
 }
 
-json DesiredStatus(const Engine& engine, const Object& obj, const json& current, const std::string& now) {
+json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
+                   const std::string& now) {
   if (obj.kind == Kind::kService) return nullptr;
   const int64_t gen = obj.meta.generation;
   json status = json::object();
@@ -85,7 +89,8 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
       if (u.free && *u.free < 0) {
         capacity = "its clusters need " + std::to_string(u.required_by_nodes) +
                    " addresses but the pool holds " + std::to_string(*u.total) + " (needed " +
-                   std::to_string(u.required_by_nodes) + ", available " + std::to_string(*u.total) + ")";
+                   std::to_string(u.required_by_nodes) + ", available " + std::to_string(*u.total) +
+                   ")";
       }
       break;
     }
@@ -95,19 +100,19 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
       status["nodes"] = need - std::max<int64_t>(obj.wlc->upgrade_surge, 0);
       NetworkUsage u = engine.UsageOf(obj.wlc->logical_network_name);
       if (!u.exists) {
-        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + obj.wlc->logical_network_name +
-                           "\" not found");
+        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" +
+                           obj.wlc->logical_network_name + "\" not found");
       } else if (u.free && *u.free < 0) {
-        capacity = "LogicalNetwork " + obj.wlc->logical_network_name + " is over capacity (needed " +
-                   std::to_string(u.required_by_nodes) + ", available " + std::to_string(*u.total) + ")";
+        capacity = "LogicalNetwork " + obj.wlc->logical_network_name +
+                   " is over capacity (needed " + std::to_string(u.required_by_nodes) +
+                   ", available " + std::to_string(*u.total) + ")";
       }
       break;
     }
     case Kind::kLoadBalancerPool:
     case Kind::kIPAddressPool: {
-      uint64_t total = 0;
-      for (const auto& b : obj.addr->addresses) total = SaturatingAdd(total, b.block.Size());
-      status["addresses"] = {{"total", Clamp(total)}, {"assigned", Clamp(engine.AssignedIn(obj.Key()))}};
+      status["addresses"] = {{"total", Clamp(AddressCount(obj.addr->addresses))},
+                             {"assigned", Clamp(engine.AssignedIn(obj.Key()))}};
       const std::string& net = obj.addr->logical_network_name;
       if (!net.empty() && !engine.UsageOf(net).exists) {
         problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + net + "\" not found");
@@ -122,7 +127,8 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
   json conditions = json::array();
   bool conflicting = !conflicts.empty();
   conditions.push_back(Condition(current, "Conflicting", conflicting,
-                                 conflicting ? "IPConflict" : "NoConflict", Join(conflicts), gen, now));
+                                 conflicting ? "IPConflict" : "NoConflict", Join(conflicts), gen,
+                                 now));
   if (obj.kind == Kind::kLogicalNetwork || obj.kind == Kind::kWorkloadCluster) {
     conditions.push_back(Condition(current, "CapacityExceeded", capacity.has_value(),
                                    capacity ? "PoolTooSmall" : "WithinCapacity",

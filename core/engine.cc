@@ -154,8 +154,12 @@ std::optional<uint64_t> PoolCapacity(const LogicalNetworkSpec& spec) {
   if (spec.method == Method::kStatic) blocks = &spec.ip_pools;
   if (spec.method == Method::kDhcp && !spec.dhcp_scope.empty()) blocks = &spec.dhcp_scope;
   if (!blocks) return std::nullopt;
+  return AddressCount(*blocks);
+}
+
+uint64_t AddressCount(const std::vector<LabeledBlock>& blocks) {
   uint64_t total = 0;
-  for (const auto& b : *blocks) total = SaturatingAdd(total, b.block.Size());
+  for (const auto& b : blocks) total = SaturatingAdd(total, b.block.Size());
   return total;
 }
 

@@ -194,6 +194,8 @@ class Engine {
 // Addresses in a network's bounded pool: ipPools for Static, dhcpScope for
 // DHCP with a scope, unset otherwise.
 std::optional<uint64_t> PoolCapacity(const LogicalNetworkSpec& spec);
+// Addresses in a list of blocks, saturating at UINT64_MAX.
+uint64_t AddressCount(const std::vector<LabeledBlock>& blocks);
 
 }  // namespace ipguard
 

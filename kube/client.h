@@ -23,6 +23,8 @@ struct Resource {
   std::string plural;
   bool namespaced = false;
 
+  // "v1" for the core group, "group/version" otherwise.
+  std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
   // Collection path, in one namespace or (ns empty) across all.
   std::string Path(const std::string& ns = "", const std::string& name = "",
                    const std::string& subresource = "") const;

@@ -22,9 +22,8 @@ AdmissionOutcome Respond(AdmissionOutcome out, int code, const std::string& mess
                          const std::vector<std::string>& warnings = {}) {
   json r = Response(out.uid, code == 0);
   if (code != 0) {
-    r["response"]["status"] = {{"code", code},
-                               {"message", message},
-                               {"reason", code == 400 ? "BadRequest" : "Forbidden"}};
+    r["response"]["status"] = {
+        {"code", code}, {"message", message}, {"reason", code == 400 ? "BadRequest" : "Forbidden"}};
   }
   if (!warnings.empty()) r["response"]["warnings"] = warnings;
   out.body = Dump(r);
@@ -51,7 +50,8 @@ Result<Object> ReadObject(json j, const std::string& request_ns, const char* wha
   if (!j.is_object()) return Status::Error("request." + std::string(what) + " is not an object");
   json& meta = j["metadata"];
   if (!meta.is_object()) meta = json::object();
-  if (!meta.contains("name") || !meta["name"].is_string() || meta["name"].get<std::string>().empty()) {
+  if (!meta.contains("name") || !meta["name"].is_string() ||
+      meta["name"].get<std::string>().empty()) {
     std::string gen = JsonString(meta, "generateName");
     meta["name"] = gen.empty() ? "(unnamed)" : gen + "(generated)";
   }
@@ -95,7 +95,8 @@ DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& option
   auto op = ParseOperation(out.operation);
   if (!op) {
     if (out.operation == "CONNECT") return answer(Allow(out));
-    return answer(Fail(out, "request.operation \"" + out.operation + "\" is not CREATE, UPDATE or DELETE"));
+    return answer(
+        Fail(out, "request.operation \"" + out.operation + "\" is not CREATE, UPDATE or DELETE"));
   }
   d.op = *op;
   auto k = KindOf(group.empty() ? version : group + "/" + version, out.kind);
@@ -112,6 +113,7 @@ DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& option
   json* old_object = take("oldObject");
   if (*op != Operation::kDelete) {
     if (!object) return answer(Fail(out, "request.object is missing"));
+    d.named = !JsonString(*object, "metadata", "name").empty();
     auto o = ReadObject(std::move(*object), ns, "object");
     if (!o.ok()) return answer(Fail(out, o.error()));
     d.obj = std::move(o).value();
@@ -140,7 +142,8 @@ AdmissionOutcome AnswerReview(DecodedReview review, const Verdict& verdict) {
                  verdict.warnings);
 }
 
-AdmissionOutcome Admit(std::string_view body, const Engine& engine, const AdmissionOptions& options) {
+AdmissionOutcome Admit(std::string_view body, const Engine& engine,
+                       const AdmissionOptions& options) {
   DecodedReview d = DecodeReview(body, options);
   Verdict v = JudgeReview(d, engine);
   return AnswerReview(std::move(d), v);

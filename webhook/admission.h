@@ -32,7 +32,8 @@ struct AdmissionOutcome {
   bool dry_run = false;
 };
 
-AdmissionOutcome Admit(std::string_view body, const Engine& engine, const AdmissionOptions& options);
+AdmissionOutcome Admit(std::string_view body, const Engine& engine,
+                       const AdmissionOptions& options);
 
 // Admit in three steps, for a caller that judges under a lock and wants
 // neither decoding nor encoding inside it.
@@ -42,7 +43,10 @@ struct DecodedReview {
   // the request is admitted untouched (a kind ipguard does not judge).
   bool answered = false;
   Operation op = Operation::kCreate;
-  std::optional<Object> obj;      // CREATE, UPDATE
+  std::optional<Object> obj;  // CREATE, UPDATE
+  // Whether the object came with metadata.name; without one (generateName)
+  // it is judged under a placeholder name the API server will replace.
+  bool named = false;
   std::optional<Object> old_obj;  // UPDATE (when sent), DELETE
 };
 DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options);

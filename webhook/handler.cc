@@ -29,8 +29,7 @@ ServerResponse AdmissionHandler::operator()(const ServerRequest& req) const {
     // delete, a name the server has yet to generate, or a Service that
     // claims no load-balancer address.
     const Object* hold = nullptr;
-    if (!d.outcome.dry_run && d.op != Operation::kDelete && d.obj &&
-        d.obj->meta.name.find('(') == std::string::npos &&
+    if (!d.outcome.dry_run && d.op != Operation::kDelete && d.obj && d.named &&
         (d.obj->kind != Kind::kService || d.obj->svc->is_load_balancer())) {
       hold = &*d.obj;
     }

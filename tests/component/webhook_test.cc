@@ -203,6 +203,23 @@ TEST_F(WebhookTest, DryRunIsJudgedTheSameAndHoldsNothing) {
   EXPECT_EQ(r["response"]["allowed"], true) << "the dry run held no address";
 }
 
+TEST_F(WebhookTest, OnlyNamedAdmittedObjectsAreHeld) {
+  kube::ClusterState* state = server_->Reset(Options{}, false);
+  state->Apply(kube::EventType::kAdded, Lnet());
+  TestClient c(server_->port(), true, server_->ca());
+  ASSERT_EQ(c.Connect(), "");
+  json generated = Wlc("", "10.20.0.10");
+  generated["metadata"].erase("name");
+  generated["metadata"]["generateName"] = "auto-";
+  json r = Post(c, Review("g", "CREATE", &generated, nullptr).dump());
+  EXPECT_EQ(r["response"]["allowed"], true);
+  EXPECT_EQ(state->pending(), 0u) << "the API server has yet to name it: nothing to hold";
+  json named = Wlc("named", "10.20.0.11");
+  r = Post(c, Review("n", "CREATE", &named, nullptr).dump());
+  EXPECT_EQ(r["response"]["allowed"], true);
+  EXPECT_EQ(state->pending(), 1u);
+}
+
 TEST_F(WebhookTest, BadInputGetsA400VerdictAndTheServerGoesOn) {
   server_->Reset(Options{}, false);
   json wlc = Wlc("ok", "10.20.0.10");
