@@ -37,7 +37,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using ipguard::bench::ClusterJson;
 using ipguard::bench::NetworkJson;
-using ipguard::bench::ServiceIp;
+using ipguard::bench::ServiceJson;
 using ipguard::fakeapi::FakeApiServer;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -91,23 +91,7 @@ int main(int argc, char** argv) {
   for (int c = 0; c < clusters; ++c) {
     fake.Upsert("workloadclusters", ClusterJson(c, networks, "team-" + std::to_string(c % 100), old));
   }
-  for (int s = 0; s < services; ++s) {
-    std::string ip = ServiceIp(s);
-    fake.Upsert("services",
-                {{"apiVersion", "v1"},
-                 {"kind", "Service"},
-                 {"metadata",
-                  {{"name", "svc-" + std::to_string(s)},
-                   {"namespace", "apps-" + std::to_string(s % 500)},
-                   {"labels", {{"app", "svc-" + std::to_string(s)}, {"tier", "web"}}},
-                   {"annotations", {{"metallb.io/loadBalancerIPs", ip}}},
-                   {"creationTimestamp", old}}},
-                 {"spec",
-                  {{"type", "LoadBalancer"},
-                   {"selector", {{"app", "svc-" + std::to_string(s)}}},
-                   {"ports", {{{"name", "http"}, {"port", 80}, {"protocol", "TCP"}, {"targetPort", 8080}}}}}},
-                 {"status", {{"loadBalancer", {{"ingress", {{{"ip", ip}}}}}}}}});
-  }
+  for (int s = 0; s < services; ++s) fake.Upsert("services", ServiceJson(s, old));
   std::cerr << "loaded " << networks << " networks, " << clusters << " clusters, " << services
             << " services into the fake in " << Seconds(Clock::now() - load_start) << " s\n";
 

@@ -53,6 +53,25 @@ inline nlohmann::json ClusterJson(int c, int networks, const std::string& ns,
 
 inline std::string ServiceIp(int s) { return Ip4((100u << 24) | (64u << 16) | static_cast<uint32_t>(s)); }
 
+// A LoadBalancer Service as a MetalLB user writes it: asks for its address by
+// annotation and holds it in status.
+inline nlohmann::json ServiceJson(int s, const std::string& created = "") {
+  std::string ip = ServiceIp(s);
+  nlohmann::json meta = {{"name", "svc-" + std::to_string(s)},
+                         {"namespace", "apps-" + std::to_string(s % 500)},
+                         {"labels", {{"app", "svc-" + std::to_string(s)}, {"tier", "web"}}},
+                         {"annotations", {{"metallb.io/loadBalancerIPs", ip}}}};
+  if (!created.empty()) meta["creationTimestamp"] = created;
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", meta},
+          {"spec",
+           {{"type", "LoadBalancer"},
+            {"selector", {{"app", "svc-" + std::to_string(s)}}},
+            {"ports", {{{"name", "http"}, {"port", 80}, {"protocol", "TCP"}, {"targetPort", 8080}}}}}},
+          {"status", {{"loadBalancer", {{"ingress", {{{"ip", ip}}}}}}}}};
+}
+
 }  // namespace ipguard::bench
 
 #endif  // IPGUARD_BENCH_PLAN_OBJECTS_H_

@@ -461,6 +461,8 @@ struct Manager::Impl {
           if (!obj.contains("metadata") || !obj["metadata"].is_object()) return json();
           return json(obj["metadata"].value("resourceVersion", ""));
         });
+      } else {
+        inf->store.SetKeep(&Controller::CacheForm);
       }
       inf->store.AddHandler([this](kube::EventType type, const json& obj) {
         auto keys = state.Apply(type, obj);
@@ -677,7 +679,12 @@ int RunManager(const std::vector<std::string>& args, std::ostream& err) {
   // core); the manager's threads parse JSON in bursts, and every arena
   // would keep its own high-water mark. Two arenas hold RSS near the live
   // heap (docs/performance.md).
-  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_ARENA_MAX, std::getenv("IPGUARD_ARENAS") ? std::atoi(std::getenv("IPGUARD_ARENAS")) : 2);
+  // A fixed threshold: list pages and response bodies above it are mapped
+  // and unmapped whole. glibc would otherwise raise the threshold to the
+  // largest block freed so far and carve such buffers out of the heap, where
+  // the holes they leave keep RSS well above the live heap.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
   Result<kube::RestConfig> config = Status::Error("no configuration");
   if (options.kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST")) {

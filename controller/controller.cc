@@ -65,6 +65,10 @@ void Controller::Enqueue(const std::string& key) { queue_.Add(key); }
 
 void Controller::EnqueueAll() {
   for (const auto& [kind, w] : watched_) {
+    if (kind == Kind::kService) {
+      EnqueueServicesToReport();
+      continue;
+    }
     for (const std::string& store_key : w.store->Keys()) {
       size_t slash = store_key.find('/');
       queue_.Add(slash == std::string::npos
@@ -72,6 +76,28 @@ void Controller::EnqueueAll() {
                      : ObjectKey(kind, store_key.substr(0, slash), store_key.substr(slash + 1)));
     }
   }
+}
+
+// A Service's reconcile only emits an event when it enters or leaves
+// Conflicting, so of 100k Services only those that collide now or were
+// reported before can have anything to do; queueing the rest would cost a
+// queue entry and a reconcile each for nothing.
+void Controller::EnqueueServicesToReport() {
+  std::vector<std::string> keys = state_->Read([](const Engine& engine) {
+    std::vector<std::string> out;
+    engine.ForEach(Kind::kService, [&](const Object& o) {
+      std::string key = o.Key();
+      if (!engine.CollisionsOf(key).empty()) out.push_back(std::move(key));
+    });
+    return out;
+  });
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [key, kind] : conflicting_) {
+      if (kind == Kind::kService) keys.push_back(key);
+    }
+  }
+  for (const std::string& key : keys) queue_.Add(key);
 }
 
 void Controller::Start() {
@@ -170,6 +196,23 @@ Status Controller::ReconcileService(const std::string& key) {
   return Status::Ok();
 }
 
+json Controller::CacheForm(const json& obj) {
+  json out = json::object();
+  if (!obj.is_object()) return out.dump();
+  auto meta = obj.find("metadata");
+  if (meta != obj.end() && meta->is_object()) {
+    json& m = out["metadata"] = json::object();
+    for (const char* k :
+         {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp"}) {
+      auto it = meta->find(k);
+      if (it != meta->end()) m[k] = *it;
+    }
+  }
+  auto status = obj.find("status");
+  if (status != obj.end()) out["status"] = *status;
+  return out.dump();
+}
+
 Status Controller::Reconcile(const std::string& key) {
   KeyParts parts;
   if (!SplitKey(key, &parts)) return Status::Ok();  // not a key this controller makes
@@ -186,7 +229,9 @@ Status Controller::Reconcile(const std::string& key) {
     conflicting_.erase(key);
     return Status::Ok();
   }
-  json obj = std::move(*stored);
+  json obj = stored->is_string() ? json::parse(stored->get_ref<const std::string&>(), nullptr, false)
+                                 : std::move(*stored);
+  if (!obj.is_object()) return Status::Error("cached " + key + " does not parse");
   obj["kind"] = KindName(w->kind);
   obj["apiVersion"] = w->resource.ApiVersion();
 

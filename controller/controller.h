@@ -49,10 +49,19 @@ class Controller {
   void Watch(Kind kind, const kube::Resource& resource, kube::Store* store);
   // Engine keys ("Kind/namespace/name").
   void Enqueue(const std::string& key);
+  // Every object of every watched kind, except Services that neither collide
+  // now nor were reported Conflicting (their reconcile would do nothing).
   void EnqueueAll();
 
   void Start();
   void Stop();
+
+  // What a watched kind's informer cache should keep of an object (for
+  // Store::SetKeep): the identity and status the reconciler reads and writes
+  // back, as one compact JSON string; the engine holds the parsed spec. A
+  // WorkloadCluster takes about 700 bytes this way instead of 6 KB of DOM.
+  // Reconcile() reads stores that keep either this or whole objects.
+  static nlohmann::json CacheForm(const nlohmann::json& obj);
 
   // One reconcile of one key; an error means "retry later with backoff".
   Status Reconcile(const std::string& key);
@@ -70,6 +79,7 @@ class Controller {
     kube::Store* store;
   };
   void Work();
+  void EnqueueServicesToReport();
   Status ReconcileService(const std::string& key);
   // Emits IPConflict or ConflictResolved when `conflicting` differs from what
   // was last reported for `key`.

@@ -48,7 +48,11 @@ class IpAddr {
 
  private:
   IpAddr(Family f, u128 v) : value_(v), family_(f) {}
-  u128 value_ = 0;
+  // Stored 8-byte aligned: an address is 24 bytes instead of 32 and a Block
+  // 56 instead of 80, which 100k stored Services feel; loads are the same
+  // two 64-bit moves either way.
+  using Packed = u128 __attribute__((aligned(8)));
+  Packed value_ = 0;
   Family family_ = Family::kV4;
 };
 

@@ -52,7 +52,7 @@ std::string Verb(const Block& subject, const Block& other) {
 }
 
 std::string Side(const Use& use, const Object& obj) {
-  return use.field + " " + use.block.ToString() + " of " + obj.Describe();
+  return use.field.str() + " " + use.block.ToString() + " of " + obj.Describe();
 }
 
 std::string CollisionMessage(const Use& use, const Object& obj, const Use& other,
@@ -88,8 +88,8 @@ void CheckOverlapsWithin(const std::vector<LabeledBlock>& blocks, Verdict* v) {
   for (size_t i = 0; i < blocks.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (blocks[i].block.Overlaps(blocks[j].block)) {
-        v->violations.push_back("spec." + blocks[i].field + " " + blocks[i].block.ToString() +
-                                " overlaps spec." + blocks[j].field + " " +
+        v->violations.push_back("spec." + blocks[i].field.str() + " " + blocks[i].block.ToString() +
+                                " overlaps spec." + blocks[j].field.str() + " " +
                                 blocks[j].block.ToString());
       }
     }
@@ -224,55 +224,87 @@ Domain Engine::DomainOf(const Object& obj) const {
   }
 }
 
-std::vector<Use> Engine::UsesOf(const Object& obj) const {
-  std::vector<Use> uses;
-  auto add_all = [&uses](Role role, const std::vector<LabeledBlock>& blocks) {
-    for (const auto& b : blocks) uses.push_back({role, b.field, b.block});
+namespace {
+
+// Calls fn(use) for every address use of `obj`, always in the same order,
+// until fn returns false. Stored objects keep no list of their uses: the
+// spec already holds the blocks, and the n-th use is found again by order.
+template <typename Fn>
+void VisitUses(const Object& obj, Fn&& fn) {
+  auto all = [&fn](Role role, const std::vector<LabeledBlock>& blocks) {
+    for (const auto& b : blocks) {
+      if (!fn(Use{role, b.field, b.block})) return false;
+    }
+    return true;
   };
   switch (obj.kind) {
     case Kind::kLogicalNetwork: {
       const auto& s = *obj.lnet;
       // A DHCP network's forbidden static fields are reported, not indexed.
       if (s.method != Method::kDhcp) {
-        add_all(Role::kNetworkPool, s.ip_pools);
-        if (s.gateway) uses.push_back({Role::kGateway, "gateway", Block::Single(*s.gateway)});
+        if (!all(Role::kNetworkPool, s.ip_pools)) return;
+        if (s.gateway && !fn(Use{Role::kGateway, "gateway", Block::Single(*s.gateway)})) return;
         for (size_t i = 0; i < s.dns_servers.size(); ++i) {
-          uses.push_back({Role::kDnsServer, "dnsServers[" + std::to_string(i) + "]",
-                          Block::Single(s.dns_servers[i])});
+          if (!fn(Use{Role::kDnsServer, {"dnsServers[#]", static_cast<int32_t>(i)},
+                      Block::Single(s.dns_servers[i])})) {
+            return;
+          }
         }
       }
-      if (s.method != Method::kStatic) add_all(Role::kDhcpScope, s.dhcp_scope);
-      break;
+      if (s.method != Method::kStatic) all(Role::kDhcpScope, s.dhcp_scope);
+      return;
     }
     case Kind::kWorkloadCluster:
       if (obj.wlc->control_plane_ip) {
-        uses.push_back(
-            {Role::kControlPlane, "controlPlaneIP", Block::Single(*obj.wlc->control_plane_ip)});
+        fn(Use{Role::kControlPlane, "controlPlaneIP", Block::Single(*obj.wlc->control_plane_ip)});
       }
-      break;
+      return;
     case Kind::kLoadBalancerPool:
     case Kind::kIPAddressPool:
-      add_all(Role::kLoadBalancer, obj.addr->addresses);
-      break;
+      all(Role::kLoadBalancer, obj.addr->addresses);
+      return;
     case Kind::kIPReservation:
-      add_all(Role::kReservation, obj.addr->addresses);
-      break;
+      all(Role::kReservation, obj.addr->addresses);
+      return;
     case Kind::kService:
-      if (obj.svc->is_load_balancer()) {
-        add_all(Role::kServiceAsked, obj.svc->requested);
-        add_all(Role::kServiceHeld, obj.svc->held);
+      if (obj.svc->is_load_balancer() && all(Role::kServiceAsked, obj.svc->requested)) {
+        all(Role::kServiceHeld, obj.svc->held);
       }
-      break;
+      return;
   }
+}
+
+// The n-th use of `obj` in VisitUses order.
+Use UseAt(const Object& obj, size_t n) {
+  Use out{};
+  size_t i = 0;
+  VisitUses(obj, [&](const Use& u) {
+    if (i++ != n) return true;
+    out = u;
+    return false;
+  });
+  return out;
+}
+
+}  // namespace
+
+std::vector<Use> Engine::UsesOf(const Object& obj) const {
+  std::vector<Use> uses;
+  VisitUses(obj, [&uses](const Use& u) {
+    uses.push_back(u);
+    return true;
+  });
   return uses;
 }
 
 void Engine::IndexSlot(uint32_t slot) {
   Stored& s = slots_[slot];
   s.domain = DomainOf(s.obj);
-  s.uses = UsesOf(s.obj);
   s.entries.clear();
-  for (const Use& u : s.uses) s.entries.push_back(index_.Insert(s.domain, u.block, slot));
+  VisitUses(s.obj, [&](const Use& u) {
+    s.entries.push_back(index_.Insert(s.domain, u.block, slot));
+    return true;
+  });
 }
 
 void Engine::UnindexSlot(uint32_t slot) {
@@ -292,8 +324,17 @@ void Engine::ReindexDependents(const std::string& network_name) {
   }
 }
 
-void Engine::Upsert(const Object& obj) {
+void Engine::Upsert(Object obj) {
   std::string key = obj.Key();
+  // The request annotations of a Service are parsed into its spec already;
+  // 100k Services need not carry them twice.
+  for (auto it = obj.meta.annotations.begin(); it != obj.meta.annotations.end();) {
+    if (it->first != kLogicalNetworkAnnotation && it->first != kAllowDeleteAnnotation) {
+      it = obj.meta.annotations.erase(it);
+    } else {
+      ++it;
+    }
+  }
   Remove(key);
   uint32_t slot;
   if (!free_slots_.empty()) {
@@ -304,22 +345,23 @@ void Engine::Upsert(const Object& obj) {
     slots_.emplace_back();
   }
   Stored& s = slots_[slot];
-  s.obj = obj;
+  s.obj = std::move(obj);
   s.alive = true;
   by_key_[key] = slot;
   IndexSlot(slot);
-  std::string net = NetworkNameOf(obj);
+  const Object& o = s.obj;
+  std::string net = NetworkNameOf(o);
   if (!net.empty()) {
     NetworkAggregate& agg = networks_[net];
     agg.dependents.insert(key);
-    if (obj.kind == Kind::kWorkloadCluster) {
+    if (o.kind == Kind::kWorkloadCluster) {
       agg.clusters.insert(key);
-      agg.required += RequiredAddresses(*obj.wlc);
+      agg.required += RequiredAddresses(*o.wlc);
     }
   }
-  if (obj.kind == Kind::kLoadBalancerPool || obj.kind == Kind::kIPAddressPool)
+  if (o.kind == Kind::kLoadBalancerPool || o.kind == Kind::kIPAddressPool)
     ++load_balancer_pools_;
-  if (obj.kind == Kind::kLogicalNetwork) ReindexDependents(obj.meta.name);
+  if (o.kind == Kind::kLogicalNetwork) ReindexDependents(o.meta.name);
 }
 
 bool Engine::Remove(const std::string& key) {
@@ -343,7 +385,6 @@ bool Engine::Remove(const std::string& key) {
   Kind kind = s.obj.kind;
   std::string name = s.obj.meta.name;
   s.obj = Object();
-  s.uses.clear();
   s.alive = false;
   by_key_.erase(key);
   free_slots_.push_back(slot);
@@ -360,7 +401,7 @@ void Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_
     const Stored& s = slots_[slot];
     for (size_t i = 0; i < s.entries.size(); ++i) {
       if (s.entries[i] == entry) {
-        fn(s, s.uses[i]);
+        fn(s, UseAt(s.obj, i));
         return;
       }
     }
@@ -376,7 +417,7 @@ std::vector<std::string> Engine::Neighbors(const std::string& key) const {
   auto add = [&](const std::string& k) {
     if (k != key && seen.insert(k).second) out.push_back(k);
   };
-  for (const Use& use : self.uses) {
+  for (const Use& use : UsesOf(self.obj)) {
     ForOverlaps(self.domain, use, key,
                 [&](const Stored& other, const Use&) { add(other.obj.Key()); });
   }
@@ -445,7 +486,7 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
     bool want_pool = use.role == Role::kServiceAsked && load_balancer_pools_ > 0;
     CollideUse(*obj, domain, use, &v.violations, want_pool ? &in_pool : nullptr);
     if (want_pool && !in_pool) {
-      v.warnings.push_back(use.field + " " + use.block.ToString() + " of " + obj->Describe() +
+      v.warnings.push_back(use.field.str() + " " + use.block.ToString() + " of " + obj->Describe() +
                            " is in no LoadBalancerPool");
     }
   }
@@ -557,12 +598,12 @@ void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Obje
       }
       for (const auto& pool : s.ip_pools) {
         if (pool.block.Contains(*s.gateway)) {
-          out.push_back(gw + " is inside spec." + pool.field + " " + pool.block.ToString());
+          out.push_back(gw + " is inside spec." + pool.field.str() + " " + pool.block.ToString());
         }
       }
     }
     for (const auto& pool : s.ip_pools) {
-      std::string p = "spec." + pool.field + " " + pool.block.ToString();
+      std::string p = "spec." + pool.field.str() + " " + pool.block.ToString();
       if (!prefix.Contains(pool.block)) {
         out.push_back(p + " is outside addressPrefix " + prefix.ToString());
         continue;
@@ -687,7 +728,7 @@ void Engine::CheckAddressPool(const Object& obj, Verdict* v) const {
   const Block& prefix = *net->lnet->address_prefix;
   for (const auto& b : obj.addr->addresses) {
     if (!prefix.Contains(b.block)) {
-      v->violations.push_back("spec." + b.field + " " + b.block.ToString() +
+      v->violations.push_back("spec." + b.field.str() + " " + b.block.ToString() +
                               " is outside addressPrefix " + prefix.ToString() + " of " +
                               net->Describe());
     }
@@ -726,7 +767,7 @@ std::vector<Collision> Engine::CollisionsOf(const std::string& key) const {
   if (slot == UINT32_MAX) return out;
   const Stored& self = slots_[slot];
   std::set<std::string> seen;
-  for (const Use& use : self.uses) {
+  for (const Use& use : UsesOf(self.obj)) {
     ForOverlaps(self.domain, use, key, [&](const Stored& other, const Use& other_use) {
       if (!Collides(use.role, other_use.role)) return;
       std::string msg = CollisionMessage(use, self.obj, other_use, other.obj);
@@ -765,7 +806,7 @@ uint64_t Engine::AssignedIn(const std::string& pool_key) const {
   if (slot == UINT32_MAX) return 0;
   const Stored& pool = slots_[slot];
   std::set<IpAddr> held;
-  for (const Use& use : pool.uses) {
+  for (const Use& use : UsesOf(pool.obj)) {
     if (use.role != Role::kLoadBalancer) continue;
     ForOverlaps(pool.domain, use, pool_key, [&](const Stored&, const Use& other) {
       if (other.role == Role::kServiceHeld) held.insert(other.block.first());

@@ -66,7 +66,7 @@ bool Collides(Role a, Role b);
 
 struct Use {
   Role role;
-  std::string field;  // spec-relative label, e.g. "ipPools[0]"
+  FieldLabel field;  // spec-relative, e.g. "ipPools[0]"
   Block block;
 };
 
@@ -98,8 +98,10 @@ class Engine {
 
   const Options& options() const { return options_; }
 
-  // Stores or replaces an object as the cluster has it. Never judges.
-  void Upsert(const Object& obj);
+  // Stores or replaces an object as the cluster has it. Never judges. The
+  // stored copy keeps only the annotations the rules read (the
+  // ipguard.io/ ones); everything else of `obj` is kept as given.
+  void Upsert(Object obj);
   // Removes by key; false when absent.
   bool Remove(const std::string& key);
   const Object* Find(const std::string& key) const;
@@ -144,8 +146,7 @@ class Engine {
   struct Stored {
     Object obj;
     Domain domain = kEveryDomain;
-    std::vector<Use> uses;
-    std::vector<uint32_t> entries;  // index entry per use
+    std::vector<uint32_t> entries;  // index entry per use, in UsesOf order
     bool alive = false;
   };
   struct NetworkAggregate {

@@ -1,5 +1,7 @@
 #include "core/objects.h"
 
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 namespace ipguard {
@@ -7,11 +9,16 @@ namespace {
 
 using nlohmann::json;
 
-const char* const kRequestAnnotations[] = {
-    "metallb.io/loadBalancerIPs",
-    "metallb.universe.tf/loadBalancerIPs",
-    "kube-vip.io/loadbalancerIPs",
-    "lbipam.cilium.io/ips",
+// Annotations that ask for addresses, with the label of their field.
+struct RequestAnnotation {
+  const char* key;
+  const char* label;
+};
+const RequestAnnotation kRequestAnnotations[] = {
+    {"metallb.io/loadBalancerIPs", "annotations[metallb.io/loadBalancerIPs]"},
+    {"metallb.universe.tf/loadBalancerIPs", "annotations[metallb.universe.tf/loadBalancerIPs]"},
+    {"kube-vip.io/loadbalancerIPs", "annotations[kube-vip.io/loadbalancerIPs]"},
+    {"lbipam.cilium.io/ips", "annotations[lbipam.cilium.io/ips]"},
 };
 const char* const kSharingAnnotations[] = {
     "metallb.io/allow-shared-ip",
@@ -95,7 +102,8 @@ class Reader {
   }
 
   // A list of {start, end} as a range.
-  void Ranges(const json& obj, const char* key, const std::string& path, const std::string& label,
+  // `label` has static storage, with '#' for the index ("ipPools[#]").
+  void Ranges(const json& obj, const char* key, const std::string& path, const char* label,
               std::vector<LabeledBlock>* out, size_t* count) {
     const json* list = List(obj, key, path);
     if (!list) return;
@@ -120,7 +128,7 @@ class Reader {
         Error(p, start->ToString() + "-" + end->ToString() + " is not a valid range: " + r.error());
         continue;
       }
-      out->push_back({label + "[" + std::to_string(i) + "]", *r});
+      out->push_back({{label, static_cast<int32_t>(i)}, *r});
     }
   }
 
@@ -188,9 +196,9 @@ void ParseLogicalNetwork(const json& spec, Reader& r, LogicalNetworkSpec* out) {
     }
   }
   out->has_ip_pools = r.Member(spec, "ipPools") != nullptr;
-  r.Ranges(spec, "ipPools", "spec.ipPools", "ipPools", &out->ip_pools, &out->ip_pool_count);
+  r.Ranges(spec, "ipPools", "spec.ipPools", "ipPools[#]", &out->ip_pools, &out->ip_pool_count);
   out->has_dhcp_scope = r.Member(spec, "dhcpScope") != nullptr;
-  r.Ranges(spec, "dhcpScope", "spec.dhcpScope", "dhcpScope", &out->dhcp_scope, nullptr);
+  r.Ranges(spec, "dhcpScope", "spec.dhcpScope", "dhcpScope[#]", &out->dhcp_scope, nullptr);
   int64_t vlan = 0;
   if (r.Int(spec, "vlanId", "spec.vlanId", &vlan)) {
     if (vlan < 0 || vlan > 4094) {
@@ -240,8 +248,8 @@ void ParseAddresses(const json& spec, Reader& r, AddressSpec* out) {
   if (const json* list = r.List(spec, "addresses", "spec.addresses")) {
     out->address_count = list->size();
     for (size_t i = 0; i < list->size(); ++i) {
-      std::string label = "addresses[" + std::to_string(i) + "]";
-      if (auto b = r.AnyBlock((*list)[i], "spec." + label)) out->addresses.push_back({label, *b});
+      FieldLabel label("addresses[#]", static_cast<int32_t>(i));
+      if (auto b = r.AnyBlock((*list)[i], "spec." + label.str())) out->addresses.push_back({label, *b});
     }
   }
 }
@@ -256,20 +264,19 @@ void ParseService(const json& root, const Meta& meta, Reader& r, ServiceSpec* ou
       out->requested.push_back({"loadBalancerIP", Block::Single(*ip)});
     }
   }
-  for (const char* key : kRequestAnnotations) {
-    auto it = meta.annotations.find(key);
+  for (const RequestAnnotation& a : kRequestAnnotations) {
+    auto it = meta.annotations.find(a.key);
     if (it == meta.annotations.end() || it->second.empty()) continue;
-    std::string label = std::string("annotations[") + key + "]";
     const std::string& value = it->second;
     size_t pos = 0;
     while (pos <= value.size()) {
       size_t comma = value.find(',', pos);
       std::string part = value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      if (auto ip = r.Ip(json(part), "metadata." + label)) {
+      if (auto ip = r.Ip(json(part), std::string("metadata.") + a.label)) {
         Block b = Block::Single(*ip);
         bool dup = false;
         for (const auto& existing : out->requested) dup = dup || existing.block == b;
-        if (!dup) out->requested.push_back({label, b});
+        if (!dup) out->requested.push_back({a.label, b});
       }
       if (comma == std::string::npos) break;
       pos = comma + 1;
@@ -307,14 +314,30 @@ void ParseService(const json& root, const Meta& meta, Reader& r, ServiceSpec* ou
       if (ip_it == item.end() || !ip_it->is_string()) continue;
       auto ip = ParseIp(ip_it->get<std::string>());
       if (ip.ok()) {
-        out->held.push_back(
-            {"status.loadBalancer.ingress[" + std::to_string(i) + "].ip", Block::Single(*ip)});
+        out->held.push_back({{"status.loadBalancer.ingress[#].ip", static_cast<int32_t>(i)},
+                             Block::Single(*ip)});
       }
     }
   }
 }
 
 }  // namespace
+
+std::string FieldLabel::str() const {
+  std::string out;
+  for (const char* c = name_; *c; ++c) {
+    if (*c == '#') {
+      out += std::to_string(index_);
+    } else {
+      out += *c;
+    }
+  }
+  return out;
+}
+
+bool operator==(const FieldLabel& a, const FieldLabel& b) {
+  return a.index_ == b.index_ && std::strcmp(a.name_, b.name_) == 0;
+}
 
 const char* KindName(Kind k) {
   switch (k) {

@@ -54,10 +54,28 @@ struct Meta {
   std::map<std::string, std::string> annotations;
 };
 
-// A block together with the spec-relative label messages use for it, such as
-// "ipPools[0]" or "annotations[metallb.io/loadBalancerIPs]".
+// The spec-relative label messages use for an address field, such as
+// "ipPools[0]", "status.loadBalancer.ingress[1].ip" or
+// "annotations[metallb.io/loadBalancerIPs]". Every label ipguard makes is one
+// of a few fixed names, with an index for list items, so a label is a pointer
+// and an int that never allocate: 100k stored Services share the text.
+class FieldLabel {
+ public:
+  FieldLabel() = default;
+  // `name` must have static storage duration; a '#' in it stands for `index`.
+  constexpr FieldLabel(const char* name, int32_t index = -1)  // NOLINT: labels read as literals
+      : name_(name), index_(index) {}
+  std::string str() const;
+  friend bool operator==(const FieldLabel& a, const FieldLabel& b);
+
+ private:
+  const char* name_ = "";
+  int32_t index_ = -1;
+};
+
+// A block together with the label of the field it came from.
 struct LabeledBlock {
-  std::string field;
+  FieldLabel field;
   Block block;
 };
 

@@ -13,7 +13,7 @@ void Sort(std::vector<PlanEntry>* v) {
 }
 
 void AddBlocks(const Object& obj, const std::vector<LabeledBlock>& blocks, std::vector<PlanEntry>* out) {
-  for (const auto& b : blocks) out->push_back({obj.Describe(), b.field, b.block.ToString(), 0});
+  for (const auto& b : blocks) out->push_back({obj.Describe(), b.field.str(), b.block.ToString(), 0});
 }
 
 }  // namespace
@@ -73,7 +73,7 @@ Plan BuildPlan(const Engine& engine) {
     for (const auto& h : o.svc->held) {
       bool dup = false;
       for (const auto& r : o.svc->requested) dup = dup || r.block == h.block;
-      if (!dup) out->push_back({o.Describe(), h.field, h.block.ToString(), 0});
+      if (!dup) out->push_back({o.Describe(), h.field.str(), h.block.ToString(), 0});
     }
   });
   for (auto& [name, n] : nets) {

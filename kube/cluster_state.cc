@@ -16,7 +16,7 @@ void ClusterState::Collect(const std::string& key, std::vector<std::string>* out
 std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::json& obj) {
   auto parsed = ParseObject(obj);
   if (!parsed.ok()) return {};  // not a kind ipguard judges
-  const Object& o = parsed.value();
+  Object& o = parsed.value();
   const std::string key = o.Key();
   bool keep = type != EventType::kDeleted && (o.kind != Kind::kService || o.svc->is_load_balancer());
 
@@ -25,7 +25,7 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
   Collect(key, &affected);
   pending_.erase(key);
   if (keep) {
-    engine_.Upsert(o);
+    engine_.Upsert(std::move(o));
   } else {
     engine_.Remove(key);
   }

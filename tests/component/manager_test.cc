@@ -305,6 +305,35 @@ TEST_F(ManagerTest, ServicesGetEventsButNeverAStatusWrite) {
   EXPECT_TRUE(Events("IPConflict", "first").empty());
 }
 
+// The first full pass after the sync queues only Services with something to
+// report; one that already collides when the manager starts is among them.
+TEST_F(ManagerTest, AServiceCollisionPresentAtStartIsReportedAtTheFirstSync) {
+  json a = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", {{"name", "early-a"}, {"namespace", "default"}}},
+      {"spec",
+       {{"type", "LoadBalancer"}, {"loadBalancerIP", "10.10.0.211"}, {"ports", {{{"port", 80}}}}}}};
+  json b = a;
+  b["metadata"]["name"] = "early-b";  // same timestamp: the name decides, a is older
+  json clear = a;
+  clear["metadata"]["name"] = "early-clear";
+  clear["spec"]["loadBalancerIP"] = "10.10.0.212";
+  fake_->Upsert("services", a);
+  fake_->Upsert("services", b);
+  fake_->Upsert("services", clear);
+  Manager* m = StartManager(Options());
+  ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
+  ASSERT_TRUE(Eventually([&] { return Events("IPConflict", "early-b").size() == 1; }));
+  std::string note = Events("IPConflict", "early-b")[0].value("note", "");
+  EXPECT_NE(note.find("Service default/early-a"), std::string::npos) << note;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(Events("IPConflict", "early-a").empty()) << "the older Service keeps its address";
+  EXPECT_TRUE(Events("IPConflict", "early-clear").empty());
+  EXPECT_NE(m->Metrics().find("ipguard_conflicts{kind=\"Service\"} 1"), std::string::npos)
+      << m->Metrics();
+}
+
 TEST_F(ManagerTest, DroppedWatchesRestartsAndErrorsLoseNoChange) {
   Manager* m = StartManager(Options());
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();

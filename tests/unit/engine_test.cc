@@ -49,6 +49,44 @@ TEST_F(EngineTest, ReportsEveryViolationNotJustTheFirst) {
             std::string::npos);
 }
 
+TEST_F(EngineTest, StoredCopyKeepsOnlyTheAnnotationsTheRulesRead) {
+  Store(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Store(R"(
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: apps
+  uid: u-1
+  resourceVersion: "7"
+  annotations:
+    metallb.io/loadBalancerIPs: 10.20.0.200
+    ipguard.io/logical-network: lnet-prod
+    example.com/owner: team-a
+spec: {type: LoadBalancer}
+)");
+  const Object* svc = engine_.Find("Service/apps/web");
+  ASSERT_NE(svc, nullptr);
+  EXPECT_EQ(svc->meta.annotations,
+            (std::map<std::string, std::string>{{"ipguard.io/logical-network", "lnet-prod"}}));
+  // What the annotations asked for is parsed already and still judged, in
+  // the network's VLAN the kept annotation names.
+  EXPECT_EQ(svc->meta.uid, "u-1");
+  EXPECT_EQ(svc->meta.resource_version, "7");
+  EXPECT_EQ(engine_.DomainOf(*svc), 10);
+  Object other = Obj(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: other, namespace: apps, annotations: {ipguard.io/logical-network: lnet-prod}}
+spec: {type: LoadBalancer, loadBalancerIP: 10.20.0.200}
+)");
+  Verdict v = engine_.Review(Operation::kCreate, nullptr, &other);
+  ASSERT_FALSE(v.allowed());
+  EXPECT_NE(v.Message().find("annotations[metallb.io/loadBalancerIPs] 10.20.0.200 of Service apps/web"),
+            std::string::npos)
+      << v.Message();
+}
+
 TEST_F(EngineTest, UpdateDoesNotCollideWithItsStoredSelf) {
   Store(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
   std::string c = Cluster("team-a", "prod", "lnet-prod", "10.20.0.10");

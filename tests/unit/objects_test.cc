@@ -106,7 +106,7 @@ status:
 )");
   ASSERT_TRUE(s.errors.empty()) << s.errors[0];
   std::vector<std::string> asked;
-  for (const auto& r : s.svc->requested) asked.push_back(r.field + "=" + r.block.ToString());
+  for (const auto& r : s.svc->requested) asked.push_back(r.field.str() + "=" + r.block.ToString());
   EXPECT_EQ(asked, (std::vector<std::string>{
                        "loadBalancerIP=10.0.0.6",
                        "annotations[metallb.io/loadBalancerIPs]=10.0.0.5",
@@ -118,7 +118,22 @@ status:
   EXPECT_EQ(s.svc->ports[0].protocol, "TCP");
   EXPECT_EQ(s.svc->ports[1].protocol, "UDP");
   ASSERT_EQ(s.svc->held.size(), 1u);
-  EXPECT_EQ(s.svc->held[0].field, "status.loadBalancer.ingress[0].ip");
+  EXPECT_EQ(s.svc->held[0].field.str(), "status.loadBalancer.ingress[0].ip");
+}
+
+TEST(FieldLabel, SpellsTheIndexAndComparesByText) {
+  EXPECT_EQ(FieldLabel("ipPools[#]", 3).str(), "ipPools[3]");
+  EXPECT_EQ(FieldLabel("status.loadBalancer.ingress[#].ip", 12).str(),
+            "status.loadBalancer.ingress[12].ip");
+  EXPECT_EQ(FieldLabel("gateway").str(), "gateway");
+  EXPECT_EQ(FieldLabel().str(), "");
+  // Equal text from two different literals is the same label.
+  static const char kCopy[] = "addresses[#]";
+  EXPECT_TRUE(FieldLabel("addresses[#]", 1) == FieldLabel(kCopy, 1));
+  EXPECT_FALSE(FieldLabel("addresses[#]", 1) == FieldLabel("addresses[#]", 2));
+  EXPECT_FALSE(FieldLabel("ipPools[#]", 1) == FieldLabel("addresses[#]", 1));
+  static_assert(sizeof(FieldLabel) <= 16, "a label must stay small: 100k Services carry two");
+  static_assert(sizeof(Block) <= 56, "a block must stay small: 100k Services carry two");
 }
 
 TEST(ParseObject, BadServiceAnnotationIsAFieldError) {

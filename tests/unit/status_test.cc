@@ -1,4 +1,5 @@
 #include "controller/status.h"
+#include "controller/controller.h"
 
 #include <gtest/gtest.h>
 
@@ -108,6 +109,51 @@ TEST_F(StatusTest, MissingNetworkIsNotReady) {
   EXPECT_EQ(ready["status"], "False");
   EXPECT_EQ(ready["reason"], "InvalidSpec");
   EXPECT_NE(ready["message"].get<std::string>().find("LogicalNetwork \"gone\" not found"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ipguard
+
+namespace ipguard {
+namespace {
+
+TEST(CacheFormTest, KeepsIdentityAndStatusAsOneStringAndDropsTheRest) {
+  nlohmann::json obj = {
+      {"apiVersion", "ipguard.io/v1alpha1"},
+      {"kind", "WorkloadCluster"},
+      {"metadata",
+       {{"name", "prod"},
+        {"namespace", "team-a"},
+        {"uid", "u-1"},
+        {"resourceVersion", "42"},
+        {"generation", 3},
+        {"creationTimestamp", "2026-01-01T00:00:00Z"},
+        {"labels", {{"app", "x"}}},
+        {"annotations", {{"note", "long text nobody reads"}}}}},
+      {"spec", {{"logicalNetworkName", "lnet-prod"}, {"controlPlaneIP", "10.0.0.5"}}},
+      {"status", {{"observedGeneration", 3}, {"requiredAddresses", 5}}}};
+  nlohmann::json kept = Controller::CacheForm(obj);
+  ASSERT_TRUE(kept.is_string());
+  nlohmann::json back = nlohmann::json::parse(kept.get<std::string>());
+  EXPECT_EQ(back["metadata"],
+            (nlohmann::json{{"name", "prod"},
+                            {"namespace", "team-a"},
+                            {"uid", "u-1"},
+                            {"resourceVersion", "42"},
+                            {"generation", 3},
+                            {"creationTimestamp", "2026-01-01T00:00:00Z"}}));
+  EXPECT_EQ(back["status"], obj["status"]);
+  EXPECT_FALSE(back.contains("spec")) << "the engine holds the spec";
+
+  // The cache must see every change: a new resourceVersion changes the form.
+  nlohmann::json later = obj;
+  later["metadata"]["resourceVersion"] = "43";
+  EXPECT_NE(Controller::CacheForm(later), kept);
+  // Without status or metadata there is still a well-formed form.
+  EXPECT_EQ(nlohmann::json::parse(Controller::CacheForm({{"kind", "X"}}).get<std::string>()),
+            nlohmann::json::object());
+  EXPECT_EQ(nlohmann::json::parse(Controller::CacheForm(nlohmann::json(5)).get<std::string>()),
+            nlohmann::json::object());
 }
 
 }  // namespace
