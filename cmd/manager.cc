@@ -679,7 +679,7 @@ int RunManager(const std::vector<std::string>& args, std::ostream& err) {
   // core); the manager's threads parse JSON in bursts, and every arena
   // would keep its own high-water mark. Two arenas hold RSS near the live
   // heap (docs/performance.md).
-  mallopt(M_ARENA_MAX, std::getenv("IPGUARD_ARENAS") ? std::atoi(std::getenv("IPGUARD_ARENAS")) : 2);
+  mallopt(M_ARENA_MAX, 2);
   // A fixed threshold: list pages and response bodies above it are mapped
   // and unmapped whole. glibc would otherwise raise the threshold to the
   // largest block freed so far and carve such buffers out of the heap, where
