@@ -42,12 +42,15 @@ class IntervalArray {
     Assign(items);
   }
 
+  // Inserts in start order without a max tree: an array built this way is
+  // only scanned (the delta of an IntervalSet, which stays small), so an
+  // insert is a binary search and a move, not a rebuild of the tree.
   void Insert(const Interval<K>& item) {
     auto pos = std::upper_bound(nodes_.begin(), nodes_.end(), item.start,
                                 [](const K& s, const Node& n) { return s < n.start; });
     nodes_.insert(pos, Node{item.start, item.end, item.end, item.id});
     max_len_ = std::max<K>(max_len_, item.end - item.start);
-    BuildMax(0, nodes_.size());
+    tree_ = false;
   }
 
   template <typename Fn>
@@ -55,11 +58,12 @@ class IntervalArray {
     if (nodes_.empty() || b < nodes_.front().start) return;
     // Every overlap starts in [a - max_len_, b]. When that window holds few
     // intervals (the common case: plans are mostly single addresses and
-    // small pools), scanning it beats walking the tree.
+    // small pools), scanning it beats walking the tree. Without a tree the
+    // window is always scanned.
     K from = a > max_len_ ? a - max_len_ : K(0);
     auto lo = std::lower_bound(nodes_.begin(), nodes_.end(), from,
                                [](const Node& n, const K& v) { return n.start < v; });
-    auto end = nodes_.end() - lo > kWindowScan ? lo + kWindowScan : nodes_.end();
+    auto end = tree_ && nodes_.end() - lo > kWindowScan ? lo + kWindowScan : nodes_.end();
     auto it = lo;
     while (it != end && it->start <= b) ++it;
     if (it == nodes_.end() || it->start > b) {
@@ -128,6 +132,7 @@ class IntervalArray {
     nodes_.swap(nodes);
     max_len_ = max_len;
     BuildMax(0, nodes_.size());
+    tree_ = true;
   }
 
   // Returns the max end over [lo, hi) and stores it at the range's midpoint,
@@ -147,7 +152,8 @@ class IntervalArray {
   }
 
   std::vector<Node> nodes_;
-  K max_len_ = 0;  // largest end - start
+  K max_len_ = 0;     // largest end - start
+  bool tree_ = true;  // the max fields are valid (false after Insert)
 };
 
 template <typename K>
@@ -219,7 +225,9 @@ class IntervalSet {
  private:
   size_t DeltaLimit() const {
     // Inserting costs O(delta) and a merge O(n) every delta inserts, so the
-    // delta grows with sqrt(n).
+    // delta grows with sqrt(n). A query scans the part of the delta whose
+    // starts fall in its window: at most the whole delta (4096) when a large
+    // range sits in it, usually a handful.
     size_t root = static_cast<size_t>(2 * std::sqrt(static_cast<double>(base_.size())));
     return std::clamp<size_t>(root, 64, 4096);
   }

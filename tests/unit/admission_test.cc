@@ -182,5 +182,35 @@ TEST_F(AdmissionTest, BadInputGets400) {
   }
 }
 
+// The response body is written by hand; it must be the JSON nlohmann/json
+// would print for the same answer, byte for byte, whatever the strings hold.
+TEST_F(AdmissionTest, ResponseBodyIsCanonicalJsonForAnyStrings) {
+  const std::vector<std::string> uids = {
+      "plain-uid", "quote\"and\\backslash", "tab\tnewline\n", std::string("nul\0x", 5),
+      "caf\xc3\xa9", "bad\xff\xfeutf8", ""};
+  for (const std::string& uid : uids) {
+    // Allowed, denied (the message quotes the name), and a 400.
+    json ok = Review("CREATE", Cluster("team-b", "dev", "lnet-prod", "10.20.0.11"), "", false, uid);
+    json bad = Review("CREATE", Cluster("team-b", "dev\"\xff", "lnet-prod", "10.20.0.60"), "", false, uid);
+    json dhcp = Review("CREATE",
+                       "apiVersion: ipguard.io/v1alpha1\nkind: LogicalNetwork\nmetadata: {name: lab}\n"
+                       "spec: {vmSwitchName: s, ipAllocationMethod: DHCP, vlanId: 30}\n",
+                       "", false, uid);
+    json broken = ok;
+    broken["request"].erase("object");
+    for (const json* review : {&ok, &bad, &dhcp, &broken}) {
+      std::string body = Admit(review->dump(-1, ' ', false, json::error_handler_t::replace), engine_,
+                               options_)
+                             .body;
+      json parsed = json::parse(body, nullptr, false);
+      ASSERT_FALSE(parsed.is_discarded()) << body;
+      EXPECT_EQ(body, parsed.dump(-1, ' ', false, json::error_handler_t::replace));
+      EXPECT_EQ(parsed["response"]["uid"],
+                json::parse(json(uid).dump(-1, ' ', false, json::error_handler_t::replace)))
+          << "the uid is echoed (invalid UTF-8 replaced)";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ipguard
