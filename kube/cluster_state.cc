@@ -36,6 +36,15 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
 
 Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& judge,
                                    const Object* hold) {
+  {
+    // Most answers hold nothing (denials, dry runs, deletes): those are
+    // judged under the shared lock, side by side.
+    std::shared_lock<std::shared_mutex> l(mu_);
+    Verdict v = judge(engine_);
+    if (!v.allowed() || !hold) return v;
+  }
+  // To hold, judge again under the exclusive lock: something may have been
+  // held or stored in between, and judging and holding must be one step.
   std::unique_lock<std::shared_mutex> l(mu_);
   Verdict v = judge(engine_);
   if (!v.allowed() || !hold) return v;

@@ -48,7 +48,9 @@ class ClusterState {
   }
 
   // The webhook's side: judges with `judge` and, when the verdict allows
-  // and `hold` is given, keeps *hold as pending, under one exclusive lock.
+  // and `hold` is given, keeps *hold as pending. A verdict that holds nothing
+  // is reached under the shared lock; one that holds is judged again and
+  // held under one exclusive lock, so two conflicting writes cannot both pass.
   Verdict JudgeAndHold(const std::function<Verdict(const Engine&)>& judge, const Object* hold);
 
   // Drops the pending objects whose TTL has passed, restoring what the
