@@ -308,17 +308,19 @@ TEST_F(ManagerTest, ServicesGetEventsButNeverAStatusWrite) {
 // The first full pass after the sync queues only Services with something to
 // report; one that already collides when the manager starts is among them.
 TEST_F(ManagerTest, AServiceCollisionPresentAtStartIsReportedAtTheFirstSync) {
+  // Addresses clear of every object of the plan: no status write of a
+  // neighbour brings these Services back into the queue; only the sync does.
   json a = {
       {"apiVersion", "v1"},
       {"kind", "Service"},
       {"metadata", {{"name", "early-a"}, {"namespace", "default"}}},
       {"spec",
-       {{"type", "LoadBalancer"}, {"loadBalancerIP", "10.10.0.211"}, {"ports", {{{"port", 80}}}}}}};
+       {{"type", "LoadBalancer"}, {"loadBalancerIP", "192.0.2.211"}, {"ports", {{{"port", 80}}}}}}};
   json b = a;
   b["metadata"]["name"] = "early-b";  // same timestamp: the name decides, a is older
   json clear = a;
   clear["metadata"]["name"] = "early-clear";
-  clear["spec"]["loadBalancerIP"] = "10.10.0.212";
+  clear["spec"]["loadBalancerIP"] = "192.0.2.212";
   fake_->Upsert("services", a);
   fake_->Upsert("services", b);
   fake_->Upsert("services", clear);
