@@ -453,17 +453,6 @@ struct Manager::Impl {
         out["apiVersion"] = api_version;
         return out;
       });
-      if (kind == Kind::kService) {
-        // The engine holds what the rules need and names a Service in its
-        // events; the cache keeps only the resourceVersion, which tells a
-        // change.
-        inf->store.SetKeep([](const json& obj) {
-          if (!obj.contains("metadata") || !obj["metadata"].is_object()) return json();
-          return json(obj["metadata"].value("resourceVersion", ""));
-        });
-      } else {
-        inf->store.SetKeep(&Controller::CacheForm);
-      }
       inf->store.AddHandler([this](kube::EventType type, const json& obj) {
         auto keys = state.Apply(type, obj);
         // Until every informer has listed, the first full pass after the

@@ -58,6 +58,17 @@ Controller::Controller(kube::Client* client, kube::Clock* clock, kube::ClusterSt
 Controller::~Controller() { Stop(); }
 
 void Controller::Watch(Kind kind, const kube::Resource& resource, kube::Store* store) {
+  if (kind == Kind::kService) {
+    // The engine holds what the rules need and names a Service in its
+    // events; the cache keeps only the resourceVersion, which tells a change.
+    store->SetKeep([](const json& obj) {
+      auto meta = obj.find("metadata");
+      if (meta == obj.end() || !meta->is_object()) return json();
+      return json(meta->value("resourceVersion", ""));
+    });
+  } else {
+    store->SetKeep(&Controller::CacheForm);
+  }
   watched_[kind] = Watched{kind, resource, store};
 }
 
@@ -230,7 +241,7 @@ Status Controller::Reconcile(const std::string& key) {
     return Status::Ok();
   }
   json obj = stored->is_string() ? json::parse(stored->get_ref<const std::string&>(), nullptr, false)
-                                 : std::move(*stored);
+                                 : json();
   if (!obj.is_object()) return Status::Error("cached " + key + " does not parse");
   obj["kind"] = KindName(w->kind);
   obj["apiVersion"] = w->resource.ApiVersion();

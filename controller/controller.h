@@ -45,7 +45,10 @@ class Controller {
              ControllerOptions options = {});
   ~Controller();
 
-  // Declares a watched kind: where it lives in the API and its store.
+  // Declares a watched kind: where it lives in the API and its store. Sets
+  // what the store keeps (Store::SetKeep), so call it before the store is
+  // filled: for Services only the resourceVersion, for the other kinds
+  // CacheForm().
   void Watch(Kind kind, const kube::Resource& resource, kube::Store* store);
   // Engine keys ("Kind/namespace/name").
   void Enqueue(const std::string& key);
@@ -56,11 +59,10 @@ class Controller {
   void Start();
   void Stop();
 
-  // What a watched kind's informer cache should keep of an object (for
-  // Store::SetKeep): the identity and status the reconciler reads and writes
-  // back, as one compact JSON string; the engine holds the parsed spec. A
-  // WorkloadCluster takes about 700 bytes this way instead of 6 KB of DOM.
-  // Reconcile() reads stores that keep either this or whole objects.
+  // What the store of a watched kind other than Service keeps of an object:
+  // the identity and status the reconciler reads and writes back, as one
+  // compact JSON string; the engine holds the parsed spec. A WorkloadCluster
+  // takes about 700 bytes this way instead of 6 KB of DOM.
   static nlohmann::json CacheForm(const nlohmann::json& obj);
 
   // One reconcile of one key; an error means "retry later with backoff".
