@@ -51,8 +51,16 @@ std::string Verb(const Block& subject, const Block& other) {
   return other.is_single() ? "equals" : "is inside";
 }
 
+// "ipPools[0] 10.0.0.50-10.0.0.99": a labelled block as messages print it.
+std::string Labeled(const FieldLabel& field, const Block& block) {
+  return field.str() + " " + block.ToString();
+}
+
+// "spec.ipPools[0] 10.0.0.50-10.0.0.99", for messages about an object's own fields.
+std::string SpecField(const LabeledBlock& b) { return "spec." + Labeled(b.field, b.block); }
+
 std::string Side(const Use& use, const Object& obj) {
-  return use.field.str() + " " + use.block.ToString() + " of " + obj.Describe();
+  return Labeled(use.field, use.block) + " of " + obj.Describe();
 }
 
 std::string CollisionMessage(const Use& use, const Object& obj, const Use& other,
@@ -88,9 +96,7 @@ void CheckOverlapsWithin(const std::vector<LabeledBlock>& blocks, Verdict* v) {
   for (size_t i = 0; i < blocks.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (blocks[i].block.Overlaps(blocks[j].block)) {
-        v->violations.push_back("spec." + blocks[i].field.str() + " " + blocks[i].block.ToString() +
-                                " overlaps spec." + blocks[j].field.str() + " " +
-                                blocks[j].block.ToString());
+        v->violations.push_back(SpecField(blocks[i]) + " overlaps " + SpecField(blocks[j]));
       }
     }
   }
@@ -245,7 +251,8 @@ void VisitUses(const Object& obj, Fn&& fn) {
         if (!all(Role::kNetworkPool, s.ip_pools)) return;
         if (s.gateway && !fn(Use{Role::kGateway, "gateway", Block::Single(*s.gateway)})) return;
         for (size_t i = 0; i < s.dns_servers.size(); ++i) {
-          if (!fn(Use{Role::kDnsServer, {"dnsServers[#]", static_cast<int32_t>(i)},
+          if (!fn(Use{Role::kDnsServer,
+                      {"dnsServers[#]", static_cast<int32_t>(i)},
                       Block::Single(s.dns_servers[i])})) {
             return;
           }
@@ -359,8 +366,7 @@ void Engine::Upsert(Object obj) {
       agg.required += RequiredAddresses(*o.wlc);
     }
   }
-  if (o.kind == Kind::kLoadBalancerPool || o.kind == Kind::kIPAddressPool)
-    ++load_balancer_pools_;
+  if (o.kind == Kind::kLoadBalancerPool || o.kind == Kind::kIPAddressPool) ++load_balancer_pools_;
   if (o.kind == Kind::kLogicalNetwork) ReindexDependents(o.meta.name);
 }
 
@@ -486,8 +492,7 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
     bool want_pool = use.role == Role::kServiceAsked && load_balancer_pools_ > 0;
     CollideUse(*obj, domain, use, &v.violations, want_pool ? &in_pool : nullptr);
     if (want_pool && !in_pool) {
-      v.warnings.push_back(use.field.str() + " " + use.block.ToString() + " of " + obj->Describe() +
-                           " is in no LoadBalancerPool");
+      v.warnings.push_back(Side(use, *obj) + " is in no LoadBalancerPool");
     }
   }
   return v;
@@ -598,12 +603,12 @@ void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Obje
       }
       for (const auto& pool : s.ip_pools) {
         if (pool.block.Contains(*s.gateway)) {
-          out.push_back(gw + " is inside spec." + pool.field.str() + " " + pool.block.ToString());
+          out.push_back(gw + " is inside " + SpecField(pool));
         }
       }
     }
     for (const auto& pool : s.ip_pools) {
-      std::string p = "spec." + pool.field.str() + " " + pool.block.ToString();
+      std::string p = SpecField(pool);
       if (!prefix.Contains(pool.block)) {
         out.push_back(p + " is outside addressPrefix " + prefix.ToString());
         continue;
@@ -728,9 +733,8 @@ void Engine::CheckAddressPool(const Object& obj, Verdict* v) const {
   const Block& prefix = *net->lnet->address_prefix;
   for (const auto& b : obj.addr->addresses) {
     if (!prefix.Contains(b.block)) {
-      v->violations.push_back("spec." + b.field.str() + " " + b.block.ToString() +
-                              " is outside addressPrefix " + prefix.ToString() + " of " +
-                              net->Describe());
+      v->violations.push_back(SpecField(b) + " is outside addressPrefix " + prefix.ToString() +
+                              " of " + net->Describe());
     }
   }
 }
