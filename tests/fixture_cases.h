@@ -6,14 +6,11 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "core/manifest.h"
+#include "tests/files.h"
 
 namespace ipguard::testing_util {
 
@@ -29,26 +26,14 @@ inline void PrintTo(const RuleCase& c, std::ostream* os) { *os << c.file << "/" 
 
 inline std::vector<RuleCase> LoadCases() {
   std::vector<RuleCase> cases;
-  namespace fs = std::filesystem;
-  fs::path dir = fs::path(IPGUARD_SOURCE_DIR) / "tests" / "fixtures" / "rules";
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().extension() == ".yaml") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
-    std::ifstream in(f);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::vector<Document> docs;
-    Status s = ParseManifests(ss.str(), f.string(), &docs);
-    if (!s.ok() || docs.empty() || !docs[0].json.contains("cases")) {
-      cases.push_back({f.stem().string(), "unreadable", json{{"error", s.message()}}});
+  for (const ManifestFile& f :
+       ReadManifestDir(std::filesystem::path(IPGUARD_SOURCE_DIR) / "tests" / "fixtures" / "rules")) {
+    const std::string file = f.path.stem().string();
+    if (!f.status.ok() || f.docs.empty() || !f.docs[0].json.contains("cases")) {
+      cases.push_back({file, "unreadable", json{{"error", f.status.message()}}});
       continue;
     }
-    for (const auto& c : docs[0].json["cases"]) {
-      cases.push_back({f.stem().string(), c.value("name", "unnamed"), c});
-    }
+    for (const auto& c : f.docs[0].json["cases"]) cases.push_back({file, c.value("name", "unnamed"), c});
   }
   return cases;
 }

@@ -13,7 +13,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "controller/status.h"
@@ -22,6 +21,7 @@
 #include "tests/component/eventually.h"
 #include "tests/component/tls_client.h"
 #include "tests/fakeapi/fake_apiserver.h"
+#include "tests/files.h"
 #include "webhook/certs.h"
 
 extern char** environ;
@@ -82,17 +82,9 @@ class ManagerTest : public testing::Test {
   }
 
   void LoadExamples() {
-    fs::path dir = fs::path(IPGUARD_SOURCE_DIR) / "examples" / "clean";
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      std::ifstream in(f);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::vector<Document> docs;
-      ASSERT_TRUE(ParseManifests(ss.str(), f.string(), &docs).ok());
-      for (auto& d : docs) {
+    for (auto& f : testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "examples" / "clean")) {
+      ASSERT_TRUE(f.status.ok()) << f.status.message();
+      for (auto& d : f.docs) {
         std::string kind = d.json.value("kind", "");
         for (const auto& [k, plural] : kPlural) {
           if (kind == KindName(k)) {
@@ -529,12 +521,7 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
   pid_t pid = 0;
   ASSERT_EQ(posix_spawn(&pid, IPGUARD_BINARY, &actions, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&actions);
-  auto log = [&] {
-    std::ifstream in(dir + "/log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
+  auto log = [&] { return testing_util::ReadFile(dir + "/log"); };
 
   auto ready = [&] {
     testing_util::TestClient c(probe_port, false);

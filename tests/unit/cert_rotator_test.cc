@@ -6,11 +6,10 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "kube/config.h"
+#include "tests/files.h"
 #include "tests/unit/fake_transport.h"
 
 namespace ipguard::webhook {
@@ -49,13 +48,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string Decode(const json& data, const char* key) {
   auto r = kube::DecodeBase64(data.at(key).get<std::string>());
@@ -130,7 +122,7 @@ class CertRotatorTest : public ::testing::Test {
     o.log = [this](const std::string& line) { log_.push_back(line); };
     return o;
   }
-  std::string File(const char* name) { return ReadFile(fs::path(dir_.path()) / "certs" / name); }
+  std::string File(const char* name) { return testing_util::ReadFile(fs::path(dir_.path()) / "certs" / name); }
   // The files on disk form a serving pair that verifies against ca.crt and
   // covers the wanted names.
   void ExpectGoodFiles() {

@@ -8,12 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 #include "core/manifest.h"
+#include "tests/files.h"
 #include "tests/fixture_cases.h"
 
 namespace ipguard {
@@ -22,20 +21,12 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // kind -> openAPIV3Schema of its served version.
 std::map<std::string, json> LoadSchemas() {
   std::map<std::string, json> out;
-  for (const auto& e : fs::directory_iterator(fs::path(IPGUARD_SOURCE_DIR) / "crds")) {
-    std::vector<Document> docs;
-    if (!ParseManifests(ReadFile(e.path()), e.path().string(), &docs).ok() || docs.empty()) continue;
-    const json& crd = docs[0].json;
+  for (const auto& f : testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "crds")) {
+    if (!f.status.ok() || f.docs.empty()) continue;
+    const json& crd = f.docs[0].json;
     for (const auto& v : crd["spec"]["versions"]) {
       if (v.value("served", false)) out[crd["spec"]["names"]["kind"]] = v["schema"]["openAPIV3Schema"];
     }
@@ -120,14 +111,12 @@ TEST(CrdSchemas, AcceptEveryExampleObject) {
   auto schemas = LoadSchemas();
   int checked = 0;
   for (const char* plan : {"clean", "broken"}) {
-    for (const auto& e : fs::directory_iterator(fs::path(IPGUARD_SOURCE_DIR) / "examples" / plan)) {
-      if (e.path().extension() != ".yaml") continue;
-      std::vector<Document> docs;
-      ASSERT_TRUE(ParseManifests(ReadFile(e.path()), e.path().string(), &docs).ok());
-      for (const auto& d : docs) {
+    for (const auto& f : testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "examples" / plan)) {
+      ASSERT_TRUE(f.status.ok()) << f.status.message();
+      for (const auto& d : f.docs) {
         auto errors = Check(schemas, d.json);
         checked += schemas.count(d.json.value("kind", ""));
-        for (const auto& err : errors) ADD_FAILURE() << e.path() << " #" << d.index << ": " << err;
+        for (const auto& err : errors) ADD_FAILURE() << f.path << " #" << d.index << ": " << err;
       }
     }
   }

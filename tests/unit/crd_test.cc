@@ -4,10 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/manifest.h"
+#include "tests/files.h"
 
 namespace ipguard {
 namespace {
@@ -15,11 +14,9 @@ namespace {
 using nlohmann::json;
 
 json LoadCrd(const std::string& file) {
-  std::ifstream in(std::string(IPGUARD_SOURCE_DIR) + "/crds/" + file);
-  std::stringstream ss;
-  ss << in.rdbuf();
   std::vector<Document> docs;
-  Status s = ParseManifests(ss.str(), file, &docs);
+  Status s = ParseManifests(
+      testing_util::ReadFile(std::string(IPGUARD_SOURCE_DIR) + "/crds/" + file), file, &docs);
   EXPECT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(docs.size(), 1u) << file;
   return docs.empty() ? json() : docs[0].json;
