@@ -8,18 +8,20 @@
 #include "core/manifest.h"
 
 namespace ipguard::kube {
-namespace {
-
-using nlohmann::json;
-namespace fs = std::filesystem;
 
 Result<std::string> ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::Error(path + ": cannot be read");
   std::ostringstream ss;
   ss << f.rdbuf();
+  if (f.bad()) return Status::Error(path + ": cannot be read");
   return ss.str();
 }
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
 
 // Finds {name: N, <field>: {...}} in a kubeconfig list.
 const json* Named(const json& root, const char* list, const std::string& name, const char* field) {

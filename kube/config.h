@@ -58,6 +58,9 @@ class TokenSource {
 
 Result<std::string> DecodeBase64(const std::string& in);
 
+// The whole file at `path`, or an error that names it.
+Result<std::string> ReadFile(const std::string& path);
+
 }  // namespace ipguard::kube
 
 #endif  // IPGUARD_KUBE_CONFIG_H_

@@ -9,9 +9,6 @@
 #include <cerrno>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <optional>
-#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -75,15 +72,6 @@ bool DueForRenewal(const certs::CertInfo& info, std::chrono::hours renew_before,
       std::chrono::duration_cast<std::chrono::seconds>(std::min(renew_before, validity / 3))
           .count();
   return now >= info.not_after_unix - window;
-}
-
-std::optional<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return ss.str();
 }
 
 std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
@@ -326,7 +314,8 @@ Status CertRotator::WriteFiles(const Material& m) {
   std::vector<std::string> written;
   for (const auto& f : files) {
     fs::path path = dir / f.name;
-    if (ReadFile(path) == f.content) continue;
+    auto current = kube::ReadFile(path.string());
+    if (current.ok() && current.value() == f.content) continue;
     Status s = WriteAtomically(path, f.content, f.mode);
     if (!s.ok()) return s;
     written.push_back(f.name);
