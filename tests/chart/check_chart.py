@@ -475,16 +475,25 @@ def check_crds(root, chart, report):
                      (f, f, rel(root, dst_dir)))
 
 
-def check_chart_yaml(root, chart, report):
-    path = os.path.join(chart, "Chart.yaml")
+def load_yaml_mapping(root, chart, filename, report):
+    """The mapping in chart/filename, or None after reporting why there is none."""
+    path = os.path.join(chart, filename)
     name = rel(root, path)
     try:
         with open(path, encoding="utf-8") as f:
-            meta = load_yaml(f.read())
+            doc = load_yaml(f.read())
     except (OSError, YamlError) as e:
         report.fail(name, "cannot be read: %s" % e)
-        return
-    if not report.check(isinstance(meta, dict), name, "is not a mapping"):
+        return None
+    if not report.check(isinstance(doc, dict), name, "is not a mapping"):
+        return None
+    return doc
+
+
+def check_chart_yaml(root, chart, report):
+    name = rel(root, os.path.join(chart, "Chart.yaml"))
+    meta = load_yaml_mapping(root, chart, "Chart.yaml", report)
+    if meta is None:
         return
     report.check(meta.get("apiVersion") == "v2", name, "apiVersion must be v2")
     for key in ("name", "version", "appVersion", "kubeVersion"):
@@ -513,17 +522,9 @@ def load_schema(root, chart, report):
 
 
 def check_values(root, chart, schema, report):
-    path = os.path.join(chart, "values.yaml")
-    name = rel(root, path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = load_yaml(f.read())
-    except (OSError, YamlError) as e:
-        report.fail(name, "cannot be read: %s" % e)
-        return
-    if not report.check(isinstance(values, dict), name, "is not a mapping"):
-        return
-    if schema is None:
+    name = rel(root, os.path.join(chart, "values.yaml"))
+    values = load_yaml_mapping(root, chart, "values.yaml", report)
+    if values is None or schema is None:
         return
     errors = validate(values, schema)
     report.check(not errors, name, "does not match values.schema.json:\n    " + "\n    ".join(errors))
