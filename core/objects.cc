@@ -487,4 +487,25 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
   return obj;
 }
 
+const JsonProjection& ObjectProjection() {
+  static const JsonProjection* const kProjection = [] {
+    JsonProjection metadata;
+    for (const char* key : {"name", "generateName", "namespace", "uid", "resourceVersion",
+                            "creationTimestamp", "generation", "annotations"}) {
+      metadata.Keep(key);
+    }
+    JsonProjection ingress;
+    ingress.Keep("ip");
+    JsonProjection load_balancer;
+    load_balancer.Keep("ingress", JsonProjection().Items(std::move(ingress)));
+    JsonProjection status;
+    status.Keep("loadBalancer", std::move(load_balancer));
+    auto* p = new JsonProjection();
+    p->Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata)).Keep("spec");
+    p->Keep("status", std::move(status));
+    return p;
+  }();
+  return *kProjection;
+}
+
 }  // namespace ipguard

@@ -20,6 +20,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/address.h"
+#include "core/json_projection.h"
 #include "core/status.h"
 
 namespace ipguard {
@@ -190,6 +191,13 @@ struct Object {
 // object of a kind ipguard knows. `default_namespace` fills metadata.namespace
 // of namespaced kinds when it is missing (kubectl's behaviour).
 Result<Object> ParseObject(const nlohmann::json& json, const std::string& default_namespace = "default");
+
+// Every path of an object that ParseObject reads (and metadata.generateName,
+// which names an object the API server has yet to name), for ParseProjected:
+// ParseObject gives the same result on the projected document as on the
+// whole one. Keep it in step with ParseObject; tests/unit/json_projection_test
+// replays every fixture both ways.
+const JsonProjection& ObjectProjection();
 
 // Addresses a cluster needs from its network's pool.
 int64_t RequiredAddresses(const WorkloadClusterSpec& spec);

@@ -90,6 +90,18 @@ Result<Object> ReadObject(json j, const std::string& request_ns, const char* wha
 
 }  // namespace
 
+const JsonProjection& AdmissionReviewProjection() {
+  static const JsonProjection* const kProjection = [] {
+    JsonProjection request;
+    for (const char* key : {"uid", "kind", "operation", "namespace", "dryRun"}) request.Keep(key);
+    request.Keep("object", ObjectProjection()).Keep("oldObject", ObjectProjection());
+    auto* p = new JsonProjection();
+    p->Keep("apiVersion").Keep("kind").Keep("request", std::move(request));
+    return p;
+  }();
+  return *kProjection;
+}
+
 DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options) {
   DecodedReview d;
   AdmissionOutcome& out = d.outcome;
@@ -98,7 +110,12 @@ DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& option
     d.answered = true;
     return std::move(d);
   };
-  json review = json::parse(body.begin(), body.end(), nullptr, false);
+  // Most reviews are read by the projecting parser alone; what it declines
+  // (not JSON, or JSON it leaves to nlohmann/json) is parsed whole, and the
+  // same reading below gives the same answer either way.
+  std::optional<json> projected = ParseProjected(body, AdmissionReviewProjection());
+  json review = projected ? std::move(*projected)
+                          : json::parse(body.begin(), body.end(), nullptr, false);
   if (review.is_discarded()) return answer(Fail(out, "the body is not JSON"));
   if (!review.is_object()) return answer(Fail(out, "the body is not an AdmissionReview object"));
   const json* request = Member(review, "request");

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/engine.h"
+#include "core/json_projection.h"
 
 namespace ipguard {
 
@@ -50,6 +51,12 @@ struct DecodedReview {
   std::optional<Object> old_obj;  // UPDATE (when sent), DELETE
 };
 DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options);
+
+// The parts of an AdmissionReview that DecodeReview reads (the request's
+// uid, kind, operation, namespace, dryRun, and of its objects what
+// ObjectProjection names): DecodeReview parses a body with ParseProjected
+// and this, and only what that declines with nlohmann/json whole.
+const JsonProjection& AdmissionReviewProjection();
 Verdict JudgeReview(const DecodedReview& review, const Engine& engine);
 AdmissionOutcome AnswerReview(DecodedReview review, const Verdict& verdict);
 

@@ -1,5 +1,8 @@
 // AdmissionReview decoding and judging: any body gets a JSON response that
-// echoes what it could, never a crash or a hang.
+// echoes what it could, never a crash or a hang. And the projecting parser
+// DecodeReview uses agrees with nlohmann/json: it takes nothing nlohmann
+// refuses, declines valid JSON only for non-ASCII or deep nesting, and what
+// it keeps equals nlohmann's document with the projection applied.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -7,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/engine.h"
+#include "core/json_projection.h"
+#include "tests/json_projection_reference.h"
 #include "webhook/admission.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -20,6 +25,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return e;
   }();
   std::string_view body(reinterpret_cast<const char*>(data), size);
+  const ipguard::JsonProjection& projection = ipguard::AdmissionReviewProjection();
+  auto projected = ipguard::ParseProjected(body, projection);
+  auto full = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  if (projected) {
+    if (full.is_discarded()) std::abort();  // took what is not JSON
+    if (!ipguard::testing_util::SameJson(*projected, ipguard::testing_util::Project(full, projection))) {
+      std::abort();  // kept something else than nlohmann reads
+    }
+  } else if (!full.is_discarded()) {
+    bool ascii = true;
+    for (unsigned char c : body) ascii = ascii && c < 0x80;
+    if (ascii && ipguard::testing_util::Depth(full, ipguard::kMaxProjectionDepth + 1) <=
+                     ipguard::kMaxProjectionDepth) {
+      std::abort();  // declined JSON it should take
+    }
+  }
   ipguard::AdmissionOutcome out = ipguard::Admit(body, *engine, {true});
   auto response = nlohmann::json::parse(out.body, nullptr, false);
   if (response.is_discarded() || !response.contains("response")) std::abort();
