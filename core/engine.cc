@@ -309,14 +309,14 @@ void Engine::IndexSlot(uint32_t slot) {
   s.domain = DomainOf(s.obj);
   s.entries.clear();
   VisitUses(s.obj, [&](const Use& u) {
-    s.entries.push_back(index_.Insert(s.domain, u.block, slot));
+    s.entries.push_back(IndexOf(s).Insert(s.domain, u.block, slot));
     return true;
   });
 }
 
 void Engine::UnindexSlot(uint32_t slot) {
   Stored& s = slots_[slot];
-  for (uint32_t e : s.entries) index_.Remove(e);
+  for (uint32_t e : s.entries) IndexOf(s).Remove(e);
   s.entries.clear();
 }
 
@@ -331,7 +331,11 @@ void Engine::ReindexDependents(const std::string& network_name) {
   }
 }
 
-void Engine::Upsert(Object obj) {
+void Engine::Upsert(Object obj) { Store(std::move(obj), false); }
+
+void Engine::UpsertPending(Object obj) { Store(std::move(obj), true); }
+
+void Engine::Store(Object obj, bool pending) {
   std::string key = obj.Key();
   // The request annotations of a Service are parsed into its spec already;
   // 100k Services need not carry them twice.
@@ -354,6 +358,7 @@ void Engine::Upsert(Object obj) {
   Stored& s = slots_[slot];
   s.obj = std::move(obj);
   s.alive = true;
+  s.pending = pending;
   by_key_[key] = slot;
   IndexSlot(slot);
   const Object& o = s.obj;
@@ -402,16 +407,22 @@ template <typename Fn>
 void Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_key,
                          Fn&& fn) const {
   const uint32_t self = Slot(self_key);
-  index_.Query(domain, use.block, [&](uint32_t entry, uint32_t slot) {
-    if (slot == self) return;
-    const Stored& s = slots_[slot];
-    for (size_t i = 0; i < s.entries.size(); ++i) {
-      if (s.entries[i] == entry) {
-        fn(s, UseAt(s.obj, i));
-        return;
+  for (bool pending : {false, true}) {
+    const Index& index = pending ? pending_index_ : index_;
+    if (index.size() == 0) continue;
+    index.Query(domain, use.block, [&](uint32_t entry, uint32_t slot) {
+      if (slot == self) return;
+      // Live entries of each index belong to slots of that tier, so the
+      // entry ids compared here are of the index that reported them.
+      const Stored& s = slots_[slot];
+      for (size_t i = 0; i < s.entries.size(); ++i) {
+        if (s.entries[i] == entry) {
+          fn(s, UseAt(s.obj, i));
+          return;
+        }
       }
-    }
-  });
+    });
+  }
 }
 
 std::vector<std::string> Engine::Neighbors(const std::string& key) const {

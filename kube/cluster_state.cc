@@ -22,6 +22,7 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
 
   std::vector<std::string> affected;
   std::unique_lock<std::shared_mutex> l(mu_);
+  ++writes_;
   Collect(key, &affected);
   pending_.erase(key);
   if (keep) {
@@ -36,18 +37,24 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
 
 Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& judge,
                                    const Object* hold) {
+  Verdict v;
+  uint64_t judged_at = 0;
   {
     // Most answers hold nothing (denials, dry runs, deletes): those are
     // judged under the shared lock, side by side.
     std::shared_lock<std::shared_mutex> l(mu_);
-    Verdict v = judge(engine_);
+    v = judge(engine_);
     if (!v.allowed() || !hold) return v;
+    judged_at = writes_;
   }
-  // To hold, judge again under the exclusive lock: something may have been
-  // held or stored in between, and judging and holding must be one step.
+  // Judging and holding must be one step: under the exclusive lock, judge
+  // again if anything was stored or held since.
   std::unique_lock<std::shared_mutex> l(mu_);
-  Verdict v = judge(engine_);
-  if (!v.allowed() || !hold) return v;
+  if (writes_ != judged_at) {
+    v = judge(engine_);
+    if (!v.allowed()) return v;
+  }
+  ++writes_;
   const std::string key = hold->Key();
   auto it = pending_.find(key);
   if (it == pending_.end()) {
@@ -56,7 +63,7 @@ Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& 
     it = pending_.emplace(key, std::move(p)).first;
   }
   it->second.deadline = clock_->Now() + ttl_;
-  engine_.Upsert(*hold);
+  engine_.UpsertPending(*hold);
   return v;
 }
 
@@ -69,6 +76,7 @@ std::vector<std::string> ClusterState::ExpirePending() {
       ++it;
       continue;
     }
+    ++writes_;
     Collect(it->first, &affected);
     if (it->second.shown) {
       engine_.Upsert(*it->second.shown);

@@ -70,6 +70,9 @@ class ClusterState {
   mutable std::shared_mutex mu_;
   Engine engine_;
   std::map<std::string, Pending> pending_;
+  // Counts changes to engine_ (under the exclusive lock), so a hold can tell
+  // whether its judgement under the shared lock still stands.
+  uint64_t writes_ = 0;
 };
 
 }  // namespace ipguard::kube

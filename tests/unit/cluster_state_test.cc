@@ -125,5 +125,62 @@ TEST_F(ClusterStateTest, ExpiredUpdateRestoresWhatTheWatchShowed) {
   EXPECT_EQ(state_.Read([](const Engine& e) { return e.UsageOf("lnet").required_by_nodes; }), 5);
 }
 
+// Holding goes to the engine's small pending index, and what holds there
+// is judged against like anything stored: a later write that overlaps it is
+// denied in both directions, and the watch moves it to the main index.
+TEST_F(ClusterStateTest, HeldObjectsLiveInThePendingIndexUntilTheWatchShowsThem) {
+  state_.Apply(EventType::kAdded,
+               Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  auto sizes = [&] {
+    return state_.Read([](const Engine& e) {
+      return std::make_pair(e.IndexSize(), e.PendingIndexSize());
+    });
+  };
+  const auto before = sizes();
+  Object a = Obj(Cluster("t", "a", "lnet", "10.20.0.10"));
+  ASSERT_TRUE(Create(&state_, a).allowed());
+  EXPECT_EQ(sizes(), std::make_pair(before.first + 1, size_t{1}));
+  Verdict b = Create(&state_, Obj(Cluster("t", "b", "lnet", "10.20.0.10")));
+  ASSERT_FALSE(b.allowed());
+  EXPECT_NE(b.Message().find("WorkloadCluster t/a"), std::string::npos) << b.Message();
+  // And the other way: a network written over the held address sees it.
+  auto net_collisions = state_.Read([](const Engine& e) {
+    Object gw = Obj(Network("lnet2", 10, "10.20.0.0/24", "10.20.0.10", "10.20.0.200", "10.20.0.210"));
+    return e.Review(Operation::kCreate, nullptr, &gw).Message();
+  });
+  EXPECT_NE(net_collisions.find("WorkloadCluster t/a"), std::string::npos) << net_collisions;
+  state_.Apply(EventType::kAdded, Yaml(Cluster("t", "a", "lnet", "10.20.0.10")));
+  EXPECT_EQ(sizes(), std::make_pair(before.first + 1, size_t{0})) << "moved to the main index";
+  EXPECT_FALSE(Create(&state_, Obj(Cluster("t", "b", "lnet", "10.20.0.10"))).allowed());
+}
+
+// A hold judged under the shared lock is not judged again under the
+// exclusive one when nothing was written in between (a write in between is
+// ManyThreadsClaimingOneAddressAdmitExactlyOne's case).
+TEST_F(ClusterStateTest, AHoldWithNoWriteInBetweenIsJudgedOnce) {
+  state_.Apply(EventType::kAdded,
+               Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  Object a = Obj(Cluster("t", "a", "lnet", "10.20.0.10"));
+  int calls = 0;
+  auto judge = [&](const Engine& e) {
+    ++calls;
+    return e.Review(Operation::kCreate, nullptr, &a);
+  };
+  ASSERT_TRUE(state_.JudgeAndHold(judge, &a).allowed());
+  EXPECT_EQ(calls, 1);
+  // A dry run (nothing held) is judged once as well.
+  calls = 0;
+  Object b = Obj(Cluster("t", "b", "lnet", "10.20.0.10"));
+  EXPECT_FALSE(state_
+                   .JudgeAndHold(
+                       [&](const Engine& e) {
+                         ++calls;
+                         return e.Review(Operation::kCreate, nullptr, &b);
+                       },
+                       nullptr)
+                   .allowed());
+  EXPECT_EQ(calls, 1);
+}
+
 }  // namespace
 }  // namespace ipguard::kube
