@@ -12,7 +12,7 @@
 // The parser takes a strict subset of what nlohmann/json takes. Whatever it
 // does not take it declines (nullopt) rather than judges: text that is not
 // JSON, but also valid JSON it leaves to nlohmann/json (non-ASCII bytes,
-// nesting deeper than kMaxProjectionDepth). The caller then parses with nlohmann/json,
+// nesting deeper than kMaxScanDepth). The caller then parses with nlohmann/json,
 // which gives the one answer for both. tests/fuzz/fuzz_admission.cc checks
 // both halves of this promise against nlohmann/json.
 //
@@ -27,6 +27,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/json_scan.h"
 
 namespace ipguard {
 
@@ -52,8 +54,6 @@ class JsonProjection {
   std::vector<std::pair<std::string, JsonProjection>> members_;
   std::vector<JsonProjection> items_;  // none, or one for every item
 };
-
-inline constexpr int kMaxProjectionDepth = 128;
 
 std::optional<nlohmann::json> ParseProjected(std::string_view text,
                                              const JsonProjection& projection);

@@ -1,8 +1,11 @@
 #include "core/objects.h"
 
 #include <cstring>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "core/json_scan.h"
 
 namespace ipguard {
 namespace {
@@ -254,12 +257,11 @@ void ParseAddresses(const json& spec, Reader& r, AddressSpec* out) {
   }
 }
 
-void ParseService(const json& root, const Meta& meta, Reader& r, ServiceSpec* out) {
-  const json* spec = r.Member(root, "spec");
-  if (spec) r.String(*spec, "type", "spec.type", &out->type);
-  if (!out->is_load_balancer()) return;  // other types are never judged
-  std::string lb_ip;
-  if (spec && r.String(*spec, "loadBalancerIP", "spec.loadBalancerIP", &lb_ip) && !lb_ip.empty()) {
+// The addresses a LoadBalancer Service asks for (spec.loadBalancerIP, then
+// each request annotation, without repeats) and its sharing key: shared by
+// the two readers of a Service below.
+void ServiceRequests(const std::string& lb_ip, const Meta& meta, Reader& r, ServiceSpec* out) {
+  if (!lb_ip.empty()) {
     if (auto ip = r.Ip(json(lb_ip), "spec.loadBalancerIP")) {
       out->requested.push_back({"loadBalancerIP", Block::Single(*ip)});
     }
@@ -289,6 +291,15 @@ void ParseService(const json& root, const Meta& meta, Reader& r, ServiceSpec* ou
       break;
     }
   }
+}
+
+void ParseService(const json& root, const Meta& meta, Reader& r, ServiceSpec* out) {
+  const json* spec = r.Member(root, "spec");
+  if (spec) r.String(*spec, "type", "spec.type", &out->type);
+  if (!out->is_load_balancer()) return;  // other types are never judged
+  std::string lb_ip;
+  if (spec) r.String(*spec, "loadBalancerIP", "spec.loadBalancerIP", &lb_ip);
+  ServiceRequests(lb_ip, meta, r, out);
   if (spec) {
     if (const json* ports = r.List(*spec, "ports", "spec.ports")) {
       for (size_t i = 0; i < ports->size(); ++i) {
@@ -484,6 +495,180 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
     case Kind::kService:
       break;
   }
+  return obj;
+}
+
+namespace {
+
+// The typed reader of a Service (ParseServiceText). Each function reads one
+// value at the scanner's position and returns false on anything it leaves to
+// ParseObject: a syntax it does not take, a type ParseObject would report, a
+// null, a key it reads given twice.
+class ServiceTextReader {
+ public:
+  explicit ServiceTextReader(std::string_view text) : s_(text) {}
+
+  bool Read(Object* obj, std::string* type, std::string* lb_ip) {
+    uint32_t seen = 0;
+    bool ok = Members([&](std::string_view key) {
+      std::string_view v;
+      if (key == "apiVersion") {
+        if (!Once(&seen, 1) || !s_.String(&v) || v != "v1") return false;
+        obj->api_version = "v1";
+        return true;
+      }
+      if (key == "kind") return Once(&seen, 2) && s_.String(&v) && v == "Service";
+      if (key == "metadata") return Once(&seen, 4) && Metadata(&obj->meta);
+      if (key == "spec") return Once(&seen, 8) && Spec(type, lb_ip, &obj->svc->ports);
+      if (key == "status") return Once(&seen, 16) && Status(&obj->svc->held);
+      return s_.Skip(1);
+    });
+    return ok && s_.AtDocumentEnd() && (seen & 7) == 7 && !obj->meta.name.empty();
+  }
+
+ private:
+  static bool Once(uint32_t* seen, uint32_t bit) {
+    if (*seen & bit) return false;
+    *seen |= bit;
+    return true;
+  }
+
+  // Calls member(key) for each member of the object at the position; the
+  // key is only valid until member reads a string.
+  template <typename Fn>
+  bool Members(Fn&& member) {
+    if (!s_.BeginObject()) return false;
+    bool first = true;
+    std::string_view key;
+    while (true) {
+      int r = s_.NextMember(&first, &key);
+      if (r <= 0) return r == 0;
+      if (!member(key)) return false;
+    }
+  }
+
+  bool Str(std::string* out) {
+    std::string_view v;
+    if (!s_.String(&v)) return false;
+    out->assign(v);
+    return true;
+  }
+
+  bool Metadata(Meta* meta) {
+    uint32_t seen = 0;
+    return Members([&](std::string_view key) {
+      if (key == "name") return Once(&seen, 1) && Str(&meta->name);
+      if (key == "namespace") return Once(&seen, 2) && Str(&meta->ns);
+      if (key == "uid") return Once(&seen, 4) && Str(&meta->uid);
+      if (key == "resourceVersion") return Once(&seen, 8) && Str(&meta->resource_version);
+      if (key == "creationTimestamp") return Once(&seen, 16) && Str(&meta->creation_timestamp);
+      if (key == "generation") return Once(&seen, 32) && s_.Int(&meta->generation);
+      if (key == "annotations") {
+        return Once(&seen, 64) && Members([&](std::string_view name) {
+                 std::string k(name);
+                 std::string value;
+                 if (!Str(&value) || meta->annotations.count(k)) return false;
+                 meta->annotations.emplace(std::move(k), std::move(value));
+                 return true;
+               });
+      }
+      return s_.Skip(2);
+    });
+  }
+
+  bool Spec(std::string* type, std::string* lb_ip, std::vector<ServicePort>* ports) {
+    uint32_t seen = 0;
+    return Members([&](std::string_view key) {
+      if (key == "type") return Once(&seen, 1) && Str(type);
+      if (key == "loadBalancerIP") return Once(&seen, 2) && Str(lb_ip);
+      if (key == "ports") {
+        return Once(&seen, 4) && Items([&] {
+                 ServicePort p;
+                 uint32_t port_seen = 0;
+                 if (!Members([&](std::string_view k) {
+                       if (k == "port") return Once(&port_seen, 1) && s_.Int(&p.port);
+                       if (k == "protocol") return Once(&port_seen, 2) && Str(&p.protocol);
+                       return s_.Skip(4);
+                     })) {
+                   return false;
+                 }
+                 ports->push_back(p);
+                 return true;
+               });
+      }
+      return s_.Skip(2);
+    });
+  }
+
+  // status.loadBalancer.ingress[i].ip, read as ParseService reads it: items
+  // that are not objects, or whose ip is missing or not an address, are
+  // passed over (the load balancer wrote them, not the user).
+  bool Status(std::vector<LabeledBlock>* held) {
+    uint32_t seen = 0;
+    return Members([&](std::string_view key) {
+      if (key != "loadBalancer") return s_.Skip(2);
+      uint32_t lb_seen = 0;
+      return Once(&seen, 1) && Members([&](std::string_view k) {
+               if (k != "ingress") return s_.Skip(3);
+               int32_t i = 0;
+               return Once(&lb_seen, 1) && Items([&] {
+                        const int32_t index = i++;
+                        if (s_.Peek() != '{') return s_.Skip(4);
+                        std::string ip_text;
+                        bool has_ip = false;
+                        if (!Members([&](std::string_view m) {
+                              if (m != "ip") return s_.Skip(5);
+                              if (has_ip) return false;
+                              has_ip = true;
+                              return s_.Peek() == '"' ? Str(&ip_text) : s_.Skip(5);
+                            })) {
+                          return false;
+                        }
+                        if (auto ip = ParseIp(ip_text); has_ip && ip.ok()) {
+                          held->push_back({{"status.loadBalancer.ingress[#].ip", index},
+                                           Block::Single(*ip)});
+                        }
+                        return true;
+                      });
+             });
+    });
+  }
+
+  template <typename Fn>
+  bool Items(Fn&& item) {
+    if (!s_.BeginArray()) return false;
+    bool first = true;
+    while (true) {
+      int r = s_.NextItem(&first);
+      if (r <= 0) return r == 0;
+      if (!item()) return false;
+    }
+  }
+
+  JsonScanner s_;
+};
+
+}  // namespace
+
+std::optional<Object> ParseServiceText(std::string_view text, const std::string& default_namespace) {
+  Object obj;
+  obj.kind = Kind::kService;
+  std::string type = ServiceSpec().type;
+  std::string lb_ip;
+  ServiceTextReader reader(text);
+  if (!reader.Read(&obj, &type, &lb_ip)) return std::nullopt;
+  if (obj.meta.ns.empty()) obj.meta.ns = default_namespace;
+  ServiceSpec& svc = *obj.svc;
+  svc.type = std::move(type);
+  if (!svc.is_load_balancer()) {
+    // ParseObject reads nothing more of a Service of another type.
+    svc.ports.clear();
+    svc.held.clear();
+    return obj;
+  }
+  Reader r(&obj.errors);
+  ServiceRequests(lb_ip, obj.meta, r, &svc);
+  if (!obj.errors.empty()) return std::nullopt;  // ParseObject words the errors
   return obj;
 }
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -191,6 +192,15 @@ struct Object {
 // object of a kind ipguard knows. `default_namespace` fills metadata.namespace
 // of namespaced kinds when it is missing (kubectl's behaviour).
 Result<Object> ParseObject(const nlohmann::json& json, const std::string& default_namespace = "default");
+
+// A Service read straight from JSON text, as ParseObject would read it from
+// the parsed document (with `default_namespace` for a missing or empty
+// metadata.namespace), without building the document: the webhook's hot path.
+// nullopt when the text holds anything this reader leaves to ParseObject:
+// text it does not take as JSON (see JsonScanner), another kind, a missing
+// name, a null or a value of a type ParseObject would report, a field it
+// reads given twice, or an address ParseObject would report as invalid.
+std::optional<Object> ParseServiceText(std::string_view text, const std::string& default_namespace);
 
 // Every path of an object that ParseObject reads (and metadata.generateName,
 // which names an object the API server has yet to name), for ParseProjected:

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_scan.h"
 #include "core/json_util.h"
 
 namespace ipguard {
@@ -102,7 +103,133 @@ const JsonProjection& AdmissionReviewProjection() {
   return *kProjection;
 }
 
+namespace {
+
+// The request of a Service review, read in place by DecodeServiceReview.
+// Every read returns false on anything left to DecodeReviewDocument.
+class ServiceReviewReader {
+ public:
+  explicit ServiceReviewReader(std::string_view body) : s_(body) {}
+
+  bool Read() {
+    uint32_t seen = 0;
+    std::string_view v;
+    bool ok = Members([&](std::string_view key) {
+      if (key == "apiVersion") return Once(&seen, 1) && s_.String(&v) && v == "admission.k8s.io/v1";
+      if (key == "kind") return Once(&seen, 2) && s_.String(&v) && v == "AdmissionReview";
+      if (key == "request") return Once(&seen, 4) && Request();
+      return s_.Skip(1);
+    });
+    return ok && s_.AtDocumentEnd() && seen == 7;
+  }
+
+  std::string uid, operation, ns;
+  bool dry_run = false;
+  std::optional<std::string_view> object, old_object;  // their JSON text
+
+ private:
+  static bool Once(uint32_t* seen, uint32_t bit) {
+    if (*seen & bit) return false;
+    *seen |= bit;
+    return true;
+  }
+
+  template <typename Fn>
+  bool Members(Fn&& member) {
+    if (!s_.BeginObject()) return false;
+    bool first = true;
+    std::string_view key;
+    while (true) {
+      int r = s_.NextMember(&first, &key);
+      if (r <= 0) return r == 0;
+      if (!member(key)) return false;
+    }
+  }
+
+  bool Str(std::string* out) {
+    std::string_view v;
+    if (!s_.String(&v)) return false;
+    out->assign(v);
+    return true;
+  }
+
+  // An object's text, or nothing for null (as the document reader takes it).
+  bool Text(std::optional<std::string_view>* out) {
+    if (s_.Peek() == 'n') return s_.Null();
+    const char* start = s_.position();
+    if (s_.Peek() != '{' || !s_.Skip(2)) return false;
+    *out = std::string_view(start, static_cast<size_t>(s_.position() - start));
+    return true;
+  }
+
+  bool Request() {
+    uint32_t seen = 0;
+    bool ok = Members([&](std::string_view key) {
+      if (key == "uid") return Once(&seen, 1) && Str(&uid);
+      if (key == "kind") return Once(&seen, 2) && Kind();
+      if (key == "operation") return Once(&seen, 4) && Str(&operation);
+      if (key == "namespace") return Once(&seen, 8) && Str(&ns);
+      if (key == "dryRun") return Once(&seen, 16) && s_.Bool(&dry_run);
+      if (key == "object") return Once(&seen, 32) && Text(&object);
+      if (key == "oldObject") return Once(&seen, 64) && Text(&old_object);
+      return s_.Skip(2);
+    });
+    return ok && (seen & 7) == 7 && !uid.empty();
+  }
+
+  // request.kind: only the core Service.
+  bool Kind() {
+    uint32_t seen = 0;
+    std::string_view v;
+    return Members([&](std::string_view key) {
+             if (key == "group") return Once(&seen, 1) && s_.String(&v) && v.empty();
+             if (key == "version") return Once(&seen, 2) && s_.String(&v) && v == "v1";
+             if (key == "kind") return Once(&seen, 4) && s_.String(&v) && v == "Service";
+             return s_.Skip(3);
+           }) &&
+           seen == 7;
+  }
+
+  JsonScanner s_;
+};
+
+}  // namespace
+
+std::optional<DecodedReview> DecodeServiceReview(std::string_view body) {
+  ServiceReviewReader r(body);
+  if (!r.Read()) return std::nullopt;
+  auto op = ParseOperation(r.operation);
+  if (!op) return std::nullopt;
+  const std::string default_ns = r.ns.empty() ? "default" : r.ns;
+  DecodedReview d;
+  d.op = *op;
+  d.outcome.uid = std::move(r.uid);
+  d.outcome.kind = "Service";
+  d.outcome.operation = std::move(r.operation);
+  d.outcome.dry_run = r.dry_run;
+  if (*op != Operation::kDelete) {
+    if (!r.object) return std::nullopt;
+    d.obj = ParseServiceText(*r.object, default_ns);
+    if (!d.obj) return std::nullopt;
+    d.named = true;  // ParseServiceText takes only a named object
+  }
+  if (*op != Operation::kCreate) {
+    if (r.old_object) {
+      d.old_obj = ParseServiceText(*r.old_object, default_ns);
+      if (!d.old_obj) return std::nullopt;
+    } else if (*op == Operation::kDelete) {
+      return std::nullopt;
+    }
+  }
+  return d;
+}
+
 DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options) {
+  if (auto d = DecodeServiceReview(body)) return std::move(*d);
+  return DecodeReviewDocument(body, options);
+}
+
+DecodedReview DecodeReviewDocument(std::string_view body, const AdmissionOptions& options) {
   DecodedReview d;
   AdmissionOutcome& out = d.outcome;
   auto answer = [&](AdmissionOutcome o) {

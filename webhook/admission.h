@@ -52,6 +52,17 @@ struct DecodedReview {
 };
 DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options);
 
+// The two readers DecodeReview tries, in turn; exposed so tests can hold
+// them to the same answers. DecodeServiceReview reads the review of a core
+// Service in place (JsonScanner, ParseServiceText), the webhook's hot path,
+// and declines (nullopt) anything else or anything unusual: another kind, a
+// field of a type the rules would report, an address that does not parse,
+// an object without a name, any text JsonScanner leaves to nlohmann/json.
+// DecodeReviewDocument reads any review from a document (ParseProjected, or
+// nlohmann/json for what that declines) and words every error.
+std::optional<DecodedReview> DecodeServiceReview(std::string_view body);
+DecodedReview DecodeReviewDocument(std::string_view body, const AdmissionOptions& options);
+
 // The parts of an AdmissionReview that DecodeReview reads (the request's
 // uid, kind, operation, namespace, dryRun, and of its objects what
 // ObjectProjection names): DecodeReview parses a body with ParseProjected

@@ -2,7 +2,8 @@
 // echoes what it could, never a crash or a hang. And the projecting parser
 // DecodeReview uses agrees with nlohmann/json: it takes nothing nlohmann
 // refuses, declines valid JSON only for non-ASCII or deep nesting, and what
-// it keeps equals nlohmann's document with the projection applied.
+// it keeps equals nlohmann's document with the projection applied. And the
+// in-place Service reader reads whatever it takes as the document reader does.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "core/engine.h"
 #include "core/json_projection.h"
 #include "tests/json_projection_reference.h"
+#include "tests/review_summary.h"
 #include "webhook/admission.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -36,9 +38,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (!full.is_discarded()) {
     bool ascii = true;
     for (unsigned char c : body) ascii = ascii && c < 0x80;
-    if (ascii && ipguard::testing_util::Depth(full, ipguard::kMaxProjectionDepth + 1) <=
-                     ipguard::kMaxProjectionDepth) {
+    if (ascii && ipguard::testing_util::Depth(full, ipguard::kMaxScanDepth + 1) <=
+                     ipguard::kMaxScanDepth) {
       std::abort();  // declined JSON it should take
+    }
+  }
+  if (auto fast = ipguard::DecodeServiceReview(body)) {
+    ipguard::DecodedReview doc = ipguard::DecodeReviewDocument(body, {true});
+    if (ipguard::testing_util::ReviewSummary(*fast) != ipguard::testing_util::ReviewSummary(doc)) {
+      std::abort();  // the two readers disagree
     }
   }
   ipguard::AdmissionOutcome out = ipguard::Admit(body, *engine, {true});

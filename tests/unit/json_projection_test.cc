@@ -84,7 +84,8 @@ TEST(JsonProjectionTest, DeclinesWhatIsNotJson) {
   narrow.Keep("a");
   for (const std::string& text : std::vector<std::string>{
            "", " ", "{", "}", "[1,]", "[,1]", R"({"a":1,})", R"({"a" 1})", R"({a:1})", "{'a':1}",
-           "01", "-", "1.", ".5", "1e", "1e+", "+1", "0x10", "NaN", "Infinity", "tru", "nul",
+           "01", "-", "1.", "1e400", "[-1e999]", R"({"a":1,"skipped":1e400})",
+           std::string(400, '9'), ".5", "1e", "1e+", "+1", "0x10", "NaN", "Infinity", "tru", "nul",
            "\"unterminated", "\"bad \\x escape\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"",
            "\"\\ud800\\u0041\"", "\"raw\ttab\"", std::string("\"nul\0\"", 6), "[1] 2", "{} x",
            std::string("[1,\0 2]", 7), R"({"a":[1,2})", R"({"b":{"c":[}})",
@@ -105,7 +106,7 @@ TEST(JsonProjectionTest, LeavesNonAsciiAndDeepNestingToNlohmann) {
     EXPECT_FALSE(json::parse(text, nullptr, false).is_discarded());
     EXPECT_FALSE(ParseProjected(text, whole).has_value());
   }
-  std::string nested = std::string(kMaxProjectionDepth, '[') + std::string(kMaxProjectionDepth, ']');
+  std::string nested = std::string(kMaxScanDepth, '[') + std::string(kMaxScanDepth, ']');
   EXPECT_TRUE(ParseProjected(nested, whole).has_value());
 }
 
