@@ -35,27 +35,49 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
   return affected;
 }
 
+namespace {
+
+// Takes a lock the way an adaptive mutex does: a short spin of try-locks
+// first, then the blocking call. The webhook's sections under this lock last
+// a microsecond or two, so the other server thread nearly always gets it
+// within the spin, where sleeping on the futex and being woken cost it more
+// than the wait (docs/performance.md).
+template <typename TryLock, typename Lock>
+void SpinThenLock(TryLock&& try_lock, Lock&& lock) {
+  for (int i = 0; i < 64; ++i) {
+    if (try_lock()) return;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  lock();
+}
+
+}  // namespace
+
 Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& judge,
-                                   const Object* hold) {
+                                   Object* hold) {
   Verdict v;
   uint64_t judged_at = 0;
   {
     // Most answers hold nothing (denials, dry runs, deletes): those are
     // judged under the shared lock, side by side.
-    std::shared_lock<std::shared_mutex> l(mu_);
+    std::shared_lock<std::shared_mutex> l(mu_, std::defer_lock);
+    SpinThenLock([&] { return l.try_lock(); }, [&] { l.lock(); });
     v = judge(engine_);
     if (!v.allowed() || !hold) return v;
     judged_at = writes_;
   }
+  const std::string key = hold->Key();
   // Judging and holding must be one step: under the exclusive lock, judge
   // again if anything was stored or held since.
-  std::unique_lock<std::shared_mutex> l(mu_);
+  std::unique_lock<std::shared_mutex> l(mu_, std::defer_lock);
+  SpinThenLock([&] { return l.try_lock(); }, [&] { l.lock(); });
   if (writes_ != judged_at) {
     v = judge(engine_);
     if (!v.allowed()) return v;
   }
   ++writes_;
-  const std::string key = hold->Key();
   auto it = pending_.find(key);
   if (it == pending_.end()) {
     Pending p;
@@ -63,7 +85,7 @@ Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& 
     it = pending_.emplace(key, std::move(p)).first;
   }
   it->second.deadline = clock_->Now() + ttl_;
-  engine_.UpsertPending(*hold);
+  engine_.UpsertPending(std::move(*hold));
   return v;
 }
 

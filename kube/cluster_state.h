@@ -48,10 +48,12 @@ class ClusterState {
   }
 
   // The webhook's side: judges with `judge` and, when the verdict allows
-  // and `hold` is given, keeps *hold as pending. A verdict that holds nothing
-  // is reached under the shared lock; one that holds is judged again and
-  // held under one exclusive lock, so two conflicting writes cannot both pass.
-  Verdict JudgeAndHold(const std::function<Verdict(const Engine&)>& judge, const Object* hold);
+  // and `hold` is given, keeps *hold as pending (moved from: `judge` is not
+  // called again after that). A verdict that holds nothing is reached under
+  // the shared lock; one that holds is held under the exclusive lock, judged
+  // again there if anything was written since, so two conflicting writes
+  // cannot both pass.
+  Verdict JudgeAndHold(const std::function<Verdict(const Engine&)>& judge, Object* hold);
 
   // Drops the pending objects whose TTL has passed, restoring what the
   // watches showed; returns the keys affected (as Apply does).

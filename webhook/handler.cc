@@ -28,11 +28,12 @@ ServerResponse AdmissionHandler::operator()(const ServerRequest& req) const {
     // Hold what the API server is about to store. Not for a dry run, a
     // delete, a name the server has yet to generate, or a Service that
     // claims no load-balancer address.
-    const Object* hold = nullptr;
+    Object* hold = nullptr;
     if (!d.outcome.dry_run && d.op != Operation::kDelete && d.obj && d.named &&
         (d.obj->kind != Kind::kService || d.obj->svc->is_load_balancer())) {
       hold = &*d.obj;
     }
+    // A held object is moved into the state; d is only answered after.
     v = state_->JudgeAndHold([&](const Engine& e) { return JudgeReview(d, e); }, hold);
   }
   AdmissionOutcome out = AnswerReview(std::move(d), v);

@@ -21,7 +21,7 @@ bool Has(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-Verdict Create(ClusterState* state, const Object& obj) {
+Verdict Create(ClusterState* state, Object obj) {
   return state->JudgeAndHold(
       [&](const Engine& e) { return e.Review(Operation::kCreate, nullptr, &obj); }, &obj);
 }
