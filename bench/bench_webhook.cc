@@ -208,6 +208,17 @@ int ReadResponse(LoadConnection* c, int* status) {
   return 1;
 }
 
+// CPU time the hypervisor gave to others (steal), all CPUs, in ms; -1 when
+// /proc/stat cannot say. A tail that moves from run to run often moves with it.
+double StealMs() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  long long v[8] = {};
+  if (!(in >> cpu) || cpu != "cpu") return -1;
+  for (auto& x : v) in >> x;
+  return static_cast<double>(v[7]) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // An open-loop client on one thread: requests fall due at RATE per second
 // whatever the server does; each goes out on an idle keep-alive connection
 // (or waits for one), and its latency is counted from when it was due, so
@@ -241,6 +252,7 @@ int Load(int port, const std::string& ca_file, int rate, int seconds, const std:
   }
   const int64_t total = static_cast<int64_t>(rate) * seconds;
   const auto period = std::chrono::nanoseconds(1000000000LL / rate);
+  const double steal_before = StealMs();
   const auto start = Clock::now() + std::chrono::milliseconds(100);
   const auto give_up = start + std::chrono::seconds(seconds + 10);
   std::deque<Clock::time_point> waiting;  // due, no idle connection yet
@@ -312,8 +324,11 @@ int Load(int port, const std::string& ca_file, int rate, int seconds, const std:
   auto pct = [&](double p) {
     return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
   };
-  std::printf("rate %d/s for %d s: %zu requests, %d errors, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", rate,
-              seconds, latencies.size(), errors, pct(0.5), pct(0.99), latencies.empty() ? 0.0 : latencies.back());
+  const double steal = steal_before < 0 ? -1 : StealMs() - steal_before;
+  std::printf("rate %d/s for %d s: %zu requests, %d errors, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+              " (cpu steal %.0f ms)\n",
+              rate, seconds, latencies.size(), errors, pct(0.5), pct(0.99),
+              latencies.empty() ? 0.0 : latencies.back(), steal);
   return errors == 0 ? 0 : 1;
 }
 
