@@ -222,9 +222,9 @@ bool JsonScanner::BeginObject() {
   return true;
 }
 
-int JsonScanner::NextMember(bool* first, std::string_view* key) {
+int JsonScanner::Next(bool* first, char close) {
   char c = Peek();
-  if (c == '}') {
+  if (c == close) {
     ++p_;
     return 0;
   }
@@ -233,8 +233,13 @@ int JsonScanner::NextMember(bool* first, std::string_view* key) {
     ++p_;
   }
   *first = false;
-  if (!Str(key, true)) return -1;
-  if (Peek() != ':') return -1;
+  return 1;
+}
+
+int JsonScanner::NextMember(bool* first, std::string_view* key) {
+  int r = Next(first, '}');
+  if (r <= 0) return r;
+  if (!Str(key, key != nullptr) || Peek() != ':') return -1;
   ++p_;
   return 1;
 }
@@ -245,19 +250,7 @@ bool JsonScanner::BeginArray() {
   return true;
 }
 
-int JsonScanner::NextItem(bool* first) {
-  char c = Peek();
-  if (c == ']') {
-    ++p_;
-    return 0;
-  }
-  if (!*first) {
-    if (c != ',') return -1;
-    ++p_;
-  }
-  *first = false;
-  return 1;
-}
+int JsonScanner::NextItem(bool* first) { return Next(first, ']'); }
 
 bool JsonScanner::Skip(int depth) {
   switch (Peek()) {
@@ -266,20 +259,9 @@ bool JsonScanner::Skip(int depth) {
       ++p_;
       bool first = true;
       while (true) {
-        // A key, unlike a value, is never decoded here.
-        char c = Peek();
-        if (c == '}') {
-          ++p_;
-          return true;
-        }
-        if (!first) {
-          if (c != ',') return false;
-          ++p_;
-        }
-        first = false;
-        if (!Str(nullptr, false) || Peek() != ':') return false;
-        ++p_;
-        if (!Skip(depth + 1)) return false;
+        int r = NextMember(&first, nullptr);  // keys are checked, not decoded
+        if (r == 0) return true;
+        if (r < 0 || !Skip(depth + 1)) return false;
       }
     }
     case '[': {

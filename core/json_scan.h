@@ -24,6 +24,23 @@ namespace ipguard {
 
 inline constexpr int kMaxScanDepth = 128;
 
+// The keys a typed reader has met in one object, so that a key given twice
+// (which nlohmann/json would resolve by keeping the last) can be declined.
+class SeenKeys {
+ public:
+  // False when the key numbered `n` (0..31) was met before.
+  bool First(int n) {
+    const uint32_t bit = 1u << n;
+    if (bits_ & bit) return false;
+    bits_ |= bit;
+    return true;
+  }
+  bool All(int count) const { return (bits_ & ((1u << count) - 1)) == (1u << count) - 1; }
+
+ private:
+  uint32_t bits_ = 0;
+};
+
 class JsonScanner {
  public:
   explicit JsonScanner(std::string_view text)
@@ -48,6 +65,12 @@ class JsonScanner {
   // A string, decoded. *text points into the input when the string has no
   // escape, else into a buffer that the next String() call reuses.
   bool String(std::string_view* text) { return Str(text, true); }
+  bool String(std::string* out) {
+    std::string_view v;
+    if (!Str(&v, true)) return false;
+    out->assign(v);
+    return true;
+  }
   // A number as nlohmann/json reads it (int64 when negative and it fits,
   // uint64 when it fits, else a double); out may be null to only check it.
   bool Number(nlohmann::json* out);
@@ -60,17 +83,47 @@ class JsonScanner {
   bool Skip(int depth = 0);
 
   // Objects: BeginObject() at '{', then NextMember() until it returns 0.
-  // NextMember returns 1 with *key set and the ':' passed (the member's
-  // value comes next), 0 after the closing '}', -1 on a syntax error.
-  // *first starts true for each object.
+  // NextMember returns 1 with *key set (unless key is null: then the key is
+  // checked, not decoded) and the ':' passed (the member's value comes
+  // next), 0 after the closing '}', -1 on a syntax error. *first starts
+  // true for each object.
   bool BeginObject();
   int NextMember(bool* first, std::string_view* key);
   // Lists the same way: 1 when an item comes next, 0 after ']', -1.
   bool BeginArray();
   int NextItem(bool* first);
 
+  // The object at the position, calling member(key) for each member, which
+  // must read or Skip() the member's value and return false to stop (the key
+  // is valid until it reads a string).
+  template <typename Fn>
+  bool Members(Fn&& member) {
+    if (!BeginObject()) return false;
+    bool first = true;
+    std::string_view key;
+    while (true) {
+      int r = NextMember(&first, &key);
+      if (r <= 0) return r == 0;
+      if (!member(key)) return false;
+    }
+  }
+  // The list at the position, calling item() for each item the same way.
+  template <typename Fn>
+  bool Items(Fn&& item) {
+    if (!BeginArray()) return false;
+    bool first = true;
+    while (true) {
+      int r = NextItem(&first);
+      if (r <= 0) return r == 0;
+      if (!item()) return false;
+    }
+  }
+
  private:
   bool Str(std::string_view* text, bool decode);
+  // Before a member or an item: 0 after the closing `close`, 1 when one
+  // follows (past its comma unless it is the first), -1 on a syntax error.
+  int Next(bool* first, char close);
   bool Hex4(uint32_t* cp);
   bool Literal(std::string_view word);
   const char* NumberToken(bool* integer);

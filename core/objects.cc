@@ -509,65 +509,38 @@ class ServiceTextReader {
   explicit ServiceTextReader(std::string_view text) : s_(text) {}
 
   bool Read(Object* obj, std::string* type, std::string* lb_ip) {
-    uint32_t seen = 0;
-    bool ok = Members([&](std::string_view key) {
+    SeenKeys seen;
+    bool ok = s_.Members([&](std::string_view key) {
       std::string_view v;
       if (key == "apiVersion") {
-        if (!Once(&seen, 1) || !s_.String(&v) || v != "v1") return false;
+        if (!seen.First(0) || !s_.String(&v) || v != "v1") return false;
         obj->api_version = "v1";
         return true;
       }
-      if (key == "kind") return Once(&seen, 2) && s_.String(&v) && v == "Service";
-      if (key == "metadata") return Once(&seen, 4) && Metadata(&obj->meta);
-      if (key == "spec") return Once(&seen, 8) && Spec(type, lb_ip, &obj->svc->ports);
-      if (key == "status") return Once(&seen, 16) && Status(&obj->svc->held);
+      if (key == "kind") return seen.First(1) && s_.String(&v) && v == "Service";
+      if (key == "metadata") return seen.First(2) && Metadata(&obj->meta);
+      if (key == "spec") return seen.First(3) && Spec(type, lb_ip, &obj->svc->ports);
+      if (key == "status") return seen.First(4) && Status(&obj->svc->held);
       return s_.Skip(1);
     });
-    return ok && s_.AtDocumentEnd() && (seen & 7) == 7 && !obj->meta.name.empty();
+    return ok && s_.AtDocumentEnd() && seen.All(3) && !obj->meta.name.empty();
   }
 
  private:
-  static bool Once(uint32_t* seen, uint32_t bit) {
-    if (*seen & bit) return false;
-    *seen |= bit;
-    return true;
-  }
-
-  // Calls member(key) for each member of the object at the position; the
-  // key is only valid until member reads a string.
-  template <typename Fn>
-  bool Members(Fn&& member) {
-    if (!s_.BeginObject()) return false;
-    bool first = true;
-    std::string_view key;
-    while (true) {
-      int r = s_.NextMember(&first, &key);
-      if (r <= 0) return r == 0;
-      if (!member(key)) return false;
-    }
-  }
-
-  bool Str(std::string* out) {
-    std::string_view v;
-    if (!s_.String(&v)) return false;
-    out->assign(v);
-    return true;
-  }
-
   bool Metadata(Meta* meta) {
-    uint32_t seen = 0;
-    return Members([&](std::string_view key) {
-      if (key == "name") return Once(&seen, 1) && Str(&meta->name);
-      if (key == "namespace") return Once(&seen, 2) && Str(&meta->ns);
-      if (key == "uid") return Once(&seen, 4) && Str(&meta->uid);
-      if (key == "resourceVersion") return Once(&seen, 8) && Str(&meta->resource_version);
-      if (key == "creationTimestamp") return Once(&seen, 16) && Str(&meta->creation_timestamp);
-      if (key == "generation") return Once(&seen, 32) && s_.Int(&meta->generation);
+    SeenKeys seen;
+    return s_.Members([&](std::string_view key) {
+      if (key == "name") return seen.First(0) && s_.String(&meta->name);
+      if (key == "namespace") return seen.First(1) && s_.String(&meta->ns);
+      if (key == "uid") return seen.First(2) && s_.String(&meta->uid);
+      if (key == "resourceVersion") return seen.First(3) && s_.String(&meta->resource_version);
+      if (key == "creationTimestamp") return seen.First(4) && s_.String(&meta->creation_timestamp);
+      if (key == "generation") return seen.First(5) && s_.Int(&meta->generation);
       if (key == "annotations") {
-        return Once(&seen, 64) && Members([&](std::string_view name) {
+        return seen.First(6) && s_.Members([&](std::string_view name) {
                  std::string k(name);
                  std::string value;
-                 if (!Str(&value) || meta->annotations.count(k)) return false;
+                 if (!s_.String(&value) || meta->annotations.count(k)) return false;
                  meta->annotations.emplace(std::move(k), std::move(value));
                  return true;
                });
@@ -577,17 +550,17 @@ class ServiceTextReader {
   }
 
   bool Spec(std::string* type, std::string* lb_ip, std::vector<ServicePort>* ports) {
-    uint32_t seen = 0;
-    return Members([&](std::string_view key) {
-      if (key == "type") return Once(&seen, 1) && Str(type);
-      if (key == "loadBalancerIP") return Once(&seen, 2) && Str(lb_ip);
+    SeenKeys seen;
+    return s_.Members([&](std::string_view key) {
+      if (key == "type") return seen.First(0) && s_.String(type);
+      if (key == "loadBalancerIP") return seen.First(1) && s_.String(lb_ip);
       if (key == "ports") {
-        return Once(&seen, 4) && Items([&] {
+        return seen.First(2) && s_.Items([&] {
                  ServicePort p;
-                 uint32_t port_seen = 0;
-                 if (!Members([&](std::string_view k) {
-                       if (k == "port") return Once(&port_seen, 1) && s_.Int(&p.port);
-                       if (k == "protocol") return Once(&port_seen, 2) && Str(&p.protocol);
+                 SeenKeys port_seen;
+                 if (!s_.Members([&](std::string_view k) {
+                       if (k == "port") return port_seen.First(0) && s_.Int(&p.port);
+                       if (k == "protocol") return port_seen.First(1) && s_.String(&p.protocol);
                        return s_.Skip(4);
                      })) {
                    return false;
@@ -604,27 +577,26 @@ class ServiceTextReader {
   // that are not objects, or whose ip is missing or not an address, are
   // passed over (the load balancer wrote them, not the user).
   bool Status(std::vector<LabeledBlock>* held) {
-    uint32_t seen = 0;
-    return Members([&](std::string_view key) {
+    SeenKeys seen;
+    return s_.Members([&](std::string_view key) {
       if (key != "loadBalancer") return s_.Skip(2);
-      uint32_t lb_seen = 0;
-      return Once(&seen, 1) && Members([&](std::string_view k) {
+      SeenKeys lb_seen;
+      return seen.First(0) && s_.Members([&](std::string_view k) {
                if (k != "ingress") return s_.Skip(3);
                int32_t i = 0;
-               return Once(&lb_seen, 1) && Items([&] {
+               return lb_seen.First(0) && s_.Items([&] {
                         const int32_t index = i++;
                         if (s_.Peek() != '{') return s_.Skip(4);
                         std::string ip_text;
-                        bool has_ip = false;
-                        if (!Members([&](std::string_view m) {
+                        SeenKeys item_seen;
+                        if (!s_.Members([&](std::string_view m) {
                               if (m != "ip") return s_.Skip(5);
-                              if (has_ip) return false;
-                              has_ip = true;
-                              return s_.Peek() == '"' ? Str(&ip_text) : s_.Skip(5);
+                              if (!item_seen.First(0)) return false;
+                              return s_.Peek() == '"' ? s_.String(&ip_text) : s_.Skip(5);
                             })) {
                           return false;
                         }
-                        if (auto ip = ParseIp(ip_text); has_ip && ip.ok()) {
+                        if (auto ip = ParseIp(ip_text); ip.ok()) {
                           held->push_back({{"status.loadBalancer.ingress[#].ip", index},
                                            Block::Single(*ip)});
                         }
@@ -632,17 +604,6 @@ class ServiceTextReader {
                       });
              });
     });
-  }
-
-  template <typename Fn>
-  bool Items(Fn&& item) {
-    if (!s_.BeginArray()) return false;
-    bool first = true;
-    while (true) {
-      int r = s_.NextItem(&first);
-      if (r <= 0) return r == 0;
-      if (!item()) return false;
-    }
   }
 
   JsonScanner s_;

@@ -112,15 +112,15 @@ class ServiceReviewReader {
   explicit ServiceReviewReader(std::string_view body) : s_(body) {}
 
   bool Read() {
-    uint32_t seen = 0;
+    SeenKeys seen;
     std::string_view v;
-    bool ok = Members([&](std::string_view key) {
-      if (key == "apiVersion") return Once(&seen, 1) && s_.String(&v) && v == "admission.k8s.io/v1";
-      if (key == "kind") return Once(&seen, 2) && s_.String(&v) && v == "AdmissionReview";
-      if (key == "request") return Once(&seen, 4) && Request();
+    bool ok = s_.Members([&](std::string_view key) {
+      if (key == "apiVersion") return seen.First(0) && s_.String(&v) && v == "admission.k8s.io/v1";
+      if (key == "kind") return seen.First(1) && s_.String(&v) && v == "AdmissionReview";
+      if (key == "request") return seen.First(2) && Request();
       return s_.Skip(1);
     });
-    return ok && s_.AtDocumentEnd() && seen == 7;
+    return ok && s_.AtDocumentEnd() && seen.All(3);
   }
 
   std::string uid, operation, ns;
@@ -128,31 +128,6 @@ class ServiceReviewReader {
   std::optional<std::string_view> object, old_object;  // their JSON text
 
  private:
-  static bool Once(uint32_t* seen, uint32_t bit) {
-    if (*seen & bit) return false;
-    *seen |= bit;
-    return true;
-  }
-
-  template <typename Fn>
-  bool Members(Fn&& member) {
-    if (!s_.BeginObject()) return false;
-    bool first = true;
-    std::string_view key;
-    while (true) {
-      int r = s_.NextMember(&first, &key);
-      if (r <= 0) return r == 0;
-      if (!member(key)) return false;
-    }
-  }
-
-  bool Str(std::string* out) {
-    std::string_view v;
-    if (!s_.String(&v)) return false;
-    out->assign(v);
-    return true;
-  }
-
   // An object's text, or nothing for null (as the document reader takes it).
   bool Text(std::optional<std::string_view>* out) {
     if (s_.Peek() == 'n') return s_.Null();
@@ -163,31 +138,31 @@ class ServiceReviewReader {
   }
 
   bool Request() {
-    uint32_t seen = 0;
-    bool ok = Members([&](std::string_view key) {
-      if (key == "uid") return Once(&seen, 1) && Str(&uid);
-      if (key == "kind") return Once(&seen, 2) && Kind();
-      if (key == "operation") return Once(&seen, 4) && Str(&operation);
-      if (key == "namespace") return Once(&seen, 8) && Str(&ns);
-      if (key == "dryRun") return Once(&seen, 16) && s_.Bool(&dry_run);
-      if (key == "object") return Once(&seen, 32) && Text(&object);
-      if (key == "oldObject") return Once(&seen, 64) && Text(&old_object);
+    SeenKeys seen;
+    bool ok = s_.Members([&](std::string_view key) {
+      if (key == "uid") return seen.First(0) && s_.String(&uid);
+      if (key == "kind") return seen.First(1) && Kind();
+      if (key == "operation") return seen.First(2) && s_.String(&operation);
+      if (key == "namespace") return seen.First(3) && s_.String(&ns);
+      if (key == "dryRun") return seen.First(4) && s_.Bool(&dry_run);
+      if (key == "object") return seen.First(5) && Text(&object);
+      if (key == "oldObject") return seen.First(6) && Text(&old_object);
       return s_.Skip(2);
     });
-    return ok && (seen & 7) == 7 && !uid.empty();
+    return ok && seen.All(3) && !uid.empty();
   }
 
   // request.kind: only the core Service.
   bool Kind() {
-    uint32_t seen = 0;
+    SeenKeys seen;
     std::string_view v;
-    return Members([&](std::string_view key) {
-             if (key == "group") return Once(&seen, 1) && s_.String(&v) && v.empty();
-             if (key == "version") return Once(&seen, 2) && s_.String(&v) && v == "v1";
-             if (key == "kind") return Once(&seen, 4) && s_.String(&v) && v == "Service";
+    return s_.Members([&](std::string_view key) {
+             if (key == "group") return seen.First(0) && s_.String(&v) && v.empty();
+             if (key == "version") return seen.First(1) && s_.String(&v) && v == "v1";
+             if (key == "kind") return seen.First(2) && s_.String(&v) && v == "Service";
              return s_.Skip(3);
            }) &&
-           seen == 7;
+           seen.All(3);
   }
 
   JsonScanner s_;
