@@ -136,10 +136,15 @@ int InProcess(int n) {
     if (dry) req.body = [] { json r = Review(); r["request"]["dryRun"] = true; return r.dump(); }();
     auto start = Clock::now();
     size_t bytes = 0;
-    for (int i = 0; i < n; ++i) bytes += handler(req).body.size();
+    double slowest = 0;  // µs, the longest single review
+    for (int i = 0; i < n; ++i) {
+      auto t = Clock::now();
+      bytes += handler(req).body.size();
+      slowest = std::max(slowest, std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+    }
     double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / n;
-    std::printf("handler, %s: %.2f us per AdmissionReview (%zu bytes in, %zu out)\n",
-                dry ? "dry run" : "admitted and held", us, req.body.size(), bytes / n);
+    std::printf("handler, %s: %.2f us per AdmissionReview (%zu bytes in, %zu out; slowest %.0f us)\n",
+                dry ? "dry run" : "admitted and held", us, req.body.size(), bytes / n, slowest);
   }
   return 0;
 }
@@ -258,6 +263,11 @@ int Load(int port, const std::string& ca_file, int rate, int seconds, const std:
   std::deque<Clock::time_point> waiting;  // due, no idle connection yet
   std::vector<double> latencies;
   latencies.reserve(static_cast<size_t>(total));
+  // When the slow requests were due (ms from the start): a few bursts mean
+  // the whole machine paused; slow requests spread out mean the server
+  // queues.
+  constexpr double kSlowMs = 5.0;
+  std::vector<double> slow_due;
   int64_t issued = 0, finished = 0;
   int errors = 0;
   auto send = [&](LoadConnection& c, Clock::time_point due) {
@@ -304,7 +314,9 @@ int Load(int port, const std::string& ca_file, int rate, int seconds, const std:
         std::fprintf(stderr, "load: connection %u failed\n", i);
         return 1;
       }
-      latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - c.due).count());
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - c.due).count();
+      latencies.push_back(ms);
+      if (ms > kSlowMs) slow_due.push_back(std::chrono::duration<double, std::milli>(c.due - start).count());
       if (status != 200) ++errors;
       ++finished;
       c.busy = false;
@@ -325,10 +337,13 @@ int Load(int port, const std::string& ca_file, int rate, int seconds, const std:
     return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
   };
   const double steal = steal_before < 0 ? -1 : StealMs() - steal_before;
+  std::sort(slow_due.begin(), slow_due.end());
+  int bursts = 0;
+  for (size_t i = 0; i < slow_due.size(); ++i) bursts += i == 0 || slow_due[i] - slow_due[i - 1] > 50.0;
   std::printf("rate %d/s for %d s: %zu requests, %d errors, p50 %.2f ms, p99 %.2f ms, max %.2f ms"
-              " (cpu steal %.0f ms)\n",
+              " (over %.0f ms: %zu, in %d bursts; cpu steal %.0f ms)\n",
               rate, seconds, latencies.size(), errors, pct(0.5), pct(0.99),
-              latencies.empty() ? 0.0 : latencies.back(), steal);
+              latencies.empty() ? 0.0 : latencies.back(), kSlowMs, slow_due.size(), bursts, steal);
   return errors == 0 ? 0 : 1;
 }
 
