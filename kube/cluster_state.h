@@ -9,8 +9,9 @@
 // (the API server may have failed to store it; it must not block the
 // address for ever), when what the watch showed before comes back.
 //
-// Thread-safe. Reads take a shared lock and never wait on the network;
-// judging-and-holding takes the exclusive lock for the length of one Review.
+// Thread-safe. Reads and judgements take a shared lock and never wait on the
+// network; holding takes the exclusive lock for the length of one hold (and
+// of one Review, when something was written since the shared judgement).
 #ifndef IPGUARD_KUBE_CLUSTER_STATE_H_
 #define IPGUARD_KUBE_CLUSTER_STATE_H_
 
