@@ -224,5 +224,41 @@ TEST_F(EngineTest, PlanGroupsByNetwork) {
   EXPECT_EQ(p.shared_reservations.size(), 1u);
 }
 
+// A pending object stays in the pending index through everything that
+// reindexes it (its network arriving moves it to that network's VLAN), is
+// found there in both directions, and leaves it when stored or removed.
+TEST_F(EngineTest, PendingObjectsKeepTheirOwnIndexThroughReindexing) {
+  engine_.UpsertPending(Obj(Cluster("t", "held", "lnet", "10.20.0.10")));
+  EXPECT_EQ(engine_.PendingIndexSize(), 1u);
+  // Before its network exists the cluster is in no VLAN; the network then
+  // moves it to VLAN 10, where a second claim of the address meets it.
+  Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  EXPECT_EQ(engine_.PendingIndexSize(), 1u);
+  EXPECT_EQ(engine_.DomainOf(*engine_.Find("WorkloadCluster/t/held")), 10);
+  Verdict v = Create(Cluster("t", "other", "lnet", "10.20.0.10"));
+  ASSERT_FALSE(v.allowed());
+  EXPECT_NE(v.Message().find("WorkloadCluster t/held"), std::string::npos) << v.Message();
+  // A stored object over the held address sees it among its collisions.
+  Store(Cluster("t", "stored", "lnet", "10.20.0.10"));
+  auto collisions = engine_.CollisionsOf("WorkloadCluster/t/stored");
+  ASSERT_EQ(collisions.size(), 1u);
+  EXPECT_EQ(collisions[0].other_key, "WorkloadCluster/t/held");
+  // Stored for real: out of the pending index, still colliding.
+  const size_t total = engine_.IndexSize();
+  Store(Cluster("t", "held", "lnet", "10.20.0.10"));
+  EXPECT_EQ(engine_.PendingIndexSize(), 0u);
+  EXPECT_EQ(engine_.IndexSize(), total);
+  EXPECT_EQ(engine_.CollisionsOf("WorkloadCluster/t/stored").size(), 1u);
+  // Held again, then removed: the slot it frees is reused by a stored
+  // object without either index reporting the other's entries.
+  engine_.UpsertPending(Obj(Cluster("t", "held", "lnet", "10.20.0.11")));
+  EXPECT_EQ(engine_.PendingIndexSize(), 1u);
+  EXPECT_TRUE(engine_.Remove("WorkloadCluster/t/held"));
+  EXPECT_EQ(engine_.PendingIndexSize(), 0u);
+  Store(Cluster("t", "late", "lnet", "10.20.0.12"));
+  EXPECT_TRUE(Create(Cluster("t", "new", "lnet", "10.20.0.11")).allowed());
+  EXPECT_FALSE(Create(Cluster("t", "new", "lnet", "10.20.0.12")).allowed());
+}
+
 }  // namespace
 }  // namespace ipguard
