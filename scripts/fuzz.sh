@@ -14,10 +14,12 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
   corpus=tests/fuzz/corpus/${name#fuzz_}
   seeds=()
   if [ "$name" = fuzz_manifest ]; then seeds=(examples/clean examples/broken tests/fixtures/rules); fi
+  dict=()
+  if [ -f "tests/fuzz/${name#fuzz_}.dict" ]; then dict=(-dict="tests/fuzz/${name#fuzz_}.dict"); fi
   work=$(mktemp -d)
   mkdir -p "$work/corpus"
   echo "== $name for ${SECONDS_EACH}s"
-  "$target" -artifact_prefix="$work/" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+  "$target" -artifact_prefix="$work/" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
     -print_final_stats=1 "$work/corpus" "$corpus" "${seeds[@]}" >"$work/log" 2>&1 || {
     tail -n 40 "$work/log"
     echo "fuzz: $name failed; the input is kept in $(ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null)" >&2
