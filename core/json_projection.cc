@@ -32,34 +32,24 @@ const JsonProjection kWhole;
 bool Build(JsonScanner& s, const JsonProjection& proj, json* out, int depth) {
   switch (s.Peek()) {
     case '{': {
-      if (depth >= kMaxScanDepth || !s.BeginObject()) return false;
+      if (depth >= kMaxScanDepth) return false;
       *out = json::object();
-      bool first = true;
-      std::string_view key;
-      while (true) {
-        int r = s.NextMember(&first, &key);
-        if (r <= 0) return r == 0;
+      return s.Members([&](std::string_view key) {
         const JsonProjection* child = proj.NarrowsObjects() ? proj.Member(key) : &kWhole;
-        if (!child) {
-          if (!s.Skip(depth + 1)) return false;
-          continue;
-        }
+        if (!child) return s.Skip(depth + 1);
         // The last of duplicate keys wins, as in nlohmann/json.
-        if (!Build(s, *child, &(*out)[std::string(key)], depth + 1)) return false;
-      }
+        return Build(s, *child, &(*out)[std::string(key)], depth + 1);
+      });
     }
     case '[': {
-      if (depth >= kMaxScanDepth || !s.BeginArray()) return false;
+      if (depth >= kMaxScanDepth) return false;
       *out = json::array();
       auto& items = out->get_ref<json::array_t&>();
       const JsonProjection& item = proj.ItemProjection() ? *proj.ItemProjection() : kWhole;
-      bool first = true;
-      while (true) {
-        int r = s.NextItem(&first);
-        if (r <= 0) return r == 0;
+      return s.Items([&] {
         items.emplace_back();
-        if (!Build(s, item, &items.back(), depth + 1)) return false;
-      }
+        return Build(s, item, &items.back(), depth + 1);
+      });
     }
     case '"': {
       std::string_view text;
