@@ -188,6 +188,13 @@ class ManagerTest : public testing::Test {
               {"nodePools", {{{"name", "np1"}, {"count", 1}}}}}}};
   }
 
+  json LbService(const std::string& name, const std::string& ip) const {
+    return {{"apiVersion", "v1"},
+            {"kind", "Service"},
+            {"metadata", {{"name", name}, {"namespace", "default"}}},
+            {"spec", {{"type", "LoadBalancer"}, {"loadBalancerIP", ip}, {"ports", {{{"port", 80}}}}}}};
+  }
+
   certs::KeyPair ca_;
   std::unique_ptr<FakeApiServer> fake_;
   std::vector<std::unique_ptr<Manager>> managers_;
@@ -277,17 +284,9 @@ TEST_F(ManagerTest, ACollisionBehindTheWebhooksBackIsFlaggedOnTheLaterObjectThen
 TEST_F(ManagerTest, ServicesGetEventsButNeverAStatusWrite) {
   Manager* m = StartManager(Options());
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
-  json a = {
-      {"apiVersion", "v1"},
-      {"kind", "Service"},
-      {"metadata", {{"name", "first"}, {"namespace", "default"}}},
-      {"spec",
-       {{"type", "LoadBalancer"}, {"loadBalancerIP", "10.10.0.210"}, {"ports", {{{"port", 80}}}}}}};
-  fake_->Upsert("services", a);
+  fake_->Upsert("services", LbService("first", "10.10.0.210"));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  json b = a;
-  b["metadata"]["name"] = "second";
-  fake_->Upsert("services", b);
+  fake_->Upsert("services", LbService("second", "10.10.0.210"));
   ASSERT_TRUE(Eventually([&] { return Events("IPConflict", "second").size() == 1; }));
   EXPECT_TRUE(Events("IPConflict", "first").empty()) << "the older Service keeps its address";
   EXPECT_EQ(fake_->CountRequests("PUT", "/services/"), 0u);
@@ -302,20 +301,10 @@ TEST_F(ManagerTest, ServicesGetEventsButNeverAStatusWrite) {
 TEST_F(ManagerTest, AServiceCollisionPresentAtStartIsReportedAtTheFirstSync) {
   // Addresses clear of every object of the plan: no status write of a
   // neighbour brings these Services back into the queue; only the sync does.
-  json a = {
-      {"apiVersion", "v1"},
-      {"kind", "Service"},
-      {"metadata", {{"name", "early-a"}, {"namespace", "default"}}},
-      {"spec",
-       {{"type", "LoadBalancer"}, {"loadBalancerIP", "192.0.2.211"}, {"ports", {{{"port", 80}}}}}}};
-  json b = a;
-  b["metadata"]["name"] = "early-b";  // same timestamp: the name decides, a is older
-  json clear = a;
-  clear["metadata"]["name"] = "early-clear";
-  clear["spec"]["loadBalancerIP"] = "192.0.2.212";
-  fake_->Upsert("services", a);
-  fake_->Upsert("services", b);
-  fake_->Upsert("services", clear);
+  fake_->Upsert("services", LbService("early-a", "192.0.2.211"));
+  // Same timestamp: the name decides, early-a is older.
+  fake_->Upsert("services", LbService("early-b", "192.0.2.211"));
+  fake_->Upsert("services", LbService("early-clear", "192.0.2.212"));
   Manager* m = StartManager(Options());
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
   ASSERT_TRUE(Eventually([&] { return Events("IPConflict", "early-b").size() == 1; }));
