@@ -12,7 +12,7 @@ FROM debian:bookworm-slim AS build
 WORKDIR /src
 # Dependencies first, so that a source change does not reinstall them.
 COPY scripts/setup.sh scripts/setup.sh
-RUN scripts/setup.sh && rm -rf /var/lib/apt/lists/*
+RUN scripts/setup.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN BUILD_DIR=build scripts/build.sh -DIPGUARD_TESTS=OFF -DIPGUARD_BENCH=OFF \
  && strip --strip-unneeded build/cmd/ipguard \

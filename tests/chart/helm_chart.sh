@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Checks charts/ipguard with the real Helm 3 binary (scripts/setup.sh puts it in .tools/):
+#   - `helm lint --strict` is clean for each certificate mode and the optional parts;
+#   - `helm template` renders each of them for Kubernetes 1.26 and 1.30, twice, to the same
+#     bytes (GitOps tools must see no drift), and every document carries its identity;
+#   - values.schema.json and the templates' `required`/`fail` refuse what they must, with
+#     their message;
+#   - matchConditions are rendered on 1.30 and not on 1.26, which has no such field;
+#   - the flags the Deployment passes are ones the binary accepts (with IPGUARD_BIN set);
+#   - `helm template --include-crds` carries exactly the files of crds/, and the chart packs.
+#
+#   tests/chart/helm_chart.sh SOURCE_DIR WORK_DIR
+#
+# IPGUARD_HELM names another helm binary (default: SOURCE_DIR/.tools/helm).
+set -euo pipefail
+root=$1
+work=$2
+helm=${IPGUARD_HELM:-$root/.tools/helm}
+chart="$root/charts/ipguard"
+rm -rf "$work"
+mkdir -p "$work"
+if [ ! -x "$helm" ]; then
+  echo "FAIL: no helm at $helm: run scripts/setup.sh, or set IPGUARD_HELM"
+  exit 1
+fi
+echo "using $("$helm" version --short)"
+export HELM_CACHE_HOME="$work/cache" HELM_CONFIG_HOME="$work/config" HELM_DATA_HOME="$work/data"
+
+fail=0
+# Every value set the chart must accept: name, then --set flags.
+SETS=(
+  "selfSigned|"
+  "selfSigned-metallb|--set metallb.enabled=true"
+  "certManager|--set certificates.mode=certManager"
+  "certManager-issuer|--set certificates.mode=certManager --set certificates.certManager.issuerRef.name=ca --set certificates.certManager.issuerRef.kind=ClusterIssuer"
+  "secret|--set certificates.mode=secret --set certificates.secretName=my-tls --set certificates.caBundle=Y2EK"
+  "monitoring|--set serviceMonitor.enabled=true --set prometheusRule.enabled=true"
+  "one-replica|--set replicaCount=1 --set leaderElection.enabled=false"
+  "no-service-webhook|--set webhook.services.enabled=false"
+  "existing-sa|--set fullnameOverride=guard --set serviceAccount.create=false --set serviceAccount.name=sa"
+)
+
+for entry in "${SETS[@]}"; do
+  name=${entry%%|*}
+  read -r -a flags <<< "${entry#*|}"
+  if out=$("$helm" lint --strict "$chart" "${flags[@]}" 2>&1); then
+    echo "ok   $name: helm lint --strict"
+  else
+    echo "FAIL $name: helm lint --strict:"; echo "$out"; fail=1
+  fi
+  for kube in 1.26.0 1.30.0; do
+    for i in 1 2; do
+      if ! "$helm" template ipguard "$chart" -n ipguard-system --kube-version "$kube" "${flags[@]}" \
+          > "$work/$name-$kube.$i.yaml" 2> "$work/$name-$kube.$i.err"; then
+        echo "FAIL $name ($kube): helm template failed:"; cat "$work/$name-$kube.$i.err"; fail=1
+        continue 2
+      fi
+    done
+    out="$work/$name-$kube.1.yaml"
+    if ! cmp -s "$out" "$work/$name-$kube.2.yaml"; then
+      echo "FAIL $name ($kube): two renders differ"; fail=1; continue
+    fi
+    # Every document is a mapping with apiVersion, kind and metadata.name.
+    if ! bad=$(python3 - "$out" <<'PY'
+import sys
+docs = open(sys.argv[1]).read().split("\n---\n")
+bad = []
+for doc in docs:
+    body = [l for l in doc.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    if not body:
+        continue
+    top = {l.split(":", 1)[0] for l in body if not l.startswith((" ", "-"))}
+    names = [l for l in body if l.startswith("  name:")]
+    if not {"apiVersion", "kind", "metadata"} <= top or not names:
+        bad.append(body[0])
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+PY
+    ); then
+      echo "FAIL $name ($kube): documents without apiVersion, kind or metadata.name: $bad"; fail=1
+      continue
+    fi
+    echo "ok   $name ($kube): $(grep -c '^kind:' "$out") objects, same bytes twice"
+  done
+done
+
+# What must be refused, and the message that must say why.
+expect_refusal() {  # name, expected message, then --set flags
+  local name=$1 message=$2
+  shift 2
+  if "$helm" template ipguard "$chart" -n ipguard-system "$@" > /dev/null 2> "$work/$name.err"; then
+    echo "FAIL $name: rendered although it must be refused"; fail=1
+  elif ! grep -qF -- "$message" "$work/$name.err"; then
+    echo "FAIL $name: refused without \"$message\":"; cat "$work/$name.err"; fail=1
+  else
+    echo "ok   $name: refused ($message)"
+  fi
+}
+expect_refusal secret-without-name "certificates.secretName is required when certificates.mode is secret" \
+  --set certificates.mode=secret --set certificates.caBundle=Y2EK
+expect_refusal secret-without-ca "certificates.caBundle is required when certificates.mode is secret" \
+  --set certificates.mode=secret --set certificates.secretName=my-tls
+expect_refusal unknown-mode "certificates.mode must be one of the following" --set certificates.mode=bogus
+expect_refusal zero-replicas "replicaCount: Must be greater than or equal to 1" --set replicaCount=0
+expect_refusal unknown-value "Additional property nosuchkey is not allowed" --set nosuchkey=1
+expect_refusal two-leaderless "leaderElection.enabled=false needs replicaCount=1" --set leaderElection.enabled=false
+
+# matchConditions: a field since Kubernetes 1.28 (beta, on by default in 1.28+); 1.26
+# would refuse the whole configuration with it.
+if grep -q "matchConditions" "$work/selfSigned-1.30.0.1.yaml" &&
+   ! grep -q "matchConditions" "$work/selfSigned-1.26.0.1.yaml"; then
+  echo "ok   matchConditions: rendered for 1.30, not for 1.26"
+else
+  echo "FAIL matchConditions: want them on 1.30 and not on 1.26"; fail=1
+fi
+
+# The flags the Deployment passes must be ones the binary accepts: with a kubeconfig
+# that does not exist, flag parsing passes and the manager stops at the kubeconfig.
+if [ -n "${IPGUARD_BIN:-}" ]; then
+  for name in selfSigned-metallb certManager secret one-replica; do
+    mapfile -t args < <(python3 - "$work/$name-1.30.0.1.yaml" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+for i, line in enumerate(lines):
+    if line.strip() == "args:":
+        for item in lines[i + 1:]:
+            stripped = item.lstrip()
+            if not stripped.startswith("- "):
+                break
+            print(stripped[2:].strip().strip('"'))
+        break
+PY
+)
+    out=$("$IPGUARD_BIN" "${args[@]}" --kubeconfig "$work/no-such-kubeconfig" 2>&1 || true)
+    if [ ${#args[@]} -gt 0 ] && echo "$out" | grep -q "no-such-kubeconfig"; then
+      echo "ok   $name: the binary accepts the Deployment's ${#args[@]} arguments"
+    else
+      echo "FAIL $name: the binary refuses the Deployment's arguments (${args[*]}): $out"; fail=1
+    fi
+  done
+fi
+
+# --include-crds carries every file of crds/ as it is (helm adds only its "# Source" line).
+"$helm" template ipguard "$chart" -n ipguard-system --include-crds > "$work/with-crds.yaml"
+for crd in "$root"/crds/*.yaml; do
+  if python3 - "$work/with-crds.yaml" "$crd" <<'PY'
+import sys
+rendered, crd = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+sys.exit(0 if crd.strip() in rendered else 1)
+PY
+  then
+    echo "ok   --include-crds: $(basename "$crd")"
+  else
+    echo "FAIL --include-crds: $(basename "$crd") missing or changed"; fail=1
+  fi
+done
+
+if "$helm" package "$chart" -d "$work" > "$work/package.out" 2>&1; then
+  echo "ok   helm package: $(basename "$(ls "$work"/ipguard-*.tgz)")"
+else
+  echo "FAIL helm package:"; cat "$work/package.out"; fail=1
+fi
+exit $fail
