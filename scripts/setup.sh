@@ -76,3 +76,13 @@ PY
   install -m 0755 "$tmp/helm" "$helm_bin"
   echo "setup: installed $("$helm_bin" version --short) at $helm_bin"
 fi
+
+# The CEL evaluator and YAML reader of tests/cel/check_cel.mjs, at the versions and
+# integrity hashes of tests/cel/package-lock.json, into tests/cel/node_modules.
+cel="$ROOT/tests/cel"
+if [ -f "$cel/node_modules/.package-lock.json" ] && [ "$cel/node_modules/.package-lock.json" -nt "$cel/package-lock.json" ]; then
+  echo "setup: tests/cel modules present"
+else
+  (cd "$cel" && npm ci --no-audit --no-fund --silent)
+  echo "setup: installed tests/cel modules"
+fi
