@@ -77,12 +77,12 @@ PY
   echo "setup: installed $("$helm_bin" version --short) at $helm_bin"
 fi
 
-# The CEL evaluator and YAML reader of tests/cel/check_cel.mjs, at the versions and
-# integrity hashes of tests/cel/package-lock.json, into tests/cel/node_modules.
-cel="$ROOT/tests/cel"
-if [ -f "$cel/node_modules/.package-lock.json" ] && [ "$cel/node_modules/.package-lock.json" -nt "$cel/package-lock.json" ]; then
-  echo "setup: tests/cel modules present"
+# The modules of tests/js (a CEL evaluator, a YAML reader, the Kubernetes API schemas), at
+# the versions and integrity hashes of tests/js/package-lock.json, into tests/js/node_modules.
+js="$ROOT/tests/js"
+if [ -f "$js/node_modules/.package-lock.json" ] && [ "$js/node_modules/.package-lock.json" -nt "$js/package-lock.json" ]; then
+  echo "setup: tests/js modules present"
 else
-  (cd "$cel" && npm ci --no-audit --no-fund --silent)
-  echo "setup: installed tests/cel modules"
+  (cd "$js" && npm ci --no-audit --no-fund --silent)
+  echo "setup: installed tests/js modules"
 fi

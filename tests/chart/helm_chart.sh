@@ -5,7 +5,6 @@
 #     bytes (GitOps tools must see no drift), and every document carries its identity;
 #   - values.schema.json and the templates' `required`/`fail` refuse what they must, with
 #     their message;
-#   - matchConditions are rendered on 1.30 and not on 1.26, which has no such field;
 #   - the flags the Deployment passes are ones the binary accepts (with IPGUARD_BIN set);
 #   - `helm template --include-crds` carries exactly the files of crds/, and the chart packs.
 #
@@ -104,15 +103,6 @@ expect_refusal unknown-mode "certificates.mode must be one of the following" --s
 expect_refusal zero-replicas "replicaCount: Must be greater than or equal to 1" --set replicaCount=0
 expect_refusal unknown-value "Additional property nosuchkey is not allowed" --set nosuchkey=1
 expect_refusal two-leaderless "leaderElection.enabled=false needs replicaCount=1" --set leaderElection.enabled=false
-
-# matchConditions: a field since Kubernetes 1.28 (beta, on by default in 1.28+); 1.26
-# would refuse the whole configuration with it.
-if grep -q "matchConditions" "$work/selfSigned-1.30.0.1.yaml" &&
-   ! grep -q "matchConditions" "$work/selfSigned-1.26.0.1.yaml"; then
-  echo "ok   matchConditions: rendered for 1.30, not for 1.26"
-else
-  echo "FAIL matchConditions: want them on 1.30 and not on 1.26"; fail=1
-fi
 
 # The flags the Deployment passes must be ones the binary accepts: with a kubeconfig
 # that does not exist, flag parsing passes and the manager stops at the kubeconfig.

@@ -4,7 +4,7 @@
 // patterns, required fields, and no unknown fields, as server-side strict
 // field validation would have it). Otherwise a plan that `ipguard check`
 // passes would still be refused by `kubectl apply`. The CEL rules are run by
-// tests/cel/check_cel.mjs, and the e2e suite meets them on a real API server.
+// tests/js/check_cel.mjs, and the e2e suite meets them on a real API server.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -4,7 +4,7 @@
 // rule fixtures and of examples/clean. Without a cluster this is the only place the rules
 // are run; the e2e suite meets them again on a real API server.
 //
-//   node tests/cel/check_cel.mjs SOURCE_DIR      (after `npm ci` in tests/cel; setup.sh does it)
+//   node tests/js/check_cel.mjs SOURCE_DIR      (after `npm ci` in tests/js; setup.sh does it)
 //
 // Checks:
 //   1. Every rule parses, and every field it reads (self.x, oldSelf.x) is declared in the

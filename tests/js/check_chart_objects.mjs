@@ -1,0 +1,394 @@
+#!/usr/bin/env node
+// Renders charts/ipguard with the real helm and checks what it renders as the API server
+// would, and against what issue #5 asks of the chart. Without a cluster this is the closest
+// to `helm install`: an object the API server would refuse, or a field it would drop, fails
+// here.
+//
+//   node tests/js/check_chart_objects.mjs SOURCE_DIR
+//
+// IPGUARD_HELM names the helm binary (default SOURCE_DIR/.tools/helm, from scripts/setup.sh).
+//
+// For every value set below, for Kubernetes 1.26 and 1.30, with --include-crds:
+//   1. Every object validates against the Kubernetes API's OpenAPI schema (kubernetes-models;
+//      cert-manager's and prometheus-operator's for their kinds): types, enums, required.
+//   2. No object has a field its API does not declare (the API server drops those, or
+//      refuses them under strict field validation): walked through the models' type
+//      declarations.
+//   3. Every namespaced object is in the release namespace; every object has the chart's
+//      identity labels.
+// Then, on the renders, what the chart promises: two replicas with leader election, probes,
+// requests, the restricted security context; least-privilege RBAC; the two webhook
+// configurations (policies, exclusions, sideEffects, versions, and matchConditions, whose
+// CEL is run on sample Services); the PodDisruptionBudget; each certificate mode; the
+// ServiceMonitor, and a PrometheusRule whose metrics the manager exports.
+// Exit 0 when every check passes, 1 otherwise.
+
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { run as runCel } from "@bufbuild/cel";
+import { parseAllDocuments } from "yaml";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = process.argv[2] ?? join(here, "../..");
+const helm = process.env.IPGUARD_HELM ?? join(root, ".tools/helm");
+const chart = join(root, "charts/ipguard");
+const NS = "ipguard-system";
+let passed = 0;
+let failed = 0;
+const check = (cond, what, detail = "") => {
+  if (cond) passed++;
+  else { failed++; console.log(`FAIL ${what}${detail ? `: ${detail}` : ""}`); }
+  return cond;
+};
+
+if (!existsSync(helm)) {
+  console.log(`FAIL no helm at ${helm}: run scripts/setup.sh, or set IPGUARD_HELM`);
+  process.exit(1);
+}
+
+function render(flags, kube) {
+  const out = execFileSync(helm, ["template", "ipguard", chart, "-n", NS, "--kube-version", kube, "--include-crds", ...flags],
+                           { encoding: "utf8", env: { ...process.env, HELM_CACHE_HOME: "/tmp/ipguard-helm-cache" } });
+  return parseAllDocuments(out).map((d) => d.toJS()).filter((d) => d != null);
+}
+
+// ---------------------------------------------------------------------------------------
+// 1 and 2: the API schemas.
+// ---------------------------------------------------------------------------------------
+
+const modules = join(here, "node_modules");
+function modelModule(apiVersion) {
+  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+  if (group === "cert-manager.io") return `@kubernetes-models/cert-manager/cert-manager.io/${version}`;
+  if (group === "monitoring.coreos.com") return `@kubernetes-models/prometheus-operator/monitoring.coreos.com/${version}`;
+  return group ? `kubernetes-models/${group}/${version}` : `kubernetes-models/${version}`;
+}
+
+// The fields each API type declares, read from the models' type declarations: an
+// interface is a list of `"field"?: Type;` lines, and a type names an imported interface,
+// an Array<...> of one, a { [key: string]: ... } map, or a scalar.
+const interfaces = new Map();
+function readInterface(file) {
+  if (interfaces.has(file)) return interfaces.get(file);
+  const text = readFileSync(file, "utf8");
+  const imports = new Map();
+  for (const [, names, from] of text.matchAll(/import \{([^}]*)\} from "([^"]+)";/g)) {
+    const target = from.startsWith(".") ? join(dirname(file), from) : join(modules, from);
+    for (const name of names.split(",").map((s) => s.trim()).filter(Boolean)) {
+      imports.set(name, target.endsWith(".js") ? target.replace(/\.js$/, ".d.ts") : `${target}.d.ts`);
+    }
+  }
+  const body = text.match(/export interface I\w+(?: extends TypeMeta)? \{\n([\s\S]*?)\n\}/);
+  const fields = new Map();
+  if (body) {
+    const flat = body[1].replace(/\/\*\*[\s\S]*?\*\//g, "")
+      .replace(/\{\s*\[key: string\]:\s*([^;{}]+);\s*\}/g, "Record<$1>");
+    for (const [, name, type] of flat.matchAll(/"([^"]+)"\??: ([^;]+);/g)) fields.set(name, type);
+  }
+  const iface = { fields, imports, typeMeta: /extends TypeMeta/.test(body?.[0] ?? "") };
+  interfaces.set(file, iface);
+  return iface;
+}
+
+function unknownFields(value, file, path, out) {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return;
+  const iface = readInterface(file);
+  if (iface.fields.size === 0) return;  // a free-form type (JSON, RawExtension)
+  for (const [key, sub] of Object.entries(value)) {
+    if (iface.typeMeta && (key === "apiVersion" || key === "kind")) continue;
+    const type = iface.fields.get(key);
+    if (type === undefined) { out.push(`${path}.${key}`); continue; }
+    typed(sub, type, iface, `${path}.${key}`, out);
+  }
+}
+
+function typed(value, type, iface, path, out) {
+  type = type.trim();
+  const array = type.match(/^Array<(.+)>$/);
+  if (array) {
+    if (Array.isArray(value)) value.forEach((item, i) => typed(item, array[1], iface, `${path}[${i}]`, out));
+    return;
+  }
+  const map = type.match(/^Record<(.+)>$/);
+  if (map) {
+    if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) typed(v, map[1], iface, `${path}[${k}]`, out);
+    return;
+  }
+  const file = iface.imports.get(type);
+  if (file) unknownFields(value, file, path, out);
+}
+
+async function validateObject(obj, where) {
+  const id = `${where}: ${obj.kind} ${obj.metadata?.name}`;
+  let model;
+  try {
+    model = (await import(modelModule(obj.apiVersion)))[obj.kind];
+  } catch { /* reported below */ }
+  if (!check(model, id, `no API schema for ${obj.apiVersion} ${obj.kind}`)) return;
+  try {
+    new model(obj).validate();
+    passed++;
+  } catch (e) {
+    check(false, id, `refused by the ${obj.apiVersion} ${obj.kind} schema: ${e.message}`);
+  }
+  const modelFile = join(modules, `${modelModule(obj.apiVersion)}/${obj.kind}.d.ts`);
+  const unknown = [];
+  unknownFields(obj, modelFile, obj.kind, unknown);
+  check(unknown.length === 0, id, `fields the API does not declare: ${unknown.join(", ")}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// The renders.
+// ---------------------------------------------------------------------------------------
+
+const SETS = {
+  selfSigned: [],
+  metallb: ["--set", "metallb.enabled=true"],
+  certManager: ["--set", "certificates.mode=certManager"],
+  certManagerIssuer: ["--set", "certificates.mode=certManager", "--set", "certificates.certManager.issuerRef.name=ca",
+                      "--set", "certificates.certManager.issuerRef.kind=ClusterIssuer"],
+  secret: ["--set", "certificates.mode=secret", "--set", "certificates.secretName=my-tls", "--set", "certificates.caBundle=Y2EK"],
+  monitoring: ["--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"],
+  oneReplica: ["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"],
+};
+const CLUSTER_SCOPED = new Set(["ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "CustomResourceDefinition"]);
+const renders = {};
+for (const [name, flags] of Object.entries(SETS)) {
+  for (const kube of ["1.26.0", "1.30.0"]) {
+    const docs = render(flags, kube);
+    renders[`${name}@${kube}`] = docs;
+    for (const obj of docs) {
+      const where = `${name}@${kube}`;
+      await validateObject(obj, where);
+      const id = `${where}: ${obj.kind} ${obj.metadata?.name}`;
+      if (obj.kind === "CustomResourceDefinition") continue;  // crds/ carry no release labels
+      if (CLUSTER_SCOPED.has(obj.kind)) check(obj.metadata.namespace === undefined, id, "a cluster-scoped object with a namespace");
+      else check(obj.metadata.namespace === NS, id, `namespace ${obj.metadata.namespace}, not the release namespace ${NS}`);
+      const labels = obj.metadata.labels ?? {};
+      check(labels["app.kubernetes.io/name"] === "ipguard" && labels["app.kubernetes.io/instance"] === "ipguard" &&
+            labels["app.kubernetes.io/managed-by"] === "Helm", id, "without the chart's identity labels");
+    }
+  }
+}
+
+const find = (docs, kind, name) => docs.filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
+const one = (docs, kind, name) => {
+  const found = find(docs, kind, name);
+  check(found.length === 1, `${kind}${name ? " " + name : ""}`, `${found.length} rendered, want 1`);
+  return found[0] ?? {};
+};
+const eq = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+// ---------------------------------------------------------------------------------------
+// The Deployment.
+// ---------------------------------------------------------------------------------------
+
+const base = renders["selfSigned@1.30.0"];
+const deploy = one(base, "Deployment");
+const pod = deploy.spec?.template?.spec ?? {};
+const manager = (pod.containers ?? [])[0] ?? {};
+const args = manager.args ?? [];
+check(deploy.spec?.replicas === 2, "Deployment: 2 replicas", `replicas ${deploy.spec?.replicas}`);
+check(args.includes("--leader-elect=true"), "Deployment: leader election on", args.join(" "));
+check(manager.readinessProbe?.httpGet?.path === "/readyz" && manager.livenessProbe?.httpGet?.path === "/healthz",
+      "Deployment: readiness /readyz and liveness /healthz probes");
+check(manager.resources?.requests?.cpu && manager.resources?.requests?.memory, "Deployment: cpu and memory requests");
+check(pod.securityContext?.runAsNonRoot === true && pod.securityContext?.seccompProfile?.type === "RuntimeDefault",
+      "Deployment: pod runs as non-root with the RuntimeDefault seccomp profile");
+const sc = manager.securityContext ?? {};
+check(sc.runAsNonRoot === true && sc.readOnlyRootFilesystem === true && sc.allowPrivilegeEscalation === false &&
+      sc.privileged === false && eq(sc.capabilities?.drop, ["ALL"]) && !sc.capabilities?.add &&
+      sc.seccompProfile?.type === "RuntimeDefault",
+      "Deployment: restricted container security context", JSON.stringify(sc));
+const mounted = new Set((manager.volumeMounts ?? []).map((m) => m.mountPath));
+check(mounted.has("/tmp"), "Deployment: /tmp is writable (an emptyDir) under the read-only root filesystem");
+check(eq(deploy.spec?.selector?.matchLabels, { "app.kubernetes.io/name": "ipguard", "app.kubernetes.io/instance": "ipguard" }) &&
+      Object.entries(deploy.spec.selector.matchLabels).every(([k, v]) => deploy.spec.template.metadata.labels[k] === v),
+      "Deployment: the selector matches the pod labels");
+const one1 = renders["oneReplica@1.30.0"];
+const oneArgs = one(one1, "Deployment").spec?.template?.spec?.containers?.[0]?.args ?? [];
+check(oneArgs.includes("--leader-elect=false"), "one replica: leader election off", oneArgs.join(" "));
+check(find(one1, "PodDisruptionBudget").length === 0, "one replica: no PodDisruptionBudget (it would block every drain)");
+
+// ---------------------------------------------------------------------------------------
+// Service, PodDisruptionBudget.
+// ---------------------------------------------------------------------------------------
+
+const svc = one(base, "Service");
+const podLabels = deploy.spec?.template?.metadata?.labels ?? {};
+const selects = (selector) => Object.entries(selector ?? {}).every(([k, v]) => podLabels[k] === v);
+check(selects(svc.spec?.selector), "Service: selects the manager pods");
+const webhookPort = (svc.spec?.ports ?? []).find((p) => p.name === "webhook");
+check(webhookPort?.port === 443 && webhookPort?.targetPort === "webhook" &&
+      (manager.ports ?? []).some((p) => p.name === "webhook"), "Service: port 443 to the container's webhook port");
+const pdb = one(base, "PodDisruptionBudget");
+check(pdb.spec?.minAvailable === 1 && selects(pdb.spec?.selector?.matchLabels), "PodDisruptionBudget: minAvailable 1 of the manager pods");
+
+// ---------------------------------------------------------------------------------------
+// RBAC: least privilege.
+// ---------------------------------------------------------------------------------------
+
+const vwcNames = find(base, "ValidatingWebhookConfiguration").map((v) => v.metadata.name).sort();
+for (const [setName, docs] of Object.entries(renders)) {
+  for (const role of find(docs, "ClusterRole")) {
+    for (const rule of role.rules ?? []) {
+      check(!(rule.resources ?? []).some((r) => r === "secrets" || r === "*") && !(rule.verbs ?? []).includes("*"),
+            `${setName}: ClusterRole ${role.metadata.name} grants no Secrets and no wildcard`, JSON.stringify(rule));
+      if ((rule.resources ?? []).includes("validatingwebhookconfigurations")) {
+        const names = (rule.resourceNames ?? []).slice().sort();
+        const own = find(docs, "ValidatingWebhookConfiguration").map((v) => v.metadata.name).sort();
+        check(names.length > 0 && names.every((n) => own.includes(n)),
+              `${setName}: webhook configurations only by name`, JSON.stringify(rule));
+      }
+    }
+  }
+  for (const role of find(docs, "Role")) {
+    for (const rule of role.rules ?? []) {
+      if (!(rule.resources ?? []).includes("secrets")) continue;
+      const reads = (rule.verbs ?? []).filter((v) => v !== "create");
+      check(reads.length === 0 || (rule.resourceNames ?? []).length > 0,
+            `${setName}: Role ${role.metadata.name} reads Secrets only by name`, JSON.stringify(rule));
+    }
+  }
+  const sa = find(docs, "Deployment")[0]?.spec?.template?.spec?.serviceAccountName;
+  for (const binding of [...find(docs, "ClusterRoleBinding"), ...find(docs, "RoleBinding")]) {
+    check(binding.subjects?.length === 1 && binding.subjects[0].kind === "ServiceAccount" && binding.subjects[0].name === sa &&
+          binding.subjects[0].namespace === NS, `${setName}: ${binding.kind} ${binding.metadata.name} binds only the manager's ServiceAccount`);
+    check(find(docs, binding.roleRef.kind, binding.roleRef.name).length === 1,
+          `${setName}: ${binding.kind} ${binding.metadata.name} refers to a rendered ${binding.roleRef.kind}`);
+  }
+}
+check(eq(vwcNames, ["ipguard-resources", "ipguard-services"]), "two webhook configurations", vwcNames.join(", "));
+
+// ---------------------------------------------------------------------------------------
+// The webhook configurations.
+// ---------------------------------------------------------------------------------------
+
+for (const kube of ["1.26.0", "1.30.0"]) {
+  const docs = renders[`selfSigned@${kube}`];
+  const resources = one(docs, "ValidatingWebhookConfiguration", "ipguard-resources").webhooks?.[0] ?? {};
+  const services = one(docs, "ValidatingWebhookConfiguration", "ipguard-services").webhooks?.[0] ?? {};
+  const kinds = new Set((resources.rules ?? []).flatMap((r) => r.apiGroups.includes("ipguard.io") ? r.resources : []));
+  check(["logicalnetworks", "workloadclusters", "loadbalancerpools", "ipreservations"].every((k) => kinds.has(k)),
+        `${kube}: the resources webhook covers ipguard's four kinds`, [...kinds].join(", "));
+  check(resources.failurePolicy === "Fail", `${kube}: ipguard's kinds fail closed`, resources.failurePolicy);
+  check(services.failurePolicy === "Ignore", `${kube}: Services fail open`, services.failurePolicy);
+  check((services.rules ?? []).some((r) => eq(r.apiGroups, [""]) && r.resources.includes("services")), `${kube}: the Services webhook covers Services`);
+  for (const [name, hook] of [["resources", resources], ["services", services]]) {
+    check(hook.sideEffects === "None" && eq(hook.admissionReviewVersions, ["v1"]),
+          `${kube}: ${name} webhook: sideEffects None, admissionReviewVersions [v1]`);
+    const excluded = (hook.namespaceSelector?.matchExpressions ?? [])
+      .filter((e) => e.key === "kubernetes.io/metadata.name" && e.operator === "NotIn").flatMap((e) => e.values);
+    check(excluded.includes("kube-system") && excluded.includes(NS), `${kube}: ${name} webhook excludes kube-system and ${NS}`,
+          JSON.stringify(hook.namespaceSelector));
+    check(hook.clientConfig?.service?.name === svc.metadata?.name && hook.clientConfig?.service?.namespace === NS &&
+          hook.clientConfig?.service?.port === 443, `${kube}: ${name} webhook calls the chart's Service`);
+    check(hook.clientConfig?.caBundle === undefined, `${kube}: ${name} webhook: no caBundle in selfSigned mode (the manager writes it)`);
+  }
+  check(resources.matchConditions === undefined, `${kube}: no matchConditions on ipguard's kinds (every write is judged)`);
+  if (kube === "1.26.0") {
+    check(services.matchConditions === undefined, "1.26: no matchConditions (the field does not exist before 1.27)");
+  } else {
+    const conditions = services.matchConditions ?? [];
+    check(conditions.length === 1, "1.30: one matchCondition on Services");
+    // The API server runs it with `object` bound to the Service under review.
+    const admits = (service) => conditions.every((c) => runCel(c.expression, { object: toCel(service) }) === true);
+    check(admits({ spec: { type: "LoadBalancer", ports: [{ port: 80 }] } }), "1.30: the matchCondition sends LoadBalancer Services");
+    check(!admits({ spec: { type: "ClusterIP" } }), "1.30: the matchCondition skips ClusterIP Services");
+    check(!admits({ spec: { type: "NodePort" } }), "1.30: the matchCondition skips NodePort Services");
+    check(!admits({ spec: {} }), "1.30: the matchCondition skips a Service without a type (ClusterIP by default)");
+  }
+}
+
+function toCel(value) {
+  if (Array.isArray(value)) return value.map(toCel);
+  if (value && typeof value === "object") return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
+  return Number.isInteger(value) ? BigInt(value) : value;
+}
+
+// ---------------------------------------------------------------------------------------
+// Certificate modes.
+// ---------------------------------------------------------------------------------------
+
+{
+  const docs = renders["certManager@1.30.0"];
+  const cert = one(docs, "Certificate");
+  const dns = cert.spec?.dnsNames ?? [];
+  check(dns.includes(`${svc.metadata.name}.${NS}.svc`), "certManager: the Certificate names the Service's DNS name", dns.join(", "));
+  const issuer = cert.spec?.issuerRef ?? {};
+  check(find(docs, issuer.kind ?? "Issuer", issuer.name).length === 1, "certManager: without an issuerRef the chart renders the Issuer it names");
+  for (const v of find(docs, "ValidatingWebhookConfiguration")) {
+    check(v.metadata.annotations?.["cert-manager.io/inject-ca-from"] === `${NS}/${cert.metadata.name}`,
+          `certManager: ${v.metadata.name} takes its CA from the Certificate`);
+  }
+  const volumes = one(docs, "Deployment").spec?.template?.spec?.volumes ?? [];
+  check(volumes.some((v) => v.secret?.secretName === cert.spec?.secretName), "certManager: the pods mount the Certificate's Secret");
+  const dargs = one(docs, "Deployment").spec?.template?.spec?.containers?.[0]?.args ?? [];
+  check(!dargs.includes("--self-signed"), "certManager: the manager does not make its own certificates");
+
+  const withIssuer = renders["certManagerIssuer@1.30.0"];
+  check(one(withIssuer, "Certificate").spec?.issuerRef?.kind === "ClusterIssuer" && find(withIssuer, "Issuer").length === 0,
+        "certManager with an issuerRef: uses it and renders no Issuer");
+}
+{
+  const docs = renders["secret@1.30.0"];
+  for (const v of find(docs, "ValidatingWebhookConfiguration")) {
+    check(v.webhooks.every((w) => w.clientConfig?.caBundle === "Y2EK"), `secret: ${v.metadata.name} carries the given caBundle`);
+  }
+  const volumes = one(docs, "Deployment").spec?.template?.spec?.volumes ?? [];
+  check(volumes.some((v) => v.secret?.secretName === "my-tls"), "secret: the pods mount the given Secret");
+  check(find(docs, "Certificate").length === 0 && find(docs, "Secret").length === 0, "secret: the chart renders no certificate and no Secret");
+}
+for (const [setName, docs] of Object.entries(renders)) {
+  check(find(docs, "Secret").length === 0, `${setName}: no Secret in the templates (GitOps tools would see a new one each render)`);
+}
+{
+  const args = one(renders["selfSigned@1.30.0"], "Deployment").spec?.template?.spec?.containers?.[0]?.args ?? [];
+  const configs = args.flatMap((a, i) => (a === "--webhook-config" ? [args[i + 1]] : [])).sort();
+  check(args.includes("--self-signed") && eq(configs, vwcNames), "selfSigned: the manager patches exactly the chart's two configurations",
+        configs.join(", "));
+}
+
+// ---------------------------------------------------------------------------------------
+// ServiceMonitor and PrometheusRule.
+// ---------------------------------------------------------------------------------------
+
+{
+  const docs = renders["monitoring@1.30.0"];
+  const sm = one(docs, "ServiceMonitor");
+  const svcLabels = one(docs, "Service").metadata?.labels ?? {};
+  check(Object.entries(sm.spec?.selector?.matchLabels ?? {}).every(([k, v]) => svcLabels[k] === v),
+        "ServiceMonitor: selects the chart's Service");
+  check((sm.spec?.endpoints ?? []).every((e) => (svc.spec?.ports ?? []).some((p) => p.name === e.port)),
+        "ServiceMonitor: scrapes a port the Service has");
+  const rule = one(docs, "PrometheusRule");
+  const alerts = (rule.spec?.groups ?? []).flatMap((g) => g.rules ?? []);
+  const names = alerts.map((a) => a.alert);
+  for (const want of ["IPGuardPoolNearlyFull", "IPGuardConflicts", "IPGuardWebhookErrors"]) {
+    check(names.includes(want), `PrometheusRule: alert ${want}`, names.join(", "));
+  }
+  // Every metric an alert reads is one the manager describes.
+  const exported = new Set();
+  for (const dir of ["cmd", "kube", "webhook", "controller"]) {
+    for (const f of readdirSync(join(root, dir)).filter((n) => n.endsWith(".cc"))) {
+      for (const [, m] of readFileSync(join(root, dir, f), "utf8").matchAll(/Describe\(\s*"(ipguard_[a-z_]+)"/g)) exported.add(m);
+    }
+  }
+  for (const a of alerts) {
+    for (const [m] of a.expr.matchAll(/ipguard_[a-z_]+/g)) {
+      check(exported.has(m), `PrometheusRule ${a.alert}: the manager exports ${m}`, [...exported].join(", "));
+    }
+  }
+}
+for (const [setName, docs] of Object.entries(renders)) {
+  const monitoring = setName.startsWith("monitoring");
+  check(find(docs, "ServiceMonitor").length === (monitoring ? 1 : 0) && find(docs, "PrometheusRule").length === (monitoring ? 1 : 0),
+        `${setName}: ServiceMonitor and PrometheusRule only when enabled`);
+  check(find(docs, "CustomResourceDefinition").length === 4, `${setName}: --include-crds gives the four CRDs`);
+}
+
+console.log(`chart objects: ${Object.keys(renders).length} renders, ${Object.values(renders).flat().length} objects`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
