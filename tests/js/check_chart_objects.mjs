@@ -29,6 +29,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run as runCel } from "@bufbuild/cel";
 import { parseAllDocuments } from "yaml";
+import { schemaProblems } from "./kube_schema.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = process.argv[2] ?? join(here, "../..");
@@ -55,88 +56,13 @@ function render(flags, kube) {
 }
 
 // ---------------------------------------------------------------------------------------
-// 1 and 2: the API schemas.
+// 1 and 2: the API schemas (kube_schema.mjs).
 // ---------------------------------------------------------------------------------------
-
-const modules = join(here, "node_modules");
-function modelModule(apiVersion) {
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  if (group === "cert-manager.io") return `@kubernetes-models/cert-manager/cert-manager.io/${version}`;
-  if (group === "monitoring.coreos.com") return `@kubernetes-models/prometheus-operator/monitoring.coreos.com/${version}`;
-  return group ? `kubernetes-models/${group}/${version}` : `kubernetes-models/${version}`;
-}
-
-// The fields each API type declares, read from the models' type declarations: an
-// interface is a list of `"field"?: Type;` lines, and a type names an imported interface,
-// an Array<...> of one, a { [key: string]: ... } map, or a scalar.
-const interfaces = new Map();
-function readInterface(file) {
-  if (interfaces.has(file)) return interfaces.get(file);
-  const text = readFileSync(file, "utf8");
-  const imports = new Map();
-  for (const [, names, from] of text.matchAll(/import \{([^}]*)\} from "([^"]+)";/g)) {
-    const target = from.startsWith(".") ? join(dirname(file), from) : join(modules, from);
-    for (const name of names.split(",").map((s) => s.trim()).filter(Boolean)) {
-      imports.set(name, target.endsWith(".js") ? target.replace(/\.js$/, ".d.ts") : `${target}.d.ts`);
-    }
-  }
-  const body = text.match(/export interface I\w+(?: extends TypeMeta)? \{\n([\s\S]*?)\n\}/);
-  const fields = new Map();
-  if (body) {
-    const flat = body[1].replace(/\/\*\*[\s\S]*?\*\//g, "")
-      .replace(/\{\s*\[key: string\]:\s*([^;{}]+);\s*\}/g, "Record<$1>");
-    for (const [, name, type] of flat.matchAll(/"([^"]+)"\??: ([^;]+);/g)) fields.set(name, type);
-  }
-  const iface = { fields, imports, typeMeta: /extends TypeMeta/.test(body?.[0] ?? "") };
-  interfaces.set(file, iface);
-  return iface;
-}
-
-function unknownFields(value, file, path, out) {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return;
-  const iface = readInterface(file);
-  if (iface.fields.size === 0) return;  // a free-form type (JSON, RawExtension)
-  for (const [key, sub] of Object.entries(value)) {
-    if (iface.typeMeta && (key === "apiVersion" || key === "kind")) continue;
-    const type = iface.fields.get(key);
-    if (type === undefined) { out.push(`${path}.${key}`); continue; }
-    typed(sub, type, iface, `${path}.${key}`, out);
-  }
-}
-
-function typed(value, type, iface, path, out) {
-  type = type.trim();
-  const array = type.match(/^Array<(.+)>$/);
-  if (array) {
-    if (Array.isArray(value)) value.forEach((item, i) => typed(item, array[1], iface, `${path}[${i}]`, out));
-    return;
-  }
-  const map = type.match(/^Record<(.+)>$/);
-  if (map) {
-    if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) typed(v, map[1], iface, `${path}[${k}]`, out);
-    return;
-  }
-  const file = iface.imports.get(type);
-  if (file) unknownFields(value, file, path, out);
-}
 
 async function validateObject(obj, where) {
   const id = `${where}: ${obj.kind} ${obj.metadata?.name}`;
-  let model;
-  try {
-    model = (await import(modelModule(obj.apiVersion)))[obj.kind];
-  } catch { /* reported below */ }
-  if (!check(model, id, `no API schema for ${obj.apiVersion} ${obj.kind}`)) return;
-  try {
-    new model(obj).validate();
-    passed++;
-  } catch (e) {
-    check(false, id, `refused by the ${obj.apiVersion} ${obj.kind} schema: ${e.message}`);
-  }
-  const modelFile = join(modules, `${modelModule(obj.apiVersion)}/${obj.kind}.d.ts`);
-  const unknown = [];
-  unknownFields(obj, modelFile, obj.kind, unknown);
-  check(unknown.length === 0, id, `fields the API does not declare: ${unknown.join(", ")}`);
+  const problems = await schemaProblems(obj);
+  check(problems.length === 0, id, problems.join("; "));
 }
 
 // ---------------------------------------------------------------------------------------

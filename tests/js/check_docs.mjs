@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+// The YAML a reader copies out of the documentation must work as written:
+//   1. Every ```yaml block of README.md, docs/, charts/ipguard/README.md, examples/README.md
+//      and tests/e2e/README.md parses.
+//   2. Every Kubernetes object in them (Argo CD Applications, Flux sources, HelmReleases and
+//      Kustomizations, the argocd-cm ConfigMap) validates against its API's schema, with no
+//      undeclared field (kube_schema.mjs).
+//   3. Every set of chart values in them (a block of values, an Application's
+//      helm.valuesObject, a HelmRelease's values) is accepted by the chart: real helm
+//      renders charts/ipguard with it (values.schema.json and the templates' checks).
+//   4. The Argo CD health check in docs/gitops.md, run with Lua 5.1 (Argo CD's gopher-lua
+//      speaks 5.1) as Argo CD runs it (the object in the global `obj`), gives Progressing,
+//      Healthy or Degraded, with its message, for the statuses the controller writes; and
+//      it is the same script for the four kinds.
+//   5. Every jq command of the documentation that reads a report (docs/ci.md: the recipes
+//      and the CI jobs), run with the real jq on real `ipguard check -o json` reports
+//      (examples/broken, and an unreadable file), succeeds and prints no null.
+//
+//   node tests/js/check_docs.mjs SOURCE_DIR      (IPGUARD_BIN: the ipguard binary, for 5;
+//                                                 IPGUARD_HELM: helm, default .tools/helm)
+// Exit 0 when every check passes, 1 otherwise.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { schemaProblems } from "./kube_schema.mjs";
+
+const root = process.argv[2];
+const helm = process.env.IPGUARD_HELM ?? join(root, ".tools/helm");
+const ipguard = process.env.IPGUARD_BIN;
+const work = mkdtempSync(join(tmpdir(), "ipguard-docs-"));
+let passed = 0;
+let failed = 0;
+const check = (cond, what, detail = "") => {
+  if (cond) passed++;
+  else { failed++; console.log(`FAIL ${what}${detail ? `: ${detail}` : ""}`); }
+  return cond;
+};
+
+const files = ["README.md", "charts/ipguard/README.md", "examples/README.md", "tests/e2e/README.md",
+  ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).sort().map((f) => `docs/${f}`)];
+
+// Every fenced block: { file, line, lang, text }.
+const fenced = [];
+for (const file of files) {
+  const lines = readFileSync(join(root, file), "utf8").split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const open = lines[i].match(/^(\s*)```(\w*)\s*$/);
+    if (!open) continue;
+    const start = i + 1;
+    let end = start;
+    while (end < lines.length && !/^\s*```\s*$/.test(lines[end])) end++;
+    fenced.push({ file, line: start + 1, lang: open[2],
+                  text: lines.slice(start, end).map((l) => l.slice(open[1].length)).join("\n") });
+    i = end;
+  }
+}
+const blocks = fenced.filter((b) => b.lang === "yaml" || b.lang === "yml");
+
+// Every jq command that reads a report of `ipguard check -o json`, in any block.
+const jqFilters = [];
+for (const block of fenced) {
+  for (const [, flags, filter] of block.text.matchAll(/\bjq((?: -[a-z]+)*) '((?:[^'\\]|\\.)*)' (?:ipguard-)?report\.json/g)) {
+    jqFilters.push({ where: `${block.file}:${block.line}`, flags: flags.trim().split(/\s+/).filter(Boolean), filter });
+  }
+}
+
+const valueKeys = new Set(Object.keys(JSON.parse(readFileSync(join(root, "charts/ipguard/values.schema.json"), "utf8")).properties));
+const valueSets = [];
+const configMaps = [];
+let objects = 0;
+
+for (const block of blocks) {
+  const where = `${block.file}:${block.line}`;
+  const docs = parseAllDocuments(block.text);
+  const errors = docs.flatMap((d) => d.errors);
+  if (!check(errors.length === 0, `${where}: the YAML block parses`, errors[0]?.message)) continue;
+  for (const doc of docs.map((d) => d.toJS()).filter((d) => d != null)) {
+    if (typeof doc.apiVersion === "string" && typeof doc.kind === "string") {
+      objects++;
+      const problems = await schemaProblems(doc);
+      check(problems.length === 0, `${where}: ${doc.kind} ${doc.metadata?.name}`, problems.join("; "));
+      if (doc.kind === "Application" && doc.spec?.source?.path === "charts/ipguard") {
+        valueSets.push({ where: `${where} (Application ${doc.metadata.name} helm.valuesObject)`, values: doc.spec.source.helm?.valuesObject ?? {} });
+      }
+      if (doc.kind === "HelmRelease" && doc.spec?.chart?.spec?.chart === "./charts/ipguard") {
+        valueSets.push({ where: `${where} (HelmRelease ${doc.metadata.name} values)`, values: doc.spec.values ?? {} });
+      }
+      if (doc.kind === "ConfigMap" && doc.metadata?.name === "argocd-cm") configMaps.push({ where, doc });
+      continue;
+    }
+    const keys = doc && typeof doc === "object" && !Array.isArray(doc) ? Object.keys(doc) : [];
+    const asValues = keys.filter((k) => valueKeys.has(k));
+    if (asValues.length > 0) {
+      check(asValues.length === keys.length, `${where}: chart values`, `not values of the chart: ${keys.filter((k) => !valueKeys.has(k)).join(", ")}`);
+      valueSets.push({ where, values: doc });
+    }
+  }
+}
+check(objects > 0 && valueSets.length > 0, "the documentation has Kubernetes objects and chart values to check",
+      `${objects} objects, ${valueSets.length} value sets`);
+
+// 3. The chart takes each set of values.
+for (const { where, values } of valueSets) {
+  const file = join(work, "values.json");
+  writeFileSync(file, JSON.stringify(values));
+  const r = spawnSync(helm, ["template", "ipguard", join(root, "charts/ipguard"), "-n", "ipguard-system", "-f", file], { encoding: "utf8" });
+  check(r.status === 0, `${where}: the chart accepts these values`, (r.stderr || r.error?.message || "").trim());
+}
+
+// 4. The Argo CD health check.
+const KINDS = ["LogicalNetwork", "WorkloadCluster", "LoadBalancerPool", "IPReservation"];
+check(configMaps.length === 1, "docs: one argocd-cm ConfigMap", `${configMaps.length}`);
+const healthScripts = KINDS.map((k) => configMaps[0]?.doc.data?.[`resource.customizations.health.ipguard.io_${k}`]);
+check(healthScripts.every((s) => typeof s === "string" && s === healthScripts[0]), "argocd-cm: one health check for the four kinds");
+
+const lua = (value) => {
+  if (value === null || value === undefined) return "nil";
+  if (Array.isArray(value)) return `{${value.map(lua).join(", ")}}`;
+  if (typeof value === "object") return `{${Object.entries(value).map(([k, v]) => `[${JSON.stringify(k)}] = ${lua(v)}`).join(", ")}}`;
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+};
+const cond = (type, status, reason, message) =>
+  ({ type, status, reason, message, lastTransitionTime: "2026-11-27T10:00:00Z", observedGeneration: 2 });
+const wlc = (status, generation = 2) =>
+  ({ apiVersion: "ipguard.io/v1alpha1", kind: "WorkloadCluster", metadata: { name: "prod", namespace: "team-a", generation }, ...(status ? { status } : {}) });
+const conditions = (ready, conflicting, capacity) => ({ observedGeneration: 2, requiredAddresses: 7, conditions: [ready, conflicting, capacity] });
+const noConflict = cond("Conflicting", "False", "NoConflict", "");
+const fits = cond("CapacityExceeded", "False", "WithinCapacity", "");
+const CASES = [
+  ["no status yet", wlc(null), "Progressing", "Waiting for the ipguard controller"],
+  ["status without conditions", wlc({ observedGeneration: 1 }), "Progressing", "Waiting for the ipguard controller"],
+  ["the controller has not seen the latest generation",
+    wlc({ ...conditions(cond("Ready", "True", "Valid", ""), noConflict, fits), observedGeneration: 1 }, 2),
+    "Progressing", "The ipguard controller has not seen the latest change yet"],
+  ["Ready=True", wlc(conditions(cond("Ready", "True", "Valid", ""), noConflict, fits)), "Healthy", ""],
+  ["Ready=False, CapacityExceeded",
+    wlc(conditions(cond("Ready", "False", "CapacityExceeded", "needs 207 addresses, 100 free in lnet-prod"), noConflict,
+                   cond("CapacityExceeded", "True", "PoolTooSmall", "needs 207 addresses, 100 free in lnet-prod"))),
+    "Degraded", "CapacityExceeded: needs 207 addresses, 100 free in lnet-prod"],
+  ["Ready=False, InvalidSpec", wlc(conditions(cond("Ready", "False", "InvalidSpec", "spec.controlPlaneIP 10.10.0.300 is not an IP address"), noConflict, fits)),
+    "Degraded", "InvalidSpec: spec.controlPlaneIP 10.10.0.300 is not an IP address"],
+  ["Ready=False with Conflicting=True names the collision",
+    wlc(conditions(cond("Ready", "False", "IPConflict", "collides with older objects; see the Conflicting condition"),
+                   cond("Conflicting", "True", "IPConflict", "controlPlaneIP 10.10.0.21 of WorkloadCluster team-a/prod equals controlPlaneIP 10.10.0.21 of WorkloadCluster team-b/payments"), fits)),
+    "Degraded", "IPConflict: controlPlaneIP 10.10.0.21 of WorkloadCluster team-a/prod equals controlPlaneIP 10.10.0.21 of WorkloadCluster team-b/payments"],
+  ["Ready=Unknown", wlc(conditions(cond("Ready", "Unknown", "Pending", "waiting for the index"), noConflict, fits)), "Progressing", "waiting for the index"],
+];
+if (typeof healthScripts[0] === "string") {
+  for (const [name, obj, status, message] of CASES) {
+    const file = join(work, "health.lua");
+    writeFileSync(file, `obj = ${lua(obj)}\nlocal check = assert(loadstring(${JSON.stringify(healthScripts[0])}))\n` +
+                        `local hs = check()\nio.write(tostring(hs.status), "\\t", tostring(hs.message))\n`);
+    const r = spawnSync("lua5.1", [file], { encoding: "utf8" });
+    check(r.status === 0 && r.stdout === `${status}\t${message}`, `Argo CD health check: ${name}`,
+          r.status === 0 ? `gave ${JSON.stringify(r.stdout)}, want ${JSON.stringify(`${status}\t${message}`)}` : (r.stderr || r.error?.message));
+  }
+}
+
+// 5. The jq filters of docs/ci.md on real reports.
+check(jqFilters.length > 0, "the documentation has jq filters to run");
+if (!ipguard) {
+  check(false, "IPGUARD_BIN is not set: the jq filters of docs/ci.md need a real report");
+} else {
+  const reports = [];
+  const broken = spawnSync(ipguard, ["check", "-o", "json", "--platform", "azurelocal", "--capacity-policy", "Enforce", join(root, "examples/broken")], { encoding: "utf8" });
+  check(broken.status === 1, "ipguard check -o json examples/broken exits 1", `exit ${broken.status}: ${broken.stderr}`);
+  reports.push(["examples/broken", broken.stdout]);
+  const bad = join(work, "bad.yaml");
+  writeFileSync(bad, "apiVersion: ipguard.io/v1alpha1\nkind: LogicalNetwork\nmetadata: {name: [\n");
+  const unreadable = spawnSync(ipguard, ["check", "-o", "json", bad], { encoding: "utf8" });
+  check(unreadable.status === 2, "ipguard check -o json on unreadable YAML exits 2", `exit ${unreadable.status}`);
+  reports.push(["an unreadable file", unreadable.stdout]);
+  for (const { where, flags, filter } of jqFilters) {
+    let printed = false;
+    for (const [name, report] of reports) {
+      const r = spawnSync("jq", [...flags, filter], { input: report, encoding: "utf8" });
+      // With -e, exit 1 means the filter's last output was false or null: an answer, not an error.
+      const answered = r.status === 0 || (flags.includes("-e") && r.status === 1);
+      check(answered, `${where}: jq ${flags.join(" ")} '${filter}' on the report of ${name}`, `exit ${r.status}: ${r.stderr.trim()}`);
+      check(!/\bnull\b/.test(r.stdout), `${where}: jq '${filter}' prints no null on the report of ${name}`, r.stdout.trim());
+      printed ||= r.stdout.trim().length > 0;
+    }
+    check(printed, `${where}: jq '${filter}' prints something on one of the reports`);
+  }
+}
+
+rmSync(work, { recursive: true, force: true });
+console.log(`docs: ${blocks.length} YAML blocks, ${objects} objects, ${valueSets.length} value sets, ${jqFilters.length} jq filters`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
