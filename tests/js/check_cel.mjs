@@ -26,12 +26,11 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parse as parseCel, run as runCel } from "@bufbuild/cel";
 import { parseAllDocuments } from "yaml";
+import { check, finish } from "./report.mjs";
 
 const root = process.argv[2] ?? join(new URL(".", import.meta.url).pathname, "../..");
-let failures = 0;
-let checks = 0;
-const fail = (what) => { failures++; console.log(`FAIL ${what}`); };
-const ok = () => { checks++; };
+const fail = (what) => check(false, what);
+const ok = () => check(true);
 
 function yamlFiles(dir) {
   const out = [];
@@ -234,5 +233,4 @@ for (const crd of crds.values()) {
   }
 }
 console.log(`cel: ${rules} rules in ${crds.size} CRDs, ${objects} objects`);
-console.log(`${checks} passed, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+finish();

@@ -30,19 +30,13 @@ import { fileURLToPath } from "node:url";
 import { run as runCel } from "@bufbuild/cel";
 import { parseAllDocuments } from "yaml";
 import { schemaProblems } from "./kube_schema.mjs";
+import { check, finish } from "./report.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = process.argv[2] ?? join(here, "../..");
 const helm = process.env.IPGUARD_HELM ?? join(root, ".tools/helm");
 const chart = join(root, "charts/ipguard");
 const NS = "ipguard-system";
-let passed = 0;
-let failed = 0;
-const check = (cond, what, detail = "") => {
-  if (cond) passed++;
-  else { failed++; console.log(`FAIL ${what}${detail ? `: ${detail}` : ""}`); }
-  return cond;
-};
 
 if (!existsSync(helm)) {
   console.log(`FAIL no helm at ${helm}: run scripts/setup.sh, or set IPGUARD_HELM`);
@@ -316,5 +310,4 @@ for (const [setName, docs] of Object.entries(renders)) {
 }
 
 console.log(`chart objects: ${Object.keys(renders).length} renders, ${Object.values(renders).flat().length} objects`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

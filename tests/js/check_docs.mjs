@@ -26,18 +26,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { schemaProblems } from "./kube_schema.mjs";
+import { check, finish } from "./report.mjs";
 
 const root = process.argv[2];
 const helm = process.env.IPGUARD_HELM ?? join(root, ".tools/helm");
 const ipguard = process.env.IPGUARD_BIN;
 const work = mkdtempSync(join(tmpdir(), "ipguard-docs-"));
-let passed = 0;
-let failed = 0;
-const check = (cond, what, detail = "") => {
-  if (cond) passed++;
-  else { failed++; console.log(`FAIL ${what}${detail ? `: ${detail}` : ""}`); }
-  return cond;
-};
 
 const files = ["README.md", "charts/ipguard/README.md", "examples/README.md", "tests/e2e/README.md",
   ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).sort().map((f) => `docs/${f}`)];
@@ -189,5 +183,4 @@ if (!ipguard) {
 
 rmSync(work, { recursive: true, force: true });
 console.log(`docs: ${blocks.length} YAML blocks, ${objects} objects, ${valueSets.length} value sets, ${jqFilters.length} jq filters`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
