@@ -1,7 +1,8 @@
 // The manager against the fake API server over real HTTPS on 127.0.0.1:
-// initial sync, the status of every kind, collisions that got in behind the
-// webhook's back, dropped watches and restarts, 410 relists, 409 retries,
-// leader election between two managers, and SIGTERM on the real binary.
+// initial sync, the status of every kind and the printer columns it fills,
+// collisions that got in behind the webhook's back, dropped watches and
+// restarts, 410 relists, 409 retries, leader election between two managers,
+// and SIGTERM on the real binary.
 #include "cmd/manager.h"
 
 #include <fcntl.h>
@@ -49,6 +50,59 @@ std::string CondStatus(const std::optional<json>& obj, const std::string& type) 
   return c ? c->value("status", "") : "(none)";
 }
 
+// What `kubectl get` shows in a printer column: the CRD's JSONPath on the object, for
+// the paths the CRDs use (.a.b, and [?(@.k=="v")] over a list). Scalars print as
+// themselves, anything else as JSON; no match prints nothing.
+std::string Column(const json& obj, const std::string& path) {
+  std::vector<const json*> at = {&obj};
+  size_t i = 0;
+  while (i < path.size()) {
+    std::vector<const json*> next;
+    if (path[i] == '.') {
+      size_t end = path.find_first_of(".[", i + 1);
+      std::string key =
+          path.substr(i + 1, end == std::string::npos ? std::string::npos : end - i - 1);
+      for (const json* j : at) {
+        if (j->is_object() && j->contains(key)) next.push_back(&(*j)[key]);
+      }
+      i = end == std::string::npos ? path.size() : end;
+    } else {  // [?(@.k=="v")]
+      size_t close = path.find(")]", i);
+      std::string filter = path.substr(i + 5, close - i - 5);  // k=="v"
+      size_t eq = filter.find("==");
+      std::string key = filter.substr(0, eq);
+      std::string value = filter.substr(eq + 3, filter.size() - eq - 4);
+      for (const json* j : at) {
+        if (!j->is_array()) continue;
+        for (const json& item : *j) {
+          if (item.is_object() && item.value(key, "") == value) next.push_back(&item);
+        }
+      }
+      i = close + 2;
+    }
+    at = std::move(next);
+  }
+  std::string out;
+  for (const json* j : at) {
+    if (!out.empty()) out += ",";
+    out += j->is_string() ? j->get<std::string>() : j->dump();
+  }
+  return out;
+}
+
+// The printer columns of a CRD: name -> JSONPath, without AGE.
+std::vector<std::pair<std::string, std::string>> PrinterColumns(const std::string& plural) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& f : testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "crds")) {
+    if (!f.status.ok() || f.docs.empty()) continue;
+    if (f.docs[0].json["spec"]["names"]["plural"] != plural) continue;
+    for (const auto& c : f.docs[0].json["spec"]["versions"][0]["additionalPrinterColumns"]) {
+      if (c["name"] != "Age") out.emplace_back(c["name"], c["jsonPath"]);
+    }
+  }
+  return out;
+}
+
 const std::map<Kind, std::string> kPlural = {
     {Kind::kLogicalNetwork, "logicalnetworks"},
     {Kind::kWorkloadCluster, "workloadclusters"},
@@ -82,7 +136,8 @@ class ManagerTest : public testing::Test {
   }
 
   void LoadExamples() {
-    for (auto& f : testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "examples" / "clean")) {
+    for (auto& f :
+         testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "examples" / "clean")) {
       ASSERT_TRUE(f.status.ok()) << f.status.message();
       for (auto& d : f.docs) {
         std::string kind = d.json.value("kind", "");
@@ -189,10 +244,11 @@ class ManagerTest : public testing::Test {
   }
 
   json LbService(const std::string& name, const std::string& ip) const {
-    return {{"apiVersion", "v1"},
-            {"kind", "Service"},
-            {"metadata", {{"name", name}, {"namespace", "default"}}},
-            {"spec", {{"type", "LoadBalancer"}, {"loadBalancerIP", ip}, {"ports", {{{"port", 80}}}}}}};
+    return {
+        {"apiVersion", "v1"},
+        {"kind", "Service"},
+        {"metadata", {{"name", name}, {"namespace", "default"}}},
+        {"spec", {{"type", "LoadBalancer"}, {"loadBalancerIP", ip}, {"ports", {{{"port", 80}}}}}}};
   }
 
   certs::KeyPair ca_;
@@ -242,6 +298,53 @@ TEST_F(ManagerTest, InitialSyncWritesEveryKindsStatusAndThenNothing) {
   size_t writes = StatusWrites();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_EQ(StatusWrites(), writes);
+}
+
+// `kubectl get lnet,wlc,lbpool,ipres` on the clean plan, column by column, as the API
+// server computes it from the CRDs' printer columns and the status the controller wrote:
+// every object Ready, every column filled but where the object has nothing to show.
+TEST_F(ManagerTest, PrinterColumnsShowTheStatusTheControllerWrites) {
+  Manager* m = StartManager(Options());
+  ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+  ASSERT_TRUE(Eventually([&] { return Settled(); })) << Mismatch();
+
+  // "plural/ns/name" -> column -> value
+  std::map<std::string, std::map<std::string, std::string>> rows;
+  for (const std::string plural :
+       {"logicalnetworks", "workloadclusters", "loadbalancerpools", "ipreservations"}) {
+    auto columns = PrinterColumns(plural);
+    ASSERT_FALSE(columns.empty()) << plural;
+    for (const json& obj : fake_->List(plural)) {
+      std::string id = plural + "/" + obj["metadata"].value("namespace", "") + "/" +
+                       obj["metadata"].value("name", "");
+      for (const auto& [name, path] : columns) rows[id][name] = Column(obj, path);
+      EXPECT_EQ(rows[id]["Ready"], "True") << id;
+      for (const auto& [name, value] : rows[id]) {
+        const json& spec = obj["spec"];
+        bool dhcp = spec.value("ipAllocationMethod", "") == "DHCP";
+        bool no_capacity = dhcp && !spec.contains("dhcpScope");
+        bool may_be_empty =
+            name == "Description" || (plural == "ipreservations" && name == "VLAN") ||
+            (dhcp && name == "Prefix") || (no_capacity && (name == "Total" || name == "Free"));
+        EXPECT_TRUE(may_be_empty || !value.empty()) << id << ": column " << name << " is empty";
+      }
+    }
+  }
+  for (const char* id : {"logicalnetworks//lnet-prod", "logicalnetworks//lnet-lab-dhcp",
+                         "workloadclusters/team-a/prod", "loadbalancerpools//lbpool-prod"}) {
+    ASSERT_TRUE(rows.count(id)) << id;
+  }
+  const auto& lnet = rows["logicalnetworks//lnet-prod"];
+  EXPECT_EQ(lnet.at("Method"), "Static");
+  EXPECT_EQ(lnet.at("Prefix"), "10.10.0.0/24");
+  EXPECT_EQ(lnet.at("Total"), "100");
+  EXPECT_EQ(lnet.at("Free"), "66");
+  const auto& wlc = rows["workloadclusters/team-a/prod"];
+  EXPECT_EQ(wlc.at("Network"), "lnet-prod");
+  EXPECT_FALSE(wlc.at("Control-Plane-IP").empty());
+  const auto& dhcp = rows["logicalnetworks//lnet-lab-dhcp"];
+  EXPECT_EQ(dhcp.at("Total"), "100") << "a DHCP network with a declared scope shows its size";
+  EXPECT_EQ(rows["loadbalancerpools//lbpool-prod"].at("Assigned").empty(), false);
 }
 
 TEST_F(ManagerTest, ACollisionBehindTheWebhooksBackIsFlaggedOnTheLaterObjectThenCleared) {
@@ -371,10 +474,11 @@ TEST_F(ManagerTest, ExpiredResourceVersionForcesARelist) {
   // landing in between would keep it current, so try a few times.)
   bool relisted = false;
   for (int attempt = 0; attempt < 5 && !relisted; ++attempt) {
-    fake_->Upsert("leases", {{"apiVersion", "coordination.k8s.io/v1"},
-                             {"kind", "Lease"},
-                             {"metadata", {{"name", "bump-" + std::to_string(attempt)}, {"namespace", "x"}}},
-                             {"spec", json::object()}});
+    fake_->Upsert("leases",
+                  {{"apiVersion", "coordination.k8s.io/v1"},
+                   {"kind", "Lease"},
+                   {"metadata", {{"name", "bump-" + std::to_string(attempt)}, {"namespace", "x"}}},
+                   {"spec", json::object()}});
     fake_->Compact();
     fake_->DropWatches();
     relisted = Eventually([&] { return lists() > lists_before; }, std::chrono::seconds(3));
