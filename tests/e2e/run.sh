@@ -402,13 +402,21 @@ free_port() {
 }
 USED_PORTS=""
 
-# The manager's PID, kept where the next run looks for a manager that a hard-killed run
-# left behind (it would keep rewriting this configuration's caBundle with its own CA).
-PIDFILE="${TMPDIR:-/tmp}/ipguard-e2e-$VWC.pid"
+# "<run's shell PID> <manager PID>", kept where the next run against the same cluster and
+# namespace looks for a manager that a hard-killed run left behind (it would keep
+# rewriting this configuration's caBundle with its own CA). Set in main, once the cluster
+# is known.
+PIDFILE=""
 
+# stop_orphan: stops the manager of an earlier run whose shell is gone; a run that is
+# still going keeps its manager.
 stop_orphan() {
-  local pid
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 0
+  local owner pid
+  read -r owner pid <"$PIDFILE" 2>/dev/null || return 0
+  if [[ $owner =~ ^[0-9]+$ ]] && kill -0 "$owner" 2>/dev/null; then
+    rm -rf "$WORK"
+    die "another e2e run (PID $owner) is using this cluster and namespace; wait for it or set IPGUARD_E2E_NAMESPACE"
+  fi
   if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "manager .*--webhook-config $VWC"; then
     echo "e2e: stopping the manager $pid that an earlier run left running"
     kill -TERM "$pid" 2>/dev/null
@@ -436,7 +444,7 @@ start_manager() {
     --log-level debug \
     "${extra[@]}" >>"$LOG" 2>&1 &
   MANAGER_PID=$!
-  echo "$MANAGER_PID" >"$PIDFILE"
+  echo "$$ $MANAGER_PID" >"$PIDFILE"
 }
 
 manager_alive() { [ -n "$MANAGER_PID" ] && kill -0 "$MANAGER_PID" 2>/dev/null; }
@@ -487,15 +495,28 @@ restart_command() {
 
 apiserver_up() { kubectl get --raw /readyz >/dev/null 2>&1; }
 
+# apiserver_instance: restart count and start time of the kube-apiserver pods (static pods
+# on kubeadm and kind); empty where the API server runs as no pod (k3s, managed clusters).
+apiserver_instance() {
+  kubectl get pods -n kube-system -l component=kube-apiserver -o \
+    jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}/{.status.containerStatuses[0].state.running.startedAt} {end}' 2>/dev/null
+}
+apiserver_instance_changed() {  # apiserver_instance_changed BEFORE
+  local now
+  now=$(apiserver_instance)
+  [ -n "$now" ] && [ "$now" != "$1" ] && [[ $now != */\ * ]]
+}
+
 # The manager keeps running while the API server restarts, its watches resume, and both
 # the controller and the webhook work afterwards.
 apiserver_restart() {
-  local cmd before
+  local cmd before instance
   cmd=$(restart_command)
   if [ -z "$cmd" ]; then
     skip "the manager survives an API server restart (not a kind cluster: set IPGUARD_E2E_APISERVER_RESTART to a command that restarts the API server)"
     return
   fi
+  instance=$(apiserver_instance)
   before=$(watch_restarts)
   echo "---- API server restart $(date -u +%FT%TZ): $cmd" >>"$LOG"
   if bash -c "$cmd" >>"$LOG" 2>&1; then
@@ -503,6 +524,14 @@ apiserver_restart() {
   else
     fail "the API server is restarted ($cmd)" "the command failed; see $LOG"
     return
+  fi
+  # Proof that it did go down: its pod's restart count or start time changes.
+  if [ -z "$instance" ]; then
+    echo "     (no kube-apiserver pod to watch here: the restart is taken on the command's word)"
+  elif poll 180 apiserver_instance_changed "$instance"; then
+    pass "the kube-apiserver container started again ($instance -> $(apiserver_instance))"
+  else
+    fail "the kube-apiserver container started again" "restart count and start time still $instance after 180 s"
   fi
   if poll 180 apiserver_up; then pass "the API server is back"; else fail "the API server is back" "not ready after 180 s"; return; fi
   check "the manager kept running through the restart" manager_alive
@@ -606,6 +635,9 @@ main() {
   # One self-contained kubeconfig with the current context, for kubectl and the manager.
   kubectl config view --raw --minify --flatten >"$WORK/kubeconfig" || die "cannot read KUBECONFIG"
   export KUBECONFIG=$WORK/kubeconfig
+  # Before the clean-up trap: a run that is still going must keep its objects.
+  PIDFILE="${TMPDIR:-/tmp}/ipguard-e2e-$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}' | cksum | cut -d' ' -f1)-$NS.pid"
+  stop_orphan
   trap cleanup EXIT
   trap 'exit 130' INT TERM
 
@@ -615,7 +647,6 @@ main() {
   fi
 
   section "set-up"
-  stop_orphan
   if leftovers; then
     echo "e2e: removing what an earlier run left behind"
     delete_test_objects

@@ -83,6 +83,7 @@ for (const [name, flags] of Object.entries(SETS)) {
       const where = `${name}@${kube}`;
       await validateObject(obj, where);
       const id = `${where}: ${obj.kind} ${obj.metadata?.name}`;
+      check(typeof obj.metadata?.name === "string" && obj.metadata.name !== "", id, "no metadata.name");
       if (obj.kind === "CustomResourceDefinition") continue;  // crds/ carry no release labels
       if (CLUSTER_SCOPED.has(obj.kind)) check(obj.metadata.namespace === undefined, id, "a cluster-scoped object with a namespace");
       else check(obj.metadata.namespace === NS, id, `namespace ${obj.metadata.namespace}, not the release namespace ${NS}`);
@@ -138,7 +139,10 @@ check(find(one1, "PodDisruptionBudget").length === 0, "one replica: no PodDisrup
 
 const svc = one(base, "Service");
 const podLabels = deploy.spec?.template?.metadata?.labels ?? {};
-const selects = (selector) => Object.entries(selector ?? {}).every(([k, v]) => podLabels[k] === v);
+// A selector that picks the manager pods: not empty (an empty one picks every pod, or, on a
+// Service, none), and every label of it on the pods.
+const selects = (selector) =>
+  Object.keys(selector ?? {}).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v);
 check(selects(svc.spec?.selector), "Service: selects the manager pods");
 const webhookPort = (svc.spec?.ports ?? []).find((p) => p.name === "webhook");
 check(webhookPort?.port === 443 && webhookPort?.targetPort === "webhook" &&
@@ -166,7 +170,9 @@ for (const [setName, docs] of Object.entries(renders)) {
   }
   for (const role of find(docs, "Role")) {
     for (const rule of role.rules ?? []) {
-      if (!(rule.resources ?? []).includes("secrets")) continue;
+      check(!(rule.verbs ?? []).includes("*"), `${setName}: Role ${role.metadata.name} grants no wildcard verb`, JSON.stringify(rule));
+      const resources = rule.resources ?? [];
+      if (!resources.includes("secrets") && !resources.includes("*")) continue;
       const reads = (rule.verbs ?? []).filter((v) => v !== "create");
       check(reads.length === 0 || (rule.resourceNames ?? []).length > 0,
             `${setName}: Role ${role.metadata.name} reads Secrets only by name`, JSON.stringify(rule));
@@ -279,7 +285,8 @@ for (const [setName, docs] of Object.entries(renders)) {
   const docs = renders["monitoring@1.30.0"];
   const sm = one(docs, "ServiceMonitor");
   const svcLabels = one(docs, "Service").metadata?.labels ?? {};
-  check(Object.entries(sm.spec?.selector?.matchLabels ?? {}).every(([k, v]) => svcLabels[k] === v),
+  const smSelector = sm.spec?.selector?.matchLabels ?? {};
+  check(Object.keys(smSelector).length > 0 && Object.entries(smSelector).every(([k, v]) => svcLabels[k] === v),
         "ServiceMonitor: selects the chart's Service");
   check((sm.spec?.endpoints ?? []).every((e) => (svc.spec?.ports ?? []).some((p) => p.name === e.port)),
         "ServiceMonitor: scrapes a port the Service has");

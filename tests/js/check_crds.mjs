@@ -5,7 +5,7 @@
 //   - names: metadata.name is <plural>.<group>; lower-case DNS labels for plural, singular,
 //     short names and categories; kind and listKind upper camel case; a group with a dot;
 //   - versions: unique names, at least one served, exactly one stored; a scope;
-//   - structural schema: a type on every node (unless int-or-string or preserve-unknown),
+//   - structural schema: only JSONSchemaProps' fields on a node, a type on every node (unless int-or-string or preserve-unknown),
 //     an object at the root, items on every array, never properties together with
 //     additionalProperties, none of $ref, definitions, patternProperties, dependencies,
 //     additionalItems, uniqueItems: true; metadata restricted to name and generateName;
@@ -26,13 +26,16 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { schemaProblems } from "./kube_schema.mjs";
+import { fieldsOf, schemaProblems } from "./kube_schema.mjs";
 import { check, finish } from "./report.mjs";
 
 const root = process.argv[2];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const CAMEL = /^[A-Z][A-Za-z0-9]*$/;
 const SCALARS = new Set(["string", "integer", "number", "boolean"]);
+// The keys a schema node may have: JSONSchemaProps' fields. The API server drops any other
+// (a misspelt maxLength or x-kubernetes-validations would silently be lost).
+const SCHEMA_FIELDS = fieldsOf("kubernetes-models/apiextensions.k8s.io/v1/JSONSchemaProps");
 const FORBIDDEN = ["$ref", "$schema", "definitions", "patternProperties", "dependencies", "additionalItems", "id"];
 const COLUMN_FORMATS = {
   integer: ["", "int32", "int64"], number: ["", "float", "double"], boolean: [""], date: [""],
@@ -93,6 +96,8 @@ for (const file of files) {
 function walk(s, path, at, { root = false, inMetadata = false } = {}) {
   const here = `${at}: ${path || "(root)"}`;
   if (!check(s && typeof s === "object" && !Array.isArray(s), `${here}: a schema object`)) return;
+  const unknown = Object.keys(s).filter((k) => !SCHEMA_FIELDS.has(k));
+  check(SCHEMA_FIELDS.size > 30 && unknown.length === 0, `${here}: only JSONSchemaProps fields`, unknown.join(", "));
   for (const f of FORBIDDEN) check(!(f in s), `${here}: no ${f} in a structural schema`);
   check(s.uniqueItems !== true, `${here}: uniqueItems: true is refused`);
   const free = s["x-kubernetes-int-or-string"] === true || s["x-kubernetes-preserve-unknown-fields"] === true;

@@ -37,14 +37,17 @@ function readInterface(file) {
       imports.set(name, target.endsWith(".js") ? target.replace(/\.js$/, ".d.ts") : `${target}.d.ts`);
     }
   }
-  const body = text.match(/export interface I\w+(?: extends TypeMeta)? \{\n([\s\S]*?)\n\}/);
+  // The class lists every field, those it inherits too; a type without a class is read
+  // from its interface.
+  const body = text.match(/export declare class \w+ extends Model<[^>]*> implements [^{]*\{\n([\s\S]*?)\n\}/) ??
+               text.match(/export interface I\w+(?: extends [^{]*)? \{\n([\s\S]*?)\n\}/);
   const fields = new Map();
   if (body) {
     const flat = body[1].replace(/\/\*\*[\s\S]*?\*\//g, "")
       .replace(/\{\s*\[key: string\]:\s*([^;{}]+);\s*\}/g, "Record<$1>");
     for (const [, name, type] of flat.matchAll(/"([^"]+)"\??: ([^;]+);/g)) fields.set(name, type);
   }
-  const iface = { fields, imports, typeMeta: /extends TypeMeta/.test(body?.[0] ?? "") };
+  const iface = { fields, imports, typeMeta: /export interface I\w+ extends TypeMeta \{/.test(text) };
   interfaces.set(file, iface);
   return iface;
 }
@@ -75,6 +78,11 @@ function typed(value, type, iface, path, out) {
   }
   const file = iface.imports.get(type);
   if (file) unknownFields(value, file, path, out);
+}
+
+// The field names a model type declares, e.g. fieldsOf("kubernetes-models/apiextensions.k8s.io/v1/JSONSchemaProps").
+export function fieldsOf(module) {
+  return new Set(readInterface(join(modules, `${module}.d.ts`)).fields.keys());
 }
 
 // What is wrong with obj for its API: [] when nothing.
