@@ -12,6 +12,8 @@
 //      speaks 5.1) as Argo CD runs it (the object in the global `obj`), gives Progressing,
 //      Healthy or Degraded, with its message, for the statuses the controller writes; and
 //      it is the same script for the four kinds.
+//      The Flux healthCheckExprs there, run with a CEL evaluator, give InProgress, Current
+//      or Failed for the same statuses, as the Argo CD check does.
 //   5. Every jq command of the documentation that reads a report (docs/ci.md: the recipes
 //      and the CI jobs), run with the real jq on real `ipguard check -o json` reports
 //      (examples/broken, and an unreadable file), succeeds and prints no null.
@@ -24,6 +26,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { run as runCel } from "@bufbuild/cel";
 import { parseAllDocuments } from "yaml";
 import { schemaProblems } from "./kube_schema.mjs";
 import { check, finish } from "./report.mjs";
@@ -64,6 +67,7 @@ for (const block of fenced) {
 const valueKeys = new Set(Object.keys(JSON.parse(readFileSync(join(root, "charts/ipguard/values.schema.json"), "utf8")).properties));
 const valueSets = [];
 const configMaps = [];
+const fluxChecks = [];
 let objects = 0;
 
 for (const block of blocks) {
@@ -83,6 +87,9 @@ for (const block of blocks) {
         valueSets.push({ where: `${where} (HelmRelease ${doc.metadata.name} values)`, values: doc.spec.values ?? {} });
       }
       if (doc.kind === "ConfigMap" && doc.metadata?.name === "argocd-cm") configMaps.push({ where, doc });
+      if (doc.kind === "Kustomization") {
+        for (const e of doc.spec?.healthCheckExprs ?? []) if (e.apiVersion?.startsWith("ipguard.io/")) fluxChecks.push({ where, ...e });
+      }
       continue;
     }
     const keys = doc && typeof doc === "object" && !Array.isArray(doc) ? Object.keys(doc) : [];
@@ -150,6 +157,48 @@ if (typeof healthScripts[0] === "string") {
     const r = spawnSync("lua5.1", [file], { encoding: "utf8" });
     check(r.status === 0 && r.stdout === `${status}\t${message}`, `Argo CD health check: ${name}`,
           r.status === 0 ? `gave ${JSON.stringify(r.stdout)}, want ${JSON.stringify(`${status}\t${message}`)}` : (r.stderr || r.error?.message));
+  }
+}
+
+// The Flux health check expressions, on the same statuses. As Flux's Kustomization API
+// describes them: the object's top-level fields are the variables; inProgress, failed and
+// current are tried in that order and the first that is true decides; when none is, or an
+// expression cannot be evaluated (it reads status before there is one), the object is in
+// progress and Flux waits.
+const FLUX = { Progressing: "InProgress", Healthy: "Current", Degraded: "Failed" };
+check(eq4(fluxChecks.map((c) => c.kind).sort(), [...KINDS].sort()), "Flux healthCheckExprs: one entry for each of the four kinds",
+      fluxChecks.map((c) => c.kind).join(", "));
+const exprs = (c) => JSON.stringify([c.inProgress, c.failed, c.current]);
+check(fluxChecks.every((c) => exprs(c) === exprs(fluxChecks[0])), "Flux healthCheckExprs: the same expressions for the four kinds");
+function fluxStatus(c, obj) {
+  for (const [expr, status] of [[c.inProgress, "InProgress"], [c.failed, "Failed"], [c.current, "Current"]]) {
+    if (!expr) continue;
+    let result;
+    try {
+      result = runCel(expr, Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, toCel(v)])));
+    } catch (e) {
+      if (/parse|syntax/i.test(e.message)) throw e;
+      return "InProgress";
+    }
+    if (result === true) return status;
+  }
+  return "InProgress";
+}
+function toCel(value) {
+  if (Array.isArray(value)) return value.map(toCel);
+  if (value && typeof value === "object") return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
+  return Number.isInteger(value) ? BigInt(value) : value;
+}
+function eq4(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+if (fluxChecks.length) {
+  for (const [name, obj, argo] of CASES) {
+    let got;
+    try {
+      got = fluxStatus(fluxChecks[0], obj);
+    } catch (e) {
+      got = `error: ${e.message}`;
+    }
+    check(got === FLUX[argo], `Flux healthCheckExprs: ${name}`, `gave ${got}, want ${FLUX[argo]}`);
   }
 }
 
