@@ -1,8 +1,8 @@
 // The CRD schemas against the objects ipguard admits: every ipguard object in
 // examples/ and every object a rule fixture expects the webhook to admit must
 // also pass the CRD's structural schema (types, enums, ranges, lengths,
-// patterns, required fields, and no unknown fields, as server-side strict
-// field validation would have it). Otherwise a plan that `ipguard check`
+// patterns, required fields, no unknown fields as server-side strict field
+// validation would have it, and no repeated item in a set or key in a map list). Otherwise a plan that `ipguard check`
 // passes would still be refused by `kubectl apply`. The CEL rules are run by
 // tests/js/check_cel.mjs, and the e2e suite meets them on a real API server.
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "core/manifest.h"
 #include "tests/files.h"
@@ -28,13 +29,15 @@ std::map<std::string, json> LoadSchemas() {
     if (!f.status.ok() || f.docs.empty()) continue;
     const json& crd = f.docs[0].json;
     for (const auto& v : crd["spec"]["versions"]) {
-      if (v.value("served", false)) out[crd["spec"]["names"]["kind"]] = v["schema"]["openAPIV3Schema"];
+      if (v.value("served", false))
+        out[crd["spec"]["names"]["kind"]] = v["schema"]["openAPIV3Schema"];
     }
   }
   return out;
 }
 
-void Validate(const json& value, const json& schema, const std::string& path, std::vector<std::string>* errors) {
+void Validate(const json& value, const json& schema, const std::string& path,
+              std::vector<std::string>* errors) {
   auto fail = [&](const std::string& why) { errors->push_back(path + ": " + why); };
   if (schema.value("x-kubernetes-int-or-string", false)) {
     if (!value.is_number_integer() && !value.is_string()) fail("must be an integer or a string");
@@ -57,35 +60,61 @@ void Validate(const json& value, const json& schema, const std::string& path, st
     if (!found) fail("must be one of " + schema["enum"].dump());
   }
   if (value.is_number()) {
-    if (schema.contains("minimum") && value.get<double>() < schema["minimum"].get<double>()) fail("below minimum");
-    if (schema.contains("maximum") && value.get<double>() > schema["maximum"].get<double>()) fail("above maximum");
+    if (schema.contains("minimum") && value.get<double>() < schema["minimum"].get<double>())
+      fail("below minimum");
+    if (schema.contains("maximum") && value.get<double>() > schema["maximum"].get<double>())
+      fail("above maximum");
   }
   if (value.is_string()) {
     const std::string s = value.get<std::string>();
-    if (schema.contains("minLength") && s.size() < schema["minLength"].get<size_t>()) fail("shorter than minLength");
-    if (schema.contains("maxLength") && s.size() > schema["maxLength"].get<size_t>()) fail("longer than maxLength");
-    if (schema.contains("pattern") && !std::regex_search(s, std::regex(schema["pattern"].get<std::string>()))) {
+    if (schema.contains("minLength") && s.size() < schema["minLength"].get<size_t>())
+      fail("shorter than minLength");
+    if (schema.contains("maxLength") && s.size() > schema["maxLength"].get<size_t>())
+      fail("longer than maxLength");
+    if (schema.contains("pattern") &&
+        !std::regex_search(s, std::regex(schema["pattern"].get<std::string>()))) {
       fail("does not match " + schema["pattern"].get<std::string>());
     }
   }
   if (value.is_array()) {
-    if (schema.contains("minItems") && value.size() < schema["minItems"].get<size_t>()) fail("fewer than minItems");
-    if (schema.contains("maxItems") && value.size() > schema["maxItems"].get<size_t>()) fail("more than maxItems");
+    if (schema.contains("minItems") && value.size() < schema["minItems"].get<size_t>())
+      fail("fewer than minItems");
+    if (schema.contains("maxItems") && value.size() > schema["maxItems"].get<size_t>())
+      fail("more than maxItems");
     if (schema.contains("items")) {
       for (size_t i = 0; i < value.size(); ++i) {
         Validate(value[i], schema["items"], path + "[" + std::to_string(i) + "]", errors);
       }
     }
+    // The API server refuses a set with a repeated item, and a map list with two items
+    // of one key ("Duplicate value").
+    const std::string list_type = schema.value("x-kubernetes-list-type", "atomic");
+    std::set<std::string> seen;
+    for (size_t i = 0; i < value.size() && list_type != "atomic"; ++i) {
+      json key = value[i];
+      if (list_type == "map" && value[i].is_object()) {
+        key = json::object();
+        for (const auto& k : schema.value("x-kubernetes-list-map-keys", json::array())) {
+          key[k.get<std::string>()] = value[i].value(k.get<std::string>(), json());
+        }
+      }
+      if (!seen.insert(key.dump()).second) {
+        fail("duplicate value " + key.dump() + " in a list of type " + list_type);
+      }
+    }
   }
-  if (value.is_object() && path != "metadata" && !schema.value("x-kubernetes-preserve-unknown-fields", false)) {
+  if (value.is_object() && path != "metadata" &&
+      !schema.value("x-kubernetes-preserve-unknown-fields", false)) {
     const json props = schema.value("properties", json::object());
     for (const auto& r : schema.value("required", json::array())) {
-      if (!value.contains(r.get<std::string>())) fail("missing required field " + r.get<std::string>());
+      if (!value.contains(r.get<std::string>()))
+        fail("missing required field " + r.get<std::string>());
     }
     for (auto it = value.begin(); it != value.end(); ++it) {
       if (props.contains(it.key())) {
         Validate(*it, props[it.key()], path.empty() ? it.key() : path + "." + it.key(), errors);
-      } else if (schema.contains("additionalProperties") && schema["additionalProperties"].is_object()) {
+      } else if (schema.contains("additionalProperties") &&
+                 schema["additionalProperties"].is_object()) {
         Validate(*it, schema["additionalProperties"], path + "." + it.key(), errors);
       } else if (!(path.empty() && (it.key() == "apiVersion" || it.key() == "kind"))) {
         fail("unknown field " + it.key());
@@ -111,7 +140,8 @@ TEST(CrdSchemas, AcceptEveryExampleObject) {
   auto schemas = LoadSchemas();
   int checked = 0;
   for (const char* plan : {"clean", "broken"}) {
-    for (const auto& f : testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "examples" / plan)) {
+    for (const auto& f :
+         testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "examples" / plan)) {
       ASSERT_TRUE(f.status.ok()) << f.status.message();
       for (const auto& d : f.docs) {
         auto errors = Check(schemas, d.json);
@@ -138,15 +168,44 @@ TEST(CrdSchemas, AcceptEveryObjectTheWebhookAdmits) {
 
 TEST(CrdSchemas, RefuseWhatTheSchemaForbids) {
   auto schemas = LoadSchemas();
-  json lnet = {{"apiVersion", "ipguard.io/v1alpha1"},
-               {"kind", "LogicalNetwork"},
-               {"metadata", {{"name", "x"}}},
-               {"spec", {{"vmSwitchName", "sw"}, {"ipAllocationMethod", "Static"}, {"vlanId", 5000}, {"bogus", 1}}}};
+  json lnet = {
+      {"apiVersion", "ipguard.io/v1alpha1"},
+      {"kind", "LogicalNetwork"},
+      {"metadata", {{"name", "x"}}},
+      {"spec",
+       {{"vmSwitchName", "sw"}, {"ipAllocationMethod", "Static"}, {"vlanId", 5000}, {"bogus", 1}}}};
   auto errors = Check(schemas, lnet);
   std::string all;
   for (const auto& e : errors) all += e + "\n";
   EXPECT_NE(all.find("spec.vlanId: above maximum"), std::string::npos) << all;
   EXPECT_NE(all.find("unknown field bogus"), std::string::npos) << all;
+}
+
+// What server-side apply's list markers make the API server refuse: a repeated item of a
+// set, two items of a map list with one key.
+TEST(CrdSchemas, RefuseDuplicatesInSetsAndMapLists) {
+  auto schemas = LoadSchemas();
+  json wlc = {{"apiVersion", "ipguard.io/v1alpha1"},
+              {"kind", "WorkloadCluster"},
+              {"metadata", {{"name", "x"}, {"namespace", "team-a"}}},
+              {"spec",
+               {{"logicalNetworkName", "lnet-prod"},
+                {"controlPlaneIP", "10.10.0.20"},
+                {"nodePools", {{{"name", "a"}, {"count", 1}}, {{"name", "a"}, {"count", 2}}}}}}};
+  json ipres = {{"apiVersion", "ipguard.io/v1alpha1"},
+                {"kind", "IPReservation"},
+                {"metadata", {{"name", "y"}}},
+                {"spec", {{"addresses", {"10.10.0.5", "10.10.0.5"}}}}};
+  std::string all;
+  for (const json& obj : {wlc, ipres}) {
+    for (const auto& e : Check(schemas, obj)) all += e + "\n";
+  }
+  EXPECT_NE(all.find("spec.nodePools: duplicate value {\"name\":\"a\"} in a list of type map"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("spec.addresses: duplicate value \"10.10.0.5\" in a list of type set"),
+            std::string::npos)
+      << all;
 }
 
 }  // namespace
