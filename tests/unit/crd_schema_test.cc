@@ -2,9 +2,10 @@
 // examples/ and every object a rule fixture expects the webhook to admit must
 // also pass the CRD's structural schema (types, enums, ranges, lengths,
 // patterns, required fields, no unknown fields as server-side strict field
-// validation would have it, and no repeated item in a set or key in a map list). Otherwise a plan that `ipguard check`
-// passes would still be refused by `kubectl apply`. The CEL rules are run by
-// tests/js/check_cel.mjs, and the e2e suite meets them on a real API server.
+// validation would have it, and no repeated item in a set or key in a map
+// list). Otherwise a plan that `ipguard check` passes would still be refused by
+// `kubectl apply`. The CEL rules are run by tests/js/check_cel.mjs, and the
+// e2e suite meets them on a real API server.
 #include <gtest/gtest.h>
 
 #include <filesystem>
