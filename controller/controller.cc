@@ -175,7 +175,7 @@ void Controller::ReportTransition(const std::string& key, Kind kind, const json&
 
 // Services get events only, and their informer cache keeps almost nothing
 // of them: what names one in an event comes from the engine.
-Status Controller::ReconcileService(const std::string& key) {
+Status Controller::ReconcileForeign(const std::string& key, const Watched& w) {
   struct Found {
     bool found = false;
     json regarding;
@@ -186,8 +186,8 @@ Status Controller::ReconcileService(const std::string& key) {
     const Object* o = engine.Find(key);
     if (!o) return out;
     out.found = true;
-    out.regarding = {{"apiVersion", "v1"},
-                     {"kind", "Service"},
+    out.regarding = {{"apiVersion", w.resource.ApiVersion()},
+                     {"kind", KindName(w.kind)},
                      {"metadata",
                       {{"name", o->meta.name},
                        {"namespace", o->meta.ns},
@@ -203,7 +203,7 @@ Status Controller::ReconcileService(const std::string& key) {
     if (!f.found) conflicting_.erase(key);
   }
   if (!f.found) return Status::Ok();
-  ReportTransition(key, Kind::kService, f.regarding, was, !f.conflicts.empty(), f.conflicts);
+  ReportTransition(key, w.kind, f.regarding, was, !f.conflicts.empty(), f.conflicts);
   return Status::Ok();
 }
 
@@ -232,7 +232,7 @@ Status Controller::Reconcile(const std::string& key) {
     if (parts.kind == KindName(kind)) w = &watched;
   }
   if (!w) return Status::Ok();
-  if (w->kind == Kind::kService) return ReconcileService(key);
+  if (Foreign(w->kind)) return ReconcileForeign(key, *w);
   const std::string store_key = parts.ns.empty() ? parts.name : parts.ns + "/" + parts.name;
   auto stored = w->store->Get(store_key);
   if (!stored) {
@@ -240,8 +240,9 @@ Status Controller::Reconcile(const std::string& key) {
     conflicting_.erase(key);
     return Status::Ok();
   }
-  json obj = stored->is_string() ? json::parse(stored->get_ref<const std::string&>(), nullptr, false)
-                                 : json();
+  json obj = stored->is_string()
+                 ? json::parse(stored->get_ref<const std::string&>(), nullptr, false)
+                 : json();
   if (!obj.is_object()) return Status::Error("cached " + key + " does not parse");
   obj["kind"] = KindName(w->kind);
   obj["apiVersion"] = w->resource.ApiVersion();

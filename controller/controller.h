@@ -82,7 +82,11 @@ class Controller {
   };
   void Work();
   void EnqueueServicesToReport();
-  Status ReconcileService(const std::string& key);
+  // Services and MetalLB IPAddressPools belong to others (a Service's status
+  // is its load balancer's, an IPAddressPool's is MetalLB's): their status is
+  // never written; only the events of ReportTransition tell of a collision.
+  static bool Foreign(Kind kind) { return kind == Kind::kService || kind == Kind::kIPAddressPool; }
+  Status ReconcileForeign(const std::string& key, const Watched& w);
   // Emits IPConflict or ConflictResolved when `conflicting` differs from what
   // was last reported for `key`.
   void ReportTransition(const std::string& key, Kind kind, const nlohmann::json& obj, bool was,

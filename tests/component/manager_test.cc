@@ -12,8 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "controller/status.h"
@@ -103,6 +105,85 @@ std::vector<std::pair<std::string, std::string>> PrinterColumns(const std::strin
   return out;
 }
 
+// The chart as the real helm renders it (scripts/setup.sh puts helm in
+// .tools/; IPGUARD_HELM names another), parsed; empty when helm fails.
+std::vector<json> RenderChart(const std::string& flags) {
+  const char* env = std::getenv("IPGUARD_HELM");
+  std::string helm = env ? env : std::string(IPGUARD_SOURCE_DIR) + "/.tools/helm";
+  std::string cmd = helm + " template ipguard " + IPGUARD_SOURCE_DIR +
+                    "/charts/ipguard -n ipguard-system " + flags + " 2>/dev/null";
+  std::string text;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
+    if (::pclose(p) != 0) text.clear();
+  }
+  std::vector<Document> docs;
+  if (text.empty() || !ParseManifests(text, "chart", &docs).ok()) return {};
+  std::vector<json> out;
+  for (auto& d : docs) out.push_back(std::move(d.json));
+  return out;
+}
+
+// A request as RBAC sees it: verb, API group, resource[/subresource],
+// namespace and name.
+struct Access {
+  std::string verb, group, resource, ns, name;
+  std::string Text() const {
+    return verb + " " + (group.empty() ? "core" : group) + "/" + resource +
+           (ns.empty() ? "" : " in " + ns) + (name.empty() ? "" : " named " + name);
+  }
+};
+
+Access AccessOf(const FakeApiServer::Request& r) {
+  std::vector<std::string> seg;
+  for (size_t i = 1, j; i <= r.path.size(); i = j + 1) {
+    j = r.path.find('/', i);
+    if (j == std::string::npos) j = r.path.size();
+    seg.push_back(r.path.substr(i, j - i));
+  }
+  Access a;
+  size_t at = 0;
+  if (!seg.empty() && seg[0] == "api") {
+    at = 2;  // api/v1
+  } else if (seg.size() > 2) {
+    a.group = seg[1];
+    at = 3;  // apis/GROUP/VERSION
+  }
+  if (seg.size() > at + 1 && seg[at] == "namespaces") {
+    a.ns = seg[at + 1];
+    at += 2;
+  }
+  if (seg.size() > at) a.resource = seg[at];
+  if (seg.size() > at + 1) a.name = seg[at + 1];
+  if (seg.size() > at + 2) a.resource += "/" + seg[at + 2];
+  if (r.method == "GET") a.verb = r.watch ? "watch" : a.name.empty() ? "list" : "get";
+  if (r.method == "POST") a.verb = "create";
+  if (r.method == "PUT") a.verb = "update";
+  if (r.method == "PATCH") a.verb = "patch";
+  if (r.method == "DELETE") a.verb = a.name.empty() ? "deletecollection" : "delete";
+  return a;
+}
+
+bool Has(const json& list, const std::string& v) {
+  for (const auto& x : list) {
+    if (x == v || x == "*") return true;
+  }
+  return false;
+}
+
+// Whether one PolicyRule grants the access (resourceNames, when given, only
+// ever grant requests that name an object).
+bool Allows(const json& rule, const Access& a) {
+  if (!Has(rule.value("apiGroups", json::array()), a.group) ||
+      !Has(rule.value("resources", json::array()), a.resource) ||
+      !Has(rule.value("verbs", json::array()), a.verb)) {
+    return false;
+  }
+  json names = rule.value("resourceNames", json::array());
+  return names.empty() || (!a.name.empty() && Has(names, a.name));
+}
+
 const std::map<Kind, std::string> kPlural = {
     {Kind::kLogicalNetwork, "logicalnetworks"},
     {Kind::kWorkloadCluster, "workloadclusters"},
@@ -190,6 +271,56 @@ class ManagerTest : public testing::Test {
 
   std::optional<json> Get(Kind k, const std::string& ns, const std::string& name) const {
     return fake_->Get(kPlural.at(k), ns, name);
+  }
+
+  // For the tests that run the real binary: a fresh directory, a kubeconfig
+  // for the fake API server in it, a free local port, the binary started with
+  // its stderr in a file, its /readyz, and SIGTERM with the exit status (-1
+  // when it had to be killed after 15 s).
+  static std::string TempDir() {
+    char tmpl[] = "/tmp/ipguard-manager-test-XXXXXX";
+    return ::mkdtemp(tmpl);
+  }
+  std::string WriteKubeconfig(const std::string& dir) const {
+    std::string path = dir + "/kubeconfig";
+    std::ofstream(path) << "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+                        << "clusters:\n- name: fake\n  cluster:\n    server: " << fake_->url()
+                        << "\n    certificate-authority-data: " << certs::EncodeBase64(ca_.cert_pem)
+                        << "\ncontexts:\n- name: fake\n  context: {cluster: fake, user: u}\n"
+                        << "users:\n- name: u\n  user: {token: secret-token}\n";
+    return path;
+  }
+  static int FreePort() {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return acc.local_endpoint().port();
+  }
+  static pid_t Spawn(std::vector<std::string> args, const std::string& log) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, IPGUARD_BINARY, &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc == 0 ? pid : -1;
+  }
+  static bool ProbeReady(int port) {
+    testing_util::TestClient c(port, false);
+    return c.Connect().empty() && c.Request("GET", "/readyz", "").status == 200;
+  }
+  static int Terminate(pid_t pid) {
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    if (Eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; },
+                   std::chrono::seconds(15))) {
+      return status;
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
   }
 
   // Every stored ipguard object's status equals what a fresh start would
@@ -399,6 +530,29 @@ TEST_F(ManagerTest, ServicesGetEventsButNeverAStatusWrite) {
   EXPECT_TRUE(Events("IPConflict", "first").empty());
 }
 
+// MetalLB's IPAddressPools are MetalLB's: with --metallb they are indexed and
+// judged, and a collision that gets in is told by events on the pool, but
+// their status (MetalLB writes its own) is never written.
+TEST_F(ManagerTest, MetalLBPoolsGetEventsButNeverAStatusWrite) {
+  ManagerOptions o = Options();
+  o.metallb = true;
+  Manager* m = StartManager(o);
+  ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
+  auto pool = [](const std::string& cidr) {
+    return json{{"apiVersion", "metallb.io/v1beta1"},
+                {"kind", "IPAddressPool"},
+                {"metadata", {{"name", "late-pool"}, {"namespace", "metallb-system"}}},
+                {"spec", {{"addresses", {cidr}}}}};
+  };
+  fake_->Upsert("ipaddresspools", pool("10.10.0.150/32"));  // inside lnet-prod's node pool
+  ASSERT_TRUE(Eventually([&] { return Events("IPConflict", "late-pool").size() == 1; }));
+  EXPECT_EQ(Events("IPConflict", "late-pool")[0]["regarding"].value("kind", ""), "IPAddressPool");
+  fake_->Upsert("ipaddresspools", pool("192.0.2.128/28"));
+  ASSERT_TRUE(Eventually([&] { return Events("ConflictResolved", "late-pool").size() == 1; }));
+  EXPECT_EQ(fake_->CountRequests("PUT", "/ipaddresspools/"), 0u);
+  EXPECT_EQ(fake_->CountRequests("PATCH", "/ipaddresspools/"), 0u);
+}
+
 // The first full pass after the sync queues only Services with something to
 // report; one that already collides when the manager starts is among them.
 TEST_F(ManagerTest, AServiceCollisionPresentAtStartIsReportedAtTheFirstSync) {
@@ -566,25 +720,13 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
                  {"webhooks",
                   {{{"name", "validate.ipguard.io"},
                     {"clientConfig", {{"url", "https://127.0.0.1/validate"}}}}}}});
-  char tmpl[] = "/tmp/ipguard-manager-test-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  std::string dir = TempDir();
   auto b64 = [](const std::string& s) { return certs::EncodeBase64(s); };
-  std::ofstream(dir + "/kubeconfig")
-      << "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-      << "clusters:\n- name: fake\n  cluster:\n    server: " << fake_->url()
-      << "\n    certificate-authority-data: " << b64(ca_.cert_pem)
-      << "\ncontexts:\n- name: fake\n  context: {cluster: fake, user: u}\n"
-      << "users:\n- name: u\n  user: {token: secret-token}\n";
-  auto free_port = [] {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return acc.local_endpoint().port();
-  };
-  int webhook_port = free_port(), probe_port = free_port();
+  int webhook_port = FreePort(), probe_port = FreePort();
   std::vector<std::string> args = {IPGUARD_BINARY,
                                    "manager",
                                    "--kubeconfig",
-                                   dir + "/kubeconfig",
+                                   WriteKubeconfig(dir),
                                    "--namespace",
                                    "ipguard-system",
                                    "--self-signed",
@@ -604,23 +746,11 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
                                    std::to_string(probe_port),
                                    "--log-format",
                                    "json"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 2, (dir + "/log").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, IPGUARD_BINARY, &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  pid_t pid = Spawn(args, dir + "/log");
+  ASSERT_GT(pid, 0);
   auto log = [&] { return testing_util::ReadFile(dir + "/log"); };
-
-  auto ready = [&] {
-    testing_util::TestClient c(probe_port, false);
-    return c.Connect().empty() && c.Request("GET", "/readyz", "").status == 200;
-  };
-  ASSERT_TRUE(Eventually(ready, std::chrono::seconds(20))) << log();
+  ASSERT_TRUE(Eventually([&] { return ProbeReady(probe_port); }, std::chrono::seconds(20)))
+      << log();
   auto secret = fake_->Get("secrets", "ipguard-system", "ipguard-webhook-cert");
   ASSERT_TRUE(secret) << log();
   auto ca = kube::DecodeBase64((*secret)["data"]["ca.crt"]);
@@ -659,15 +789,8 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
     return l && !(*l)["spec"].value("holderIdentity", "").empty();
   })) << log();
 
-  ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  int status = 0;
-  bool exited =
-      Eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(15));
-  if (!exited) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
-  ASSERT_TRUE(exited) << "no exit within 15 s of SIGTERM\n" << log();
+  int status = Terminate(pid);
+  ASSERT_GE(status, 0) << "no exit within 15 s of SIGTERM\n" << log();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
   auto l = fake_->Get("leases", "ipguard-system", "ipguard-manager");
   ASSERT_TRUE(l);
@@ -675,6 +798,100 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
   std::string text = log();
   EXPECT_NE(text.find("\"msg\":\"received SIGTERM\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"msg\":\"stopped\""), std::string::npos) << text;
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// The chart's RBAC against what the manager really does: the real binary,
+// started with the Deployment's own arguments from the rendered chart (with
+// MetalLB, so that every resource it can watch is in play), syncs, takes the
+// Lease, makes its certificate, patches both webhook configurations, writes
+// status and emits an event, and stops. Every request it made must be granted
+// by the chart's ClusterRole, or by its Role in the release namespace.
+TEST_F(ManagerTest, TheChartsRbacGrantsEveryRequestTheManagerMakes) {
+  std::vector<json> chart = RenderChart("--set metallb.enabled=true");
+  ASSERT_FALSE(chart.empty()) << "helm template failed (run scripts/setup.sh)";
+  json deployment, cluster_role, role;
+  for (const json& d : chart) {
+    if (d["kind"] == "Deployment") deployment = d;
+    if (d["kind"] == "ClusterRole") cluster_role = d;
+    if (d["kind"] == "Role") role = d;
+    if (d["kind"] == "ValidatingWebhookConfiguration") {
+      ASSERT_FALSE(fake_->Upsert("validatingwebhookconfigurations", d).is_null());
+    }
+  }
+  ASSERT_TRUE(deployment.is_object() && cluster_role.is_object() && role.is_object());
+  EXPECT_EQ(role["metadata"]["namespace"], "ipguard-system");
+
+  std::string dir = TempDir();
+  int webhook_port = FreePort(), metrics_port = FreePort(), probe_port = FreePort();
+  std::vector<std::string> args = {IPGUARD_BINARY};
+  const json& chart_args = deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+  for (size_t i = 0; i < chart_args.size(); ++i) {
+    std::string a = chart_args[i];
+    std::string prev = args.back();
+    if (a == "$(POD_NAMESPACE)") a = "ipguard-system";
+    if (prev == "--webhook-port") a = std::to_string(webhook_port);
+    if (prev == "--metrics-port") a = std::to_string(metrics_port);
+    if (prev == "--probe-port") a = std::to_string(probe_port);
+    if (prev == "--cert-dir") a = dir + "/certs";
+    args.push_back(a);
+  }
+  for (std::string a :
+       {std::string("--kubeconfig"), WriteKubeconfig(dir), std::string("--webhook-bind"),
+        std::string("127.0.0.1"), std::string("--probe-bind"), std::string("127.0.0.1")}) {
+    args.push_back(a);
+  }
+  pid_t pid = Spawn(args, dir + "/log");
+  ASSERT_GT(pid, 0);
+  auto log = [&] { return testing_util::ReadFile(dir + "/log"); };
+  ASSERT_TRUE(Eventually([&] { return ProbeReady(probe_port); }, std::chrono::seconds(20)))
+      << log();
+  ASSERT_TRUE(Eventually([&] {
+    auto l = fake_->Get("leases", "ipguard-system", "ipguard-manager");
+    return l && !(*l)["spec"].value("holderIdentity", "").empty();
+  })) << log();
+  for (const char* name : {"ipguard-resources", "ipguard-services"}) {
+    EXPECT_TRUE(Eventually([&] {
+      auto v = fake_->Get("validatingwebhookconfigurations", "", name);
+      return v && !(*v)["webhooks"][0]["clientConfig"].value("caBundle", "").empty();
+    })) << name
+        << "\n"
+        << log();
+  }
+  fake_->Upsert("workloadclusters", Wlc("team-z", "late", "10.10.0.20"));
+  EXPECT_TRUE(Eventually([&] {
+    for (const json& e : fake_->List("events")) {
+      if (e.value("reason", "") == "IPConflict") return true;
+    }
+    return false;
+  })) << log();
+  EXPECT_TRUE(Eventually([&] { return Settled(); })) << Mismatch();
+  int status = Terminate(pid);
+  EXPECT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
+
+  std::set<std::string> done, refused;
+  for (const auto& r : fake_->requests()) {
+    Access a = AccessOf(r);
+    done.insert(a.verb + " " + a.resource);
+    bool granted = false;
+    for (const json& rule : cluster_role["rules"]) granted = granted || Allows(rule, a);
+    if (a.ns == "ipguard-system") {
+      for (const json& rule : role["rules"]) granted = granted || Allows(rule, a);
+    }
+    if (!granted) refused.insert(a.Text());
+  }
+  std::string all;
+  for (const auto& x : refused) all += "  " + x + "\n";
+  EXPECT_TRUE(refused.empty()) << "the chart's RBAC does not grant:\n" << all;
+  // What the run must have done for the check to mean something.
+  for (const char* want : {"list workloadclusters", "watch workloadclusters", "watch services",
+                           "watch ipaddresspools", "update workloadclusters/status",
+                           "create secrets", "create events", "create leases", "update leases"}) {
+    EXPECT_TRUE(done.count(want)) << want;
+  }
+  bool patched_webhooks = done.count("update validatingwebhookconfigurations") ||
+                          done.count("patch validatingwebhookconfigurations");
+  EXPECT_TRUE(patched_webhooks);
   std::system(("rm -rf " + dir).c_str());
 }
 
