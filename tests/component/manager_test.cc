@@ -804,95 +804,121 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
 // The chart's RBAC against what the manager really does: the real binary,
 // started with the Deployment's own arguments from the rendered chart (with
 // MetalLB, so that every resource it can watch is in play), syncs, takes the
-// Lease, makes its certificate, patches both webhook configurations, writes
-// status and emits an event, and stops. Every request it made must be granted
-// by the chart's ClusterRole, or by its Role in the release namespace.
-TEST_F(ManagerTest, TheChartsRbacGrantsEveryRequestTheManagerMakes) {
-  std::vector<json> chart = RenderChart("--set metallb.enabled=true");
-  ASSERT_FALSE(chart.empty()) << "helm template failed (run scripts/setup.sh)";
-  json deployment, cluster_role, role;
-  for (const json& d : chart) {
-    if (d["kind"] == "Deployment") deployment = d;
-    if (d["kind"] == "ClusterRole") cluster_role = d;
-    if (d["kind"] == "Role") role = d;
-    if (d["kind"] == "ValidatingWebhookConfiguration") {
-      ASSERT_FALSE(fake_->Upsert("validatingwebhookconfigurations", d).is_null());
+// Lease, (selfSigned) makes its certificate and patches both webhook
+// configurations, writes status, emits an event, and stops. Every request it
+// made must be granted by the chart's ClusterRole, or by its Role in the
+// release namespace. In the certManager and secret modes the chart mounts the
+// certificate's Secret at --cert-dir; here a certificate is written there.
+class ChartRbacTest : public ManagerTest {
+ protected:
+  void Run(const std::string& flags, bool self_signed) {
+    std::vector<json> chart = RenderChart("--set metallb.enabled=true " + flags);
+    ASSERT_FALSE(chart.empty()) << "helm template failed (run scripts/setup.sh)";
+    json deployment, cluster_role, role;
+    for (const json& d : chart) {
+      if (d["kind"] == "Deployment") deployment = d;
+      if (d["kind"] == "ClusterRole") cluster_role = d;
+      if (d["kind"] == "Role") role = d;
+      if (d["kind"] == "ValidatingWebhookConfiguration") {
+        ASSERT_FALSE(fake_->Upsert("validatingwebhookconfigurations", d).is_null());
+      }
     }
-  }
-  ASSERT_TRUE(deployment.is_object() && cluster_role.is_object() && role.is_object());
-  EXPECT_EQ(role["metadata"]["namespace"], "ipguard-system");
+    ASSERT_TRUE(deployment.is_object() && cluster_role.is_object() && role.is_object());
+    EXPECT_EQ(role["metadata"]["namespace"], "ipguard-system");
 
-  std::string dir = TempDir();
-  int webhook_port = FreePort(), metrics_port = FreePort(), probe_port = FreePort();
-  std::vector<std::string> args = {IPGUARD_BINARY};
-  const json& chart_args = deployment["spec"]["template"]["spec"]["containers"][0]["args"];
-  for (size_t i = 0; i < chart_args.size(); ++i) {
-    std::string a = chart_args[i];
-    std::string prev = args.back();
-    if (a == "$(POD_NAMESPACE)") a = "ipguard-system";
-    if (prev == "--webhook-port") a = std::to_string(webhook_port);
-    if (prev == "--metrics-port") a = std::to_string(metrics_port);
-    if (prev == "--probe-port") a = std::to_string(probe_port);
-    if (prev == "--cert-dir") a = dir + "/certs";
-    args.push_back(a);
-  }
-  for (std::string a :
-       {std::string("--kubeconfig"), WriteKubeconfig(dir), std::string("--webhook-bind"),
-        std::string("127.0.0.1"), std::string("--probe-bind"), std::string("127.0.0.1")}) {
-    args.push_back(a);
-  }
-  pid_t pid = Spawn(args, dir + "/log");
-  ASSERT_GT(pid, 0);
-  auto log = [&] { return testing_util::ReadFile(dir + "/log"); };
-  ASSERT_TRUE(Eventually([&] { return ProbeReady(probe_port); }, std::chrono::seconds(20)))
-      << log();
-  ASSERT_TRUE(Eventually([&] {
-    auto l = fake_->Get("leases", "ipguard-system", "ipguard-manager");
-    return l && !(*l)["spec"].value("holderIdentity", "").empty();
-  })) << log();
-  for (const char* name : {"ipguard-resources", "ipguard-services"}) {
-    EXPECT_TRUE(Eventually([&] {
-      auto v = fake_->Get("validatingwebhookconfigurations", "", name);
-      return v && !(*v)["webhooks"][0]["clientConfig"].value("caBundle", "").empty();
-    })) << name
-        << "\n"
+    std::string dir = TempDir();
+    if (!self_signed) {
+      auto serving =
+          certs::GenerateServing(ca_, "ipguard-webhook", {"ipguard-webhook.ipguard-system.svc"},
+                                 {"127.0.0.1"}, std::chrono::hours(24));
+      ASSERT_TRUE(serving.ok());
+      fs::create_directories(dir + "/certs");
+      std::ofstream(dir + "/certs/tls.crt") << serving->cert_pem;
+      std::ofstream(dir + "/certs/tls.key") << serving->key_pem;
+    }
+    int webhook_port = FreePort(), metrics_port = FreePort(), probe_port = FreePort();
+    std::vector<std::string> args = {IPGUARD_BINARY};
+    const json& chart_args = deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    for (size_t i = 0; i < chart_args.size(); ++i) {
+      std::string a = chart_args[i];
+      std::string prev = args.back();
+      if (a == "$(POD_NAMESPACE)") a = "ipguard-system";
+      if (prev == "--webhook-port") a = std::to_string(webhook_port);
+      if (prev == "--metrics-port") a = std::to_string(metrics_port);
+      if (prev == "--probe-port") a = std::to_string(probe_port);
+      if (prev == "--cert-dir") a = dir + "/certs";
+      args.push_back(a);
+    }
+    for (std::string a :
+         {std::string("--kubeconfig"), WriteKubeconfig(dir), std::string("--webhook-bind"),
+          std::string("127.0.0.1"), std::string("--probe-bind"), std::string("127.0.0.1")}) {
+      args.push_back(a);
+    }
+    pid_t pid = Spawn(args, dir + "/log");
+    ASSERT_GT(pid, 0);
+    auto log = [&] { return testing_util::ReadFile(dir + "/log"); };
+    ASSERT_TRUE(Eventually([&] { return ProbeReady(probe_port); }, std::chrono::seconds(20)))
         << log();
-  }
-  fake_->Upsert("workloadclusters", Wlc("team-z", "late", "10.10.0.20"));
-  EXPECT_TRUE(Eventually([&] {
-    for (const json& e : fake_->List("events")) {
-      if (e.value("reason", "") == "IPConflict") return true;
+    ASSERT_TRUE(Eventually([&] {
+      auto l = fake_->Get("leases", "ipguard-system", "ipguard-manager");
+      return l && !(*l)["spec"].value("holderIdentity", "").empty();
+    })) << log();
+    for (const char* name : {"ipguard-resources", "ipguard-services"}) {
+      if (!self_signed) break;
+      EXPECT_TRUE(Eventually([&] {
+        auto v = fake_->Get("validatingwebhookconfigurations", "", name);
+        return v && !(*v)["webhooks"][0]["clientConfig"].value("caBundle", "").empty();
+      })) << name
+          << "\n"
+          << log();
     }
-    return false;
-  })) << log();
-  EXPECT_TRUE(Eventually([&] { return Settled(); })) << Mismatch();
-  int status = Terminate(pid);
-  EXPECT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
+    fake_->Upsert("workloadclusters", Wlc("team-z", "late", "10.10.0.20"));
+    EXPECT_TRUE(Eventually([&] {
+      for (const json& e : fake_->List("events")) {
+        if (e.value("reason", "") == "IPConflict") return true;
+      }
+      return false;
+    })) << log();
+    EXPECT_TRUE(Eventually([&] { return Settled(); })) << Mismatch();
+    int status = Terminate(pid);
+    EXPECT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
 
-  std::set<std::string> done, refused;
-  for (const auto& r : fake_->requests()) {
-    Access a = AccessOf(r);
-    done.insert(a.verb + " " + a.resource);
-    bool granted = false;
-    for (const json& rule : cluster_role["rules"]) granted = granted || Allows(rule, a);
-    if (a.ns == "ipguard-system") {
-      for (const json& rule : role["rules"]) granted = granted || Allows(rule, a);
+    std::set<std::string> done, refused;
+    for (const auto& r : fake_->requests()) {
+      Access a = AccessOf(r);
+      done.insert(a.verb + " " + a.resource);
+      bool granted = false;
+      for (const json& rule : cluster_role["rules"]) granted = granted || Allows(rule, a);
+      if (a.ns == "ipguard-system") {
+        for (const json& rule : role["rules"]) granted = granted || Allows(rule, a);
+      }
+      if (!granted) refused.insert(a.Text());
     }
-    if (!granted) refused.insert(a.Text());
+    std::string all;
+    for (const auto& x : refused) all += "  " + x + "\n";
+    EXPECT_TRUE(refused.empty()) << "the chart's RBAC does not grant:\n" << all;
+    // What the run must have done for the check to mean something.
+    for (const char* want : {"list workloadclusters", "watch workloadclusters", "watch services",
+                             "watch ipaddresspools", "update workloadclusters/status",
+                             "create events", "create leases", "update leases"}) {
+      EXPECT_TRUE(done.count(want)) << want;
+    }
+    bool patched_webhooks = done.count("update validatingwebhookconfigurations") ||
+                            done.count("patch validatingwebhookconfigurations");
+    EXPECT_EQ(patched_webhooks, self_signed);
+    EXPECT_EQ(done.count("create secrets") > 0, self_signed);
+    std::system(("rm -rf " + dir).c_str());
   }
-  std::string all;
-  for (const auto& x : refused) all += "  " + x + "\n";
-  EXPECT_TRUE(refused.empty()) << "the chart's RBAC does not grant:\n" << all;
-  // What the run must have done for the check to mean something.
-  for (const char* want : {"list workloadclusters", "watch workloadclusters", "watch services",
-                           "watch ipaddresspools", "update workloadclusters/status",
-                           "create secrets", "create events", "create leases", "update leases"}) {
-    EXPECT_TRUE(done.count(want)) << want;
-  }
-  bool patched_webhooks = done.count("update validatingwebhookconfigurations") ||
-                          done.count("patch validatingwebhookconfigurations");
-  EXPECT_TRUE(patched_webhooks);
-  std::system(("rm -rf " + dir).c_str());
+};
+
+TEST_F(ChartRbacTest, SelfSignedGrantsEveryRequestTheManagerMakes) { Run("", true); }
+TEST_F(ChartRbacTest, CertManagerGrantsEveryRequestTheManagerMakes) {
+  Run("--set certificates.mode=certManager", false);
+}
+TEST_F(ChartRbacTest, SecretGrantsEveryRequestTheManagerMakes) {
+  Run("--set certificates.mode=secret --set certificates.secretName=my-tls --set "
+      "certificates.caBundle=Y2EK",
+      false);
 }
 
 }  // namespace
