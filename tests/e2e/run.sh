@@ -413,7 +413,8 @@ PIDFILE=""
 stop_orphan() {
   local owner pid
   read -r owner pid <"$PIDFILE" 2>/dev/null || return 0
-  if [[ $owner =~ ^[0-9]+$ ]] && kill -0 "$owner" 2>/dev/null; then
+  # The owner is alive only if its PID still runs this script (PIDs are reused).
+  if [[ $owner =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$owner/cmdline" 2>/dev/null | grep -q "e2e/run.sh"; then
     rm -rf "$WORK"
     die "another e2e run (PID $owner) is using this cluster and namespace; wait for it or set IPGUARD_E2E_NAMESPACE"
   fi
