@@ -414,7 +414,7 @@ stop_orphan() {
   local owner pid
   read -r owner pid <"$PIDFILE" 2>/dev/null || return 0
   # The owner is alive only if its PID still runs this script (PIDs are reused).
-  if [[ $owner =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$owner/cmdline" 2>/dev/null | grep -q "e2e/run.sh"; then
+  if [[ $owner =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$owner/cmdline" 2>/dev/null | grep -q "run\.sh"; then
     rm -rf "$WORK"
     die "another e2e run (PID $owner) is using this cluster and namespace; wait for it or set IPGUARD_E2E_NAMESPACE"
   fi
