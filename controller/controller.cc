@@ -173,8 +173,9 @@ void Controller::ReportTransition(const std::string& key, Kind kind, const json&
   }
 }
 
-// Services get events only, and their informer cache keeps almost nothing
-// of them: what names one in an event comes from the engine.
+// Services and MetalLB IPAddressPools get events only; what names one in an
+// event comes from the engine (the informer cache keeps almost nothing of a
+// Service).
 Status Controller::ReconcileForeign(const std::string& key, const Watched& w) {
   struct Found {
     bool found = false;
@@ -232,7 +233,7 @@ Status Controller::Reconcile(const std::string& key) {
     if (parts.kind == KindName(kind)) w = &watched;
   }
   if (!w) return Status::Ok();
-  if (Foreign(w->kind)) return ReconcileForeign(key, *w);
+  if (!WritesStatus(w->kind)) return ReconcileForeign(key, *w);
   const std::string store_key = parts.ns.empty() ? parts.name : parts.ns + "/" + parts.name;
   auto stored = w->store->Get(store_key);
   if (!stored) {

@@ -82,10 +82,8 @@ class Controller {
   };
   void Work();
   void EnqueueServicesToReport();
-  // Services and MetalLB IPAddressPools belong to others (a Service's status
-  // is its load balancer's, an IPAddressPool's is MetalLB's): their status is
-  // never written; only the events of ReportTransition tell of a collision.
-  static bool Foreign(Kind kind) { return kind == Kind::kService || kind == Kind::kIPAddressPool; }
+  // For the kinds whose status ipguard does not write (WritesStatus): only
+  // the events of ReportTransition tell of a collision.
   Status ReconcileForeign(const std::string& key, const Watched& w);
   // Emits IPConflict or ConflictResolved when `conflicting` differs from what
   // was last reported for `key`.

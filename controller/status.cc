@@ -67,9 +67,11 @@ std::vector<std::string> ConflictsToReport(const Engine& engine, const Object& o
   return out;
 }
 
+bool WritesStatus(Kind kind) { return kind != Kind::kService && kind != Kind::kIPAddressPool; }
+
 json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
                    const std::string& now) {
-  if (obj.kind == Kind::kService) return nullptr;
+  if (!WritesStatus(obj.kind)) return nullptr;
   const int64_t gen = obj.meta.generation;
   json status = json::object();
   status["observedGeneration"] = gen;
@@ -109,8 +111,7 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
       }
       break;
     }
-    case Kind::kLoadBalancerPool:
-    case Kind::kIPAddressPool: {
+    case Kind::kLoadBalancerPool: {
       status["addresses"] = {{"total", Clamp(AddressCount(obj.addr->addresses))},
                              {"assigned", Clamp(engine.AssignedIn(obj.Key()))}};
       const std::string& net = obj.addr->logical_network_name;
@@ -121,6 +122,7 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
     }
     case Kind::kIPReservation:
     case Kind::kService:
+    case Kind::kIPAddressPool:
       break;
   }
 

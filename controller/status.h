@@ -9,16 +9,20 @@
 #ifndef IPGUARD_CONTROLLER_STATUS_H_
 #define IPGUARD_CONTROLLER_STATUS_H_
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/engine.h"
 
 namespace ipguard {
 
-// `obj` must be stored in `engine`. Services get no status (ipguard never
-// writes a Service's status); for them the result is null.
+// Whether ipguard writes the status of objects of this kind: its own four
+// kinds. A Service's status is its load balancer's and a MetalLB
+// IPAddressPool's is MetalLB's; collisions among them are told by events.
+bool WritesStatus(Kind kind);
+
+// `obj` must be stored in `engine`. For kinds whose status ipguard does not
+// write (WritesStatus) the result is null.
 nlohmann::json DesiredStatus(const Engine& engine, const Object& obj,
                              const nlohmann::json& current_status, const std::string& now);
 

@@ -100,6 +100,11 @@ TEST_F(StatusTest, PoolAssignedAndServicesHaveNoStatus) {
   EXPECT_EQ(s["addresses"], (json{{"total", 10}, {"assigned", 1}}));
   EXPECT_EQ(Cond(s, "CapacityExceeded"), nullptr);
   EXPECT_TRUE(DesiredStatus(engine_, svc, json(), "2026-11-24T10:00:00Z").is_null());
+  Object metallb = Store(
+      "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: m}\n"
+      "spec: {addresses: [10.9.2.0/29]}\n");
+  EXPECT_TRUE(DesiredStatus(engine_, metallb, json(), "2026-11-24T10:00:00Z").is_null())
+      << "an IPAddressPool's status is MetalLB's";
 }
 
 TEST_F(StatusTest, MissingNetworkIsNotReady) {
