@@ -26,6 +26,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parse as parseCel, run as runCel } from "@bufbuild/cel";
 import { parseAllDocuments } from "yaml";
+import { toCel } from "./cel_values.mjs";
 import { check, finish } from "./report.mjs";
 
 const root = process.argv[2] ?? join(new URL(".", import.meta.url).pathname, "../..");
@@ -115,15 +116,6 @@ function applyDefaults(value, schema) {
   return value;
 }
 
-// JSON -> CEL values: objects become maps, integers become CEL ints (bigint).
-function toCel(value, schema) {
-  if (Array.isArray(value)) return value.map((item) => toCel(item, schema?.items));
-  if (value && typeof value === "object") {
-    return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v, schema?.properties?.[k] ?? schema?.additionalProperties)]));
-  }
-  if (typeof value === "number" && schema?.type === "integer" && Number.isInteger(value)) return BigInt(value);
-  return value;
-}
 
 // Every value at `path` under value, with its schema and the value at the same place under
 // old (for a transition rule; undefined where there is none).
@@ -155,8 +147,8 @@ function evaluate(crd, obj, old) {
     const schema = schemaAt(crd.schema, rule.path);
     for (const at of valuesAt(fresh, stored, crd.schema, rule.path)) {
       if (rule.transition && at.old === undefined) continue;
-      const vars = { self: toCel(at.value, schema) };
-      if (rule.transition) vars.oldSelf = toCel(at.old, schema);
+      const vars = { self: toCel(at.value, schema ?? {}) };
+      if (rule.transition) vars.oldSelf = toCel(at.old, schema ?? {});
       let result;
       try {
         result = runCel(rule.rule, vars);

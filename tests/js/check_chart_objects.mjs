@@ -29,6 +29,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run as runCel } from "@bufbuild/cel";
 import { parseAllDocuments } from "yaml";
+import { sameJson as eq, toCel } from "./cel_values.mjs";
 import { schemaProblems } from "./kube_schema.mjs";
 import { check, finish } from "./report.mjs";
 
@@ -100,7 +101,6 @@ const one = (docs, kind, name) => {
   check(found.length === 1, `${kind}${name ? " " + name : ""}`, `${found.length} rendered, want 1`);
   return found[0] ?? {};
 };
-const eq = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 // ---------------------------------------------------------------------------------------
 // The Deployment.
@@ -228,11 +228,6 @@ for (const kube of ["1.26.0", "1.30.0"]) {
   }
 }
 
-function toCel(value) {
-  if (Array.isArray(value)) return value.map(toCel);
-  if (value && typeof value === "object") return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
-  return Number.isInteger(value) ? BigInt(value) : value;
-}
 
 // ---------------------------------------------------------------------------------------
 // Certificate modes.

@@ -28,6 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run as runCel } from "@bufbuild/cel";
 import { parseAllDocuments } from "yaml";
+import { sameJson, toCel } from "./cel_values.mjs";
 import { schemaProblems } from "./kube_schema.mjs";
 import { check, finish } from "./report.mjs";
 
@@ -166,7 +167,7 @@ if (typeof healthScripts[0] === "string") {
 // expression cannot be evaluated (it reads status before there is one), the object is in
 // progress and Flux waits.
 const FLUX = { Progressing: "InProgress", Healthy: "Current", Degraded: "Failed" };
-check(eq4(fluxChecks.map((c) => c.kind).sort(), [...KINDS].sort()), "Flux healthCheckExprs: one entry for each of the four kinds",
+check(sameJson(fluxChecks.map((c) => c.kind).sort(), [...KINDS].sort()), "Flux healthCheckExprs: one entry for each of the four kinds",
       fluxChecks.map((c) => c.kind).join(", "));
 const exprs = (c) => JSON.stringify([c.inProgress, c.failed, c.current]);
 check(fluxChecks.every((c) => exprs(c) === exprs(fluxChecks[0])), "Flux healthCheckExprs: the same expressions for the four kinds");
@@ -184,12 +185,6 @@ function fluxStatus(c, obj) {
   }
   return "InProgress";
 }
-function toCel(value) {
-  if (Array.isArray(value)) return value.map(toCel);
-  if (value && typeof value === "object") return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
-  return Number.isInteger(value) ? BigInt(value) : value;
-}
-function eq4(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
 if (fluxChecks.length) {
   for (const [name, obj, argo] of CASES) {
     let got;
