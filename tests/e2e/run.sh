@@ -569,10 +569,9 @@ leftovers() {
 }
 
 # delete_test_objects: everything the test made, the namespaced objects (WorkloadClusters
-# and Services, with the namespace) before the networks they name.
+# and Services, with the namespace) before the networks they name. Call webhook_gone first.
 delete_test_objects() {
   local kind
-  webhook_gone
   if kubectl get namespace "$NS" >/dev/null 2>&1; then
     kubectl delete namespace "$NS" --ignore-not-found --timeout=120s >/dev/null 2>&1
   fi
@@ -650,6 +649,7 @@ main() {
   section "set-up"
   if leftovers; then
     echo "e2e: removing what an earlier run left behind"
+    webhook_gone
     delete_test_objects
   fi
   local crd
