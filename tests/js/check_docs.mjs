@@ -22,8 +22,8 @@
 //                                                 IPGUARD_HELM: helm, default .tools/helm)
 // Exit 0 when every check passes, 1 otherwise.
 
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run as runCel } from "@bufbuild/cel";
