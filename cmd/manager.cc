@@ -305,7 +305,22 @@ struct Manager::Impl {
         transport(std::move(t)),
         client(transport.get()),
         state(options.engine, clock, std::chrono::seconds(options.pending_ttl_seconds)),
-        events(&client, clock, "ipguard.io/manager", identity) {}
+        events(&client, clock, "ipguard.io/manager", identity, &metrics) {
+    // Every write the API server refuses is logged and counted here, whoever
+    // made it (status, events, the Lease, certificates, webhook configurations).
+    client.SetWriteFailureObserver([this](const kube::WriteFailure& f) {
+      metrics.Add("ipguard_api_write_errors_total",
+                  {{"resource", f.resource},
+                   {"verb", f.verb},
+                   {"code", std::to_string(f.error.code)}});
+      // A stale write (409) is retried on a fresh read by its caller.
+      if (f.error.IsConflict()) {
+        spdlog::info("{} {}: {} (retried on a fresh read)", f.verb, f.path, f.error.ToString());
+      } else {
+        spdlog::warn("{} {} failed: {}", f.verb, f.path, f.error.ToString());
+      }
+    });
+  }
 
   bool MayWrite() const { return !stopping.load() && (!elector || elector->IsLeader()); }
 
@@ -329,6 +344,10 @@ struct Manager::Impl {
     metrics.Describe("ipguard_conflicts", T::kGauge,
                      "Objects reported Conflicting, by kind (written by the Lease holder).");
     metrics.Describe("ipguard_index_objects", T::kGauge, "Objects in the address index, by kind.");
+    metrics.Describe("ipguard_api_write_errors_total", T::kCounter,
+                     "Writes the API server refused or never answered, by resource, verb and HTTP "
+                     "code (0: no answer).");
+    kube::DescribeEventMetrics(&metrics);
     metrics.Describe("ipguard_watch_restarts_total", T::kCounter,
                      "Watches started again, by resource.");
     metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram,

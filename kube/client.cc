@@ -101,7 +101,36 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
+// The resource of an API path: "/apis/events.k8s.io/v1/namespaces/x/events"
+// is "events", ".../leases/name" is "leases", ".../name/status" is
+// "workloadclusters/status".
+std::string ResourceOfPath(const std::string& path) {
+  std::vector<std::string> parts;
+  for (size_t start = 1; start <= path.size();) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    parts.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  // Skip "api/v1" or "apis/group/version", then "namespaces/NS".
+  size_t i = !parts.empty() && parts[0] == "api" ? 2 : 3;
+  if (i + 2 < parts.size() && parts[i] == "namespaces") i += 2;
+  if (i >= parts.size()) return "unknown";
+  std::string r = parts[i];
+  if (i + 2 < parts.size()) r += "/" + parts[i + 2];
+  return r;
+}
+
 ApiResult<json> Client::Call(const HttpRequest& request) {
+  ApiResult<json> result = Answer(request);
+  if (!result.ok() && on_write_failure_ && request.method != "GET") {
+    std::string path = request.path.substr(0, request.path.find('?'));
+    on_write_failure_(WriteFailure{request.method, path, ResourceOfPath(path), result.error()});
+  }
+  return result;
+}
+
+ApiResult<json> Client::Answer(const HttpRequest& request) {
   auto r = transport_->Do(request);
   if (!r.ok()) return ApiError{0, "", r.error()};
   const HttpResponse& resp = *r;

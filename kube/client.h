@@ -67,9 +67,24 @@ struct ListOptions {
   int limit = 500;  // page size; every page is fetched
 };
 
+// A write (POST, PUT, PATCH, DELETE) that the API server refused or never
+// answered.
+struct WriteFailure {
+  std::string verb;  // the HTTP method
+  std::string path;      // without the query
+  std::string resource;  // ResourceOfPath(path)
+  ApiError error;
+};
+
 class Client {
  public:
   explicit Client(Transport* transport) : transport_(transport) {}
+
+  // Called with every failed write, on the calling thread, so that each is
+  // logged and counted in one place. Set it before the client is shared.
+  void SetWriteFailureObserver(std::function<void(const WriteFailure&)> observer) {
+    on_write_failure_ = std::move(observer);
+  }
 
   ApiResult<nlohmann::json> Get(const Resource& r, const std::string& ns, const std::string& name);
   // Fetches every page (limit/continue) and returns one list whose
@@ -99,8 +114,14 @@ class Client {
 
  private:
   ApiResult<nlohmann::json> Call(const HttpRequest& request);
+  ApiResult<nlohmann::json> Answer(const HttpRequest& request);
   Transport* transport_;
+  std::function<void(const WriteFailure&)> on_write_failure_;
 };
+
+// The resource an API path names, for metrics: "/api/v1/namespaces/a/services/b" is
+// "services", "/apis/g/v1/workloadclusters/x/status" is "workloadclusters/status".
+std::string ResourceOfPath(const std::string& path);
 
 // Percent-encodes a query parameter value.
 std::string UrlEncode(std::string_view s);

@@ -515,6 +515,28 @@ TEST_F(ManagerTest, ACollisionBehindTheWebhooksBackIsFlaggedOnTheLaterObjectThen
   EXPECT_TRUE(Eventually([&] { return Settled(); })) << Mismatch();
 }
 
+// An event the API server refuses is not lost in silence: it is counted by
+// reason and result, and the refused write by resource, verb and code.
+TEST_F(ManagerTest, ARefusedEventIsCountedWithTheApiServersCode) {
+  Manager* m = StartManager(Options());
+  ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
+  fake_->FailMatching("POST", "/events", 422, "Invalid",
+                      "Event.events.k8s.io \"x\" is invalid: refused by the test");
+  fake_->Upsert("services", LbService("first", "10.10.0.210"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  fake_->Upsert("services", LbService("second", "10.10.0.210"));
+  ASSERT_TRUE(Eventually([&] {
+    return m->Metrics().find(
+               "ipguard_events_total{type=\"Warning\",reason=\"IPConflict\",result=\"failed\"} 1") !=
+           std::string::npos;
+  })) << m->Metrics();
+  EXPECT_NE(m->Metrics().find(
+                "ipguard_api_write_errors_total{resource=\"events\",verb=\"POST\",code=\"422\"} 1"),
+            std::string::npos)
+      << m->Metrics();
+  EXPECT_TRUE(Events("IPConflict", "second").empty());
+}
+
 TEST_F(ManagerTest, ServicesGetEventsButNeverAStatusWrite) {
   Manager* m = StartManager(Options());
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();

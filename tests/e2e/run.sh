@@ -498,7 +498,12 @@ apiserver_up() { kubectl get --raw /readyz >/dev/null 2>&1; }
 
 # apiserver_instance: restart count and start time of the kube-apiserver pods (static pods
 # on kubeadm and kind); empty where the API server runs as no pod (k3s, managed clusters).
+# With the control plane of tests/e2e/cluster.sh (no pods): the API server's process ID.
 apiserver_instance() {
+  if [ -n "${IPGUARD_E2E_K8S_STATE:-}" ]; then
+    echo "pid/$(cat "$IPGUARD_E2E_K8S_STATE/apiserver.pid" 2>/dev/null) "
+    return
+  fi
   kubectl get pods -n kube-system -l component=kube-apiserver -o \
     jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}/{.status.containerStatuses[0].state.running.startedAt} {end}' 2>/dev/null
 }
@@ -530,9 +535,9 @@ apiserver_restart() {
   if [ -z "$instance" ]; then
     echo "     (no kube-apiserver pod to watch here: the restart is taken on the command's word)"
   elif poll 180 apiserver_instance_changed "$instance"; then
-    pass "the kube-apiserver container started again ($instance -> $(apiserver_instance))"
+    pass "the kube-apiserver process started again ($instance -> $(apiserver_instance))"
   else
-    fail "the kube-apiserver container started again" "restart count and start time still $instance after 180 s"
+    fail "the kube-apiserver process started again" "restart count, process ID and start time still $instance after 180 s"
   fi
   if poll 180 apiserver_up; then pass "the API server is back"; else fail "the API server is back" "not ready after 180 s"; return; fi
   check "the manager kept running through the restart" manager_alive

@@ -373,6 +373,15 @@ struct Reply {
 
 Reply JsonReply(int status, const json& body) { return Reply{status, Dump(body) + "\n"}; }
 
+bool IsDnsSubdomain(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  for (char c : name) {
+    if (!alnum(c) && c != '-' && c != '.') return false;
+  }
+  return alnum(name.front()) && alnum(name.back());
+}
+
 Reply ErrorReply(int code, const std::string& message, std::string reason = "") {
   if (reason.empty()) reason = ReasonFor(code);
   return JsonReply(code, StatusObject(code, reason, message));
@@ -416,6 +425,11 @@ class FakeApiServer::Impl {
     fail_remaining_ = n;
     fail_code_ = code;
     fail_retry_after_ = retry_after_seconds;
+  }
+  void FailMatching(const std::string& method, const std::string& path_substring, int code,
+                    const std::string& reason, const std::string& message) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_matching_ = {method, path_substring, code, reason, message};
   }
   void SetDelay(std::chrono::milliseconds d) {
     std::lock_guard<std::mutex> l(mu_);
@@ -563,6 +577,12 @@ class FakeApiServer::Impl {
   int64_t compacted_rv_ = kInitialResourceVersion;
   std::mt19937_64 rng_;
   int fail_remaining_ = 0;
+  struct FailRule {
+    std::string method, path_substring;
+    int code = 0;
+    std::string reason, message;
+  };
+  std::optional<FailRule> fail_matching_;
   int fail_code_ = 0;
   int fail_retry_after_ = 0;
   std::chrono::milliseconds delay_{0};
@@ -833,6 +853,10 @@ std::optional<Reply> FakeApiServer::Impl::Admit(Exchange& ex, Connection* conn) 
     r.retry_after = fail_retry_after_;
     return r;
   }
+  if (fail_matching_ && ex.method == fail_matching_->method &&
+      ex.path.find(fail_matching_->path_substring) != std::string::npos) {
+    return ErrorReply(fail_matching_->code, fail_matching_->message, fail_matching_->reason);
+  }
   l.unlock();
   return Route(ex);
 }
@@ -1075,8 +1099,15 @@ Reply FakeApiServer::Impl::HandleCreate(const Exchange& ex) {
     } while (r.objects.count(Key(r.namespaced ? ex.ns : "", name)));
     meta["name"] = name;
   }
-  if (name.find('/') != std::string::npos) {
-    return ErrorReply(422, r.kind + " \"" + name + "\" is invalid: metadata.name: Invalid value");
+  // As the real server checks every name of these kinds: a lowercase RFC
+  // 1123 subdomain.
+  if (!IsDnsSubdomain(name)) {
+    return ErrorReply(422, r.kind + " \"" + name + "\" is invalid: metadata.name: Invalid value: \"" +
+                               name +
+                               "\": a lowercase RFC 1123 subdomain must consist of lower case "
+                               "alphanumeric characters, '-' or '.', and must start and end with "
+                               "an alphanumeric character",
+                      "Invalid");
   }
   Key key(r.namespaced ? ex.ns : "", name);
   if (r.objects.count(key)) {
@@ -1561,6 +1592,10 @@ int64_t FakeApiServer::resource_version() const { return impl_->resource_version
 void FakeApiServer::DropWatches() { impl_->DropWatches(); }
 void FakeApiServer::FailNext(int n, int code, int retry_after_seconds) {
   impl_->FailNext(n, code, retry_after_seconds);
+}
+void FakeApiServer::FailMatching(const std::string& method, const std::string& path_substring,
+                                 int code, const std::string& reason, const std::string& message) {
+  impl_->FailMatching(method, path_substring, code, reason, message);
 }
 void FakeApiServer::SetDelay(std::chrono::milliseconds d) { impl_->SetDelay(d); }
 void FakeApiServer::Compact() { impl_->Compact(); }

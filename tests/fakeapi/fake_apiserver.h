@@ -22,6 +22,8 @@
 // - Faults: failing the next n requests with a code and Retry-After, delays,
 //   cutting watch streams, compaction and a "restart" that drops every
 //   connection and compacts while keeping the data and the port.
+// - Names are checked as the real server checks them (lowercase RFC 1123
+//   subdomains; 422 Invalid otherwise).
 // It is a test double, not a validator: it does not check schemas, run
 // admission, honour finalizers or garbage-collect owners.
 //
@@ -102,6 +104,11 @@ class FakeApiServer {
   // The next n requests (any verb, watches included) are answered with
   // `code` and a Status body; with Retry-After when retry_after_seconds > 0.
   void FailNext(int n, int code, int retry_after_seconds = 0);
+  // From now on, every request with this method whose path contains
+  // `path_substring` is answered with `code`, `reason` and `message` (a
+  // Status body), as the real server refuses an invalid object.
+  void FailMatching(const std::string& method, const std::string& path_substring, int code,
+                    const std::string& reason, const std::string& message);
   // Every response waits d first.
   void SetDelay(std::chrono::milliseconds d);
   // Forgets the event history up to now: a watch or a continue token from an

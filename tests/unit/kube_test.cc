@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <thread>
 
 #include "kube/client.h"
 #include "kube/events.h"
+#include "kube/metrics.h"
 #include "kube/reflector.h"
 #include "tests/unit/fake_transport.h"
 
@@ -292,6 +294,97 @@ TEST(EventRecorder, WritesEventsV1AboutTheObject) {
   EXPECT_EQ(e2["metadata"]["namespace"], "default");
   EXPECT_FALSE(e2["regarding"].contains("namespace"));
   EXPECT_NE(e["metadata"]["name"], e2["metadata"]["name"]);
+}
+
+// The API server refuses an event whose name is not a lowercase RFC 1123
+// subdomain (422), whatever the reporting instance is called.
+bool IsDnsSubdomain(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return s.size() <= 253 && std::regex_match(s, re);
+}
+
+TEST(EventRecorder, NamesAreDnsSubdomainsWhateverTheInstance) {
+  FakeTransport t;
+  for (int i = 0; i < 3; ++i) t.Script({"POST", "/apis/events.k8s.io/v1/namespaces/default/events", 201, "{}"});
+  Client c(&t);
+  FakeClock clock;
+  // The manager's identity is "<host>_<hex>": '_' is not allowed in a name.
+  EventRecorder r(&c, &clock, "ipguard.io/manager", "ipguard-7d9f_0a1b2c3d");
+  for (const std::string& name : {std::string("lnet-prod"), std::string(253, 'a'),
+                                  std::string(236, 'a') + "-b.c"}) {
+    json o = {{"apiVersion", "ipguard.io/v1alpha1"},
+              {"kind", "LogicalNetwork"},
+              {"metadata", {{"name", name}}}};
+    ASSERT_TRUE(r.Emit(o, "Warning", "IPConflict", "x").ok());
+  }
+  auto reqs = t.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  for (const auto& req : reqs) {
+    std::string name = json::parse(req.body)["metadata"]["name"];
+    EXPECT_TRUE(IsDnsSubdomain(name)) << name;
+  }
+  EXPECT_EQ(json::parse(reqs[0].body)["metadata"]["name"].get<std::string>().rfind("lnet-prod.", 0), 0u);
+  EXPECT_EQ(json::parse(reqs[0].body)["reportingInstance"], "ipguard-7d9f_0a1b2c3d");
+}
+
+TEST(EventRecorder, CountsWrittenAndFailedEvents) {
+  FakeTransport t;
+  t.Script({"POST", "/apis/events.k8s.io/v1/namespaces/default/events", 201, "{}"});
+  t.Script({"POST", "/apis/events.k8s.io/v1/namespaces/default/events", 422,
+            R"({"kind":"Status","code":422,"reason":"Invalid","message":"bad name"})"});
+  Client c(&t);
+  std::vector<WriteFailure> failures;
+  c.SetWriteFailureObserver([&](const WriteFailure& f) { failures.push_back(f); });
+  FakeClock clock;
+  Metrics m;
+  DescribeEventMetrics(&m);
+  EventRecorder r(&c, &clock, "ipguard.io/manager", "pod-1", &m);
+  json o = {{"apiVersion", "ipguard.io/v1alpha1"}, {"kind", "IPReservation"}, {"metadata", {{"name", "r"}}}};
+  EXPECT_TRUE(r.Emit(o, "Warning", "IPConflict", "x").ok());
+  auto failed = r.Emit(o, "Normal", "ConflictResolved", "y");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().reason, "Invalid");
+  EXPECT_EQ(m.Value("ipguard_events_total", {{"type", "Warning"}, {"reason", "IPConflict"}, {"result", "written"}}), 1);
+  EXPECT_EQ(m.Value("ipguard_events_total", {{"type", "Normal"}, {"reason", "ConflictResolved"}, {"result", "failed"}}), 1);
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].verb, "POST");
+  EXPECT_EQ(failures[0].resource, "events");
+  EXPECT_EQ(failures[0].error.code, 422);
+  EXPECT_EQ(failures[0].error.message, "bad name");
+}
+
+TEST(EventRecorder, NotesAreCutOnACharacterBoundary) {
+  std::string s = std::string(1020, 'x') + "\u00e9\u00e9\u00e9";  // 2-byte characters at 1020..1025
+  std::string cut = CutUtf8(s, 1024);
+  EXPECT_LE(cut.size(), 1024u);
+  EXPECT_EQ(cut.substr(cut.size() - 3), "...");
+  EXPECT_NO_THROW(json(cut).dump()) << "a cut inside a UTF-8 sequence would not serialize";
+  EXPECT_EQ(CutUtf8("short", 1024), "short");
+}
+
+TEST(Client, ReportsEveryFailedWriteButNoRead) {
+  FakeTransport t;
+  t.Script({"GET", "/api/v1/namespaces/a/services/b", 404, R"({"kind":"Status","code":404,"reason":"NotFound"})"});
+  t.Script({"PUT", "/apis/ipguard.io/v1alpha1/workloadclusters/x/status", 409,
+            R"({"kind":"Status","code":409,"reason":"Conflict","message":"stale"})"});
+  t.Script({"DELETE", "/apis/coordination.k8s.io/v1/namespaces/n/leases/l", 403,
+            R"({"kind":"Status","code":403,"reason":"Forbidden","message":"no"})"});
+  Client c(&t);
+  std::vector<WriteFailure> failures;
+  c.SetWriteFailureObserver([&](const WriteFailure& f) { failures.push_back(f); });
+  Resource svc{"", "v1", "services", true};
+  Resource wlc{"ipguard.io", "v1alpha1", "workloadclusters", false};
+  Resource lease{"coordination.k8s.io", "v1", "leases", true};
+  EXPECT_FALSE(c.Get(svc, "a", "b").ok());
+  EXPECT_FALSE(c.UpdateStatus(wlc, json{{"metadata", {{"name", "x"}}}}).ok());
+  EXPECT_FALSE(c.Delete(lease, "n", "l").ok());
+  ASSERT_EQ(failures.size(), 2u);
+  EXPECT_EQ(failures[0].resource, "workloadclusters/status");
+  EXPECT_EQ(failures[0].error.code, 409);
+  EXPECT_EQ(failures[1].resource, "leases");
+  EXPECT_EQ(failures[1].verb, "DELETE");
+  EXPECT_EQ(ResourceOfPath("/api/v1/namespaces/x"), "namespaces");
+  EXPECT_EQ(ResourceOfPath("/api/v1/namespaces/x/events"), "events");
 }
 
 }  // namespace
