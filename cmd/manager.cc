@@ -56,6 +56,11 @@ const char kManagerUsage[] =
     "  --webhook-config NAME        ValidatingWebhookConfiguration to patch (repeatable)\n"
     "  --webhook-dns NAME           DNS name for the self-signed certificate (repeatable)\n"
     "  --webhook-ip IP              IP address for the self-signed certificate (repeatable)\n"
+    "  --client-ca FILE             accept webhook clients only with a certificate this CA\n"
+    "                               signed (the API server's, see docs/install.md)\n"
+    "  --max-connections N          webhook connections open at once (default 1000)\n"
+    "  --max-holds-per-requester N  admitted objects one requester (userInfo) may hold\n"
+    "                               before the watch shows them (default 256)\n"
     "  --metrics-port N             plain HTTP /metrics (default 8080)\n"
     "  --probe-port N               plain HTTP /healthz and /readyz (default 8081)\n"
     "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: "
@@ -227,6 +232,17 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
       s = take(&o.cert_dir);
     } else if (a == "--cert-secret") {
       s = take(&o.cert_secret);
+    } else if (a == "--client-ca") {
+      s = take(&o.client_ca);
+    } else if (a == "--max-connections" || a == "--max-holds-per-requester") {
+      if ((s = take(&v)).ok()) {
+        char* end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end || n < 1 || n > 1000000)
+          return Status::Error(a + " must be 1 to 1000000, not \"" + v + "\"");
+        (a == "--max-connections" ? o.max_connections : o.max_holds_per_requester) =
+            static_cast<int>(n);
+      }
     } else if (a == "--webhook-config" || a == "--webhook-dns" || a == "--webhook-ip") {
       if ((s = take(&v)).ok()) {
         auto& list = a == "--webhook-config" ? o.webhook_configs
@@ -304,7 +320,8 @@ struct Manager::Impl {
         options(std::move(o)),
         transport(std::move(t)),
         client(transport.get()),
-        state(options.engine, clock, std::chrono::seconds(options.pending_ttl_seconds)),
+        state(options.engine, clock, std::chrono::seconds(options.pending_ttl_seconds),
+              static_cast<size_t>(options.max_holds_per_requester)),
         events(&client, clock, "ipguard.io/manager", identity, &metrics) {
     // Every write the API server refuses is logged and counted here, whoever
     // made it (status, events, the Lease, certificates, webhook configurations).
@@ -357,6 +374,22 @@ struct Manager::Impl {
     metrics.Describe("ipguard_informers_synced", T::kGauge, "1 once every informer has listed.");
     metrics.Describe("ipguard_pending_admissions", T::kGauge,
                      "Objects admitted by this replica that no watch has shown yet.");
+    metrics.Describe("ipguard_pending_released_total", T::kCounter,
+                     "Pending admissions released early because their requester held "
+                     "--max-holds-per-requester.");
+    metrics.Describe("ipguard_webhook_connections", T::kGauge,
+                     "Connections open to the webhook server.");
+    metrics.Describe("ipguard_webhook_connections_refused_total", T::kCounter,
+                     "Connections closed at once because --max-connections were open.");
+    metrics.Describe("ipguard_webhook_accept_errors_total", T::kCounter,
+                     "accept() failures of the webhook server (out of file descriptors, ...).");
+    metrics.Describe("ipguard_webhook_pending_body_bytes", T::kGauge,
+                     "Bytes of request bodies the webhook server is receiving now.");
+    metrics.Describe("ipguard_webhook_requests_refused_busy_total", T::kCounter,
+                     "Requests answered 503 because the bodies being received were at the limit.");
+    metrics.Describe("ipguard_webhook_tls_handshake_failures_total", T::kCounter,
+                     "TLS handshakes that failed or timed out (a missing or untrusted client "
+                     "certificate with --client-ca).");
     metrics.Describe("process_resident_memory_bytes", T::kGauge, "Resident memory of the process.");
     metrics.Describe("ipguard_heap_in_use_bytes", T::kGauge, "Bytes of the heap in use (malloc).");
     metrics.AddCollector([this](kube::Metrics& m) { Collect(m); });
@@ -425,6 +458,23 @@ struct Manager::Impl {
     m.Set("ipguard_leader", {}, IsLeader() ? 1 : 0);
     m.Set("ipguard_informers_synced", {}, Synced() ? 1 : 0);
     m.Set("ipguard_pending_admissions", {}, static_cast<double>(state.pending()));
+    auto counter = [&m](const char* name, double now) {
+      m.Add(name, {}, now - m.Value(name, {}));
+    };
+    counter("ipguard_pending_released_total",
+            static_cast<double>(state.holds_released_over_bound()));
+    if (webhook_server) {
+      webhook::ServerStats st = webhook_server->stats();
+      m.Set("ipguard_webhook_connections", {}, static_cast<double>(st.connections));
+      m.Set("ipguard_webhook_pending_body_bytes", {}, static_cast<double>(st.pending_body_bytes));
+      counter("ipguard_webhook_connections_refused_total",
+              static_cast<double>(st.connections_refused));
+      counter("ipguard_webhook_accept_errors_total", static_cast<double>(st.accept_errors));
+      counter("ipguard_webhook_requests_refused_busy_total",
+              static_cast<double>(st.requests_refused_busy));
+      counter("ipguard_webhook_tls_handshake_failures_total",
+              static_cast<double>(st.handshakes_failed));
+    }
   }
 
   bool IsLeader() const { return elector ? elector->IsLeader() : !stopping.load(); }
@@ -510,15 +560,20 @@ struct Manager::Impl {
       so.tls = true;
       so.cert_file = options.cert_dir + "/tls.crt";
       so.key_file = options.cert_dir + "/tls.key";
+      so.client_ca_file = options.client_ca;
+      so.max_connections = static_cast<size_t>(options.max_connections);
       so.log = [](const std::string& line) { spdlog::error("webhook: {}", line); };
       webhook::AdmissionHandler handler(
           &state, &metrics, AdmissionOptions{options.metallb}, [](const AdmissionOutcome& out) {
+            // One line per verdict whatever the request: long messages are cut.
+            std::string message = kube::CutUtf8(out.message, 4096);
             if (out.verdict == "denied") {
-              spdlog::info("denied {} {} (uid {}{}): {}", out.operation, out.kind, out.uid,
-                           out.dry_run ? ", dry run" : "", out.message);
+              spdlog::info("denied {} {} for {} (uid {}{}): {}", out.operation, out.kind,
+                           out.requester.empty() ? "-" : kube::CutUtf8(out.requester, 253),
+                           out.uid, out.dry_run ? ", dry run" : "", message);
             } else {
               spdlog::warn("unreadable AdmissionReview (uid {}): {}",
-                           out.uid.empty() ? "-" : out.uid, out.message);
+                           out.uid.empty() ? "-" : kube::CutUtf8(out.uid, 253), message);
             }
           });
       webhook_server = std::make_unique<webhook::HttpServer>(so, handler);

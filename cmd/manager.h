@@ -32,6 +32,9 @@ struct ManagerOptions {
   std::vector<std::string> webhook_configs;
   std::vector<std::string> webhook_dns;
   std::vector<std::string> webhook_ips;
+  std::string client_ca;  // PEM file: only clients with a certificate it signed
+  int max_connections = 1000;
+  int max_holds_per_requester = 256;
   std::string probe_bind = "0.0.0.0";
   int metrics_port = 8080;  // 0: any free port; -1: none
   int probe_port = 8081;

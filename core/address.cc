@@ -5,6 +5,15 @@
 #include <vector>
 
 namespace ipguard {
+
+std::string QuoteValue(std::string_view s) {
+  if (s.size() <= kMaxQuoted) return "\"" + std::string(s) + "\"";
+  size_t n = kMaxQuoted;
+  // Back off continuation bytes (10xxxxxx) so that no character is split.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return "\"" + std::string(s.substr(0, n)) + "...\" (" + std::to_string(s.size()) + " bytes)";
+}
+
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -17,7 +26,7 @@ int HexValue(char c) {
   return -1;
 }
 
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string Quote(std::string_view s) { return QuoteValue(s); }
 
 // Checks what both families reject before looking at the syntax proper.
 Status CheckCommon(std::string_view text) {

@@ -56,6 +56,12 @@ class IpAddr {
   Family family_ = Family::kV4;
 };
 
+// `s` in double quotes, for a message: at most kMaxQuoted bytes of it (cut on
+// a UTF-8 character boundary, then "..."), so that no input makes a message,
+// a denial or a log line grow with the size of a bad value.
+constexpr size_t kMaxQuoted = 253;
+std::string QuoteValue(std::string_view s);
+
 // Parses one IP address. Errors carry only the reason.
 Result<IpAddr> ParseIp(std::string_view text);
 

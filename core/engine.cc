@@ -87,7 +87,7 @@ std::string SharingProblem(const ServiceSpec& a, const ServiceSpec& b) {
   }
   std::string port;
   if (PortsRepeat(a, b, &port)) {
-    return "and both use port " + port + " under sharing key \"" + a.sharing_key + "\"";
+    return "and both use port " + port + " under sharing key " + QuoteValue(a.sharing_key);
   }
   return "";
 }
@@ -520,8 +520,8 @@ void Engine::CheckFields(const Object& obj, Verdict* v) const {
       const auto& s = *obj.lnet;
       if (!IsDns1123Label(obj.meta.name)) {
         out.push_back(
-            "metadata.name \"" + obj.meta.name +
-            "\" must be a lowercase DNS-1123 label (a-z, 0-9 and '-', at most 63 characters)");
+            "metadata.name " + QuoteValue(obj.meta.name) +
+            " must be a lowercase DNS-1123 label (a-z, 0-9 and '-', at most 63 characters)");
       }
       if (s.vm_switch_name.empty()) out.push_back("spec.vmSwitchName is required");
       if (s.method == Method::kUnset)
@@ -568,7 +568,7 @@ void Engine::CheckFields(const Object& obj, Verdict* v) const {
         if (np.name.empty()) continue;
         for (size_t j = 0; j < i; ++j) {
           if (s.node_pools[j].name == np.name) {
-            out.push_back(p + ".name \"" + np.name + "\" is already used by spec.nodePools[" +
+            out.push_back(p + ".name " + QuoteValue(np.name) + " is already used by spec.nodePools[" +
                           std::to_string(j) + "]");
             break;
           }
@@ -685,8 +685,8 @@ void Engine::CheckWorkloadCluster(Operation op, const Object* old_obj, const Obj
   if (s.logical_network_name.empty()) return;
   const Object* net = Network(s.logical_network_name);
   if (!net) {
-    out.push_back("spec.logicalNetworkName: LogicalNetwork \"" + s.logical_network_name +
-                  "\" not found");
+    out.push_back("spec.logicalNetworkName: LogicalNetwork " + QuoteValue(s.logical_network_name) +
+                  " not found");
     return;
   }
   if (s.control_plane_ip) {
@@ -736,8 +736,8 @@ void Engine::CheckAddressPool(const Object& obj, Verdict* v) const {
   if (obj.kind != Kind::kLoadBalancerPool || obj.addr->logical_network_name.empty()) return;
   const Object* net = Network(obj.addr->logical_network_name);
   if (!net) {
-    v->violations.push_back("spec.logicalNetworkName: LogicalNetwork \"" +
-                            obj.addr->logical_network_name + "\" not found");
+    v->violations.push_back("spec.logicalNetworkName: LogicalNetwork " +
+                            QuoteValue(obj.addr->logical_network_name) + " not found");
     return;
   }
   if (!IsStatic(*net) || !net->lnet->address_prefix) return;
@@ -754,7 +754,7 @@ void Engine::CheckService(const Object& obj, Verdict* v) const {
   std::string net = NetworkNameOf(obj);
   if (!net.empty() && !Network(net)) {
     v->violations.push_back(std::string("metadata.annotations[") + kLogicalNetworkAnnotation +
-                            "]: LogicalNetwork \"" + net + "\" not found");
+                            "]: LogicalNetwork " + QuoteValue(net) + " not found");
   }
 }
 

@@ -147,7 +147,7 @@ class Reader {
     const std::string& text = v.get_ref<const std::string&>();
     auto parsed = parse(text);
     if (!parsed.ok()) {
-      Error(path, "\"" + text + "\" is not " + what + ": " + parsed.error());
+      Error(path, QuoteValue(text) + " is not " + what + ": " + parsed.error());
       return std::nullopt;
     }
     return *parsed;
@@ -166,7 +166,7 @@ void ParseLogicalNetwork(const json& spec, Reader& r, LogicalNetworkSpec* out) {
       out->method = LogicalNetworkSpec::Method::kDhcp;
     } else {
       out->method = LogicalNetworkSpec::Method::kInvalid;
-      r.Error("spec.ipAllocationMethod", "\"" + method + "\" must be Static or DHCP");
+      r.Error("spec.ipAllocationMethod", QuoteValue(method) + " must be Static or DHCP");
     }
   }
   if (const json* v = r.Member(spec, "addressPrefix")) {
@@ -179,7 +179,7 @@ void ParseLogicalNetwork(const json& spec, Reader& r, LogicalNetworkSpec* out) {
         out->address_prefix = *b;
       } else {
         r.Error("spec.addressPrefix",
-                "\"" + v->get<std::string>() + "\" is not a valid CIDR: " + b.error());
+                QuoteValue(v->get<std::string>()) + " is not a valid CIDR: " + b.error());
       }
     }
   }

@@ -4,8 +4,42 @@
 
 namespace ipguard::kube {
 
-ClusterState::ClusterState(Options options, Clock* clock, Clock::Duration pending_ttl)
-    : clock_(clock), ttl_(pending_ttl), engine_(options) {}
+ClusterState::ClusterState(Options options, Clock* clock, Clock::Duration pending_ttl,
+                           size_t max_holds_per_requester)
+    : clock_(clock),
+      ttl_(pending_ttl),
+      engine_(options),
+      max_per_requester_(std::max<size_t>(1, max_holds_per_requester)) {}
+
+std::map<std::string, ClusterState::Pending>::iterator ClusterState::DropPendingLocked(
+    std::map<std::string, Pending>::iterator it, bool restore, std::vector<std::string>* affected) {
+  auto h = holds_.find(it->second.requester);
+  if (h != holds_.end() && h->second.live > 0 && --h->second.live == 0) holds_.erase(h);
+  if (restore) {
+    ++writes_;
+    Collect(it->first, affected);
+    if (it->second.shown) {
+      engine_.Upsert(*it->second.shown);
+    } else {
+      engine_.Remove(it->first);
+    }
+    Collect(it->first, affected);
+  }
+  return pending_.erase(it);
+}
+
+void ClusterState::ReleaseOldestLocked(const std::string& requester) {
+  auto h = holds_.find(requester);
+  while (h != holds_.end() && !h->second.order.empty()) {
+    auto [key, seq] = h->second.order.front();
+    h->second.order.pop_front();
+    auto it = pending_.find(key);
+    if (it == pending_.end() || it->second.seq != seq) continue;  // gone already
+    ++released_over_bound_;
+    DropPendingLocked(it, true, &released_keys_);
+    return;
+  }
+}
 
 void ClusterState::Collect(const std::string& key, std::vector<std::string>* out) const {
   if (!engine_.Find(key)) return;
@@ -24,7 +58,7 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
   std::unique_lock<std::shared_mutex> l(mu_);
   ++writes_;
   Collect(key, &affected);
-  pending_.erase(key);
+  if (auto it = pending_.find(key); it != pending_.end()) DropPendingLocked(it, false, nullptr);
   if (keep) {
     engine_.Upsert(std::move(o));
   } else {
@@ -56,7 +90,7 @@ void SpinThenLock(TryLock&& try_lock, Lock&& lock) {
 }  // namespace
 
 Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& judge,
-                                   Object* hold) {
+                                   Object* hold, const std::string& requester) {
   Verdict v;
   uint64_t judged_at = 0;
   {
@@ -79,10 +113,34 @@ Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& 
   }
   ++writes_;
   auto it = pending_.find(key);
-  if (it == pending_.end()) {
-    Pending p;
-    if (const Object* shown = engine_.Find(key)) p.shown = *shown;
+  if (it != pending_.end() && it->second.requester != requester) {
+    // Another requester's hold of this key becomes this one's.
+    Pending p = std::move(it->second);
+    DropPendingLocked(it, false, nullptr);
+    it = pending_.end();
+    p.requester = requester;
     it = pending_.emplace(key, std::move(p)).first;
+    it->second.seq = 0;
+  }
+  if (it == pending_.end() || it->second.seq == 0) {
+    Holds& h = holds_[requester];
+    // Entries whose hold is gone are dropped from the front as they are met.
+    while (!h.order.empty()) {
+      auto p = pending_.find(h.order.front().first);
+      if (p != pending_.end() && p->second.seq == h.order.front().second) break;
+      h.order.pop_front();
+    }
+    if (h.live >= max_per_requester_) ReleaseOldestLocked(requester);
+    if (it == pending_.end()) {
+      Pending p;
+      if (const Object* shown = engine_.Find(key)) p.shown = *shown;
+      p.requester = requester;
+      it = pending_.emplace(key, std::move(p)).first;
+    }
+    it->second.seq = ++hold_seq_;
+    Holds& h2 = holds_[requester];  // ReleaseOldestLocked may have erased it
+    h2.order.emplace_back(key, it->second.seq);
+    ++h2.live;
   }
   it->second.deadline = clock_->Now() + ttl_;
   engine_.UpsertPending(std::move(*hold));
@@ -93,22 +151,24 @@ std::vector<std::string> ClusterState::ExpirePending() {
   std::vector<std::string> affected;
   const auto now = clock_->Now();
   std::unique_lock<std::shared_mutex> l(mu_);
+  affected.swap(released_keys_);
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.deadline > now) {
       ++it;
       continue;
     }
-    ++writes_;
-    Collect(it->first, &affected);
-    if (it->second.shown) {
-      engine_.Upsert(*it->second.shown);
-    } else {
-      engine_.Remove(it->first);
-    }
-    Collect(it->first, &affected);
-    it = pending_.erase(it);
+    it = DropPendingLocked(it, true, &affected);
+  }
+  // A requester with nothing live left has nothing to keep in order.
+  for (auto h = holds_.begin(); h != holds_.end();) {
+    h = h->second.live == 0 ? holds_.erase(h) : std::next(h);
   }
   return affected;
+}
+
+uint64_t ClusterState::holds_released_over_bound() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return released_over_bound_;
 }
 
 size_t ClusterState::pending() const {

@@ -9,12 +9,18 @@
 // (the API server may have failed to store it; it must not block the
 // address for ever), when what the watch showed before comes back.
 //
+// What one requester (the review's userInfo.username) holds at once is
+// bounded: past the bound its oldest hold is released (as if its TTL had
+// passed), so whoever reaches the webhook port cannot squat more than that
+// many addresses with forged reviews; writes are never refused for it.
+//
 // Thread-safe. Reads and judgements take a shared lock and never wait on the
 // network; holding takes the exclusive lock for the length of one hold (and
 // of one Review, when something was written since the shared judgement).
 #ifndef IPGUARD_KUBE_CLUSTER_STATE_H_
 #define IPGUARD_KUBE_CLUSTER_STATE_H_
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -32,7 +38,8 @@ namespace ipguard::kube {
 class ClusterState {
  public:
   ClusterState(Options options, Clock* clock,
-               Clock::Duration pending_ttl = std::chrono::seconds(30));
+               Clock::Duration pending_ttl = std::chrono::seconds(30),
+               size_t max_holds_per_requester = 256);
 
   // The informers' side: `obj` as the API server stores it (kind and
   // apiVersion present). Objects of kinds ipguard does not know, and
@@ -54,25 +61,50 @@ class ClusterState {
   // the shared lock; one that holds is held under the exclusive lock, judged
   // again there if anything was written since, so two conflicting writes
   // cannot both pass.
-  Verdict JudgeAndHold(const std::function<Verdict(const Engine&)>& judge, Object* hold);
+  // `requester` names who asked (userInfo.username; may be empty).
+  Verdict JudgeAndHold(const std::function<Verdict(const Engine&)>& judge, Object* hold,
+                       const std::string& requester = "");
 
   // Drops the pending objects whose TTL has passed, restoring what the
-  // watches showed; returns the keys affected (as Apply does).
+  // watches showed; returns the keys affected (as Apply does), those of
+  // holds released over the requester bound since the last call included.
   std::vector<std::string> ExpirePending();
   size_t pending() const;
+  // Holds released because their requester held too many.
+  uint64_t holds_released_over_bound() const;
 
  private:
   struct Pending {
     Clock::TimePoint deadline;
     std::optional<Object> shown;  // what the watch showed before, if anything
+    std::string requester;
+    uint64_t seq = 0;  // tells this hold from a later one of the same key
   };
   void Collect(const std::string& key, std::vector<std::string>* out) const;
+  // Removes a pending entry, keeping the per-requester counts; `restore`
+  // puts back what the watch showed.
+  std::map<std::string, Pending>::iterator DropPendingLocked(
+      std::map<std::string, Pending>::iterator it, bool restore, std::vector<std::string>* affected);
+  // Releases `requester`'s oldest hold.
+  void ReleaseOldestLocked(const std::string& requester);
 
   Clock* clock_;
   Clock::Duration ttl_;
   mutable std::shared_mutex mu_;
   Engine engine_;
   std::map<std::string, Pending> pending_;
+  size_t max_per_requester_;
+  // Per requester: its holds in the order they were made (key and seq; an
+  // entry whose hold is gone is skipped and dropped when met) and how many
+  // are live.
+  struct Holds {
+    std::deque<std::pair<std::string, uint64_t>> order;
+    size_t live = 0;
+  };
+  std::map<std::string, Holds> holds_;
+  uint64_t hold_seq_ = 0;
+  uint64_t released_over_bound_ = 0;
+  std::vector<std::string> released_keys_;  // for the next ExpirePending()
   // Counts changes to engine_ (under the exclusive lock), so a hold can tell
   // whether its judgement under the shared lock still stands.
   uint64_t writes_ = 0;

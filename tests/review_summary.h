@@ -27,7 +27,7 @@ inline std::string ObjectSummary(const Object& o) {
 
 inline std::string ReviewSummary(const DecodedReview& d) {
   const AdmissionOutcome& o = d.outcome;
-  std::string s = "uid=" + o.uid + " kind=" + o.kind + " op=" + o.operation +
+  std::string s = "uid=" + o.uid + " kind=" + o.kind + " op=" + o.operation + " by=" + o.requester +
                   " dry=" + std::to_string(o.dry_run) + " answered=" + std::to_string(d.answered) +
                   " verdict=" + o.verdict + " message=" + o.message + " body=" + o.body;
   if (d.answered) return s;

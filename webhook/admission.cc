@@ -95,6 +95,7 @@ const JsonProjection& AdmissionReviewProjection() {
   static const JsonProjection* const kProjection = [] {
     JsonProjection request;
     for (const char* key : {"uid", "kind", "operation", "namespace", "dryRun"}) request.Keep(key);
+    request.Keep("userInfo", std::move(JsonProjection().Keep("username")));
     request.Keep("object", ObjectProjection()).Keep("oldObject", ObjectProjection());
     auto* p = new JsonProjection();
     p->Keep("apiVersion").Keep("kind").Keep("request", std::move(request));
@@ -123,7 +124,7 @@ class ServiceReviewReader {
     return ok && s_.AtDocumentEnd() && seen.All(3);
   }
 
-  std::string uid, operation, ns;
+  std::string uid, operation, ns, username;
   bool dry_run = false;
   std::optional<std::string_view> object, old_object;  // their JSON text
 
@@ -147,9 +148,18 @@ class ServiceReviewReader {
       if (key == "dryRun") return seen.First(4) && s_.Bool(&dry_run);
       if (key == "object") return seen.First(5) && Text(&object);
       if (key == "oldObject") return seen.First(6) && Text(&old_object);
+      if (key == "userInfo") return seen.First(7) && UserInfo();
       return s_.Skip(2);
     });
     return ok && seen.All(3) && !uid.empty();
+  }
+
+  bool UserInfo() {
+    SeenKeys seen;
+    return s_.Members([&](std::string_view key) {
+      if (key == "username") return seen.First(0) && s_.String(&username);
+      return s_.Skip(3);
+    });
   }
 
   // request.kind: only the core Service.
@@ -182,6 +192,7 @@ std::optional<DecodedReview> DecodeServiceReview(std::string_view body) {
   d.outcome.kind = "Service";
   d.outcome.operation = std::move(r.operation);
   d.outcome.dry_run = r.dry_run;
+  d.outcome.requester = std::move(r.username);
   if (*op != Operation::kDelete) {
     if (!r.object) return std::nullopt;
     d.obj = ParseServiceText(*r.object, default_ns);
@@ -234,6 +245,7 @@ DecodedReview DecodeReviewDocument(std::string_view body, const AdmissionOptions
   std::string version = JsonString(*kind, "version");
   out.kind = JsonString(*kind, "kind");
   out.operation = JsonString(*request, "operation");
+  if (const json* user = Member(*request, "userInfo")) out.requester = JsonString(*user, "username");
   const json* dry = Member(*request, "dryRun");
   out.dry_run = dry && dry->is_boolean() && dry->get<bool>();
   auto op = ParseOperation(out.operation);

@@ -31,6 +31,7 @@ struct AdmissionOutcome {
   std::string verdict;
   std::string message;  // the denial or error message
   bool dry_run = false;
+  std::string requester;  // request.userInfo.username, as the review says
 };
 
 AdmissionOutcome Admit(std::string_view body, const Engine& engine,
@@ -64,7 +65,7 @@ std::optional<DecodedReview> DecodeServiceReview(std::string_view body);
 DecodedReview DecodeReviewDocument(std::string_view body, const AdmissionOptions& options);
 
 // The parts of an AdmissionReview that DecodeReview reads (the request's
-// uid, kind, operation, namespace, dryRun, and of its objects what
+// uid, kind, operation, namespace, dryRun, userInfo.username, and of its objects what
 // ObjectProjection names): DecodeReview parses a body with ParseProjected
 // and this, and only what that declines with nlohmann/json whole.
 const JsonProjection& AdmissionReviewProjection();

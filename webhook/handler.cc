@@ -20,7 +20,9 @@ AdmissionHandler::AdmissionHandler(kube::ClusterState* state, kube::Metrics* met
 ServerResponse AdmissionHandler::operator()(const ServerRequest& req) const {
   std::string path = req.target.substr(0, req.target.find('?'));
   if (path != "/validate") return {404, "text/plain; charset=utf-8", "not found\n"};
-  if (req.method != "POST") return {405, "text/plain; charset=utf-8", "only POST\n"};
+  if (req.method != "POST") {
+    return {405, "text/plain; charset=utf-8", "only POST\n", {{"Allow", "POST"}}};
+  }
   auto start = std::chrono::steady_clock::now();
   DecodedReview d = DecodeReview(req.body, options_);
   Verdict v;
@@ -34,7 +36,8 @@ ServerResponse AdmissionHandler::operator()(const ServerRequest& req) const {
       hold = &*d.obj;
     }
     // A held object is moved into the state; d is only answered after.
-    v = state_->JudgeAndHold([&](const Engine& e) { return JudgeReview(d, e); }, hold);
+    v = state_->JudgeAndHold([&](const Engine& e) { return JudgeReview(d, e); }, hold,
+                             d.outcome.requester);
   }
   AdmissionOutcome out = AnswerReview(std::move(d), v);
   if (metrics_) {

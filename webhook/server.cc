@@ -59,13 +59,18 @@ FileStamp Stamp(const std::string& path) {
   return s;
 }
 
+constexpr char k100Continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
 Result<std::shared_ptr<ssl::context>> LoadContext(const std::string& cert_file,
-                                                  const std::string& key_file) {
+                                                  const std::string& key_file,
+                                                  const std::string& client_ca_file) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   SSL_CTX_set_options(
       native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // An idle connection gives its read and write buffers (about 34 KB) back.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
     return Status::Error("OpenSSL refused the cipher list");
   }
@@ -76,6 +81,17 @@ Result<std::shared_ptr<ssl::context>> LoadContext(const std::string& cert_file,
   if (ec) return Status::Error("cannot load key " + key_file + ": " + ec.message());
   if (SSL_CTX_check_private_key(native) != 1) {
     return Status::Error("key " + key_file + " does not match certificate " + cert_file);
+  }
+  if (!client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(native, client_ca_file.c_str(), nullptr) != 1) {
+      return Status::Error("cannot load client CA " + client_ca_file);
+    }
+    // The CertificateRequest names these CAs, so that a client with several
+    // certificates (Go's) picks the one they signed.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(client_ca_file.c_str());
+    if (!names) return Status::Error("no CA certificate in " + client_ca_file);
+    SSL_CTX_set_client_CA_list(native, names);
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
   return ctx;
 }
@@ -93,7 +109,8 @@ class HttpServer::Impl {
         handler_(std::move(handler)),
         iocs_(MakeContexts(std::max(1, options_.threads))),
         acceptor_(*iocs_[0]),
-        reload_timer_(*iocs_[0]) {}
+        reload_timer_(*iocs_[0]),
+        accept_timer_(*iocs_[0]) {}
 
   static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int n) {
     std::vector<std::unique_ptr<asio::io_context>> out;
@@ -119,11 +136,20 @@ class HttpServer::Impl {
       ReloadIfChanged();
       ScheduleReload();
     }
+    // Asio makes a context's reactor (an epoll and an eventfd descriptor) on
+    // its first socket. Made here, while descriptors are at hand: made later
+    // for the first accepted connection, when the process may be out of
+    // them, it would throw out of run().
+    for (auto& ioc : iocs_) {
+      tcp::socket probe(*ioc);
+      probe.open(ep.protocol(), ec);
+      if (ec) return Status::Error("cannot open a socket: " + ec.message());
+    }
     Accept();
     for (auto& ioc : iocs_) {
       // Keeps run() going while a context has no connection yet.
       guards_.push_back(asio::make_work_guard(*ioc));
-      threads_.emplace_back([c = ioc.get()] { c->run(); });
+      threads_.emplace_back([this, c = ioc.get()] { Run(c); });
     }
     return Status::Ok();
   }
@@ -134,6 +160,7 @@ class HttpServer::Impl {
       boost::system::error_code ec;
       acceptor_.close(ec);
       reload_timer_.cancel();
+      accept_timer_.cancel();
     });
     auto deadline = std::chrono::steady_clock::now() + grace;
     while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -150,6 +177,31 @@ class HttpServer::Impl {
     return ctx_ != nullptr;
   }
   int certificate_loads() const { return loads_.load(); }
+  ServerStats stats() const {
+    ServerStats s;
+    s.connections = connections_.load();
+    s.connections_refused = connections_refused_.load();
+    s.accept_errors = accept_errors_.load();
+    s.pending_body_bytes = pending_body_bytes_.load();
+    s.requests_refused_busy = requests_refused_busy_.load();
+    s.handshakes_failed = handshakes_failed_.load();
+    return s;
+  }
+
+  // Takes `bytes` of the body budget; false (nothing taken) when they would
+  // pass max_pending_body_bytes.
+  bool ReserveBody(size_t bytes) {
+    int64_t n = static_cast<int64_t>(bytes);
+    if (pending_body_bytes_.fetch_add(n) + n >
+        static_cast<int64_t>(options_.max_pending_body_bytes)) {
+      pending_body_bytes_.fetch_sub(n);
+      requests_refused_busy_.fetch_add(1);
+      return false;
+    }
+    return true;
+  }
+  void ReleaseBody(size_t bytes) { pending_body_bytes_.fetch_sub(static_cast<int64_t>(bytes)); }
+  void HandshakeFailed() { handshakes_failed_.fetch_add(1); }
 
   // Everything a connection needs from the server.
   const ServerOptions& options() const { return options_; }
@@ -170,8 +222,39 @@ class HttpServer::Impl {
   }
   std::atomic<int> in_flight_{0};
 
+  // Counts one open connection for as long as a session holds it.
+  struct Slot {
+    explicit Slot(Impl* s) : server(s) { server->connections_.fetch_add(1); }
+    ~Slot() { server->connections_.fetch_sub(1); }
+    Impl* server;
+  };
+
  private:
+  // Declared before the io_contexts, so that they outlive the sessions those
+  // still hold when the server is destroyed.
+  std::atomic<int64_t> connections_{0};
+  std::atomic<int64_t> connections_refused_{0};
+  std::atomic<int64_t> accept_errors_{0};
+  std::atomic<int64_t> pending_body_bytes_{0};
+  std::atomic<int64_t> requests_refused_busy_{0};
+  std::atomic<int64_t> handshakes_failed_{0};
+
   void Accept();
+  void OnAccepted(tcp::socket socket);
+  // Runs one context until Stop(). What a handler throws (Asio itself
+  // throws when the system is out of resources) is logged and the context
+  // goes on: the server never takes the process down.
+  void Run(asio::io_context* c) {
+    for (;;) {
+      try {
+        c->run();
+        return;
+      } catch (const std::exception& e) {
+        if (options_.log) options_.log(std::string("server thread: ") + e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
   void ScheduleReload() {
     reload_timer_.expires_after(options_.reload_interval);
     reload_timer_.async_wait([this](boost::system::error_code ec) {
@@ -181,12 +264,14 @@ class HttpServer::Impl {
     });
   }
   void ReloadIfChanged() {
-    FileStamp c = Stamp(options_.cert_file), k = Stamp(options_.key_file);
-    if (c == cert_stamp_ && k == key_stamp_) return;
+    FileStamp c = Stamp(options_.cert_file), k = Stamp(options_.key_file),
+              a = options_.client_ca_file.empty() ? FileStamp{} : Stamp(options_.client_ca_file);
+    if (c == cert_stamp_ && k == key_stamp_ && a == client_ca_stamp_) return;
     cert_stamp_ = c;
     key_stamp_ = k;
+    client_ca_stamp_ = a;
     if (!c.exists || !k.exists) return;
-    auto ctx = LoadContext(options_.cert_file, options_.key_file);
+    auto ctx = LoadContext(options_.cert_file, options_.key_file, options_.client_ca_file);
     if (!ctx.ok()) {
       // Keep serving with the last good pair; a half-written pair is tried
       // again on the next change.
@@ -213,7 +298,9 @@ class HttpServer::Impl {
   int port_ = 0;
   mutable std::mutex ctx_mu_;
   std::shared_ptr<ssl::context> ctx_;
-  FileStamp cert_stamp_, key_stamp_;
+  FileStamp cert_stamp_, key_stamp_, client_ca_stamp_;
+  asio::steady_timer accept_timer_;
+  std::chrono::milliseconds accept_backoff_{0};  // acceptor's thread only
   std::atomic<int> loads_{0};
 };
 
@@ -225,24 +312,31 @@ template <typename Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   // `keep` holds what the stream needs alive (the TLS context it was made
-  // from, which a certificate reload may replace).
+  // from, which a certificate reload may replace); `slot` counts the
+  // connection while the session lives.
   template <typename... Args>
-  Session(HttpServer::Impl* server, std::shared_ptr<void> keep, beast::flat_buffer buffer,
-          Args&&... args)
+  Session(HttpServer::Impl* server, std::shared_ptr<void> keep,
+          std::shared_ptr<HttpServer::Impl::Slot> slot, beast::flat_buffer buffer, Args&&... args)
       : server_(server),
         keep_(std::move(keep)),
+        slot_(std::move(slot)),
         stream_(std::forward<Args>(args)...),
         buffer_(std::move(buffer)) {}
+
+  ~Session() { ReleaseBody(); }
 
   void Start() {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
       ReadHeader();
     } else {
-      beast::get_lowest_layer(stream_).expires_after(server_->options().header_timeout);
+      beast::get_lowest_layer(stream_).expires_after(server_->options().handshake_timeout);
       stream_.async_handshake(
           ssl::stream_base::server, buffer_.data(),
           [self = this->shared_from_this()](boost::system::error_code ec, size_t used) {
-            if (ec) return self->Close();
+            if (ec) {
+              self->server_->HandshakeFailed();
+              return self->Close();
+            }
             self->buffer_.consume(used);
             self->ReadHeader();
           });
@@ -254,6 +348,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (server_->stopping()) return Close();
     parser_.emplace();
     parser_->body_limit(server_->options().max_body);
+    // What a large request left behind is not kept while the connection
+    // idles.
+    if (buffer_.size() == 0 && buffer_.capacity() > kKeptBuffer) buffer_ = beast::flat_buffer();
     beast::get_lowest_layer(stream_).expires_after(server_->options().header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](boost::system::error_code ec,
@@ -276,10 +373,35 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     in_flight_ = true;
     server_->in_flight_.fetch_add(1);
+    // The body's buffer is reserved at its Content-Length as it is read:
+    // count it against the server-wide budget first.
+    auto length = parser_->content_length();
+    size_t want = length ? static_cast<size_t>(*length)
+                         : (parser_->chunked() ? server_->options().max_body : 0);
+    if (want > 0) {
+      if (!server_->ReserveBody(want)) {
+        return Refuse(503, "the server is busy receiving other requests; try again",
+                      {{"Retry-After", "1"}});
+      }
+      reserved_ = want;
+    }
     beast::get_lowest_layer(stream_).expires_after(server_->options().body_timeout);
+    const auto& req = parser_->get();
+    if (want > 0 && beast::iequals(req[http::field::expect], "100-continue")) {
+      asio::async_write(stream_, asio::buffer(k100Continue, sizeof(k100Continue) - 1),
+                        [self = this->shared_from_this()](boost::system::error_code ec2, size_t) {
+                          if (ec2) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](boost::system::error_code ec2, size_t) {
-                       self->OnBody(ec2);
+                     [self = this->shared_from_this()](boost::system::error_code ec, size_t) {
+                       self->OnBody(ec);
                      });
   }
 
@@ -295,39 +417,55 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     in.target = std::string(req.target());
     in.content_type = std::string(req[http::field::content_type]);
     in.body = std::move(req.body());
-    ServerResponse out = server_->Handle(in);
     bool keep_alive = req.keep_alive() && !server_->stopping();
-    Respond(out.status, out.content_type, std::move(out.body), keep_alive);
+    bool head = req.method() == http::verb::head;
+    parser_.reset();
+    ServerResponse out = server_->Handle(in);
+    in = ServerRequest();
+    ReleaseBody();
+    Respond(out.status, out.content_type, std::move(out.body), keep_alive, out.headers, head);
   }
 
-  void Refuse(int status, const std::string& why) {
+  void Refuse(int status, const std::string& why,
+              const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     if (!in_flight_) {
       in_flight_ = true;
       server_->in_flight_.fetch_add(1);
     }
-    Respond(status, "text/plain; charset=utf-8", why + "\n", false);
+    ReleaseBody();
+    Respond(status, "text/plain; charset=utf-8", why + "\n", false, headers, false);
   }
 
   // The whole response goes out as one buffer: one TLS record and one
   // send, where writing the header and body apart would cost two of each.
-  void Respond(int status, const std::string& content_type, std::string body, bool keep_alive) {
+  // A HEAD request gets the same header lines without the body.
+  void Respond(int status, const std::string& content_type, std::string body, bool keep_alive,
+               const std::vector<std::pair<std::string, std::string>>& headers, bool head) {
     out_.clear();
-    out_.reserve(body.size() + 160);
+    out_.reserve((head ? 0 : body.size()) + 160);
     out_ += "HTTP/1.1 ";
     out_ += std::to_string(status);
     out_ += ' ';
     out_ += std::string(http::obsolete_reason(static_cast<http::status>(status)));
     out_ += "\r\nServer: ipguard\r\nContent-Type: ";
     out_ += content_type;
+    for (const auto& [name, value] : headers) {
+      out_ += "\r\n";
+      out_ += name;
+      out_ += ": ";
+      out_ += value;
+    }
     out_ += "\r\nContent-Length: ";
     out_ += std::to_string(body.size());
     out_ += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    out_ += body;
+    if (!head) out_ += body;
+    body = std::string();
     beast::get_lowest_layer(stream_).expires_after(server_->options().body_timeout);
     asio::async_write(
         stream_, asio::buffer(out_),
         [self = this->shared_from_this(), keep_alive](boost::system::error_code ec, size_t) {
           self->Finished();
+          if (self->out_.capacity() > kKeptBuffer) self->out_ = std::string();
           if (ec || !keep_alive) return self->Close();
           self->ReadHeader();
         });
@@ -340,31 +478,43 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  void ReleaseBody() {
+    if (reserved_) server_->ReleaseBody(reserved_);
+    reserved_ = 0;
+  }
+
   void Close() {
     Finished();
+    ReleaseBody();
     boost::system::error_code ec;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
     beast::get_lowest_layer(stream_).close();
   }
 
+  // Buffers up to this size stay with the connection between requests.
+  static constexpr size_t kKeptBuffer = 16 * 1024;
+
   HttpServer::Impl* server_;
   std::shared_ptr<void> keep_;
+  std::shared_ptr<HttpServer::Impl::Slot> slot_;
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string out_;  // the response being written
   bool in_flight_ = false;
+  size_t reserved_ = 0;  // bytes of the body budget this request holds
 };
 
 // Looks at the first bytes of a connection on the TLS port: a TLS hello
 // goes on to the handshake, anything else gets a plain-text 400.
 class Detector : public std::enable_shared_from_this<Detector> {
  public:
-  Detector(HttpServer::Impl* server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {}
+  Detector(HttpServer::Impl* server, std::shared_ptr<HttpServer::Impl::Slot> slot,
+           tcp::socket socket)
+      : server_(server), slot_(std::move(slot)), stream_(std::move(socket)) {}
 
   void Start() {
-    stream_.expires_after(server_->options().header_timeout);
+    stream_.expires_after(server_->options().handshake_timeout);
     beast::async_detect_ssl(stream_, buffer_,
                             [self = shared_from_this()](boost::system::error_code ec, bool is_tls) {
                               self->OnDetect(ec, is_tls);
@@ -373,7 +523,7 @@ class Detector : public std::enable_shared_from_this<Detector> {
 
  private:
   void OnDetect(boost::system::error_code ec, bool is_tls) {
-    if (ec) return;
+    if (ec) return server_->HandshakeFailed();
     if (!is_tls) {
       auto self = shared_from_this();
       asio::async_write(stream_, asio::buffer(kPlainHttpOnTls, sizeof(kPlainHttpOnTls) - 1),
@@ -385,37 +535,69 @@ class Detector : public std::enable_shared_from_this<Detector> {
       return;
     }
     auto ctx = server_->Context();
-    if (!ctx) return;  // no certificate yet: refuse by closing
+    if (!ctx) return server_->HandshakeFailed();  // no certificate yet: refuse by closing
     std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-        server_, ctx, std::move(buffer_), std::move(stream_), *ctx)
+        server_, ctx, std::move(slot_), std::move(buffer_), std::move(stream_), *ctx)
         ->Start();
   }
 
   HttpServer::Impl* server_;
+  std::shared_ptr<HttpServer::Impl::Slot> slot_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
 };
+
+// accept() errors that mean "no resources now": retrying at once would only
+// spin.
+bool OutOfResources(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  int v = ec.value();
+  return v == EMFILE || v == ENFILE || v == ENOBUFS || v == ENOMEM;
+}
 
 }  // namespace
 
 void HttpServer::Impl::Accept() {
   asio::io_context& next = *iocs_[next_++ % iocs_.size()];
-  acceptor_.async_accept(next,
-                         [this](boost::system::error_code ec, tcp::socket socket) {
-                           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-                           if (!ec) {
-                             boost::system::error_code ignored;
-                             socket.set_option(tcp::no_delay(true), ignored);
-                             if (options_.tls) {
-                               std::make_shared<Detector>(this, std::move(socket))->Start();
-                             } else {
-                               std::make_shared<Session<beast::tcp_stream>>(
-                                   this, nullptr, beast::flat_buffer(), std::move(socket))
-                                   ->Start();
-                             }
-                           }
-                           Accept();
-                         });
+  acceptor_.async_accept(next, [this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      accept_errors_.fetch_add(1);
+      if (OutOfResources(ec)) {
+        // The connection stays in the kernel's backlog until descriptors
+        // come back; look again after a while, longer each time.
+        accept_backoff_ = std::min(std::chrono::milliseconds(1000),
+                                   std::max(std::chrono::milliseconds(10), accept_backoff_ * 2));
+        accept_timer_.expires_after(accept_backoff_);
+        accept_timer_.async_wait([this](boost::system::error_code tec) {
+          if (!tec && !stopped_.load()) Accept();
+        });
+        return;
+      }
+    } else {
+      accept_backoff_ = std::chrono::milliseconds(0);
+      OnAccepted(std::move(socket));
+    }
+    Accept();
+  });
+}
+
+void HttpServer::Impl::OnAccepted(tcp::socket socket) {
+  boost::system::error_code ignored;
+  if (static_cast<size_t>(connections_.load()) >= options_.max_connections) {
+    connections_refused_.fetch_add(1);
+    socket.close(ignored);
+    return;
+  }
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto slot = std::make_shared<Slot>(this);
+  if (options_.tls) {
+    std::make_shared<Detector>(this, std::move(slot), std::move(socket))->Start();
+  } else {
+    std::make_shared<Session<beast::tcp_stream>>(this, nullptr, std::move(slot),
+                                                 beast::flat_buffer(), std::move(socket))
+        ->Start();
+  }
 }
 
 HttpServer::HttpServer(ServerOptions options, Handler handler)
@@ -426,5 +608,6 @@ void HttpServer::Stop(std::chrono::milliseconds grace) { impl_->Stop(grace); }
 int HttpServer::port() const { return impl_->port(); }
 bool HttpServer::certificate_loaded() const { return impl_->certificate_loaded(); }
 int HttpServer::certificate_loads() const { return impl_->certificate_loads(); }
+ServerStats HttpServer::stats() const { return impl_->stats(); }
 
 }  // namespace ipguard::webhook

@@ -4,9 +4,15 @@
 #include "webhook/server.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <list>
 #include <thread>
 
 #include "tests/component/eventually.h"
@@ -26,6 +32,50 @@ void WriteFile(const std::string& path, const std::string& text) {
 }
 
 using testing_util::Eventually;
+
+// A plain TCP client on bare system calls: it reads for a set time (the
+// Asio client's blocking reads wait for the peer), and its descriptor can be
+// made before it connects.
+class RawSocket {
+ public:
+  explicit RawSocket(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    if (port) Connect(port);
+  }
+  ~RawSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool Connect(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  bool Send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // What arrives within `d`, or until the peer closes.
+  std::string ReadFor(std::chrono::milliseconds d) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + d;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  int fd_;
+};
 
 class ServerTest : public testing::Test {
  protected:
@@ -252,6 +302,164 @@ TEST_F(ServerTest, StopFinishesARequestInFlight) {
   t.join();
   ASSERT_TRUE(reply.ok) << reply.error;
   EXPECT_EQ(reply.body, "done");
+}
+
+
+// HEAD gets the header lines a POST would get, and no body: the next answer
+// on the same connection starts right after them.
+TEST_F(ServerTest, HeadGetsTheHeadersWithoutABody) {
+  StartServer(false);
+  TestClient c(server_->port(), false);
+  ASSERT_EQ(c.Connect(), "");
+  std::string reply = c.Raw(
+      "HEAD /validate HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+      2);
+  size_t second = reply.find("HTTP/1.1", 1);
+  ASSERT_NE(second, std::string::npos) << reply;
+  std::string head = reply.substr(0, second);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Length: 10\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n") << "no body after a HEAD answer: " << head;
+  EXPECT_EQ(reply.substr(reply.size() - 10), "{\"echo\":2}");
+}
+
+// A client that sends Expect: 100-continue (curl does for large bodies) is
+// told to go on at once instead of waiting out its own timer.
+TEST_F(ServerTest, Expect100ContinueIsAnswered) {
+  StartServer(false);
+  RawSocket c(server_->port());
+  ASSERT_TRUE(c.Send("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                     "Expect: 100-continue\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(c.ReadFor(std::chrono::milliseconds(1000)), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(c.Send("{}"));
+  std::string reply = c.ReadFor(std::chrono::milliseconds(1000));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  ASSERT_GE(reply.size(), 10u);
+  EXPECT_EQ(reply.substr(reply.size() - 10), "{\"echo\":2}");
+}
+
+TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosedAtOnce) {
+  InstallCert(Serving());
+  ServerOptions o;
+  o.max_connections = 3;
+  StartServer(true, o);
+  std::list<TestClient> open;
+  for (int i = 0; i < 3; ++i) {
+    open.emplace_back(server_->port(), true, ca_.cert_pem);
+    ASSERT_EQ(open.back().Connect(), "");
+  }
+  ASSERT_TRUE(Eventually([&] { return server_->stats().connections == 3; }));
+  TestClient extra(server_->port(), true, ca_.cert_pem);
+  EXPECT_NE(extra.Connect(), "") << "the fourth connection is closed before its handshake";
+  EXPECT_EQ(server_->stats().connections_refused, 1);
+  // The connections within the cap are served.
+  EXPECT_EQ(open.front().Request("POST", "/validate", "{}").status, 200);
+  open.pop_front();
+  ASSERT_TRUE(Eventually([&] { return server_->stats().connections == 2; }));
+  TestClient again(server_->port(), true, ca_.cert_pem);
+  ASSERT_EQ(again.Connect(), "");
+  EXPECT_EQ(again.Request("POST", "/validate", "{}").status, 200);
+}
+
+// Stalled bodies cannot add up past the budget: one more gets 503 with
+// Retry-After while the others are held, and the budget comes back.
+TEST_F(ServerTest, BodiesBeyondTheBudgetGet503WithRetryAfter) {
+  ServerOptions o;
+  o.max_pending_body_bytes = 1000000;
+  StartServer(false, o);
+  TestClient stalled(server_->port(), false);
+  ASSERT_EQ(stalled.Connect(), "");
+  ASSERT_TRUE(stalled.Write("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 800000\r\n\r\n"));
+  ASSERT_TRUE(Eventually([&] { return server_->stats().pending_body_bytes == 800000; }));
+  TestClient second(server_->port(), false);
+  ASSERT_EQ(second.Connect(), "");
+  std::string reply = second.Raw(
+      "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n" +
+      std::string(300000, 'x'), 2);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 503", 0), 0u) << reply.substr(0, 200);
+  EXPECT_NE(reply.find("Retry-After: 1\r\n"), std::string::npos) << reply.substr(0, 300);
+  EXPECT_EQ(server_->stats().requests_refused_busy, 1);
+  // A small request still fits.
+  TestClient small(server_->port(), false);
+  ASSERT_EQ(small.Connect(), "");
+  EXPECT_EQ(small.Request("POST", "/validate", std::string(1000, 'x')).status, 200);
+  // The stalled one finishes and gives its share back.
+  ASSERT_TRUE(stalled.Write(std::string(800000, 'x')));
+  ASSERT_TRUE(Eventually([&] { return handled_.load() == 2; }));
+  EXPECT_TRUE(Eventually([&] { return server_->stats().pending_body_bytes == 0; }));
+  EXPECT_EQ(handled_.load(), 2);
+}
+
+// Out of file descriptors, accept() fails at once for as long as it lasts:
+// the loop backs off instead of spinning on a core, and serves again once
+// descriptors come back.
+TEST_F(ServerTest, OutOfFileDescriptorsTheAcceptLoopBacksOff) {
+  StartServer(false);
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // The clients' sockets exist before the limit drops; their connects need
+  // no new descriptor.
+  RawSocket a(0), b(0);
+  // The lowest free descriptor number: with the limit there, the server's
+  // accept() has no descriptor left to take.
+  int lowest = ::dup(0);
+  ASSERT_GE(lowest, 0);
+  ::close(lowest);
+  struct rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(lowest);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  bool connected = a.Connect(server_->port()) && b.Connect(server_->port());
+  int64_t before = server_->stats().accept_errors;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  int64_t errors_while_out = server_->stats().accept_errors - before;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(connected) << "the kernel completes both connections in the backlog";
+  // Doubling from 10 ms to 1 s: 8 tries in 1.5 s, where a spinning loop
+  // makes hundreds of thousands.
+  EXPECT_GE(errors_while_out, 1);
+  EXPECT_LE(errors_while_out, 12);
+  // The connections that waited in the backlog are served once descriptors
+  // are back (after at most one backoff of 1 s).
+  ASSERT_TRUE(a.Send("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"));
+  std::string reply = a.ReadFor(std::chrono::milliseconds(3000));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+}
+
+// With a client CA, only a client with a certificate that CA signed gets an
+// answer; the others fail the handshake, which is counted.
+TEST_F(ServerTest, AClientCaAdmitsOnlyItsClients) {
+  InstallCert(Serving());
+  auto client_ca = certs::GenerateCA("apiserver-client-ca", std::chrono::hours(24));
+  ASSERT_TRUE(client_ca.ok());
+  auto other_ca = certs::GenerateCA("other-ca", std::chrono::hours(24));
+  ASSERT_TRUE(other_ca.ok());
+  WriteFile(dir_ + "/client-ca.crt", client_ca->cert_pem);
+  ServerOptions o;
+  o.client_ca_file = dir_ + "/client-ca.crt";
+  StartServer(true, o);
+  auto request = [&](const certs::KeyPair* cert) {
+    TestClient c(server_->port(), true, ca_.cert_pem);
+    if (cert) c.UseClientCertificate(cert->cert_pem, cert->key_pem);
+    std::string err = c.Connect();
+    if (!err.empty()) {
+      std::cerr << "connect: " << err << "\n";
+      return 0;
+    }
+    auto r = c.Request("POST", "/validate", "{}");
+    if (!r.ok) std::cerr << "request: " << r.error << "\n";
+    return r.ok ? r.status : 0;
+  };
+  auto good = certs::GenerateClient(*client_ca, "kube-apiserver", std::chrono::hours(24));
+  auto stranger = certs::GenerateClient(*other_ca, "kube-apiserver", std::chrono::hours(24));
+  ASSERT_TRUE(good.ok() && stranger.ok());
+  EXPECT_EQ(request(&*good), 200);
+  EXPECT_EQ(request(nullptr), 0) << "no certificate";
+  EXPECT_EQ(request(&*stranger), 0) << "a certificate of another CA";
+  EXPECT_EQ(handled_.load(), 1);
+  // The server counts a failure after it has sent its alert, which the client
+  // may have read first.
+  EXPECT_TRUE(Eventually([&] { return server_->stats().handshakes_failed >= 2; }));
 }
 
 }  // namespace

@@ -47,6 +47,13 @@ class TestClient {
     }
   }
 
+  // Presents this certificate when the server asks for one (call before
+  // Connect).
+  void UseClientCertificate(const std::string& cert_pem, const std::string& key_pem) {
+    ctx_.use_certificate_chain(tls_asio::buffer(cert_pem));
+    ctx_.use_private_key(tls_asio::buffer(key_pem), tls_asio::ssl::context::pem);
+  }
+
   // Connects (and handshakes); an empty string on success.
   std::string Connect() {
     boost::system::error_code ec;

@@ -11,7 +11,9 @@
 #     where the machine allows one (unshare -n as root, else unshare -rn), so that it, the
 #     manager and the tests share a private loopback; stopped afterwards whatever happened.
 #     Its API server restart command is handed to the scenarios
-#     (IPGUARD_E2E_APISERVER_RESTART).
+#     (IPGUARD_E2E_APISERVER_RESTART), and its API server presents a client certificate to
+#     webhooks (an AdmissionConfiguration): the CA, and a certificate of the same CA for the
+#     tests' own requests, are handed on as IPGUARD_E2E_CLIENT_CA, _CERT and _KEY.
 #   - neither: every scenario is reported as skipped (exit 77).
 #
 # kubectl and helm come from .tools/ (scripts/setup.sh) when present, else from PATH.
@@ -82,6 +84,46 @@ trap stop_cluster EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The API server presents a client certificate to every webhook it calls, as
+# docs/install.md tells an administrator to configure it: an AdmissionConfiguration whose
+# kubeconfig names the certificate for any webhook host ("*"). The scenarios start the
+# webhook with --client-ca, so a client without that certificate is refused.
+make_webhook_client_cert() {
+  local d=$STATE/webhook-client
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" -days 2 \
+    -subj /CN=ipguard-e2e-webhook-client-ca 2>/dev/null || return 1
+  printf '[ext]\nextendedKeyUsage=clientAuth\n' >"$d/client.cnf"
+  local who
+  for who in apiserver test; do
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/$who.key" -out "$d/$who.csr" \
+      -subj "/CN=ipguard-e2e-$who" 2>/dev/null &&
+      openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+        -out "$d/$who.crt" -days 2 -extfile "$d/client.cnf" -extensions ext 2>/dev/null || return 1
+  done
+  cat >"$d/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: $d/apiserver.crt
+    client-key: $d/apiserver.key
+EOF
+  cat >"$d/admission.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $d/kubeconfig
+EOF
+}
+if ! make_webhook_client_cert; then echo "e2e: cannot make the webhook client certificate" >&2; exit 1; fi
+export K8S_APISERVER_FLAGS="${K8S_APISERVER_FLAGS:-} --admission-control-config-file=$STATE/webhook-client/admission.yaml"
+
 echo "e2e: starting the control plane of $K8S (network namespace: $IPGUARD_E2E_NETNS)"
 started=$SECONDS
 if ! kubeconfig=$("$K8S/up.sh" "$STATE" 2>"$STATE/up.err"); then
@@ -94,4 +136,7 @@ echo "e2e: control plane ready in $((SECONDS - started)) s (kube-apiserver $(kub
 export KUBECONFIG=$kubeconfig
 export IPGUARD_E2E_APISERVER_RESTART="$K8S/restart-apiserver.sh $STATE"
 export IPGUARD_E2E_K8S_STATE=$STATE
+export IPGUARD_E2E_CLIENT_CA=$STATE/webhook-client/ca.crt
+export IPGUARD_E2E_CLIENT_CERT=$STATE/webhook-client/test.crt
+export IPGUARD_E2E_CLIENT_KEY=$STATE/webhook-client/test.key
 run_scenarios "$@"

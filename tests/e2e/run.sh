@@ -20,6 +20,9 @@
 #   IPGUARD_E2E_APISERVER_RESTART  a shell command that restarts the cluster's API server
 #                            (found by itself for kind; without one that check is skipped)
 #   IPGUARD_E2E_KEEP=1       keep the work directory (manager log, certificates) on success
+#   IPGUARD_E2E_CLIENT_CA    a CA file: the manager runs with --client-ca, because the API
+#                            server presents a certificate of that CA to webhooks; with
+#                            IPGUARD_E2E_CLIENT_CERT and _KEY for the test's own requests
 #
 # What it touches: the CRDs in crds/ (applied; deleted at the end only if this script
 # created them), the namespace above, a ValidatingWebhookConfiguration named ipguard-e2e,
@@ -43,6 +46,9 @@ TIMEOUT=${IPGUARD_E2E_TIMEOUT:-60}
 METALLB=${IPGUARD_E2E_METALLB:-0}
 METALLB_NS=${IPGUARD_E2E_METALLB_NAMESPACE:-metallb-system}
 APISERVER_RESTART=${IPGUARD_E2E_APISERVER_RESTART:-}
+CLIENT_CA=${IPGUARD_E2E_CLIENT_CA:-}
+CLIENT_CERT_ARGS=()
+[ -n "$CLIENT_CA" ] && CLIENT_CERT_ARGS=(--cert "${IPGUARD_E2E_CLIENT_CERT:-}" --key "${IPGUARD_E2E_CLIENT_KEY:-}")
 VWC=ipguard-e2e
 LABEL_KEY=app.kubernetes.io/created-by
 LABEL_VALUE=ipguard-e2e
@@ -430,6 +436,7 @@ stop_orphan() {
 start_manager() {
   local extra=()
   [ "$METALLB" = 1 ] && extra+=(--metallb)
+  [ -n "$CLIENT_CA" ] && extra+=(--client-ca "$CLIENT_CA")
   echo "---- manager start $(date -u +%FT%TZ)" >>"$LOG"
   "$IPGUARD_BIN" manager \
     --kubeconfig "$KUBECONFIG" \
@@ -690,14 +697,27 @@ main() {
   ca_bundle 0 | base64 -d >"$WORK/ca.pem" 2>/dev/null
   local hostport="$HOST:$WEBHOOK_PORT"
   [[ $HOST == *:* ]] && hostport="[$HOST]:$WEBHOOK_PORT"
-  if out=$(openssl s_client -connect "$hostport" -CAfile "$WORK/ca.pem" -verify_return_error \
+  local s_client_args=()
+  [ -n "$CLIENT_CA" ] && s_client_args=(-cert "${IPGUARD_E2E_CLIENT_CERT:-}" -key "${IPGUARD_E2E_CLIENT_KEY:-}")
+  if out=$(openssl s_client -connect "$hostport" -CAfile "$WORK/ca.pem" "${s_client_args[@]}" -verify_return_error \
              -verify_ip "$HOST" </dev/null 2>&1) && [[ $out == *"Verify return code: 0 (ok)"* ]]; then
     pass "webhook certificate verifies against the caBundle, with IP SAN $HOST"
   else
     fail "webhook certificate verifies against the caBundle, with IP SAN $HOST" "$(echo "$out" | grep -i verify | head -n 3)"
   fi
   local code
-  code=$(curl -sS --max-time 5 --cacert "$WORK/ca.pem" -o "$WORK/bad-review.json" -w '%{http_code}' \
+  if [ -n "$CLIENT_CA" ]; then
+    # The webhook takes only clients with a certificate of the API server's CA.
+    if out=$(curl -sS --max-time 5 --cacert "$WORK/ca.pem" -H 'Content-Type: application/json' \
+               --data '{}' "https://$hostport/validate" 2>&1); then
+      fail "a client without the API server's certificate is refused (--client-ca)" "answered: $out"
+    else
+      pass "a client without the API server's certificate is refused (--client-ca)"
+    fi
+    check "the refused handshake is counted" \
+      bash -c "curl -fsS --max-time 5 http://127.0.0.1:$METRICS_PORT/metrics | grep -Eq '^ipguard_webhook_tls_handshake_failures_total [1-9]'"
+  fi
+  code=$(curl -sS --max-time 5 --cacert "$WORK/ca.pem" "${CLIENT_CERT_ARGS[@]}" -o "$WORK/bad-review.json" -w '%{http_code}' \
            -H 'Content-Type: application/json' --data 'this is not an AdmissionReview' \
            "https://$hostport/validate" 2>/dev/null)
   if [[ $code == 400 ]] || { [[ $code == 200 ]] && grep -q '400' "$WORK/bad-review.json"; }; then

@@ -212,5 +212,28 @@ TEST_F(AdmissionTest, ResponseBodyIsCanonicalJsonForAnyStrings) {
   }
 }
 
+
+// A bad value of megabytes is quoted cut to 253 bytes, so the denial (and the
+// log line made from it) stays small whatever the input.
+TEST_F(AdmissionTest, AHugeBadValueIsQuotedCut) {
+  const std::string huge(2900000, '7');
+  for (const auto& [kind, yaml] : std::vector<std::pair<std::string, std::string>>{
+           {"IPReservation", "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+                             "spec: {addresses: ['" + huge + "']}\n"},
+           {"Service", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: a\n"
+                       "  annotations: {metallb.io/loadBalancerIPs: '10.1.1.1," + huge + "'}\n"
+                       "spec: {type: LoadBalancer, ports: [{port: 80}]}\n"},
+           {"LogicalNetwork", "apiVersion: ipguard.io/v1alpha1\nkind: LogicalNetwork\nmetadata: {name: n}\n"
+                              "spec: {vmSwitchName: s, ipAllocationMethod: Static, addressPrefix: '" + huge +
+                                  "', gateway: 10.0.0.1, dnsServers: [10.0.0.2], ipPools: [{start: 10.0.0.5, end: 10.0.0.9}]}\n"}}) {
+    AdmissionOutcome o;
+    json r = Send(Review("CREATE", yaml), &o);
+    EXPECT_EQ(r["response"]["allowed"], false) << kind;
+    EXPECT_LT(o.body.size(), 4096u) << kind;
+    std::string msg = r["response"]["status"]["message"];
+    EXPECT_NE(msg.find("...\" (2900000 bytes)"), std::string::npos) << kind << ": " << msg.substr(0, 600);
+  }
+}
+
 }  // namespace
 }  // namespace ipguard

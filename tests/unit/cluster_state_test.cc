@@ -182,5 +182,58 @@ TEST_F(ClusterStateTest, AHoldWithNoWriteInBetweenIsJudgedOnce) {
   EXPECT_EQ(calls, 1);
 }
 
+
+Verdict CreateAs(ClusterState* state, Object obj, const std::string& requester) {
+  return state->JudgeAndHold(
+      [&](const Engine& e) { return e.Review(Operation::kCreate, nullptr, &obj); }, &obj,
+      requester);
+}
+
+// A forged review squats an address for the TTL at most, and one requester
+// squats at most its bound: past it, its oldest hold is released, so the
+// real owner's request for that address is admitted again. Other
+// requesters' holds are untouched.
+TEST(ClusterStateBound, OneRequesterHoldsAtMostItsBound) {
+  FakeClock clock;
+  ClusterState state(Options{}, &clock, std::chrono::seconds(30), 3);
+  state.Apply(EventType::kAdded,
+              Yaml(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  ASSERT_TRUE(CreateAs(&state, Obj(Cluster("t", "gitops", "lnet", "10.20.0.30")), "argocd").allowed());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(CreateAs(&state, Obj(Cluster("x", "f" + std::to_string(i), "lnet",
+                                             "10.20.0." + std::to_string(10 + i))),
+                         "mallory")
+                    .allowed());
+  }
+  EXPECT_EQ(state.pending(), 4u);
+  EXPECT_FALSE(Create(&state, Obj(Cluster("t", "real", "lnet", "10.20.0.10"))).allowed())
+      << "10.20.0.10 is held by mallory's first forged review";
+  // A fourth hold of the same requester releases its first.
+  ASSERT_TRUE(CreateAs(&state, Obj(Cluster("x", "f3", "lnet", "10.20.0.13")), "mallory").allowed());
+  EXPECT_EQ(state.holds_released_over_bound(), 1u);
+  EXPECT_EQ(state.pending(), 4u);
+  EXPECT_TRUE(Create(&state, Obj(Cluster("t", "real", "lnet", "10.20.0.10"))).allowed());
+  EXPECT_FALSE(Create(&state, Obj(Cluster("t", "other", "lnet", "10.20.0.30"))).allowed())
+      << "argocd's hold stays";
+  EXPECT_TRUE(Has(state.ExpirePending(), "WorkloadCluster/x/f0"))
+      << "the released hold's key is handed to the controller";
+  // The same object held again by the same requester is one hold, not two.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(CreateAs(&state, Obj(Cluster("t", "gitops", "lnet", "10.20.0.30")), "argocd").allowed());
+  }
+  EXPECT_EQ(state.holds_released_over_bound(), 1u);
+  // Everything goes at the TTL, and nothing is left in the books.
+  clock.Advance(std::chrono::seconds(31));
+  state.ExpirePending();
+  EXPECT_EQ(state.pending(), 0u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(CreateAs(&state, Obj(Cluster("y", "g" + std::to_string(i), "lnet",
+                                             "10.20.0." + std::to_string(20 + i))),
+                         "mallory")
+                    .allowed());
+  }
+  EXPECT_EQ(state.holds_released_over_bound(), 1u) << "the expired holds no longer count";
+}
+
 }  // namespace
 }  // namespace ipguard::kube

@@ -179,7 +179,8 @@ TEST(JsonProjectionTest, AdmissionReviewProjectionDropsWhatNoRuleReads) {
   auto out = ParseProjected(body, AdmissionReviewProjection());
   ASSERT_TRUE(out);
   const json& obj = (*out)["request"]["object"];
-  EXPECT_FALSE((*out)["request"].contains("userInfo"));
+  EXPECT_EQ((*out)["request"]["userInfo"], json::parse(R"({"username":"alice"})"))
+      << "only the requester's name is kept";
   EXPECT_FALSE(obj["metadata"].contains("managedFields"));
   EXPECT_FALSE(obj["metadata"].contains("labels"));
   EXPECT_EQ(obj["status"], json::parse(R"({"loadBalancer":{"ingress":[{"ip":"10.0.0.5"}]}})"));
