@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks charts/ipguard with the real Helm 3 binary (scripts/setup.sh puts it in .tools/):
-#   - `helm lint --strict` is clean for each certificate mode and the optional parts;
+#   - `helm lint --strict` is clean for each certificate mode and the optional parts
+#     (MetalLB, monitoring, NetworkPolicy, ...);
 #   - `helm template` renders each of them for Kubernetes 1.26 and 1.30, twice, to the same
 #     bytes (GitOps tools must see no drift); what it renders is checked object by object by
 #     tests/js/check_chart_objects.mjs;
@@ -35,6 +36,9 @@ SETS=(
   "certManager-issuer|--set certificates.mode=certManager --set certificates.certManager.issuerRef.name=ca --set certificates.certManager.issuerRef.kind=ClusterIssuer"
   "secret|--set certificates.mode=secret --set certificates.secretName=my-tls --set certificates.caBundle=Y2EK"
   "monitoring|--set serviceMonitor.enabled=true --set prometheusRule.enabled=true"
+  "monitoring-ignore|--set prometheusRule.enabled=true --set webhook.ipguard.failurePolicy=Ignore --set webhook.services.enabled=false --set prometheusRule.runbookBaseURL=https://docs.example.com/ipguard/operations"
+  "networkpolicy-open|--set networkPolicy.enabled=true"
+  "networkpolicy|--set networkPolicy.enabled=true --set networkPolicy.webhookFrom={10.0.0.0/28,fd00:10::/64} --set-json networkPolicy.metricsFrom=[{\"namespaceSelector\":{\"matchLabels\":{\"kubernetes.io/metadata.name\":\"monitoring\"}}},{\"ipBlock\":{\"cidr\":\"10.1.0.0/16\"}}]"
   "one-replica|--set replicaCount=1 --set leaderElection.enabled=false"
   "no-service-webhook|--set webhook.services.enabled=false"
   "existing-sa|--set fullnameOverride=guard --set serviceAccount.create=false --set serviceAccount.name=sa"
@@ -84,6 +88,12 @@ expect_refusal unknown-mode "certificates.mode must be one of the following" --s
 expect_refusal zero-replicas "replicaCount: Must be greater than or equal to 1" --set replicaCount=0
 expect_refusal unknown-value "Additional property nosuchkey is not allowed" --set nosuchkey=1
 expect_refusal two-leaderless "leaderElection.enabled=false needs replicaCount=1" --set leaderElection.enabled=false
+expect_refusal webhook-from-not-cidr "networkPolicy.webhookFrom.0: Does not match pattern" \
+  --set networkPolicy.enabled=true --set 'networkPolicy.webhookFrom={10.0.0.1}'
+expect_refusal metrics-from-unknown-peer "Additional property selector is not allowed" \
+  --set networkPolicy.enabled=true --set-json 'networkPolicy.metricsFrom=[{"selector":{}}]'
+expect_refusal runbook-not-a-url "prometheusRule.runbookBaseURL: Does not match pattern" \
+  --set prometheusRule.enabled=true --set prometheusRule.runbookBaseURL=docs/operations.md
 
 # The flags the Deployment passes must be ones the binary accepts: with a kubeconfig
 # that does not exist, flag parsing passes and the manager stops at the kubeconfig.

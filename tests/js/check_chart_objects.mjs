@@ -20,7 +20,11 @@
 // requests, the restricted security context; least-privilege RBAC; the two webhook
 // configurations (policies, exclusions, sideEffects, versions, and matchConditions, whose
 // CEL is run on sample Services); the PodDisruptionBudget; each certificate mode; the
-// ServiceMonitor, and a PrometheusRule whose metrics the manager exports.
+// NetworkPolicy (off by default; the webhook port only from webhookFrom, metrics and probes
+// only from metricsFrom, nothing else); the ServiceMonitor, and a PrometheusRule whose
+// metrics the manager exports (or, named explicitly, the API server), with an alert for
+// every replica gone (absent()), one per webhook the API server cannot call, and a
+// runbook_url per alert that is a URL ending in an anchor of docs/operations.md.
 // Exit 0 when every check passes, 1 otherwise.
 
 import { execFileSync } from "node:child_process";
@@ -64,6 +68,8 @@ async function validateObject(obj, where) {
 // The renders.
 // ---------------------------------------------------------------------------------------
 
+const METRICS_FROM = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+                      { ipBlock: { cidr: "10.1.0.0/16" } }];
 const SETS = {
   selfSigned: [],
   metallb: ["--set", "metallb.enabled=true"],
@@ -72,6 +78,13 @@ const SETS = {
                       "--set", "certificates.certManager.issuerRef.kind=ClusterIssuer"],
   secret: ["--set", "certificates.mode=secret", "--set", "certificates.secretName=my-tls", "--set", "certificates.caBundle=Y2EK"],
   monitoring: ["--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"],
+  // Both webhooks' failure policies the other way round, and a runbook URL of one's own.
+  monitoringFlipped: ["--set", "prometheusRule.enabled=true", "--set", "webhook.ipguard.failurePolicy=Ignore",
+                      "--set", "webhook.services.failurePolicy=Fail",
+                      "--set", "prometheusRule.runbookBaseURL=https://docs.example.com/ipguard/operations.html"],
+  networkPolicyOpen: ["--set", "networkPolicy.enabled=true"],
+  networkPolicy: ["--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhookFrom={10.0.0.0/28,fd00:10::/64}",
+                  "--set-json", `networkPolicy.metricsFrom=${JSON.stringify(METRICS_FROM)}`],
   oneReplica: ["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"],
 };
 const CLUSTER_SCOPED = new Set(["ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "CustomResourceDefinition"]);
@@ -273,8 +286,97 @@ for (const [setName, docs] of Object.entries(renders)) {
 }
 
 // ---------------------------------------------------------------------------------------
+// NetworkPolicy.
+// ---------------------------------------------------------------------------------------
+
+{
+  const containerPort = (name) => (manager.ports ?? []).find((p) => p.name === name)?.containerPort;
+  const webhookTarget = containerPort(webhookPort?.targetPort) ?? webhookPort?.targetPort;
+  for (const [setName, cidrs, peers] of [["networkPolicy", ["10.0.0.0/28", "fd00:10::/64"], METRICS_FROM],
+                                         ["networkPolicyOpen", [], []]]) {
+    for (const kube of ["1.26.0", "1.30.0"]) {
+      const where = `${setName}@${kube}`;
+      const np = one(renders[where], "NetworkPolicy");
+      const rules = np.spec?.ingress ?? [];
+      check(selects(np.spec?.podSelector?.matchLabels) && Object.keys(np.spec.podSelector).length === 1,
+            `${where}: NetworkPolicy selects the manager pods`);
+      check(eq(np.spec?.policyTypes, ["Ingress"]) && np.spec?.egress === undefined,
+            `${where}: NetworkPolicy restricts ingress only (the manager must reach the API server)`);
+      // A rule without ports opens every port; a port must be one the container serves.
+      check(rules.every((r) => (r.ports ?? []).length > 0), `${where}: every ingress rule names its ports`);
+      const served = new Set(["webhook", "metrics", "probes"].map(containerPort));
+      check(rules.every((r) => r.ports.every((p) => served.has(p.port) && p.protocol === "TCP")),
+            `${where}: the rules open only the container's webhook, metrics and probe ports`, JSON.stringify(rules));
+      const opening = (port) => rules.filter((r) => r.ports.some((p) => p.port === port));
+      const hook = opening(webhookTarget);
+      check(hook.length === 1, `${where}: one rule opens the port the Service's port 443 leads to (${webhookTarget})`);
+      if (cidrs.length) {
+        check(eq(hook[0]?.from, cidrs.map((cidr) => ({ ipBlock: { cidr } }))),
+              `${where}: the webhook port only from networkPolicy.webhookFrom`, JSON.stringify(hook[0]?.from));
+      } else {
+        check(hook[0] !== undefined && hook[0].from === undefined,
+              `${where}: with webhookFrom empty the webhook port is open to any address (the API server's is unknown)`);
+      }
+      for (const port of ["metrics", "probes"].map(containerPort)) {
+        const open = opening(port);
+        if (peers.length) {
+          check(open.length === 1 && eq(open[0].from, peers), `${where}: port ${port} only from networkPolicy.metricsFrom`,
+                JSON.stringify(open));
+        } else {
+          check(open.length === 0, `${where}: with metricsFrom empty port ${port} is closed (the kubelet's probes come from the node)`);
+        }
+      }
+    }
+  }
+  for (const [setName, docs] of Object.entries(renders)) {
+    check(find(docs, "NetworkPolicy").length === (setName.startsWith("networkPolicy") ? 1 : 0),
+          `${setName}: a NetworkPolicy only with networkPolicy.enabled`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // ServiceMonitor and PrometheusRule.
 // ---------------------------------------------------------------------------------------
+
+// The metric names a PromQL expression reads: identifiers that are not functions,
+// aggregations, keywords, label names or values, or durations.
+function promMetrics(expr) {
+  const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\{[^}]*\}/g, " ").replace(/\[[^\]]*\]/g, " ")
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, " ")
+    .replace(/(?<![\w:])[0-9]+(?:ms|s|m|h|d|w|y)\b/g, " ").replace(/(?<![\w:])[0-9.]+(?:e[+-]?[0-9]+)?/gi, " ");
+  const keywords = new Set(["and", "or", "unless", "bool", "offset", "inf", "nan"]);
+  return [...bare.matchAll(/(?<![\w:])[A-Za-z_:][A-Za-z0-9_:]*(?![\w:]|\s*\()/g)].map((m) => m[0])
+    .filter((t) => !keywords.has(t.toLowerCase()));
+}
+// Every selector of METRIC in expr, as {label: value} (equality matchers only).
+function selectors(expr, metric) {
+  return [...expr.matchAll(new RegExp(`\\b${metric}\\{([^}]*)\\}`, "g"))]
+    .map((m) => Object.fromEntries([...m[1].matchAll(/(\w+)\s*=\s*"([^"]*)"/g)].map((l) => [l[1], l[2]])));
+}
+
+// The metrics of the API server that the alerts may read, as kube-apiserver 1.26 names and
+// labels them (tests/e2e/chart.sh makes the API server count both and checks the series):
+// calls to a webhook that failed, refused (Fail) or let through (Ignore). They are the API
+// server's, not the manager's, so they are listed here instead of found in its source.
+const APISERVER_METRICS = {
+  apiserver_admission_webhook_rejection_count: "Fail",
+  apiserver_admission_webhook_fail_open_count: "Ignore",
+};
+
+// docs/operations.md's anchors, as GitHub and most renderers make them from headings.
+const opsHeadings = new Map();
+for (const line of readFileSync(join(root, "docs/operations.md"), "utf8").split("\n")) {
+  const h = line.match(/^#{1,6}\s+(.*?)\s*$/);
+  if (h) opsHeadings.set(h[1].toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-"), h[1]);
+}
+const defaultRunbook = parseAllDocuments(readFileSync(join(chart, "values.yaml"), "utf8"))[0].toJS().prometheusRule.runbookBaseURL;
+
+const exported = new Set();
+for (const dir of ["cmd", "kube", "webhook", "controller"]) {
+  for (const f of readdirSync(join(root, dir)).filter((n) => n.endsWith(".cc"))) {
+    for (const [, m] of readFileSync(join(root, dir, f), "utf8").matchAll(/Describe\(\s*"([a-z_]+)"/g)) exported.add(m);
+  }
+}
 
 {
   const docs = renders["monitoring@1.30.0"];
@@ -285,28 +387,63 @@ for (const [setName, docs] of Object.entries(renders)) {
         "ServiceMonitor: selects the chart's Service");
   check((sm.spec?.endpoints ?? []).every((e) => (svc.spec?.ports ?? []).some((p) => p.name === e.port)),
         "ServiceMonitor: scrapes a port the Service has");
-  const rule = one(docs, "PrometheusRule");
-  const alerts = (rule.spec?.groups ?? []).flatMap((g) => g.rules ?? []);
-  const names = alerts.map((a) => a.alert);
-  for (const want of ["IPGuardPoolNearlyFull", "IPGuardConflicts", "IPGuardWebhookErrors"]) {
-    check(names.includes(want), `PrometheusRule: alert ${want}`, names.join(", "));
-  }
-  // Every metric an alert reads is one the manager describes.
-  const exported = new Set();
-  for (const dir of ["cmd", "kube", "webhook", "controller"]) {
-    for (const f of readdirSync(join(root, dir)).filter((n) => n.endsWith(".cc"))) {
-      for (const [, m] of readFileSync(join(root, dir, f), "utf8").matchAll(/Describe\(\s*"(ipguard_[a-z_]+)"/g)) exported.add(m);
+}
+for (const [setName, runbookBase] of [["monitoring", defaultRunbook],
+                                      ["monitoringFlipped", "https://docs.example.com/ipguard/operations.html"]]) {
+  for (const kube of ["1.26.0", "1.30.0"]) {
+    const where = `${setName}@${kube}`;
+    const docs = renders[where];
+    const alerts = (one(docs, "PrometheusRule").spec?.groups ?? []).flatMap((g) => g.rules ?? []);
+    const names = alerts.map((a) => a.alert);
+    for (const want of ["IPGuardPoolNearlyFull", "IPGuardConflicts", "IPGuardWebhookErrors", "IPGuardNoLeader",
+                        "IPGuardInformersNotSynced", "IPGuardWebhookUnreachable", "IPGuardServiceWebhookUnreachable"]) {
+      check(names.includes(want), `${where}: PrometheusRule: alert ${want}`, names.join(", "));
     }
-  }
-  for (const a of alerts) {
-    for (const [m] of a.expr.matchAll(/ipguard_[a-z_]+/g)) {
-      check(exported.has(m), `PrometheusRule ${a.alert}: the manager exports ${m}`, [...exported].join(", "));
+    // Every metric an alert reads is one the manager describes, or one of the API server's
+    // listed above.
+    for (const a of alerts) {
+      const metrics = promMetrics(a.expr);
+      check(metrics.length > 0, `${where}: ${a.alert} reads a metric`, a.expr);
+      for (const m of metrics) {
+        check(exported.has(m) || m in APISERVER_METRICS, `${where}: ${a.alert}: ${m} is exported by the manager or is the API server's`,
+              [...exported].join(", "));
+      }
+      // A runbook per alert: an absolute URL whose anchor is the alert's heading in docs/operations.md.
+      const url = a.annotations?.runbook_url ?? "";
+      const [page, anchor] = url.split("#");
+      check(/^https?:\/\//.test(url) && page === runbookBase && opsHeadings.get(anchor) === a.alert,
+            `${where}: ${a.alert}: runbook_url is ${runbookBase}#<its heading in docs/operations.md>`, url);
+    }
+    // Every replica gone is an alert too: max() of no series is no series, so absent().
+    const noLeader = alerts.find((a) => a.alert === "IPGuardNoLeader")?.expr ?? "";
+    const leaderSelectors = new Set([...noLeader.matchAll(/ipguard_leader(\{[^}]*\})?/g)].map((m) => m[1] ?? ""));
+    check(/absent\(\s*ipguard_leader/.test(noLeader) && leaderSelectors.size === 1,
+          `${where}: IPGuardNoLeader fires when no replica is scraped (absent() of the same series)`, noLeader);
+    // One alert per webhook the API server cannot call, reading the metric its failurePolicy
+    // moves, filtered on that webhook's name.
+    for (const vwc of find(docs, "ValidatingWebhookConfiguration")) {
+      for (const hook of vwc.webhooks ?? []) {
+        const metric = Object.keys(APISERVER_METRICS).find((m) => APISERVER_METRICS[m] === hook.failurePolicy);
+        const covering = alerts.filter((a) => selectors(a.expr, metric).some((l) => l.name === hook.name &&
+          l.type === "validating" && (hook.failurePolicy === "Ignore" || l.error_type === "calling_webhook_error")));
+        check(covering.length === 1, `${where}: one alert when the API server cannot call ${hook.name} (failurePolicy ${hook.failurePolicy}: ${metric})`,
+              alerts.map((a) => a.expr).join(" | "));
+      }
+    }
+    for (const a of alerts) {
+      for (const m of Object.keys(APISERVER_METRICS)) {
+        const webhookNames = find(docs, "ValidatingWebhookConfiguration").flatMap((v) => (v.webhooks ?? []).map((w) => w.name));
+        for (const l of selectors(a.expr, m)) {
+          check(webhookNames.includes(l.name), `${where}: ${a.alert}: ${m} is filtered on one of the chart's webhooks`, JSON.stringify(l));
+        }
+      }
     }
   }
 }
 for (const [setName, docs] of Object.entries(renders)) {
-  const monitoring = setName.startsWith("monitoring");
-  check(find(docs, "ServiceMonitor").length === (monitoring ? 1 : 0) && find(docs, "PrometheusRule").length === (monitoring ? 1 : 0),
+  const flags = SETS[setName.split("@")[0]].join(" ");
+  check(find(docs, "ServiceMonitor").length === (flags.includes("serviceMonitor.enabled=true") ? 1 : 0) &&
+        find(docs, "PrometheusRule").length === (flags.includes("prometheusRule.enabled=true") ? 1 : 0),
         `${setName}: ServiceMonitor and PrometheusRule only when enabled`);
   check(find(docs, "CustomResourceDefinition").length === 4, `${setName}: --include-crds gives the four CRDs`);
 }

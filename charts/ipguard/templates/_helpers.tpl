@@ -94,6 +94,18 @@ app.kubernetes.io/part-of: ipguard
 {{- printf "%s-services" (include "ipguard.fullname" .) }}
 {{- end }}
 
+{{/*
+The names of the two webhooks inside those configurations. The API server labels its
+admission metrics with them (name="..."), which the PrometheusRule reads.
+*/}}
+{{- define "ipguard.webhookName.resources" -}}
+resources.ipguard.io
+{{- end }}
+
+{{- define "ipguard.webhookName.services" -}}
+services.ipguard.io
+{{- end }}
+
 {{/* Where the manager reads tls.crt and tls.key (the manager's default, set explicitly). */}}
 {{- define "ipguard.certDir" -}}
 /tmp/k8s-webhook-server/serving-certs

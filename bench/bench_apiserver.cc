@@ -1,0 +1,594 @@
+// Benchmarks of `ipguard manager` against a real kube-apiserver (bench/apiserver.sh starts
+// the control plane of ../shared/k8s and runs these in order; figures in
+// docs/performance.md). Every object goes through the API server, as a user's would.
+//
+//   bench_apiserver --kubeconfig K load     [--networks 1000] [--clusters 10000]
+//                                           [--services 100000] [--threads 16]
+//   bench_apiserver --kubeconfig K startup  [--binary build/cmd/ipguard] [--runs 3]
+//   bench_apiserver --kubeconfig K race     [--binary ...] [--creates 1000]
+//   bench_apiserver --kubeconfig K latency  [--binary ...] [--rate 200] [--seconds 10]
+//
+// load:    creates the synthetic plan of bench/plan_objects.h through the API server
+//          (Services with allocateLoadBalancerNodePorts false, so 100k fit).
+// startup: starts the manager on that plan `runs` times: time from start to /readyz and
+//          peak RSS (VmHWM) at ready and once every status is written; then the lists as
+//          a client that lists from the watch cache receives them (resourceVersion=0: the
+//          bytes and the time, a floor for any informer).
+// race:    one replica with its webhook registered by URL; `creates` WorkloadClusters
+//          that all ask for one control-plane IP, created at once through the API server:
+//          how many are stored (must be 1) and how long it took.
+// latency: creates at `rate`/s, each a new WorkloadCluster the webhook admits; the
+//          webhook's share as the API server measures it
+//          (apiserver_admission_webhook_admission_duration_seconds, read from its /metrics
+//          before and after), the create latency the client sees, and the webhook's own
+//          ipguard_admission_duration_seconds.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <fcntl.h>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "bench/plan_objects.h"
+#include "kube/client.h"
+#include "kube/clock.h"
+#include "kube/config.h"
+#include "kube/http_transport.h"
+#include "tests/component/tls_client.h"
+#include "webhook/certs.h"
+
+extern char** environ;
+
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+using ipguard::kube::Client;
+using ipguard::kube::Resource;
+
+const Resource kNamespaces{"", "v1", "namespaces", false};
+const Resource kServices{"", "v1", "services", true};
+const Resource kNetworks{"ipguard.io", "v1alpha1", "logicalnetworks", false};
+const Resource kClusters{"ipguard.io", "v1alpha1", "workloadclusters", true};
+const Resource kWebhooks{"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+                         false};
+const char kWebhookConfig[] = "ipguard-bench";
+
+double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+struct Flags {
+  std::string kubeconfig, mode, binary = "build/cmd/ipguard";
+  int networks = 1000, clusters = 10000, services = 100000, threads = 16, runs = 3;
+  int creates = 1000, rate = 200, seconds = 10;
+};
+
+long ProcStatusKb(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::string(field).size()));
+  }
+  return -1;
+}
+
+int FreePort() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return acc.local_endpoint().port();
+}
+
+// Runs fn(i) for i in [0, n) on `threads` threads; returns the failures.
+template <typename Fn>
+int Parallel(int n, int threads, Fn fn) {
+  std::atomic<int> next{0}, failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i; (i = next.fetch_add(1)) < n;) {
+        if (!fn(i)) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  return failures.load();
+}
+
+// Creates, retrying what the API server asks to retry; AlreadyExists counts as done.
+bool CreateRetrying(Client& c, const Resource& r, const std::string& ns, const json& obj) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto res = c.Create(r, ns, obj);
+    if (res.ok() || res.error().code == 409) return true;
+    if (res.error().code != 429 && res.error().code != 0 && res.error().code < 500) {
+      std::cerr << "create " << r.plural << ": " << res.error().ToString() << "\n";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
+  }
+  return false;
+}
+
+int Load(Client& c, const Flags& f) {
+  auto start = SteadyClock::now();
+  std::vector<std::string> namespaces;
+  for (int i = 0; i < 500; ++i) namespaces.push_back("apps-" + std::to_string(i));
+  for (int i = 0; i < 100; ++i) namespaces.push_back("team-" + std::to_string(i));
+  int failed = Parallel(static_cast<int>(namespaces.size()), f.threads, [&](int i) {
+    return CreateRetrying(c, kNamespaces, "",
+                          json{{"apiVersion", "v1"},
+                               {"kind", "Namespace"},
+                               {"metadata", {{"name", namespaces[i]}}}});
+  });
+  failed += Parallel(f.networks, f.threads, [&](int n) {
+    return CreateRetrying(c, kNetworks, "", ipguard::bench::NetworkJson(n));
+  });
+  failed += Parallel(f.clusters, f.threads, [&](int i) {
+    json o = ipguard::bench::ClusterJson(i, f.networks, "team-" + std::to_string(i % 100));
+    return CreateRetrying(c, kClusters, o["metadata"]["namespace"], o);
+  });
+  auto services_start = SteadyClock::now();
+  failed += Parallel(f.services, f.threads, [&](int i) {
+    json o = ipguard::bench::ServiceJson(i);
+    o.erase("status");  // a create ignores it (the status subresource)
+    o["spec"]["allocateLoadBalancerNodePorts"] = false;
+    o["spec"]["loadBalancerClass"] = "ipguard.io/bench-none";
+    return CreateRetrying(c, kServices, o["metadata"]["namespace"], o);
+  });
+  std::printf("loaded %d networks, %d clusters, %d services in %.1f s (services: %.0f/s), %d failed\n",
+              f.networks, f.clusters, f.services, Seconds(SteadyClock::now() - start),
+              f.services / std::max(1e-9, Seconds(SteadyClock::now() - services_start)), failed);
+  return failed == 0 ? 0 : 1;
+}
+
+// A running manager: a child process with its own work directory.
+class Manager {
+ public:
+  Manager(const Flags& f, std::vector<std::string> extra) : dir_(MakeDir()) {
+    probe_ = FreePort();
+    metrics_ = FreePort();
+    webhook_ = FreePort();
+    auto ca = *ipguard::certs::GenerateCA("bench-ca", std::chrono::hours(24));
+    auto serving = *ipguard::certs::GenerateServing(ca, "bench", {"localhost"}, {"127.0.0.1"},
+                                                    std::chrono::hours(24));
+    ::mkdir((dir_ + "/certs").c_str(), 0700);
+    std::ofstream(dir_ + "/certs/tls.crt") << serving.cert_pem;
+    std::ofstream(dir_ + "/certs/tls.key") << serving.key_pem;
+    ca_pem_ = ca.cert_pem;
+    std::vector<std::string> args = {f.binary,        "manager",
+                                     "--kubeconfig",  f.kubeconfig,
+                                     "--namespace",   "default",
+                                     "--leader-elect=false",
+                                     "--cert-dir",    dir_ + "/certs",
+                                     "--webhook-bind", "127.0.0.1",
+                                     "--webhook-port", std::to_string(webhook_),
+                                     "--metrics-port", std::to_string(metrics_),
+                                     "--probe-port",  std::to_string(probe_),
+                                     "--log-level",   "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> cargs;
+    for (auto& a : args) cargs.push_back(a.data());
+    cargs.push_back(nullptr);
+    started_ = SteadyClock::now();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, (dir_ + "/manager.log").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (posix_spawn(&pid_, f.binary.c_str(), &fa, nullptr, cargs.data(), environ) != 0) pid_ = 0;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Manager() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    std::system(("rm -rf " + dir_).c_str());
+  }
+  bool ok() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  int webhook_port() const { return webhook_; }
+  const std::string& ca_pem() const { return ca_pem_; }
+
+  // Seconds from start to /readyz, or a negative number after `limit`.
+  double WaitReady(std::chrono::seconds limit) {
+    while (SteadyClock::now() - started_ < limit) {
+      ipguard::testing_util::TestClient c(probe_, false);
+      if (c.Connect().empty() && c.Request("GET", "/readyz", "").status == 200) {
+        return Seconds(SteadyClock::now() - started_);
+      }
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  std::string Metrics() {
+    ipguard::testing_util::TestClient c(metrics_, false);
+    if (!c.Connect().empty()) return "";
+    return c.Request("GET", "/metrics", "").body;
+  }
+  double Since() const { return Seconds(SteadyClock::now() - started_); }
+
+ private:
+  static std::string MakeDir() {
+    char tmpl[] = "/tmp/ipguard-bench-XXXXXX";
+    return ::mkdtemp(tmpl);
+  }
+  std::string dir_, ca_pem_;
+  int probe_ = 0, metrics_ = 0, webhook_ = 0;
+  pid_t pid_ = 0;
+  SteadyClock::time_point started_;
+};
+
+std::string JsonContinue(const json& list) {
+  auto m = list.find("metadata");
+  if (m == list.end() || !m->is_object()) return "";
+  return m->value("continue", "");
+}
+
+// Whether every LogicalNetwork and WorkloadCluster has a status of its generation.
+bool AllStatusWritten(Client& c) {
+  for (const Resource* r : {&kNetworks, &kClusters}) {
+    auto list = c.List(*r, "");
+    if (!list.ok()) return false;
+    for (const json& o : list.value()["items"]) {
+      if (!o.contains("status") || o["status"].value("observedGeneration", int64_t{-1}) !=
+                                       o["metadata"].value("generation", int64_t{0})) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+int Startup(Client& c, const Flags& f) {
+  for (int run = 1; run <= f.runs; ++run) {
+    Manager m(f, {});
+    if (!m.ok()) return 1;
+    double ready = m.WaitReady(std::chrono::seconds(300));
+    long hwm_ready = ProcStatusKb(m.pid(), "VmHWM:");
+    double written = -1;
+    while (m.Since() < 300) {
+      if (AllStatusWritten(c)) {
+        written = m.Since();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    long hwm = ProcStatusKb(m.pid(), "VmHWM:");
+    std::printf("run %d: ready %.2f s (peak RSS %.1f MB); every status written %.1f s; peak RSS %.1f MB\n",
+                run, ready, hwm_ready / 1024.0, written, hwm / 1024.0);
+  }
+  // What a client that lists from the watch cache receives: the floor for any informer.
+  auto* t = c.transport();
+  double total_s = 0;
+  size_t bytes = 0, items = 0;
+  for (const Resource* r : {&kNetworks, &kClusters, &kServices}) {
+    ipguard::kube::HttpRequest req;
+    req.path = r->Path() + "?resourceVersion=0&limit=500";
+    req.timeout = std::chrono::seconds(120);
+    auto start = SteadyClock::now();
+    auto resp = t->Do(req);
+    total_s += Seconds(SteadyClock::now() - start);
+    if (!resp.ok() || resp->status != 200) return 1;
+    bytes += resp->body.size();
+    json list = json::parse(resp->body, nullptr, false);
+    if (list.is_object() && list["items"].is_array()) items += list["items"].size();
+    if (list.is_object() && !JsonContinue(list).empty()) std::printf("(%s came paged)\n", r->plural.c_str());
+  }
+  std::printf("lists from the watch cache (resourceVersion=0): %zu objects, %.1f MB, received in %.2f s\n",
+              items, bytes / 1048576.0, total_s);
+  return 0;
+}
+
+
+// Registers the manager's webhook by URL for WorkloadCluster creates in `ns`.
+bool RegisterWebhook(Client& c, const Manager& m, const std::string& ns) {
+  c.Delete(kWebhooks, "", kWebhookConfig);
+  json rule = {{"apiGroups", {"ipguard.io"}},
+               {"apiVersions", {"v1alpha1"}},
+               {"operations", {"CREATE", "UPDATE"}},
+               {"resources", {"workloadclusters"}},
+               {"scope", "*"}};
+  json vwc = {
+      {"apiVersion", "admissionregistration.k8s.io/v1"},
+      {"kind", "ValidatingWebhookConfiguration"},
+      {"metadata", {{"name", kWebhookConfig}}},
+      {"webhooks",
+       {{{"name", "wlc.bench.ipguard.io"},
+         {"clientConfig",
+          {{"url", "https://127.0.0.1:" + std::to_string(m.webhook_port()) + "/validate"},
+           {"caBundle", ipguard::certs::EncodeBase64(m.ca_pem())}}},
+         {"rules", {rule}},
+         {"namespaceSelector", {{"matchLabels", {{"kubernetes.io/metadata.name", ns}}}}},
+         {"failurePolicy", "Fail"},
+         {"sideEffects", "None"},
+         {"admissionReviewVersions", {"v1"}},
+         {"timeoutSeconds", 10}}}}};
+  auto r = c.Create(kWebhooks, "", vwc);
+  if (!r.ok()) std::cerr << "webhook configuration: " << r.error().ToString() << "\n";
+  return r.ok();
+}
+
+json Network(const std::string& name, const std::string& prefix, const std::string& gateway,
+             const std::string& pool_start, const std::string& pool_end) {
+  return {{"apiVersion", "ipguard.io/v1alpha1"},
+          {"kind", "LogicalNetwork"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"vmSwitchName", "sw"},
+            {"ipAllocationMethod", "Static"},
+            {"vlanId", 4000},
+            {"addressPrefix", prefix},
+            {"gateway", gateway},
+            {"dnsServers", {gateway}},
+            {"ipPools", {{{"start", pool_start}, {"end", pool_end}}}}}}};
+}
+
+json Cluster(const std::string& ns, const std::string& name, const std::string& network,
+             const std::string& ip) {
+  return {{"apiVersion", "ipguard.io/v1alpha1"},
+          {"kind", "WorkloadCluster"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"spec",
+           {{"logicalNetworkName", network},
+            {"controlPlaneIP", ip},
+            {"nodePools", {{{"name", "np1"}, {"count", 3}}}}}}};
+}
+
+// Until the API server calls the webhook (its configuration is seen through an
+// informer): a dry run of a control-plane IP inside the pool is denied by it.
+bool WaitWebhookInForce(Client& c, const std::string& ns, const std::string& network,
+                        const std::string& in_pool) {
+  auto* t = c.transport();
+  for (int i = 0; i < 300; ++i) {
+    ipguard::kube::HttpRequest req;
+    req.method = "POST";
+    req.path = kClusters.Path(ns) + "?dryRun=All";
+    req.body = Cluster(ns, "probe", network, in_pool).dump();
+    auto r = t->Do(req);
+    if (r.ok() && r->status == 403 && r->body.find("denied the request") != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+void SetUpNamespace(Client& c, const std::string& ns) {
+  c.Create(kNamespaces, "", json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+}
+
+int Race(Client& c, const Flags& f) {
+  const std::string ns = "bench-race", net = "lnet-race", ip = "10.251.0.10";
+  SetUpNamespace(c, ns);
+  CreateRetrying(c, kNetworks, "", Network(net, "10.251.0.0/24", "10.251.0.1", "10.251.0.50", "10.251.0.249"));
+  Manager m(f, {});
+  if (!m.ok() || m.WaitReady(std::chrono::seconds(300)) < 0) return 1;
+  if (!RegisterWebhook(c, m, ns) || !WaitWebhookInForce(c, ns, net, "10.251.0.60")) return 1;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool go = false;
+  std::atomic<int> created{0}, denied{0}, other{0};
+  std::string other_example;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < f.creates; ++i) {
+    threads.emplace_back([&, i] {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return go; });
+      }
+      auto r = c.Create(kClusters, ns, Cluster(ns, "race-" + std::to_string(i), net, ip));
+      if (r.ok()) {
+        created.fetch_add(1);
+      } else if (r.error().code == 403) {
+        denied.fetch_add(1);
+      } else {
+        other.fetch_add(1);
+        std::lock_guard<std::mutex> l(mu);
+        other_example = r.error().ToString();
+      }
+    });
+  }
+  auto start = SteadyClock::now();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    go = true;
+  }
+  cv.notify_all();
+  for (auto& t : threads) t.join();
+  double took = Seconds(SteadyClock::now() - start);
+  int stored = 0;
+  auto list = c.List(kClusters, ns);
+  if (list.ok()) {
+    for (const json& o : list.value()["items"]) stored += o["spec"].value("controlPlaneIP", "") == ip;
+  }
+  std::printf("%d concurrent creates of one control-plane IP through the API server: %d stored, "
+              "%d admitted, %d denied, %d other (%s), in %.2f s\n",
+              f.creates, stored, created.load(), denied.load(), other.load(), other_example.c_str(), took);
+  c.Delete(kWebhooks, "", kWebhookConfig);
+  c.Delete(kNamespaces, "", ns);
+  c.Delete(kNetworks, "", net);
+  return stored == 1 ? 0 : 1;
+}
+
+// The cumulative buckets of a Prometheus histogram, summed over the series whose
+// labels contain every one of `match`.
+std::map<double, double> Buckets(const std::string& text, const std::string& name,
+                                 const std::vector<std::string>& match) {
+  std::map<double, double> out;
+  std::istringstream in(text);
+  std::string line;
+  const std::string prefix = name + "_bucket{";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    bool all = true;
+    for (const auto& m : match) all = all && line.find(m) != std::string::npos;
+    if (!all) continue;
+    size_t le = line.find("le=\"");
+    if (le == std::string::npos) continue;
+    std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+    double b = bound == "+Inf" ? 1e300 : std::stod(bound);
+    out[b] += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return out;
+}
+
+void PrintShares(const char* what, const std::map<double, double>& before,
+                 const std::map<double, double>& after) {
+  if (after.empty()) {
+    std::printf("%s: no such series\n", what);
+    return;
+  }
+  double total = after.rbegin()->second - (before.empty() ? 0 : before.rbegin()->second);
+  std::printf("%s (%.0f requests):", what, total);
+  for (const auto& [bound, count] : after) {
+    if (bound > 1) break;
+    double prev = before.count(bound) ? before.at(bound) : 0;
+    std::printf(" %.1f%% <= %g ms;", total > 0 ? 100.0 * (count - prev) / total : 0.0, bound * 1000);
+  }
+  std::printf("\n");
+}
+
+std::string ApiServerMetrics(Client& c) {
+  ipguard::kube::HttpRequest req;
+  req.path = "/metrics";
+  auto r = c.transport()->Do(req);
+  return r.ok() ? r->body : "";
+}
+
+int Latency(Client& c, const Flags& f) {
+  const std::string ns = "bench-latency", net = "lnet-latency";
+  SetUpNamespace(c, ns);
+  CreateRetrying(c, kNetworks, "",
+                 Network(net, "10.252.0.0/16", "10.252.0.1", "10.252.128.0", "10.252.255.254"));
+  Manager m(f, {});
+  if (!m.ok() || m.WaitReady(std::chrono::seconds(300)) < 0) return 1;
+  if (!RegisterWebhook(c, m, ns) || !WaitWebhookInForce(c, ns, net, "10.252.200.1")) return 1;
+  const int total = f.rate * f.seconds;
+  const std::vector<std::string> match = {"name=\"wlc.bench.ipguard.io\"", "operation=\"CREATE\""};
+  const char* kApi = "apiserver_admission_webhook_admission_duration_seconds";
+  const char* kOwn = "ipguard_admission_duration_seconds";
+  auto api_before = Buckets(ApiServerMetrics(c), kApi, match);
+  auto own_before = Buckets(m.Metrics(), kOwn, {});
+  std::vector<double> client_ms(total, -1);
+  std::atomic<int> failed{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> queue;
+  bool done = false;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 32; ++w) {
+    workers.emplace_back([&] {
+      for (;;) {
+        int i;
+        {
+          std::unique_lock<std::mutex> l(mu);
+          cv.wait(l, [&] { return done || !queue.empty(); });
+          if (queue.empty()) return;
+          i = queue.back();
+          queue.pop_back();
+        }
+        uint32_t ip = (10u << 24) | (252u << 16) | static_cast<uint32_t>(2 + i);
+        auto start = SteadyClock::now();
+        auto r = c.Create(kClusters, ns,
+                          Cluster(ns, "lat-" + std::to_string(i), net, ipguard::bench::Ip4(ip)));
+        client_ms[i] = Seconds(SteadyClock::now() - start) * 1000;
+        if (!r.ok()) failed.fetch_add(1);
+      }
+    });
+  }
+  auto period = std::chrono::microseconds(1000000 / f.rate);
+  auto next = SteadyClock::now();
+  for (int i = 0; i < total; ++i) {
+    std::this_thread::sleep_until(next);
+    next += period;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      queue.push_back(i);
+    }
+    cv.notify_one();
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    done = true;
+  }
+  cv.notify_all();
+  for (auto& t : workers) t.join();
+  auto api_after = Buckets(ApiServerMetrics(c), kApi, match);
+  auto own_after = Buckets(m.Metrics(), kOwn, {});
+  std::sort(client_ms.begin(), client_ms.end());
+  auto pct = [&](double p) { return client_ms[std::min(client_ms.size() - 1, static_cast<size_t>(p * client_ms.size()))]; };
+  std::printf("%d creates at %d/s, %d failed; create latency seen by the client: p50 %.1f ms, "
+              "p99 %.1f ms, max %.1f ms\n",
+              total, f.rate, failed.load(), pct(0.5), pct(0.99), client_ms.back());
+  PrintShares("webhook as the API server measures it", api_before, api_after);
+  PrintShares("webhook as it measures itself", own_before, own_after);
+  c.Delete(kWebhooks, "", kWebhookConfig);
+  c.Delete(kNamespaces, "", ns);
+  c.Delete(kNetworks, "", net);
+  return failed.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--kubeconfig") f.kubeconfig = next();
+    else if (a == "--binary") f.binary = next();
+    else if (a == "--networks") f.networks = std::stoi(next());
+    else if (a == "--clusters") f.clusters = std::stoi(next());
+    else if (a == "--services") f.services = std::stoi(next());
+    else if (a == "--threads") f.threads = std::stoi(next());
+    else if (a == "--runs") f.runs = std::stoi(next());
+    else if (a == "--creates") f.creates = std::stoi(next());
+    else if (a == "--rate") f.rate = std::stoi(next());
+    else if (a == "--seconds") f.seconds = std::stoi(next());
+    else if (a.rfind("--", 0) != 0) f.mode = a;
+    else {
+      std::cerr << "unknown flag " << a << "\n";
+      return 2;
+    }
+  }
+  if (f.kubeconfig.empty() || f.mode.empty()) {
+    std::cerr << "usage: bench_apiserver --kubeconfig PATH load|startup|race|latency [flags]\n";
+    return 2;
+  }
+  auto config = ipguard::kube::LoadKubeconfig(f.kubeconfig);
+  if (!config.ok()) {
+    std::cerr << config.error() << "\n";
+    return 2;
+  }
+  ipguard::kube::HttpTransportOptions to;
+  to.pool_threads = 8;
+  auto transport = ipguard::kube::NewHttpTransport(*config, ipguard::kube::RealClock::Get(), to);
+  if (!transport.ok()) {
+    std::cerr << transport.error() << "\n";
+    return 2;
+  }
+  Client c(transport->get());
+  if (f.mode == "load") return Load(c, f);
+  if (f.mode == "startup") return Startup(c, f);
+  if (f.mode == "race") return Race(c, f);
+  if (f.mode == "latency") return Latency(c, f);
+  std::cerr << "unknown mode " << f.mode << "\n";
+  return 2;
+}
