@@ -379,6 +379,8 @@ struct Manager::Impl {
                      "--max-holds-per-requester.");
     metrics.Describe("ipguard_webhook_connections", T::kGauge,
                      "Connections open to the webhook server.");
+    metrics.Describe("ipguard_webhook_connections_accepted_total", T::kCounter,
+                     "Connections the webhook server accepted (each a TLS handshake).");
     metrics.Describe("ipguard_webhook_connections_refused_total", T::kCounter,
                      "Connections closed at once because --max-connections were open.");
     metrics.Describe("ipguard_webhook_accept_errors_total", T::kCounter,
@@ -467,6 +469,8 @@ struct Manager::Impl {
       webhook::ServerStats st = webhook_server->stats();
       m.Set("ipguard_webhook_connections", {}, static_cast<double>(st.connections));
       m.Set("ipguard_webhook_pending_body_bytes", {}, static_cast<double>(st.pending_body_bytes));
+      counter("ipguard_webhook_connections_accepted_total",
+              static_cast<double>(st.connections_accepted));
       counter("ipguard_webhook_connections_refused_total",
               static_cast<double>(st.connections_refused));
       counter("ipguard_webhook_accept_errors_total", static_cast<double>(st.accept_errors));
@@ -527,8 +531,9 @@ struct Manager::Impl {
         // Until every informer has listed, the first full pass after the
         // sync (Housekeeping) reconciles everything once; enqueueing each
         // object as it is listed would only compete with the listing.
-        if (synced_once.load()) {
-          for (const std::string& key : keys) controller->Enqueue(key);
+        if (synced_once.load() && !keys.empty()) {
+          controller->Enqueue(keys.front());  // the object itself
+          for (size_t i = 1; i < keys.size(); ++i) controller->EnqueueNeighbor(keys[i]);
         }
       });
       kube::ReflectorOptions ro;

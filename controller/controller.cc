@@ -74,6 +74,10 @@ void Controller::Watch(Kind kind, const kube::Resource& resource, kube::Store* s
 
 void Controller::Enqueue(const std::string& key) { queue_.Add(key); }
 
+void Controller::EnqueueNeighbor(const std::string& key) {
+  queue_.AddAfter(key, options_.neighbor_delay);
+}
+
 void Controller::EnqueueAll() {
   for (const auto& [kind, w] : watched_) {
     if (kind == Kind::kService) {

@@ -16,6 +16,7 @@
 #define IPGUARD_CONTROLLER_CONTROLLER_H_
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -35,6 +36,7 @@ namespace ipguard {
 
 struct ControllerOptions {
   int workers = 2;
+  std::chrono::milliseconds neighbor_delay{1000};
   int status_retries = 3;  // fresh reads after a 409, per reconcile
 };
 
@@ -52,6 +54,11 @@ class Controller {
   void Watch(Kind kind, const kube::Resource& resource, kube::Store* store);
   // Engine keys ("Kind/namespace/name").
   void Enqueue(const std::string& key);
+  // For a key whose status changes because another object changed (a
+  // network's counts when a cluster comes or goes): reconciled once after
+  // `neighbor_delay`, however many changes arrive meanwhile, so a burst of
+  // creates costs one status write of their network, not one per create.
+  void EnqueueNeighbor(const std::string& key);
   // Every object of every watched kind, except Services that neither collide
   // now nor were reported Conflicting (their reconcile would do nothing).
   void EnqueueAll();

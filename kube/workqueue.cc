@@ -23,7 +23,15 @@ void WorkQueue::AddAfter(const std::string& key, Clock::Duration delay) {
     AddLocked(key);
     return;
   }
-  delayed_.push({clock_->Now() + delay, key});
+  // A key waits once, for the earliest time asked: many AddAfter() calls of
+  // one key make one entry, not one each.
+  auto when = clock_->Now() + delay;
+  auto [it, inserted] = waiting_.emplace(key, when);
+  if (!inserted) {
+    if (it->second <= when) return;
+    it->second = when;
+  }
+  delayed_.push({when, key});
   cv_.notify_all();  // a waiting Get() may need to wake earlier
 }
 
@@ -50,9 +58,13 @@ int WorkQueue::Failures(const std::string& key) const {
 void WorkQueue::PromoteDueLocked() {
   auto now = clock_->Now();
   while (!delayed_.empty() && delayed_.top().when <= now) {
-    std::string key = delayed_.top().key;
+    Delayed d = delayed_.top();
     delayed_.pop();
-    AddLocked(key);
+    auto it = waiting_.find(d.key);
+    // An entry whose key was promoted already, for an earlier time, is spent.
+    if (it == waiting_.end() || it->second != d.when) continue;
+    waiting_.erase(it);
+    AddLocked(d.key);
   }
 }
 

@@ -31,7 +31,14 @@ class WorkQueue {
   WorkQueue(Clock* clock, Backoff backoff);
 
   void Add(const std::string& key);
+  // Adds `key` once `delay` has passed; a key already waiting keeps the
+  // earlier of its two times (one entry however often it is asked for).
   void AddAfter(const std::string& key, Clock::Duration delay);
+  // Keys waiting for their time (for tests).
+  size_t Waiting() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return waiting_.size();
+  }
   void AddRateLimited(const std::string& key);
   // Clears the key's failure count (after a success).
   void Forget(const std::string& key);
@@ -64,6 +71,7 @@ class WorkQueue {
   std::unordered_set<std::string> dirty_;       // queued or to be re-queued after Done
   std::unordered_set<std::string> processing_;  // handed to a worker
   std::priority_queue<Delayed, std::vector<Delayed>, std::greater<Delayed>> delayed_;
+  std::unordered_map<std::string, Clock::TimePoint> waiting_;  // key -> its time in delayed_
   std::unordered_map<std::string, int> failures_;
   bool shutting_down_ = false;
 };

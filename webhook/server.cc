@@ -180,6 +180,7 @@ class HttpServer::Impl {
   ServerStats stats() const {
     ServerStats s;
     s.connections = connections_.load();
+    s.connections_accepted = connections_accepted_.load();
     s.connections_refused = connections_refused_.load();
     s.accept_errors = accept_errors_.load();
     s.pending_body_bytes = pending_body_bytes_.load();
@@ -233,6 +234,7 @@ class HttpServer::Impl {
   // Declared before the io_contexts, so that they outlive the sessions those
   // still hold when the server is destroyed.
   std::atomic<int64_t> connections_{0};
+  std::atomic<int64_t> connections_accepted_{0};
   std::atomic<int64_t> connections_refused_{0};
   std::atomic<int64_t> accept_errors_{0};
   std::atomic<int64_t> pending_body_bytes_{0};
@@ -590,6 +592,7 @@ void HttpServer::Impl::OnAccepted(tcp::socket socket) {
     return;
   }
   socket.set_option(tcp::no_delay(true), ignored);
+  connections_accepted_.fetch_add(1);
   auto slot = std::make_shared<Slot>(this);
   if (options_.tls) {
     std::make_shared<Detector>(this, std::move(slot), std::move(socket))->Start();

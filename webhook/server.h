@@ -57,6 +57,7 @@ using Handler = std::function<ServerResponse(const ServerRequest&)>;
 // Counters of the server since Start(), for metrics.
 struct ServerStats {
   int64_t connections = 0;             // open now
+  int64_t connections_accepted = 0;    // since Start()
   int64_t connections_refused = 0;     // closed at once: max_connections reached
   int64_t accept_errors = 0;           // accept() failed (out of file descriptors, ...)
   int64_t pending_body_bytes = 0;      // bytes of bodies being received now

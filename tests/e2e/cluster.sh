@@ -2,6 +2,7 @@
 # Runs end-to-end scenarios (tests/e2e/*.sh) against a real Kubernetes API server.
 #
 #   tests/e2e/cluster.sh SCENARIO...        e.g. tests/e2e/cluster.sh run.sh chart.sh
+#   tests/e2e/cluster.sh --run CMD ARGS...  any command against that cluster (bench/apiserver.sh)
 #
 # Which cluster:
 #   - KUBECONFIG set: that cluster, as it is (nothing is started or stopped).
@@ -22,13 +23,24 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/tests/e2e"
-[ $# -ge 1 ] || { echo "usage: tests/e2e/cluster.sh SCENARIO..." >&2; exit 2; }
-for s in "$@"; do
-  [ -f "$HERE/$s" ] || { echo "e2e: no scenario $HERE/$s" >&2; exit 2; }
-done
+[ $# -ge 1 ] || { echo "usage: tests/e2e/cluster.sh SCENARIO... | --run CMD ARGS..." >&2; exit 2; }
+RUN_COMMAND=0
+if [ "$1" = --run ]; then
+  RUN_COMMAND=1
+  shift
+  [ $# -ge 1 ] || { echo "usage: tests/e2e/cluster.sh --run CMD ARGS..." >&2; exit 2; }
+else
+  for s in "$@"; do
+    [ -f "$HERE/$s" ] || { echo "e2e: no scenario $HERE/$s" >&2; exit 2; }
+  done
+fi
 [ -d "$ROOT/.tools" ] && export PATH="$ROOT/.tools:$PATH"
 
 run_scenarios() {
+  if [ $RUN_COMMAND = 1 ]; then
+    "$@"
+    return $?
+  fi
   local rc=0 s r
   for s in "$@"; do
     echo "==== scenario $s ($(kubectl config current-context 2>/dev/null || echo '?'))"
@@ -59,6 +71,7 @@ if [ -z "${IPGUARD_E2E_NETNS:-}" ]; then
   for how in "unshare -n" "unshare -rn"; do
     if $how true 2>/dev/null && command -v ip >/dev/null; then
       export IPGUARD_E2E_NETNS="$how"
+      [ $RUN_COMMAND = 1 ] && set -- --run "$@"
       exec $how bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
     fi
   done

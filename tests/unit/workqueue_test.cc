@@ -60,7 +60,7 @@ TEST(WorkQueue, RetriesWithPerKeyBackoffOnTheClock) {
   WorkQueue q(&clock, TestBackoff());
   q.AddRateLimited("a");  // due in 100 ms
   q.AddRateLimited("b");  // due in 100 ms
-  q.AddRateLimited("b");  // second failure of b: due in 200 ms (b already waiting: collapses)
+  q.AddRateLimited("b");  // second failure: 200 ms, but b waits already, for the earlier time
   EXPECT_EQ(q.Failures("b"), 2);
   std::atomic<int> got{0};
   std::thread worker([&] {
@@ -75,8 +75,12 @@ TEST(WorkQueue, RetriesWithPerKeyBackoffOnTheClock) {
   for (int i = 0; i < 500 && got.load() < 2; ++i) std::this_thread::sleep_for(milliseconds(2));
   EXPECT_EQ(got.load(), 2) << "a and b (its first retry) are due";
   clock.Advance(milliseconds(100));
+  std::this_thread::sleep_for(milliseconds(30));
+  EXPECT_EQ(got.load(), 2) << "b waited once, as client-go's delaying queue keeps the earlier time";
+  q.AddRateLimited("b");  // a failure after that retry: 400 ms
+  clock.Advance(milliseconds(400));
   for (int i = 0; i < 500 && got.load() < 3; ++i) std::this_thread::sleep_for(milliseconds(2));
-  EXPECT_EQ(got.load(), 3) << "b's second retry";
+  EXPECT_EQ(got.load(), 3) << "b's next retry";
   q.Forget("b");
   EXPECT_EQ(q.Failures("b"), 0);
   q.ShutDown();
@@ -138,4 +142,27 @@ TEST(WorkQueue, ManyWorkersProcessEveryKeyExactlyOnceAtATime) {
 }
 
 }  // namespace
+
+// A key asked for many times with a delay waits once, for the earliest time,
+// and is handed out once.
+TEST(WorkQueueTest, DelayedAddsOfOneKeyCollapse) {
+  FakeClock clock;
+  WorkQueue q(&clock, Backoff{std::chrono::milliseconds(5), std::chrono::seconds(1)});
+  for (int i = 0; i < 1000; ++i) q.AddAfter("LogicalNetwork//lnet", std::chrono::seconds(1));
+  q.AddAfter("LogicalNetwork//lnet", std::chrono::milliseconds(500));
+  EXPECT_EQ(q.Waiting(), 1u);
+  EXPECT_EQ(q.Len(), 0u);
+  clock.Advance(std::chrono::milliseconds(600));
+  auto k = q.Get();
+  ASSERT_TRUE(k);
+  EXPECT_EQ(*k, "LogicalNetwork//lnet");
+  q.Done(*k);
+  clock.Advance(std::chrono::seconds(2));
+  EXPECT_EQ(q.Len(), 0u);
+  EXPECT_EQ(q.Waiting(), 0u) << "the later asks were spent by the earlier time";
+  // Asked again after that, it waits again.
+  q.AddAfter("LogicalNetwork//lnet", std::chrono::seconds(1));
+  EXPECT_EQ(q.Waiting(), 1u);
+}
+
 }  // namespace ipguard::kube
