@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "controller/controller.h"
+#include "core/json_projection.h"
+#include "core/objects.h"
 #include "kube/client.h"
 #include "kube/cluster_state.h"
 #include "kube/config.h"
@@ -538,6 +540,13 @@ struct Manager::Impl {
       });
       kube::ReflectorOptions ro;
       ro.watch_timeout_seconds = options.watch_timeout_seconds;
+      // List items are read keeping only what the caches keep (managedFields
+      // and the like are skipped unbuilt); what the projecting reader
+      // declines is parsed whole.
+      ro.parse_item = [](std::string_view text) {
+        if (auto p = ParseProjected(text, CacheProjection())) return std::move(*p);
+        return json::parse(text.begin(), text.end(), nullptr, false);
+      };
       inf->reflector =
           std::make_unique<kube::Reflector>(&client, w.resource, "", &inf->store, clock, ro);
       controller->Watch(kind, w.resource, &inf->store);

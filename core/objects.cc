@@ -654,4 +654,19 @@ const JsonProjection& ObjectProjection() {
   return *kProjection;
 }
 
+const JsonProjection& CacheProjection() {
+  static const JsonProjection* const kProjection = [] {
+    JsonProjection metadata;
+    for (const char* key : {"name", "namespace", "uid", "resourceVersion", "generation",
+                            "creationTimestamp", "deletionTimestamp", "labels", "annotations"}) {
+      metadata.Keep(key);
+    }
+    auto* p = new JsonProjection();
+    p->Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata)).Keep("spec");
+    p->Keep("status");
+    return p;
+  }();
+  return *kProjection;
+}
+
 }  // namespace ipguard

@@ -209,6 +209,13 @@ std::optional<Object> ParseServiceText(std::string_view text, const std::string&
 // replays every fixture both ways.
 const JsonProjection& ObjectProjection();
 
+// What an informer keeps of an object as it reads a list or a watch event:
+// apiVersion, kind, the metadata that names it (name, namespace, uid,
+// resourceVersion, generation, creationTimestamp, deletionTimestamp, labels,
+// annotations), spec and status whole. managedFields and the rest are
+// skipped without being built.
+const JsonProjection& CacheProjection();
+
 // Addresses a cluster needs from its network's pool.
 int64_t RequiredAddresses(const WorkloadClusterSpec& spec);
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/json_util.h"
+#include "kube/list_stream.h"
 
 namespace ipguard::kube {
 namespace {
@@ -174,6 +175,41 @@ ApiResult<std::string> Client::ListPages(const Resource& r, const std::string& n
     on_page(p);
   } while (!cont.empty());
   return rv;
+}
+
+ApiResult<Client::ListMeta> Client::StreamList(
+    const Resource& r, const std::string& ns, const std::string& query,
+    const std::function<bool(std::string_view)>& on_item) {
+  HttpRequest req = Req("GET", r.Path(ns) + (query.empty() ? "" : "?" + query));
+  // A list from the watch cache comes whole and can be large: the deadline
+  // is for the whole body, not the first byte.
+  req.timeout = std::chrono::seconds(300);
+  bool stopped_by_caller = false;
+  ListSplitter splitter([&](std::string_view item) {
+    if (on_item(item)) return true;
+    stopped_by_caller = true;
+    return false;
+  });
+  bool complete = false;
+  auto resp = transport_->StreamBody(
+      req, [&](std::string_view chunk) { return splitter.Feed(chunk); }, &complete);
+  if (!resp.ok()) return ApiError{0, "", resp.error()};
+  if (resp->status < 200 || resp->status > 299) return ErrorFromResponse(*resp);
+  if (stopped_by_caller) return ApiError{resp->status, "InvalidResponse", "an item of the list was refused"};
+  if (!complete) return ApiError{0, "", "the list's body ended early (" + splitter.error() + ")"};
+  if (!splitter.Finish()) {
+    return ApiError{resp->status, "InvalidResponse", "a list answer that is not a list: " + splitter.error()};
+  }
+  ListMeta meta;
+  meta.items = splitter.items();
+  if (!splitter.metadata().empty()) {
+    json m = json::parse(splitter.metadata(), nullptr, false);
+    if (m.is_object()) {
+      meta.resource_version = JsonString(m, "resourceVersion");
+      meta.cont = JsonString(m, "continue");
+    }
+  }
+  return meta;
 }
 
 ApiResult<json> Client::List(const Resource& r, const std::string& ns, const ListOptions& options) {

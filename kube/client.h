@@ -97,6 +97,17 @@ class Client {
   ApiResult<std::string> ListPages(const Resource& r, const std::string& ns,
                                    const ListOptions& options,
                                    const std::function<void(nlohmann::json& page)>& on_page);
+  // One list request read as it arrives (ListSplitter): each item's JSON
+  // text goes to on_item, never the whole list at once. `query` is the
+  // request's query ("limit=500&resourceVersion=0", "limit=500&continue=...").
+  // Returns the list's resourceVersion and continue token.
+  struct ListMeta {
+    std::string resource_version;
+    std::string cont;
+    size_t items = 0;
+  };
+  ApiResult<ListMeta> StreamList(const Resource& r, const std::string& ns, const std::string& query,
+                                 const std::function<bool(std::string_view item)>& on_item);
   ApiResult<nlohmann::json> Create(const Resource& r, const std::string& ns,
                                    const nlohmann::json& obj);
   ApiResult<nlohmann::json> Update(const Resource& r, const nlohmann::json& obj);

@@ -41,24 +41,46 @@ void Reflector::Sleep(Clock::Duration d) {
 }
 
 bool Reflector::List() {
-  ListOptions options;
-  options.limit = options_.page_size;
-  // Each page goes into the store as it arrives, transformed, so a list of
+  // Each item goes into the store as it arrives, transformed, so a list of
   // 100k objects never sits in memory raw.
   store_->BeginReplace();
-  auto rv = client_->ListPages(resource_, ns_, options, [&](json& page) {
-    for (json& item : page["items"]) {
-      store_->ReplaceAdd(store_->Transformed(item));
-      item = nullptr;
+  const std::string limit = "limit=" + std::to_string(options_.page_size);
+  std::string cont, rv;
+  bool first_page = true, bad_item = false;
+  auto on_item = [&](std::string_view text) {
+    json item = options_.parse_item ? options_.parse_item(text)
+                                    : json::parse(text.begin(), text.end(), nullptr, false);
+    if (!item.is_object()) {
+      bad_item = true;
+      return false;
     }
-  });
-  if (!rv.ok()) {
-    retry_after_seconds_ = rv.error().retry_after_seconds;
-    return false;
-  }
+    store_->ReplaceAdd(store_->Transformed(item));
+    return true;
+  };
+  do {
+    std::string query = limit;
+    if (!cont.empty()) {
+      query += "&continue=" + UrlEncode(cont);
+    } else if (!listed_once_) {
+      query += "&resourceVersion=0";
+    }
+    auto meta = client_->StreamList(resource_, ns_, query, on_item);
+    if (!meta.ok()) {
+      retry_after_seconds_ = meta.error().retry_after_seconds;
+      // A continue token or version the server no longer has: start over
+      // with a consistent read.
+      if (meta.error().IsGone()) listed_once_ = true;
+      return false;
+    }
+    if (bad_item) return false;
+    if (first_page) rv = meta.value().resource_version;
+    first_page = false;
+    cont = meta.value().cont;
+  } while (!cont.empty());
   store_->EndReplace();
+  listed_once_ = true;
   std::lock_guard<std::mutex> l(mu_);
-  rv_ = rv.value();
+  rv_ = rv;
   return true;
 }
 

@@ -1,10 +1,17 @@
 // Reflector: keeps a Store equal to what the API server has for one
-// resource. List (every page), then watch from the list's resourceVersion
+// resource. List, then watch from the list's resourceVersion
 // with bookmarks and a server timeout; a watch that ends is resumed from the
 // last resourceVersion seen, a 410 Gone (on the watch request or as an ERROR
 // event) forces a fresh list, and every failure waits with exponential
 // backoff and jitter (longer when the server sends Retry-After), so it never
 // spins. The watch body is read line by line as it arrives.
+//
+// The first list asks for resourceVersion=0, as client-go's informers do:
+// the API server answers from its watch cache, whole and without touching
+// etcd; it is read item by item as it arrives, never held whole. When the
+// server pages it instead (its cache is off), the pages follow with their
+// continue tokens. A list after a 410 is a consistent read (no
+// resourceVersion), paged, so the store never goes back in time.
 //
 // Run() blocks until Stop(); thread-safe.
 #ifndef IPGUARD_KUBE_REFLECTOR_H_
@@ -12,6 +19,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -29,6 +37,10 @@ struct ReflectorOptions {
   // A watch that ends sooner than this counts as a failure, so a server that
   // closes streams at once cannot make the reflector spin.
   std::chrono::milliseconds min_watch{1000};
+  // Parses one list item's text (a null or discarded value for text that is
+  // not an object); default nlohmann/json. The manager passes a reader that
+  // skips what it never keeps.
+  std::function<nlohmann::json(std::string_view)> parse_item;
 };
 
 class Reflector {
@@ -64,6 +76,7 @@ class Reflector {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::string rv_;
+  bool listed_once_ = false;  // later lists are consistent reads
   int failures_ = 0;
   int retry_after_seconds_ = 0;
 };

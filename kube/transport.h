@@ -47,6 +47,23 @@ class Transport {
   // answer.
   virtual Result<HttpResponse> Stream(
       const HttpRequest& request, const std::function<bool(std::string_view line)>& on_line) = 0;
+  // A request whose 2xx body is handed to on_chunk in pieces as it arrives
+  // (a list read without holding it whole), until it ends or on_chunk
+  // returns false; `complete` says whether the body was read to its end. As
+  // with Stream(), the response's body is filled only for a non-2xx answer.
+  // This default reads the whole body first.
+  virtual Result<HttpResponse> StreamBody(
+      const HttpRequest& request, const std::function<bool(std::string_view chunk)>& on_chunk,
+      bool* complete) {
+    auto r = Do(request);
+    if (complete) *complete = false;
+    if (!r.ok() || r->status < 200 || r->status > 299) return r;
+    HttpResponse out = std::move(r).value();
+    bool whole = on_chunk(out.body);
+    if (complete) *complete = whole;
+    out.body.clear();
+    return out;
+  }
 };
 
 }  // namespace ipguard::kube

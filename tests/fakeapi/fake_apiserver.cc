@@ -1003,6 +1003,9 @@ Reply FakeApiServer::Impl::HandleList(const Exchange& ex) {
   if (!limit_text.empty() && !ParseInt64(limit_text, &limit)) {
     return ErrorReply(400, "limit: Invalid value: \"" + limit_text + "\"");
   }
+  // resourceVersion=0 is served as the watch cache serves it: whole, the
+  // limit ignored.
+  if (Param(ex.params, "resourceVersion") == "0" && Param(ex.params, "continue").empty()) limit = 0;
   std::lock_guard<std::mutex> l(mu_);
   const Resource& r = *ex.res;
   int64_t snapshot = rv_;

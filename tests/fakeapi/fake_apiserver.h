@@ -9,7 +9,8 @@
 //   resource registered with AddResource().
 // - One global int64 resourceVersion counter shared by every resource,
 //   written as a decimal string in metadata.resourceVersion.
-// - GET, list with limit/continue pagination and label selectors (=, ==,
+// - GET, list with limit/continue pagination (resourceVersion=0 served whole,
+//   as from the watch cache) and label selectors (=, ==,
 //   !=, in, notin, key, !key; fieldSelector on dotted paths likewise);
 //   watch (chunked, one JSON event per line) with replay from a
 //   resourceVersion, synthetic ADDED events from "" or "0", bookmarks,

@@ -5,6 +5,7 @@
 
 #include "kube/client.h"
 #include "kube/events.h"
+#include "kube/list_stream.h"
 #include "kube/metrics.h"
 #include "kube/reflector.h"
 #include "tests/unit/fake_transport.h"
@@ -98,6 +99,51 @@ TEST(Client, PatchContentTypes) {
   EXPECT_EQ(reqs[1].content_type, "application/json-patch+json");
 }
 
+
+// The list read as it arrives: cut anywhere, items with every kind of tricky
+// text come out whole, one at a time.
+TEST(ListSplitter, ItemsComeOutWholeWhereverTheChunksAreCut) {
+  const std::string a = R"({"metadata":{"name":"a","annotations":{"x":"}]\"{[,:"}},"spec":{"k":[1,{"z":null}]}})";
+  const std::string b = R"({"metadata":{"name":"b\\"},"spec":{"s":"caf\u00e9 \\\\"}})";
+  const std::string text = " {\"kind\":\"XList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"42\","
+                           "\"continue\":\"c\\\"t\"},\"items\":[ " + a + " ,\n" + b + "],\"extra\":{\"items\":[1]}}\n";
+  auto run = [&](const std::vector<size_t>& cuts) {
+    std::vector<std::string> items;
+    ListSplitter sp([&](std::string_view item) {
+      items.emplace_back(item);
+      return true;
+    });
+    size_t from = 0;
+    for (size_t cut : cuts) {
+      EXPECT_TRUE(sp.Feed(std::string_view(text).substr(from, cut - from))) << sp.error();
+      from = cut;
+    }
+    EXPECT_TRUE(sp.Feed(std::string_view(text).substr(from))) << sp.error();
+    EXPECT_TRUE(sp.Finish()) << sp.error();
+    EXPECT_EQ(items, (std::vector<std::string>{a, b}));
+    EXPECT_EQ(json::parse(sp.metadata())["continue"], "c\"t");
+  };
+  run({});
+  for (size_t i = 1; i < text.size(); ++i) run({i});
+  std::vector<size_t> every;
+  for (size_t i = 1; i < text.size(); ++i) every.push_back(i);
+  run(every);
+}
+
+TEST(ListSplitter, WhatIsNotAListIsAnError) {
+  for (const std::string& bad :
+       {std::string("[]"), std::string("\"x\""), std::string("{\"items\":[1]}"),
+        std::string("{\"items\":[{}]"), std::string("{\"items\":[]}}"), std::string("{\"kind\":\"X\"}"),
+        std::string("{\"items\":[]} {}"), std::string(""), std::string(600, '[')}) {
+    ListSplitter sp([](std::string_view) { return true; });
+    bool ok = sp.Feed(bad) && sp.Finish();
+    EXPECT_FALSE(ok) << bad;
+    EXPECT_FALSE(sp.error().empty()) << bad;
+  }
+  ListSplitter empty([](std::string_view) { return true; });
+  EXPECT_TRUE(empty.Feed(R"({"items":[],"metadata":{}})") && empty.Finish()) << empty.error();
+}
+
 class ReflectorTest : public testing::Test {
  protected:
   void Start() {
@@ -154,6 +200,42 @@ TEST_F(ReflectorTest, ListsThenAppliesWatchEventsAndResumesFromTheLastVersion) {
   EXPECT_NE(reqs[1].path.find("timeoutSeconds="), std::string::npos);
   EXPECT_EQ(transport_.CountRequests("?limit="), 1u) << "an ended watch resumes without a relist";
   EXPECT_GE(reflector_->restarts(), 1);
+}
+
+
+// The first list is served from the API server's watch cache
+// (resourceVersion=0), as client-go's informers ask; when the server pages
+// it anyway, the pages follow; a list after a 410 is a consistent read.
+TEST_F(ReflectorTest, FirstListFromTheWatchCacheRelistsConsistent) {
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=500&resourceVersion=0", 200,
+                     R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"100","continue":"p2"},"items":[)" +
+                         Obj("a", "90") + "]}"});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=500&continue=p2", 200,
+                     ListBody("100", {Obj("b", "95")})});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?watch=true", 410, "gone"});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=500", 200,
+                     ListBody("200", {Obj("a", "150")})});
+  Start();
+  ASSERT_TRUE(Eventually([&] { return reflector_->relists() == 1 && store_.size() == 1; }));
+  auto reqs = transport_.requests();
+  ASSERT_GE(reqs.size(), 4u);
+  EXPECT_EQ(reqs[0].path, "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=500&resourceVersion=0");
+  EXPECT_EQ(reqs[1].path, "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=500&continue=p2");
+  EXPECT_EQ(reqs[3].path, "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=500")
+      << "after a 410 the list is consistent, not from the cache";
+}
+
+// A list whose body is cut or is not a list changes nothing and is tried again.
+TEST_F(ReflectorTest, ABrokenListChangesNothing) {
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
+                     R"({"kind":"LogicalNetworkList","metadata":{"resourceVersion":"9"},"items":[)" + Obj("a", "5")});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200,
+                     R"({"kind":"LogicalNetworkList","items":[{"metadata":]})"});
+  transport_.Script({"GET", "/apis/ipguard.io/v1alpha1/logicalnetworks?limit=", 200, ListBody("9", {Obj("b", "6")})});
+  Start();
+  ASSERT_TRUE(Eventually([&] { return store_.HasSynced(); }));
+  EXPECT_EQ(store_.Keys(), std::vector<std::string>{"b"}) << "nothing of the broken lists";
+  EXPECT_EQ(transport_.CountRequests("?limit="), 3u);
 }
 
 TEST_F(ReflectorTest, GoneRelistsAndDropsWhatVanished) {
