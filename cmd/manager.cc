@@ -547,6 +547,10 @@ struct Manager::Impl {
         if (auto p = ParseProjected(text, CacheProjection())) return std::move(*p);
         return json::parse(text.begin(), text.end(), nullptr, false);
       };
+      ro.parse_event = [](std::string_view line) {
+        if (auto p = ParseProjected(line, WatchEventProjection())) return std::move(*p);
+        return json::parse(line.begin(), line.end(), nullptr, false);
+      };
       inf->reflector =
           std::make_unique<kube::Reflector>(&client, w.resource, "", &inf->store, clock, ro);
       controller->Watch(kind, w.resource, &inf->store);

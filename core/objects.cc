@@ -654,16 +654,33 @@ const JsonProjection& ObjectProjection() {
   return *kProjection;
 }
 
+namespace {
+
+JsonProjection MakeCacheProjection() {
+  JsonProjection metadata;
+  for (const char* key : {"name", "namespace", "uid", "resourceVersion", "generation",
+                          "creationTimestamp", "deletionTimestamp", "labels", "annotations"}) {
+    metadata.Keep(key);
+  }
+  JsonProjection p;
+  p.Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata)).Keep("spec");
+  p.Keep("status");
+  return p;
+}
+
+}  // namespace
+
 const JsonProjection& CacheProjection() {
+  static const JsonProjection* const kProjection = new JsonProjection(MakeCacheProjection());
+  return *kProjection;
+}
+
+const JsonProjection& WatchEventProjection() {
   static const JsonProjection* const kProjection = [] {
-    JsonProjection metadata;
-    for (const char* key : {"name", "namespace", "uid", "resourceVersion", "generation",
-                            "creationTimestamp", "deletionTimestamp", "labels", "annotations"}) {
-      metadata.Keep(key);
-    }
+    JsonProjection object = MakeCacheProjection();
+    object.Keep("code");  // an ERROR event's Status (410 Expired)
     auto* p = new JsonProjection();
-    p->Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata)).Keep("spec");
-    p->Keep("status");
+    p->Keep("type").Keep("object", std::move(object));
     return p;
   }();
   return *kProjection;

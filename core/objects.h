@@ -216,6 +216,10 @@ const JsonProjection& ObjectProjection();
 // skipped without being built.
 const JsonProjection& CacheProjection();
 
+// A watch event ({"type": ..., "object": ...}) with its object as
+// CacheProjection keeps it, and the code of an ERROR event's Status.
+const JsonProjection& WatchEventProjection();
+
 // Addresses a cluster needs from its network's pool.
 int64_t RequiredAddresses(const WorkloadClusterSpec& spec);
 

@@ -99,7 +99,8 @@ Reflector::WatchEnd Reflector::Watch() {
       return false;
     }
     if (line.empty()) return true;
-    json event = json::parse(line.begin(), line.end(), nullptr, false);
+    json event = options_.parse_event ? options_.parse_event(line)
+                                      : json::parse(line.begin(), line.end(), nullptr, false);
     if (!event.is_object() || !event.contains("type") || !event["type"].is_string() ||
         !event.contains("object")) {
       end = WatchEnd::kFailed;  // a broken stream: resume from the last good version

@@ -41,6 +41,8 @@ struct ReflectorOptions {
   // not an object); default nlohmann/json. The manager passes a reader that
   // skips what it never keeps.
   std::function<nlohmann::json(std::string_view)> parse_item;
+  // The same for one line of a watch (an event); default nlohmann/json.
+  std::function<nlohmann::json(std::string_view)> parse_event;
 };
 
 class Reflector {

@@ -16,6 +16,11 @@ rendering it.
   5. Every template's {{ and }} pair up (string literals and comments inside actions are
      skipped).
   6. Chart.yaml has apiVersion v2, name, version, appVersion and kubeVersion.
+  7. Every flag templates/deployment.yaml passes to the manager is one `ipguard manager`
+     declares (its usage text in cmd/manager.cc); and each value that stands for a manager
+     flag with the manager's own default (webhook.maxConnections, webhook.maxHoldsPerRequester)
+     has that default in values.yaml, and the template passes the flag only when the value
+     differs from it (so the default Deployment stays the same).
 
 Usage: check_chart.py [REPO_ROOT]   (default: two levels above this file)
 Exit 0 when every check passes, 1 when one fails (each failure names its file), 2 when
@@ -569,6 +574,78 @@ def check_templates(root, chart, schema, report):
                      "reads values that values.schema.json does not declare (a typo?): " + ", ".join(unknown))
 
 
+# Values that stand for a manager flag and default to the manager's own default; the
+# Deployment passes the flag only when the value differs.
+MANAGER_DEFAULTS = (
+    (("webhook", "maxConnections"), "--max-connections"),
+    (("webhook", "maxHoldsPerRequester"), "--max-holds-per-requester"),
+)
+
+
+def manager_usage(root, report):
+    """{flag: its usage text (the flag's line and its continuation lines)} from the usage
+    string in cmd/manager.cc, or None after reporting why there is none."""
+    path = os.path.join(root, "cmd", "manager.cc")
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except OSError as e:
+        report.fail("cmd/manager.cc", "cannot be read (the manager's flags are declared there): %s" % e)
+        return None
+    usage, current = {}, None
+    for line in source.split("\n"):
+        m = re.match(r'\s*"(.*?)(?:\\n)?"\s*;?\s*$', line)
+        if not m:
+            current = None
+            continue
+        flag = re.match(r"\s*(--[a-z][a-z0-9-]*)", m.group(1))
+        if flag and m.group(1).startswith("  --"):
+            current = flag.group(1)
+            usage[current] = m.group(1)
+        elif current is not None and m.group(1).startswith("   "):
+            usage[current] += " " + m.group(1).strip()
+        else:
+            current = None
+    report.check(bool(usage), "cmd/manager.cc", "no usage text with flags found")
+    return usage
+
+
+def check_manager_flags(root, chart, values, report):
+    usage = manager_usage(root, report)
+    path = os.path.join(chart, "templates", "deployment.yaml")
+    name = rel(root, path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            template = f.read()
+    except OSError as e:
+        report.fail(name, "cannot be read: %s" % e)
+        return
+    if usage is None:
+        return
+    passed = re.findall(r"^\s*- (--[a-z][a-z0-9-]*)", template, re.M)
+    report.check(bool(passed), name, "passes no manager flags")
+    unknown = sorted(set(f for f in passed if f not in usage))
+    report.check(not unknown, name, "passes flags `ipguard manager` does not declare (cmd/manager.cc): " +
+                 ", ".join(unknown))
+    for parts, flag in MANAGER_DEFAULTS:
+        value = values
+        for p in parts:
+            value = value.get(p) if isinstance(value, dict) else None
+        dotted = ".".join(parts)
+        m = re.search(r"\(default ([0-9]+)\)", usage.get(flag, ""))
+        if not report.check(m is not None, "cmd/manager.cc", "no usage line of %s with its (default N)" % flag):
+            continue
+        default = int(m.group(1))
+        report.check(value == default, rel(root, os.path.join(chart, "values.yaml")),
+                     "%s is %r; it must be the manager's %s default, %d" % (dotted, value, flag, default))
+        guard = re.search(r"\{\{-? with \.Values\.%s \}\}\s*\{\{-? if ne \(int \.\) ([0-9]+) \}\}\s*- %s\n" %
+                          (re.escape(dotted), re.escape(flag)), template)
+        report.check(guard is not None and int(guard.group(1)) == default, name,
+                     "must pass %s only when .Values.%s is not the manager's default %d "
+                     "({{- with .Values.%s }}{{- if ne (int .) %d }} - %s ...)" %
+                     (flag, dotted, default, dotted, default, flag))
+
+
 def main(argv):
     root = os.path.abspath(argv[1] if len(argv) > 1 else
                            os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -582,6 +659,9 @@ def main(argv):
     schema = load_schema(root, chart, report)
     check_values(root, chart, schema, report)
     check_templates(root, chart, schema, report)
+    values = load_yaml_mapping(root, chart, "values.yaml", Report())
+    if values is not None:
+        check_manager_flags(root, chart, values, report)
     for f in report.failures:
         print("check_chart: FAIL %s" % f)
     print("check_chart: %d passed, %d failed" % (report.passed, len(report.failures)))

@@ -8,6 +8,8 @@
 #   - values.schema.json and the templates' `required`/`fail` refuse what they must, with
 #     their message;
 #   - the flags the Deployment passes are ones the binary accepts (with IPGUARD_BIN set);
+#     webhook.maxConnections and webhook.maxHoldsPerRequester default to the binary's
+#     defaults and are passed only when they differ (the default render stays the same);
 #   - `helm template --include-crds` carries exactly the files of crds/, and the chart packs.
 #
 #   tests/chart/helm_chart.sh SOURCE_DIR WORK_DIR
@@ -42,6 +44,9 @@ SETS=(
   "one-replica|--set replicaCount=1 --set leaderElection.enabled=false"
   "no-service-webhook|--set webhook.services.enabled=false"
   "existing-sa|--set fullnameOverride=guard --set serviceAccount.create=false --set serviceAccount.name=sa"
+  "client-ca|--set webhook.clientCA.configMap=ipguard-webhook-client-ca --set webhook.maxConnections=50 --set webhook.maxHoldsPerRequester=8"
+  "client-ca-key|--set certificates.mode=certManager --set webhook.clientCA.configMap=apiserver-ca --set webhook.clientCA.key=client-ca-file"
+  "limits-explicit-defaults|--set webhook.maxConnections=1000 --set webhook.maxHoldsPerRequester=256"
 )
 
 for entry in "${SETS[@]}"; do
@@ -94,11 +99,51 @@ expect_refusal metrics-from-unknown-peer "Additional property selector is not al
   --set networkPolicy.enabled=true --set-json 'networkPolicy.metricsFrom=[{"selector":{}}]'
 expect_refusal runbook-not-a-url "prometheusRule.runbookBaseURL: Does not match pattern" \
   --set prometheusRule.enabled=true --set prometheusRule.runbookBaseURL=docs/operations.md
+expect_refusal client-ca-not-a-name "webhook.clientCA.configMap: Does not match pattern" \
+  --set webhook.clientCA.configMap=Client_CA
+expect_refusal client-ca-key-path "webhook.clientCA.key: Does not match pattern" \
+  --set webhook.clientCA.configMap=client-ca --set webhook.clientCA.key=certs/ca.crt
+expect_refusal zero-connections "webhook.maxConnections: Must be greater than or equal to 1" --set webhook.maxConnections=0
+expect_refusal too-many-holds "webhook.maxHoldsPerRequester: Must be less than or equal to 1e+06" \
+  --set webhook.maxHoldsPerRequester=1000001
+expect_refusal holds-not-a-number "webhook.maxHoldsPerRequester: Invalid type" --set-string webhook.maxHoldsPerRequester=many
+
+# webhook.maxConnections and webhook.maxHoldsPerRequester are passed only when they differ
+# from the manager's defaults: values.yaml's defaults must be the binary's, and setting
+# them to those values must change nothing.
+for kube in 1.26.0 1.30.0; do
+  if cmp -s "$work/selfSigned-$kube.1.yaml" "$work/limits-explicit-defaults-$kube.1.yaml"; then
+    echo "ok   limits-explicit-defaults ($kube): the same bytes as the defaults (no flag passed)"
+  else
+    echo "FAIL limits-explicit-defaults ($kube): the default limits, set explicitly, change the render"; fail=1
+  fi
+done
+if grep -qE -- '--(client-ca|max-connections|max-holds-per-requester)$' "$work/selfSigned-1.30.0.1.yaml"; then
+  echo "FAIL selfSigned: the default Deployment passes --client-ca, --max-connections or --max-holds-per-requester"; fail=1
+else
+  echo "ok   selfSigned: the default Deployment passes no --client-ca and no limits (the manager's defaults)"
+fi
+if [ -n "${IPGUARD_BIN:-}" ]; then
+  help=$("$IPGUARD_BIN" manager --help 2>&1 || true)
+  for pair in maxConnections:--max-connections maxHoldsPerRequester:--max-holds-per-requester; do
+    value=${pair%%:*} flag=${pair#*:}
+    # The flag's line and its continuation lines, up to the next flag.
+    binary_default=$(awk -v f="$flag" '$1 == f {on = 1; print; next} on && $1 ~ /^--/ {exit} on {print}' <<<"$help" |
+                     grep -o '(default [0-9]*)' | grep -o '[0-9]*')
+    chart_default=$(grep -E "^  $value: " "$chart/values.yaml" | awk '{print $2}')
+    if [ -n "$binary_default" ] && [ "$binary_default" = "$chart_default" ] &&
+       grep -qF "(int .) $binary_default }}" "$chart/templates/deployment.yaml"; then
+      echo "ok   webhook.$value: default $chart_default, the manager's $flag default, not passed when equal"
+    else
+      echo "FAIL webhook.$value: values.yaml says ${chart_default:-nothing}, ipguard manager --help says $flag (default ${binary_default:-?}); the template must skip the binary's default"; fail=1
+    fi
+  done
+fi
 
 # The flags the Deployment passes must be ones the binary accepts: with a kubeconfig
 # that does not exist, flag parsing passes and the manager stops at the kubeconfig.
 if [ -n "${IPGUARD_BIN:-}" ]; then
-  for name in selfSigned-metallb certManager secret one-replica; do
+  for name in selfSigned-metallb certManager secret one-replica client-ca; do
     mapfile -t args < <(python3 - "$work/$name-1.30.0.1.yaml" <<'PY'
 import sys
 lines = open(sys.argv[1]).read().split("\n")

@@ -25,6 +25,8 @@ class CheckChartTest(unittest.TestCase):
         self.root = tempfile.mkdtemp(prefix="check_chart_")
         shutil.copytree(os.path.join(REPO, "crds"), os.path.join(self.root, "crds"))
         shutil.copytree(os.path.join(REPO, "charts"), os.path.join(self.root, "charts"))
+        os.makedirs(os.path.join(self.root, "cmd"))
+        shutil.copy(os.path.join(REPO, "cmd", "manager.cc"), os.path.join(self.root, "cmd", "manager.cc"))
         self.chart = os.path.join(self.root, "charts", "ipguard")
 
     def tearDown(self):
@@ -142,6 +144,27 @@ class CheckChartTest(unittest.TestCase):
     def test_chart_yaml_without_kube_version(self):
         self.edit("Chart.yaml", 'kubeVersion: ">=1.26.0-0"\n', "")
         self.assertFails("charts/ipguard/Chart.yaml", "kubeVersion")
+
+    def test_flag_the_manager_does_not_declare(self):
+        self.edit(os.path.join("templates", "deployment.yaml"), "- --workers\n", "- --worker\n")
+        self.assertFails("charts/ipguard/templates/deployment.yaml", "does not declare (cmd/manager.cc): --worker")
+
+    def test_limit_default_is_not_the_managers(self):
+        self.edit("values.yaml", "  maxConnections: 1000", "  maxConnections: 999")
+        self.assertFails("charts/ipguard/values.yaml", "webhook.maxConnections is 999; it must be the manager's --max-connections default, 1000")
+
+    def test_limit_skipped_at_the_wrong_value(self):
+        self.edit(os.path.join("templates", "deployment.yaml"), "ne (int .) 256", "ne (int .) 255")
+        self.assertFails("charts/ipguard/templates/deployment.yaml",
+                         "must pass --max-holds-per-requester only when .Values.webhook.maxHoldsPerRequester is not")
+
+    def test_limit_always_passed(self):
+        self.edit(os.path.join("templates", "deployment.yaml"), "{{- if ne (int .) 1000 }}", "{{- if true }}")
+        self.assertFails("charts/ipguard/templates/deployment.yaml", "must pass --max-connections only when")
+
+    def test_manager_source_missing(self):
+        os.remove(os.path.join(self.root, "cmd", "manager.cc"))
+        self.assertFails("cmd/manager.cc", "cannot be read")
 
 
 class YamlReaderTest(unittest.TestCase):

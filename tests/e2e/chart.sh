@@ -25,6 +25,9 @@
 #     Deployment's own, as on a pod network;
 #   - the certificate directory (--cert-dir): a temporary directory per replica instead of
 #     the pod's emptyDir;
+#   - ConfigMap volumes (webhook.clientCA): the kubelet's part, done once at start: the
+#     ConfigMap is read from the API server and its items written to a directory per
+#     replica, and args under the volume's mountPath point there instead;
 #   - the pod name: the hostname of the process (a UTS namespace of its own, where the
 #     machine allows one), since the manager names its Lease identity after the hostname;
 #     $(POD_NAMESPACE) and $(POD_NAME) in args and the fieldRef env are expanded as the
@@ -43,6 +46,12 @@
 #   IPGUARD_E2E_CHART_NAMESPACE  the release namespace (default ipguard-system)
 #   IPGUARD_E2E_TIMEOUT        seconds to wait each time (default 60)
 #   IPGUARD_E2E_KEEP=1         keep the work directory (logs, rendered values) on success
+#   IPGUARD_E2E_CLIENT_CA      a CA file (tests/e2e/cluster.sh sets it: its API server presents
+#                              a client certificate of that CA to webhooks): installed as the
+#                              ConfigMap of webhook.clientCA, so the replicas run with
+#                              --client-ca; IPGUARD_E2E_CLIENT_CERT and _KEY, a certificate of
+#                              the same CA, for this script's own requests. Unset: no client
+#                              certificate is required and those checks are skipped.
 #
 # Needs the Service ClusterIP range on this machine's loopback (as ../shared/k8s sets it:
 # 127.64.0.0/12) and root, or a network namespace of one's own, to listen on port 443.
@@ -74,12 +83,22 @@ EXAMPLE_NAMESPACES=(team-a team-b team-c team-d team-e lab metallb-system)
 IPGUARD_CRDS=(logicalnetworks.ipguard.io workloadclusters.ipguard.io loadbalancerpools.ipguard.io
               ipreservations.ipguard.io)
 METALLB_CRD=ipaddresspools.metallb.io
+CLIENT_CA=${IPGUARD_E2E_CLIENT_CA:-}
+CLIENT_CA_CONFIGMAP=ipguard-webhook-client-ca
+# openssl s_client and curl present the test's client certificate when one is required.
+S_CLIENT_CERT=()
+CURL_CERT=()
+if [ -n "$CLIENT_CA" ]; then
+  S_CLIENT_CERT=(-cert "${IPGUARD_E2E_CLIENT_CERT:-}" -key "${IPGUARD_E2E_CLIENT_KEY:-}")
+  CURL_CERT=(--cert "${IPGUARD_E2E_CLIENT_CERT:-}" --key "${IPGUARD_E2E_CLIENT_KEY:-}")
+fi
 
 PASSED=0
 FAILED=0
 SKIPPED=0
 WORK=""
 INSTALLED=0
+CREATED_CLIENT_CA=0
 CREATED_CRDS=()
 CREATED_NAMESPACES=()
 PROXY_PID=""
@@ -246,7 +265,7 @@ template_hash() {
 # the header says, and prints "WEBHOOK_PORT METRICS_PORT PROBE_PORT READYZ_PATH".
 pod_spec() {
   deployment_json | python3 -c '
-import json, re, sys
+import base64, json, os, re, subprocess, sys
 pod_name, pod_ip, cert_dir, kubeconfig, out, binary = sys.argv[1:7]
 d = json.load(sys.stdin)
 spec = d["spec"]["template"]["spec"]
@@ -269,6 +288,46 @@ for e in c.get("env", []):
     else:
         sys.exit("unsupported env source in " + json.dumps(e))
 args = [expand(a) for a in c.get("args", [])]
+# ConfigMap volumes, as the kubelet mounts them (read from the API server with the
+# credentials of this script, as the kubelet uses its own; written once, never updated).
+volumes = {v["name"]: v for v in spec.get("volumes", [])}
+local_mounts = []
+for m in c.get("volumeMounts", []):
+    cm = volumes.get(m["name"], {}).get("configMap")
+    if cm is None:
+        continue
+    if m.get("subPath"):
+        sys.exit("a subPath mount of a ConfigMap is not supported here: " + json.dumps(m))
+    r = subprocess.run(["kubectl", "-n", d["metadata"]["namespace"], "get", "configmap", cm["name"], "-o", "json"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        if cm.get("optional"):
+            continue
+        sys.exit("the pod cannot start (the kubelet waits): ConfigMap " + cm["name"] + ": " + r.stderr.strip())
+    obj = json.loads(r.stdout)
+    data = {k: v.encode() for k, v in obj.get("data", {}).items()}
+    data.update({k: base64.b64decode(v) for k, v in obj.get("binaryData", {}).items()})
+    items = cm.get("items") or [{"key": k, "path": k} for k in data]
+    local = os.path.join(os.path.dirname(out), "volumes", m["name"])
+    os.makedirs(local, exist_ok=True)
+    for item in items:
+        if item["key"] not in data:
+            sys.exit("the pod cannot start (the kubelet waits): ConfigMap " + cm["name"] + " has no key " + item["key"])
+        path = os.path.join(local, item["path"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.exists(path):
+            os.chmod(path, 0o600)
+        with open(path, "wb") as f:
+            f.write(data[item["key"]])
+        os.chmod(path, item.get("mode", cm.get("defaultMode", 0o644)))
+    local_mounts.append((m["mountPath"].rstrip("/"), local))
+def localize(a):  # a path under a ConfigMap volume mount, or --flag=such a path
+    flag, eq, value = a.partition("=") if a.startswith("--") else ("", "", a)
+    for mount, local in local_mounts:
+        if value == mount or value.startswith(mount + "/"):
+            return flag + eq + local + value[len(mount):]
+    return a
+args = [localize(a) for a in args]
 def set_flag(flag, value):
     if flag in args:
         args[args.index(flag) + 1] = value
@@ -413,6 +472,9 @@ cleanup() {
   if [ "$INSTALLED" = 1 ]; then helm_ uninstall "$RELEASE" -n "$NS" >/dev/null 2>&1; fi
   # If helm could not remove them, no webhook may stay behind that nobody answers.
   kubectl delete validatingwebhookconfiguration "$RELEASE-resources" "$RELEASE-services" --ignore-not-found >/dev/null 2>&1
+  if [ "$CREATED_CLIENT_CA" = 1 ]; then
+    kubectl -n "$NS" delete configmap "$CLIENT_CA_CONFIGMAP" --ignore-not-found >/dev/null 2>&1
+  fi
   local ns
   for ns in "${CREATED_NAMESPACES[@]}"; do
     kubectl delete namespace "$ns" --ignore-not-found --wait=false >/dev/null 2>&1
@@ -438,6 +500,12 @@ preflight() {
     command -v "$tool" >/dev/null || die "$tool is not on PATH (see tests/e2e/README.md)"
   done
   command -v "$HELM" >/dev/null || die "no helm ($HELM): run scripts/setup.sh, or set IPGUARD_HELM"
+  if [ -n "$CLIENT_CA" ]; then
+    local f
+    for f in "$CLIENT_CA" "${IPGUARD_E2E_CLIENT_CERT:-}" "${IPGUARD_E2E_CLIENT_KEY:-}"; do
+      [ -r "$f" ] || die "IPGUARD_E2E_CLIENT_CA is set, so IPGUARD_E2E_CLIENT_CA, _CERT and _KEY must be readable files ('$f' is not)"
+    done
+  fi
   [ -x "$IPGUARD_BIN" ] || die "no ipguard binary at $IPGUARD_BIN: build it (scripts/build.sh) or set IPGUARD_BIN"
   kubectl version >/dev/null 2>&1 || die "cannot reach the cluster of KUBECONFIG=$KUBECONFIG"
   if helm_ status "$RELEASE" -n "$NS" >/dev/null 2>&1; then
@@ -480,6 +548,96 @@ apply_crds() {
   fi
 }
 
+# tls_refused NAME ADDRESS PORT DNS [curl flags...]: PASS when a POST to /validate at
+# ADDRESS:PORT (the server's certificate verified for DNS with the caBundle) gets no HTTP
+# answer because the TLS handshake is refused.
+tls_refused() {
+  local name=$1 address=$2 port=$3 dns=$4 code rc err
+  shift 4
+  code=$(curl -sS --max-time 5 --cacert "$WORK/ca.pem" --resolve "$dns:$port:$address" "$@" \
+           -H 'Content-Type: application/json' --data '{}' -o /dev/null -w '%{http_code}' \
+           "https://$dns:$port/validate" 2>"$WORK/curl.err")
+  rc=$?
+  err=$(tr '\n' ' ' <"$WORK/curl.err")
+  # 35: the handshake failed (TLS 1.2); 56: the server's alert arrived on the first read
+  # (TLS 1.3, where the client's certificate is checked after the client's Finished).
+  if [ "$rc" -ne 0 ] && [ "$code" = 000 ] && [[ $err == *alert* || $err == *handshake* ]]; then
+    pass "$name (curl exit $rc: ${err:0:160})"
+  else
+    fail "$name" "curl exit $rc, HTTP $code: $err"
+  fi
+}
+
+handshake_failures() {  # handshake_failures N: ipguard_webhook_tls_handshake_failures_total of replica N
+  metrics "$1" | awk '$1 == "ipguard_webhook_tls_handshake_failures_total" {print $2}'
+}
+
+# client_certificate_checks DNS: with IPGUARD_E2E_CLIENT_CA, only a client with a
+# certificate of that CA (the API server, through the chart's configurations, which the
+# checks before and after this one show) gets past the TLS handshake.
+client_certificate_checks() {
+  local dns=$1 n file before=() after
+  section "only the API server may call the webhook (webhook.clientCA)"
+  if [ -z "$CLIENT_CA" ]; then
+    echo "SKIP client certificates: IPGUARD_E2E_CLIENT_CA is not set (tests/e2e/cluster.sh sets it)"
+    SKIPPED=$((SKIPPED + 1))
+    return 0
+  fi
+  local dargs
+  dargs=$(kubectl -n "$NS" get deployment "$RELEASE" -o jsonpath='{.spec.template.spec.containers[0].args}')
+  if deployment_json | python3 -c '
+import json, sys
+cm = sys.argv[1]
+spec = json.load(sys.stdin)["spec"]["template"]["spec"]
+c = spec["containers"][0]
+args = c["args"]
+path = args[args.index("--client-ca") + 1]
+mount = next(m for m in c["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/"))
+volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+assert mount.get("readOnly") is True and volume["configMap"]["name"] == cm, (mount, volume)
+' "$CLIENT_CA_CONFIGMAP" 2>"$WORK/client-ca-check.err"; then
+    pass "the Deployment runs --client-ca from ConfigMap $NS/$CLIENT_CA_CONFIGMAP, mounted read-only"
+  else
+    fail "the Deployment runs --client-ca from ConfigMap $NS/$CLIENT_CA_CONFIGMAP, mounted read-only" "$dargs $(cat "$WORK/client-ca-check.err")"
+  fi
+  for n in 1 2; do
+    file=$(running_args "$n" | grep -o -- '--client-ca [^ ]*' | cut -d' ' -f2)
+    if [ -n "$file" ] && cmp -s "$file" "$CLIENT_CA"; then
+      pass "replica $n runs with --client-ca (the ConfigMap's CA, the API server's)"
+    else
+      fail "replica $n runs with --client-ca and the ConfigMap's CA" "$(running_args "$n")"
+    fi
+    before[$n]=$(handshake_failures "$n")
+  done
+  tls_refused "a client without a certificate is refused at the handshake (through the Service, $CLUSTER_IP:$SERVICE_PORT)" \
+    "$CLUSTER_IP" "$SERVICE_PORT" "$dns"
+  for n in 1 2; do
+    tls_refused "a client without a certificate is refused at the handshake (replica $n directly, $(replica_ip "$n"):$SERVICE_TARGET_PORT)" \
+      "$(replica_ip "$n")" "$SERVICE_TARGET_PORT" "$dns"
+  done
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=not-the-apiserver -keyout "$WORK/other.key" \
+    -out "$WORK/other.crt" -addext extendedKeyUsage=clientAuth >/dev/null 2>&1
+  tls_refused "a client with a certificate of another CA is refused at the handshake (replica 1 directly)" \
+    "$(replica_ip 1)" "$SERVICE_TARGET_PORT" "$dns" --cert "$WORK/other.crt" --key "$WORK/other.key"
+  local code
+  code=$(curl -sS --max-time 5 --cacert "$WORK/ca.pem" --resolve "$dns:$SERVICE_PORT:$CLUSTER_IP" "${CURL_CERT[@]}" \
+           -H 'Content-Type: application/json' --data 'this is not an AdmissionReview' -o "$WORK/bad-review.json" \
+           -w '%{http_code}' "https://$dns:$SERVICE_PORT/validate" 2>&1)
+  if [ "$code" = 400 ] || { [ "$code" = 200 ] && grep -q 400 "$WORK/bad-review.json"; }; then
+    pass "a client with a certificate of the API server's CA is answered (HTTP 400 for an unreadable review)"
+  else
+    fail "a client with a certificate of the API server's CA is answered" "HTTP $code: $(head -c 300 "$WORK/bad-review.json" 2>/dev/null)"
+  fi
+  for n in 1 2; do
+    after=$(handshake_failures "$n")
+    if [ -n "$after" ] && [ "${after%.*}" -gt "${before[$n]:-0}" ] 2>/dev/null; then
+      pass "replica $n counts the refused handshakes: ipguard_webhook_tls_handshake_failures_total ${before[$n]:-0} -> $after"
+    else
+      fail "replica $n counts the refused handshakes in ipguard_webhook_tls_handshake_failures_total" "before ${before[$n]:-?}, after ${after:-?}"
+    fi
+  done
+}
+
 main() {
   preflight
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/ipguard-e2e-chart.XXXXXX")
@@ -505,11 +663,25 @@ main() {
     fail "MetalLB IPAddressPool CRD is installed" "$out"
     die "cannot go on without it"
   fi
-  if out=$(helm_ install "$RELEASE" "$CHART" -n "$NS" --create-namespace --set metallb.enabled=true 2>&1); then
+  local install_flags=(--set metallb.enabled=true)
+  if [ -n "$CLIENT_CA" ]; then
+    # docs/install.md, "Only the API server may call the webhook": the CA of the API
+    # server's client certificate in a ConfigMap of the release namespace, then the value.
+    if out=$(kubectl get namespace "$NS" >/dev/null 2>&1 || kubectl create namespace "$NS" 2>&1) &&
+       out=$(kubectl -n "$NS" create configmap "$CLIENT_CA_CONFIGMAP" --from-file=ca.crt="$CLIENT_CA" 2>&1); then
+      CREATED_CLIENT_CA=1
+      pass "the CA of the API server's client certificate is in ConfigMap $NS/$CLIENT_CA_CONFIGMAP (key ca.crt)"
+    else
+      fail "the CA of the API server's client certificate is in ConfigMap $NS/$CLIENT_CA_CONFIGMAP" "$out"
+      die "cannot go on without it"
+    fi
+    install_flags+=(--set "webhook.clientCA.configMap=$CLIENT_CA_CONFIGMAP")
+  fi
+  if out=$(helm_ install "$RELEASE" "$CHART" -n "$NS" --create-namespace "${install_flags[@]}" 2>&1); then
     INSTALLED=1
-    pass "helm install $RELEASE charts/ipguard -n $NS --set metallb.enabled=true"
+    pass "helm install $RELEASE charts/ipguard -n $NS ${install_flags[*]}"
   else
-    fail "helm install $RELEASE charts/ipguard -n $NS --set metallb.enabled=true" "$out"
+    fail "helm install $RELEASE charts/ipguard -n $NS ${install_flags[*]}" "$out"
     die "cannot go on without the release"
   fi
   echo "$out" >"$WORK/helm-install.out"
@@ -600,12 +772,14 @@ EOF
   echo "$CA_BUNDLE" | base64 -d >"$WORK/ca.pem" 2>/dev/null
   local dns="$svc_name.$svc_ns.svc"
   if out=$(openssl s_client -connect "$CLUSTER_IP:$SERVICE_PORT" -servername "$dns" -CAfile "$WORK/ca.pem" \
-             -verify_return_error -verify_hostname "$dns" </dev/null 2>&1) && [[ $out == *"Verify return code: 0 (ok)"* ]]; then
+             "${S_CLIENT_CERT[@]}" -verify_return_error -verify_hostname "$dns" </dev/null 2>&1) &&
+     [[ $out == *"Verify return code: 0 (ok)"* ]]; then
     pass "the Service's ClusterIP serves a certificate for $dns that the caBundle verifies"
   else
     fail "the Service's ClusterIP serves a certificate for $dns that the caBundle verifies" "$(echo "$out" | grep -i verify | head -n 3)"
   fi
   check_eventually "the API server calls the webhook through the chart's configuration and Service" webhook_judges
+  client_certificate_checks "$dns"
 
   section "the shipped examples"
   # examples/broken on the empty plan: each object `ipguard check` reports is refused with
@@ -784,6 +958,10 @@ PY
     jsonpath_is "validatingwebhookconfiguration/$RELEASE-resources" '{.webhooks[0].clientConfig.caBundle}' "$CA_BUNDLE"
   if roll_replicas; then pass "the replicas roll to the new pod template, one at a time, and are ready"; else fail "the replicas roll to the new pod template" "$(tail -n 20 "${REPLICA_LOG[1]}" "${REPLICA_LOG[2]}")"; fi
   check "the running replicas have --capacity-policy Warn" bash -c "[[ \"$(running_args 1)\" == *'--capacity-policy Warn '* && \"$(running_args 2)\" == *'--capacity-policy Warn '* ]]"
+  if [ -n "$CLIENT_CA" ]; then
+    check "the rolled replicas keep --client-ca (helm upgrade --reuse-values)" bash -c \
+      "[[ \"$(running_args 1)\" == *'--client-ca '* && \"$(running_args 2)\" == *'--client-ca '* ]]"
+  fi
   check_eventually "one leader after the roll" one_leader
   check_eventually "the webhook judges after the roll" webhook_judges
   expect_warning "with capacityPolicy=Warn a cluster that does not fit is admitted with a warning" \
@@ -800,6 +978,10 @@ PY
     jsonpath_is "validatingwebhookconfiguration/$RELEASE-resources" '{.webhooks[0].clientConfig.caBundle}' "$CA_BUNDLE"
   if roll_replicas; then pass "the replicas roll back, one at a time, and are ready"; else fail "the replicas roll back" "$(tail -n 20 "${REPLICA_LOG[1]}" "${REPLICA_LOG[2]}")"; fi
   check "the running replicas have --capacity-policy Enforce" bash -c "[[ \"$(running_args 1)\" == *'--capacity-policy Enforce '* && \"$(running_args 2)\" == *'--capacity-policy Enforce '* ]]"
+  if [ -n "$CLIENT_CA" ]; then
+    check "the rolled-back replicas keep --client-ca (revision 1 had it)" bash -c \
+      "[[ \"$(running_args 1)\" == *'--client-ca '* && \"$(running_args 2)\" == *'--client-ca '* ]]"
+  fi
   check_eventually "the webhook judges after the rollback" webhook_judges
   expect_denied "with capacityPolicy=Enforce again a cluster that does not fit is refused" \
     "capacity exceeded on LogicalNetwork lnet-dev" <<<"$(wlc team-c chart-e2e-big lnet-dev 10.20.0.21 100)"
@@ -864,6 +1046,10 @@ PY
   check "the address plan stays (lnet-prod, team-a/prod)" bash -c "kubectl get lnet lnet-prod && kubectl -n team-a get wlc prod"
   check "what the manager made at run time stays: the Lease and the certificate Secret" \
     bash -c "kubectl -n $NS get lease $RELEASE-manager && kubectl -n $NS get secret $RELEASE-webhook-cert"
+  if [ -n "$CLIENT_CA" ]; then
+    check "the client CA ConfigMap stays (it is the administrator's, not the release's)" \
+      kubectl -n "$NS" get configmap "$CLIENT_CA_CONFIGMAP"
+  fi
   # The API server drops the configurations through an informer, a moment late.
   if poll 30 bash -c "$(declare -f ipres); ipres chart-e2e-unjudged 10.10.0.160 | kubectl apply -f -"; then
     pass "writes are no longer judged (a reservation inside lnet-prod's pool is admitted)"

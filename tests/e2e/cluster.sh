@@ -98,9 +98,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The API server presents a client certificate to every webhook it calls, as
-# docs/install.md tells an administrator to configure it: an AdmissionConfiguration whose
-# kubeconfig names the certificate for any webhook host ("*"). The scenarios start the
-# webhook with --client-ca, so a client without that certificate is refused.
+# docs/install.md ("Client certificates") tells an administrator to configure it: an
+# AdmissionConfiguration whose kubeconfig names the certificate for any webhook host ("*";
+# the docs name ipguard's Service, but run.sh's webhook is reached by URL). The scenarios
+# start the webhook with --client-ca (chart.sh: webhook.clientCA), so a client without
+# that certificate is refused.
 make_webhook_client_cert() {
   local d=$STATE/webhook-client
   mkdir -p "$d"

@@ -17,7 +17,8 @@
 //   3. Every namespaced object is in the release namespace; every object has the chart's
 //      identity labels.
 // Then, on the renders, what the chart promises: two replicas with leader election, probes,
-// requests, the restricted security context; least-privilege RBAC; the two webhook
+// requests, the restricted security context; --client-ca from a read-only ConfigMap volume
+// only with webhook.clientCA, and the webhook's limits only when set; least-privilege RBAC; the two webhook
 // configurations (policies, exclusions, sideEffects, versions, and matchConditions, whose
 // CEL is run on sample Services); the PodDisruptionBudget; each certificate mode; the
 // NetworkPolicy (off by default; the webhook port only from webhookFrom, metrics and probes
@@ -86,6 +87,11 @@ const SETS = {
   networkPolicy: ["--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhookFrom={10.0.0.0/28,fd00:10::/64}",
                   "--set-json", `networkPolicy.metricsFrom=${JSON.stringify(METRICS_FROM)}`],
   oneReplica: ["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"],
+  // Only the API server's client certificate is accepted, and the webhook's limits.
+  clientCA: ["--set", "webhook.clientCA.configMap=ipguard-webhook-client-ca", "--set", "webhook.maxConnections=50",
+             "--set", "webhook.maxHoldsPerRequester=8"],
+  clientCAKey: ["--set", "certificates.mode=certManager", "--set", "webhook.clientCA.configMap=apiserver-ca",
+                "--set", "webhook.clientCA.key=client-ca-file"],
 };
 const CLUSTER_SCOPED = new Set(["ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "CustomResourceDefinition"]);
 const renders = {};
@@ -283,6 +289,47 @@ for (const [setName, docs] of Object.entries(renders)) {
   const configs = args.flatMap((a, i) => (a === "--webhook-config" ? [args[i + 1]] : [])).sort();
   check(args.includes("--self-signed") && eq(configs, vwcNames), "selfSigned: the manager patches exactly the chart's two configurations",
         configs.join(", "));
+}
+
+// ---------------------------------------------------------------------------------------
+// Client certificates (webhook.clientCA) and the webhook's limits.
+// ---------------------------------------------------------------------------------------
+
+const flagValue = (args, flag) => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : undefined; };
+for (const [setName, docs] of Object.entries(renders)) {
+  const spec = find(docs, "Deployment")[0]?.spec?.template?.spec ?? {};
+  const c = (spec.containers ?? [])[0] ?? {};
+  const dargs = c.args ?? [];
+  const flags = SETS[setName.split("@")[0]];
+  const configMap = flags.find((f) => f.startsWith("webhook.clientCA.configMap="))?.split("=")[1];
+  const key = flags.find((f) => f.startsWith("webhook.clientCA.key="))?.split("=")[1] ?? "ca.crt";
+  const file = flagValue(dargs, "--client-ca");
+  const caVolumes = (spec.volumes ?? []).filter((v) => v.configMap);
+  if (!configMap) {
+    check(file === undefined && caVolumes.length === 0, `${setName}: no --client-ca and no ConfigMap volume without webhook.clientCA`,
+          JSON.stringify({ file, caVolumes }));
+  } else {
+    // The file passed is the ConfigMap's key, mounted read-only: the kubelet, not the
+    // manager, reads the ConfigMap (no RBAC for it), and keeps the file up to date.
+    const mount = (c.volumeMounts ?? []).find((m) => file?.startsWith(m.mountPath + "/"));
+    const volume = (spec.volumes ?? []).find((v) => v.name === mount?.name);
+    const item = (volume?.configMap?.items ?? []).find((i) => `${mount.mountPath}/${i.path}` === file);
+    check(typeof file === "string" && file.startsWith("/"), `${setName}: the manager runs with --client-ca <file>`, dargs.join(" "));
+    check(mount?.readOnly === true && mount.subPath === undefined,
+          `${setName}: --client-ca's file is on a read-only mount, not a subPath (a subPath never sees a change)`, JSON.stringify(mount));
+    check(volume?.configMap?.name === configMap && item?.key === key && volume.configMap.optional !== true,
+          `${setName}: that mount is key ${key} of ConfigMap ${configMap} (required: no pod starts without it)`, JSON.stringify(volume));
+    check(!(c.volumeMounts ?? []).some((m) => m !== mount && (m.mountPath === mount?.mountPath || m.mountPath.startsWith(mount?.mountPath + "/"))),
+          `${setName}: nothing else is mounted over the client CA`);
+    const grants = [...find(docs, "ClusterRole"), ...find(docs, "Role")].flatMap((r) => r.rules ?? [])
+      .filter((r) => (r.resources ?? []).includes("configmaps"));
+    check(grants.length === 0, `${setName}: the manager gets no access to ConfigMaps for it`, JSON.stringify(grants));
+  }
+  const limit = (name) => flags.find((f) => f.startsWith(`webhook.${name}=`))?.split("=")[1];
+  check(flagValue(dargs, "--max-connections") === limit("maxConnections") &&
+        flagValue(dargs, "--max-holds-per-requester") === limit("maxHoldsPerRequester"),
+        `${setName}: --max-connections and --max-holds-per-requester only when set to other than the manager's defaults`,
+        dargs.join(" "));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,12 @@
 //   2. Every Kubernetes object in them (Argo CD Applications, Flux sources, HelmReleases and
 //      Kustomizations, the argocd-cm ConfigMap) validates against its API's schema, with no
 //      undeclared field (kube_schema.mjs).
+//   2b. The API server's own configuration files in them (an AdmissionConfiguration, the
+//      kubeconfig it names: no API schema exists for those) have only the fields
+//      kube-apiserver reads, with the kinds and versions it takes; and a webhook
+//      kubeconfig gives the chart's webhooks a client certificate by the API server's rule
+//      for picking a kubeconfig user (k8s.io/apiserver/pkg/util/webhook, ported below),
+//      as does each entry name of docs/install.md's table of that rule, in its order.
 //   3. Every set of chart values in them (a block of values, an Application's
 //      helm.valuesObject, a HelmRelease's values) is accepted by the chart: real helm
 //      renders charts/ipguard with it (values.schema.json and the templates' checks).
@@ -65,6 +71,107 @@ for (const block of fenced) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// The API server's own configuration files (2b).
+// ---------------------------------------------------------------------------------------
+
+// Shapes: "string", "any", ["array", shape], or { field: shape, ... } (a required field
+// is named with a trailing "!").
+function shapeProblems(value, shape, path, out) {
+  if (shape === "any") return out;
+  if (shape === "string") {
+    if (typeof value !== "string") out.push(`${path}: not a string`);
+    return out;
+  }
+  if (Array.isArray(shape)) {
+    if (!Array.isArray(value)) out.push(`${path}: not a list`);
+    else value.forEach((v, i) => shapeProblems(v, shape[1], `${path}[${i}]`, out));
+    return out;
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) return out.push(`${path}: not a mapping`), out;
+  const fields = Object.fromEntries(Object.entries(shape).map(([k, v]) => [k.replace(/!$/, ""), v]));
+  for (const k of Object.keys(shape).filter((k) => k.endsWith("!"))) {
+    if (!(k.slice(0, -1) in value)) out.push(`${path}.${k.slice(0, -1)}: missing`);
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (!(k in fields)) out.push(`${path}.${k}: not a field the API server reads`);
+    else shapeProblems(v, fields[k], `${path}.${k}`, out);
+  }
+  return out;
+}
+// k8s.io/apiserver/pkg/apis/apiserver/v1 AdmissionConfiguration, and the configuration of
+// the two webhook plugins (webhookadmission/v1: kind WebhookAdmissionConfiguration, or
+// WebhookAdmission, the name it is also registered under).
+const WEBHOOK_PLUGINS = new Set(["ValidatingAdmissionWebhook", "MutatingAdmissionWebhook"]);
+const ADMISSION_CONFIGURATION = { "apiVersion!": "string", "kind!": "string",
+  plugins: ["array", { "name!": "string", path: "string", configuration: "any" }] };
+const WEBHOOK_ADMISSION = { "apiVersion!": "string", "kind!": "string", "kubeConfigFile!": "string" };
+// k8s.io/client-go/tools/clientcmd/api/v1 Config.
+const KUBECONFIG = { apiVersion: "string", kind: "string", preferences: "any", extensions: "any", "current-context": "string",
+  clusters: ["array", { "name!": "string", "cluster!": { "server!": "string", "tls-server-name": "string",
+    "insecure-skip-tls-verify": "any", "certificate-authority": "string", "certificate-authority-data": "string",
+    "proxy-url": "string", "disable-compression": "any", extensions: "any" } }],
+  users: ["array", { "name!": "string", "user!": { "client-certificate": "string", "client-certificate-data": "string",
+    "client-key": "string", "client-key-data": "string", token: "string", tokenFile: "string", as: "string",
+    "as-uid": "string", "as-groups": "any", "as-user-extra": "any", username: "string", password: "string",
+    "auth-provider": "any", exec: "any", extensions: "any" } }],
+  contexts: ["array", { "name!": "string", "context!": { "cluster!": "string", user: "string", namespace: "string", extensions: "any" } }],
+};
+function configFileProblems(doc) {
+  const id = `${doc.apiVersion} ${doc.kind}`;
+  if (id === "apiserver.config.k8s.io/v1 AdmissionConfiguration") {
+    const problems = shapeProblems(doc, ADMISSION_CONFIGURATION, "AdmissionConfiguration", []);
+    for (const p of doc.plugins ?? []) {
+      if (!WEBHOOK_PLUGINS.has(p.name)) continue;
+      const c = p.configuration ?? {};
+      shapeProblems(c, WEBHOOK_ADMISSION, `plugin ${p.name}`, problems);
+      if (c.apiVersion !== "apiserver.config.k8s.io/v1" || !["WebhookAdmissionConfiguration", "WebhookAdmission"].includes(c.kind)) {
+        problems.push(`plugin ${p.name}: ${c.apiVersion} ${c.kind} is not apiserver.config.k8s.io/v1 WebhookAdmissionConfiguration`);
+      }
+      if (!String(c.kubeConfigFile).startsWith("/")) problems.push(`plugin ${p.name}: kubeConfigFile is not an absolute path`);
+    }
+    return problems;
+  }
+  if (id === "v1 Config") {
+    const problems = shapeProblems(doc, KUBECONFIG, "kubeconfig", []);
+    for (const u of doc.users ?? []) {
+      const user = u.user ?? {};
+      const cert = user["client-certificate"] ?? user["client-certificate-data"];
+      const key = user["client-key"] ?? user["client-key-data"];
+      if ((cert === undefined) !== (key === undefined)) problems.push(`kubeconfig user ${u.name}: a client certificate needs its key and the other way round`);
+    }
+    return problems;
+  }
+  return undefined;
+}
+// The user the API server takes from a webhook kubeconfig for TARGET, "<host>:<port>"
+// (for a Service: "<service>.<namespace>.svc:<port>"), as
+// k8s.io/apiserver/pkg/util/webhook defaultAuthenticationInfoResolver.clientConfig picks
+// it: the exact name, then "*." + each shorter suffix; for port 443 both again without
+// the port; then "*"; then the current context's user. undefined: none (anonymous).
+function webhookUser(kubeconfig, target) {
+  const users = new Map((kubeconfig.users ?? []).map((u) => [u.name, u]));
+  const lookup = (name) => {
+    if (users.has(name)) return users.get(name);
+    const steps = name.split(".");
+    for (let i = 1; i < steps.length; i++) {
+      const star = "*." + steps.slice(i).join(".");
+      if (users.has(star)) return users.get(star);
+    }
+    return undefined;
+  };
+  let found = lookup(target);
+  const [, host, port] = target.match(/^(.*):(\d+)$/) ?? [];
+  if (!found && port === "443") found = lookup(host);
+  if (!found) found = users.get("*");
+  if (!found && kubeconfig["current-context"]) {
+    const ctx = (kubeconfig.contexts ?? []).find((c) => c.name === kubeconfig["current-context"]);
+    if (ctx?.context?.user) found = users.get(ctx.context.user);
+  }
+  return found;
+}
+const webhookKubeconfigs = [];
+
 const valueKeys = new Set(Object.keys(JSON.parse(readFileSync(join(root, "charts/ipguard/values.schema.json"), "utf8")).properties));
 const valueSets = [];
 const configMaps = [];
@@ -79,6 +186,12 @@ for (const block of blocks) {
   for (const doc of docs.map((d) => d.toJS()).filter((d) => d != null)) {
     if (typeof doc.apiVersion === "string" && typeof doc.kind === "string") {
       objects++;
+      const configProblems = configFileProblems(doc);
+      if (configProblems !== undefined) {
+        check(configProblems.length === 0, `${where}: ${doc.kind} (a kube-apiserver configuration file)`, configProblems.join("; "));
+        if (doc.kind === "Config" && (doc.users ?? []).length > 0) webhookKubeconfigs.push({ where, doc });
+        continue;
+      }
       const problems = await schemaProblems(doc);
       check(problems.length === 0, `${where}: ${doc.kind} ${doc.metadata?.name}`, problems.join("; "));
       if (doc.kind === "Application" && doc.spec?.source?.path === "charts/ipguard") {
@@ -110,6 +223,42 @@ for (const { where, values } of valueSets) {
   writeFileSync(file, JSON.stringify(values));
   const r = spawnSync(helm, ["template", "ipguard", join(root, "charts/ipguard"), "-n", "ipguard-system", "-f", file], { encoding: "utf8" });
   check(r.status === 0, `${where}: the chart accepts these values`, (r.stderr || r.error?.message || "").trim());
+}
+
+// 2b. The webhook kubeconfigs against the chart's webhooks, and the table of the rule.
+{
+  const r = spawnSync(helm, ["template", "ipguard", join(root, "charts/ipguard"), "-n", "ipguard-system"], { encoding: "utf8" });
+  const hooks = parseAllDocuments(r.stdout ?? "").map((d) => d.toJS()).filter((d) => d?.kind === "ValidatingWebhookConfiguration")
+    .flatMap((v) => v.webhooks ?? []);
+  const targets = [...new Set(hooks.map((h) => h.clientConfig?.service).filter(Boolean)
+    .map((s) => `${s.name}.${s.namespace}.svc:${s.port ?? 443}`))];
+  check(r.status === 0 && targets.length === 1, "the chart's webhooks call one Service", `${r.stderr} ${targets.join(", ")}`);
+  const target = targets[0] ?? "";
+  check(webhookKubeconfigs.length > 0, "the documentation has a webhook kubeconfig for the API server");
+  for (const { where, doc } of webhookKubeconfigs) {
+    const user = webhookUser(doc, target)?.user ?? {};
+    check((user["client-certificate"] ?? user["client-certificate-data"]) !== undefined,
+          `${where}: the API server presents a client certificate to ${target} (the chart's webhooks)`,
+          `the entry it picks: ${JSON.stringify(webhookUser(doc, target))}`);
+  }
+  // docs/install.md's table of the rule: each entry name, alone, is picked for the chart's
+  // Service; of two, the one in the earlier row.
+  const lines = readFileSync(join(root, "docs/install.md"), "utf8").split("\n");
+  const start = lines.findIndex((l) => /^\| entry name \|/.test(l));
+  const names = [];
+  for (let i = start + 2; start >= 0 && i < lines.length && lines[i].startsWith("|"); i++) {
+    names.push(...[...lines[i].split("|")[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]));
+  }
+  check(names.length >= 5, "docs/install.md: the table of the entry names the API server tries", names.join(", "));
+  const only = (...ns) => ({ users: ns.map((name) => ({ name, user: { token: name } })) });
+  for (const [i, name] of names.entries()) {
+    check(webhookUser(only(name), target)?.name === name, `docs/install.md: an entry named ${name} is picked for ${target}`);
+    for (const later of names.slice(i + 1)) {
+      check(webhookUser(only(later, name), target)?.name === name, `docs/install.md: ${name} is picked before ${later}`);
+    }
+  }
+  check(webhookUser(only("ipguard-webhook.other.svc", "*.svc:8443"), target) === undefined,
+        "the rule picks no entry of another host or port");
 }
 
 // 4. The Argo CD health check.

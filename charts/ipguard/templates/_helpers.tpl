@@ -111,6 +111,18 @@ services.ipguard.io
 /tmp/k8s-webhook-server/serving-certs
 {{- end }}
 
+{{/*
+Where the CA bundle of webhook.clientCA is mounted (a ConfigMap volume, read-only), and
+the file passed as --client-ca.
+*/}}
+{{- define "ipguard.clientCADir" -}}
+/etc/ipguard/client-ca
+{{- end }}
+
+{{- define "ipguard.clientCAFile" -}}
+{{- printf "%s/ca.crt" (include "ipguard.clientCADir" .) }}
+{{- end }}
+
 {{/* DNS names the API server may use to reach the webhook Service, one per line. */}}
 {{- define "ipguard.dnsNames" -}}
 {{- $svc := include "ipguard.serviceName" . }}
