@@ -38,6 +38,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -81,6 +82,25 @@ struct Flags {
   int networks = 1000, clusters = 10000, services = 100000, threads = 16, runs = 3;
   int creates = 1000, rate = 200, seconds = 10;
 };
+
+// CPU seconds (user + system) a process has used.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14) utime = std::stol(f);
+    if (i == 15) {
+      stime = std::stol(f);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+}
 
 long ProcStatusKb(pid_t pid, const char* field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -267,8 +287,26 @@ int Startup(Client& c, const Flags& f) {
   for (int run = 1; run <= f.runs; ++run) {
     Manager m(f, {});
     if (!m.ok()) return 1;
+    // RSS sampled while it lists, to see when the peak comes.
+    std::atomic<bool> sampling{true};
+    std::vector<std::pair<double, long>> samples;
+    std::thread sampler([&] {
+      while (sampling.load()) {
+        samples.emplace_back(m.Since(), ProcStatusKb(m.pid(), "VmRSS:"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    });
     double ready = m.WaitReady(std::chrono::seconds(300));
+    sampling = false;
+    sampler.join();
     long hwm_ready = ProcStatusKb(m.pid(), "VmHWM:");
+    double cpu_ready = CpuSeconds(m.pid());
+    if (std::getenv("IPGUARD_BENCH_RSS")) {
+      for (const auto& [t, kb] : samples) std::printf("  %.2f s: RSS %.1f MB\n", t, kb / 1024.0);
+      std::string text = m.Metrics();
+      size_t at = text.find("\nipguard_heap_in_use_bytes ");
+      if (at != std::string::npos) std::printf("  heap in use at ready: %s", text.substr(at + 1, text.find('\n', at + 1) - at).c_str());
+    }
     double written = -1;
     while (m.Since() < 300) {
       if (AllStatusWritten(c)) {
@@ -278,8 +316,8 @@ int Startup(Client& c, const Flags& f) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     long hwm = ProcStatusKb(m.pid(), "VmHWM:");
-    std::printf("run %d: ready %.2f s (peak RSS %.1f MB); every status written %.1f s; peak RSS %.1f MB\n",
-                run, ready, hwm_ready / 1024.0, written, hwm / 1024.0);
+    std::printf("run %d: ready %.2f s (peak RSS %.1f MB, %.1f s of CPU); every status written %.1f s; peak RSS %.1f MB\n",
+                run, ready, hwm_ready / 1024.0, cpu_ready, written, hwm / 1024.0);
   }
   // What a client that lists from the watch cache receives: the floor for any informer.
   auto* t = c.transport();

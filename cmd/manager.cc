@@ -529,11 +529,15 @@ struct Manager::Impl {
         return out;
       });
       inf->store.AddHandler([this](kube::EventType type, const json& obj) {
-        auto keys = state.Apply(type, obj);
+        // Until every informer has listed, the first full pass after the
+        // sync (Housekeeping) reconciles everything once, so nothing here
+        // needs the neighbours yet.
+        const bool synced = synced_once.load();
+        auto keys = state.Apply(type, obj, synced);
         // Until every informer has listed, the first full pass after the
         // sync (Housekeeping) reconciles everything once; enqueueing each
         // object as it is listed would only compete with the listing.
-        if (synced_once.load() && !keys.empty()) {
+        if (synced && !keys.empty()) {
           controller->Enqueue(keys.front());  // the object itself
           for (size_t i = 1; i < keys.size(); ++i) controller->EnqueueNeighbor(keys[i]);
         }

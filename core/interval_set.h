@@ -101,6 +101,38 @@ class IntervalArray {
   // Takes intervals already sorted by start.
   void AssignSorted(const std::vector<Interval<K>>& sorted) { Assign(sorted); }
 
+  // Becomes the merge of itself and `other` (both in start order), without
+  // the intervals whose id is no longer alive (`dropped` is told of each):
+  // one pass into one new array, then the max tree.
+  template <typename Alive, typename Dropped>
+  void MergeFrom(const IntervalArray& other, const Alive& alive, const Dropped& dropped) {
+    std::vector<Node> merged;
+    merged.reserve(nodes_.size() + other.nodes_.size());
+    K max_len = 0;
+    auto keep = [&](const Node& n) {
+      if (!alive(n.id)) {
+        dropped(n.id);
+        return;
+      }
+      merged.push_back({n.start, n.end, n.end, n.id});
+      max_len = std::max<K>(max_len, n.end - n.start);
+    };
+    size_t i = 0, j = 0;
+    const auto& a = nodes_;
+    const auto& b = other.nodes_;
+    while (i < a.size() || j < b.size()) {
+      if (j == b.size() || (i < a.size() && !(b[j].start < a[i].start))) {
+        keep(a[i++]);
+      } else {
+        keep(b[j++]);
+      }
+    }
+    nodes_.swap(merged);
+    max_len_ = max_len;
+    BuildMax(0, nodes_.size());
+    tree_ = true;
+  }
+
   size_t size() const { return nodes_.size(); }
   void AppendTo(std::vector<Interval<K>>* out) const {
     for (const Node& n : nodes_) out->push_back({n.start, n.end, n.id});
@@ -191,29 +223,7 @@ class IntervalSet {
 
   template <typename Alive, typename Dropped>
   void Compact(const Alive& alive, const Dropped& dropped) {
-    // Both halves are sorted by start: a linear merge, dropping dead ids.
-    std::vector<Interval<K>> a, b, all;
-    a.reserve(base_.size());
-    b.reserve(delta_.size());
-    base_.AppendTo(&a);
-    delta_.AppendTo(&b);
-    all.reserve(a.size() + b.size());
-    auto keep = [&](const Interval<K>& it) {
-      if (alive(it.id)) {
-        all.push_back(it);
-      } else {
-        dropped(it.id);
-      }
-    };
-    size_t i = 0, j = 0;
-    while (i < a.size() || j < b.size()) {
-      if (j == b.size() || (i < a.size() && !(b[j].start < a[i].start))) {
-        keep(a[i++]);
-      } else {
-        keep(b[j++]);
-      }
-    }
-    base_.AssignSorted(all);
+    base_.MergeFrom(delta_, alive, dropped);
     delta_.Clear();
     dead_ = 0;
   }

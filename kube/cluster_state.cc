@@ -47,7 +47,8 @@ void ClusterState::Collect(const std::string& key, std::vector<std::string>* out
   for (std::string& k : engine_.Neighbors(key)) out->push_back(std::move(k));
 }
 
-std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::json& obj) {
+std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::json& obj,
+                                             bool collect) {
   auto parsed = ParseObject(obj);
   if (!parsed.ok()) return {};  // not a kind ipguard judges
   Object& o = parsed.value();
@@ -57,13 +58,14 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
   std::vector<std::string> affected;
   std::unique_lock<std::shared_mutex> l(mu_);
   ++writes_;
-  Collect(key, &affected);
+  if (collect) Collect(key, &affected);
   if (auto it = pending_.find(key); it != pending_.end()) DropPendingLocked(it, false, nullptr);
   if (keep) {
     engine_.Upsert(std::move(o));
   } else {
     engine_.Remove(key);
   }
+  if (!collect) return {};
   Collect(key, &affected);
   if (affected.empty() || affected.front() != key) affected.insert(affected.begin(), key);
   return affected;

@@ -46,7 +46,9 @@ class ClusterState {
   // Services that are not of type LoadBalancer, are not kept. Returns the
   // keys whose status may have changed: the object and its neighbours
   // before and after the change.
-  std::vector<std::string> Apply(EventType type, const nlohmann::json& obj);
+  // With `collect` false the neighbours are not looked up and nothing is
+  // returned (while the informers first list, nobody reconciles them).
+  std::vector<std::string> Apply(EventType type, const nlohmann::json& obj, bool collect = true);
 
   // Runs `fn` on the engine under the shared lock.
   template <typename Fn>

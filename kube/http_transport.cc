@@ -2,6 +2,8 @@
 // Boost exception is caught here and turned into a Status.
 #include "kube/http_transport.h"
 
+#include "kube/stream_get.h"
+
 #include <cpprest/http_client.h>
 #include <cpprest/producerconsumerstream.h>
 #include <openssl/ssl.h>
@@ -150,11 +152,17 @@ class HttpTransport : public Transport {
     return r;
   }
 
+  // A list: cpprestsdk buffers each HTTP chunk whole before handing any of
+  // it on, and the API server writes a list from its watch cache as one
+  // chunk, so lists go through StreamGet (stream_get.h), which does not.
   Result<HttpResponse> StreamBody(const HttpRequest& request,
                                   const std::function<bool(std::string_view)>& on_chunk,
                                   bool* complete) override {
     if (complete) *complete = false;
-    return Run(request, &on_chunk, complete);
+    if (request.method != "GET") return Run(request, &on_chunk, complete);
+    auto token = tokens_.Token();
+    if (!token.ok()) return token.status();
+    return StreamGet(config_, *token, request, on_chunk, complete);
   }
 
  private:
