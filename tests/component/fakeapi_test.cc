@@ -625,5 +625,105 @@ TEST_F(FakeApiTest, BearerTokenRequired) {
   EXPECT_TRUE(allowed.ok()) << allowed.error().ToString();
 }
 
+
+// A list read as it arrives (Client::StreamList over StreamGet): every item,
+// in pieces, over TLS with the client's certificate; the same refusals as any
+// other request for an untrusted server, a missing token, a deadline and a
+// cancel.
+TEST_F(FakeApiTest, StreamedListsOverTlsAndTheirFailures) {
+  auto ca = certs::GenerateCA("fakeapi-test-ca", std::chrono::hours(1));
+  auto serving =
+      certs::GenerateServing(*ca, "fakeapi", {"localhost"}, {"127.0.0.1"}, std::chrono::hours(1));
+  auto client_cert = certs::GenerateClient(*ca, "ipguard", std::chrono::hours(1));
+  ASSERT_TRUE(ca.ok() && serving.ok() && client_cert.ok());
+  FakeApiOptions options;
+  options.tls = true;
+  options.cert_pem = serving->cert_pem;
+  options.key_pem = serving->key_pem;
+  options.client_ca_pem = ca->cert_pem;
+  StartServer(options);
+  for (int i = 0; i < 3000; ++i) {
+    json n = Network("net-" + std::to_string(i));
+    n["metadata"]["annotations"] = {{"note", std::string(200, 'x') + "}]\"{"}};
+    server_->Upsert("logicalnetworks", n);
+  }
+  RestConfig config;
+  config.ca_pem = ca->cert_pem;
+  config.client_cert_pem = client_cert->cert_pem;
+  config.client_key_pem = client_cert->key_pem;
+  Connect(config);
+  std::vector<std::string> names;
+  auto meta = client_->StreamList(kNetworks, "", "limit=500&resourceVersion=0", [&](std::string_view item) {
+    names.push_back(json::parse(item)["metadata"]["name"]);
+    return true;
+  });
+  ASSERT_TRUE(meta.ok()) << meta.error().ToString();
+  EXPECT_EQ(names.size(), 3000u) << "served whole, as from the watch cache";
+  EXPECT_TRUE(meta.value().cont.empty());
+  EXPECT_EQ(meta.value().resource_version, std::to_string(server_->resource_version()));
+
+  // The caller stops: the list fails, nothing else breaks.
+  size_t seen = 0;
+  auto stopped = client_->StreamList(kNetworks, "", "resourceVersion=0", [&](std::string_view) {
+    return ++seen < 10;
+  });
+  EXPECT_FALSE(stopped.ok());
+  EXPECT_EQ(seen, 10u);
+
+  // A deadline: the server answers after it.
+  server_->SetDelay(std::chrono::milliseconds(1500));
+  HttpRequest slow;
+  slow.path = kNetworks.Path() + "?resourceVersion=0";
+  slow.timeout = std::chrono::milliseconds(300);
+  bool complete = true;
+  auto timed_out = transport_->StreamBody(slow, [](std::string_view) { return true; }, &complete);
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_NE(timed_out.error().find("timed out"), std::string::npos) << timed_out.error();
+  EXPECT_FALSE(complete);
+  // A cancel, checked every 100 ms.
+  std::atomic<bool> cancel{false};
+  slow.timeout = std::chrono::seconds(30);
+  slow.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto cancelled = transport_->StreamBody(slow, [](std::string_view) { return true; }, &complete);
+  canceller.join();
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error(), "request cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  server_->SetDelay(std::chrono::milliseconds(0));
+
+  // No client certificate: no HTTP answer at all.
+  RestConfig anonymous = config;
+  anonymous.client_cert_pem.clear();
+  anonymous.client_key_pem.clear();
+  Connect(anonymous);
+  auto refused = client_->StreamList(kNetworks, "", "resourceVersion=0", [](std::string_view) { return true; });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 0);
+  // A server certificate of another CA is not trusted.
+  auto other = certs::GenerateCA("someone-else", std::chrono::hours(1));
+  RestConfig untrusting = config;
+  untrusting.ca_pem = other->cert_pem;
+  Connect(untrusting);
+  auto untrusted = client_->StreamList(kNetworks, "", "resourceVersion=0", [](std::string_view) { return true; });
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_NE(untrusted.error().message.find("handshake"), std::string::npos) << untrusted.error().message;
+}
+
+TEST_F(FakeApiTest, StreamedListWithoutTheTokenGetsTheServersRefusal) {
+  FakeApiOptions options;
+  options.token = "s3cret";
+  StartServer(options);
+  Connect();
+  auto denied = client_->StreamList(kNetworks, "", "resourceVersion=0", [](std::string_view) { return true; });
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code, 401);
+  EXPECT_EQ(denied.error().reason, "Unauthorized");
+}
+
 }  // namespace
 }  // namespace ipguard::fakeapi
