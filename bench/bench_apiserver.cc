@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "bench/plan_objects.h"
+#include "bench/process_util.h"
 #include "kube/client.h"
 #include "kube/clock.h"
 #include "kube/config.h"
@@ -102,20 +103,8 @@ double CpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
-long ProcStatusKb(pid_t pid, const char* field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::string(field).size()));
-  }
-  return -1;
-}
-
-int FreePort() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return acc.local_endpoint().port();
-}
+using ipguard::bench::FreePort;
+using ipguard::bench::ProcStatusKb;
 
 // Runs fn(i) for i in [0, n) on `threads` threads; returns the failures.
 template <typename Fn>

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "bench/plan_objects.h"
+#include "bench/process_util.h"
 #include "tests/component/tls_client.h"
 #include "tests/fakeapi/fake_apiserver.h"
 #include "webhook/certs.h"
@@ -37,26 +38,12 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using ipguard::bench::ClusterJson;
 using ipguard::bench::NetworkJson;
+using ipguard::bench::FreePort;
 using ipguard::bench::ServiceJson;
 using ipguard::fakeapi::FakeApiServer;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-
-long PeakRssKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-int FreePort() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return acc.local_endpoint().port();
-}
 
 }  // namespace
 
@@ -188,7 +175,7 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
-  long rss_kb = PeakRssKb(pid);
+  long rss_kb = ipguard::bench::ProcStatusKb(pid, "VmHWM:");
   std::string heap = "?", rss_now = "?";
   {
     ipguard::testing_util::TestClient c(probe, false);

@@ -93,9 +93,6 @@ if [ -n "$CLIENT_CA" ]; then
   CURL_CERT=(--cert "${IPGUARD_E2E_CLIENT_CERT:-}" --key "${IPGUARD_E2E_CLIENT_KEY:-}")
 fi
 
-PASSED=0
-FAILED=0
-SKIPPED=0
 WORK=""
 INSTALLED=0
 CREATED_CLIENT_CA=0
@@ -104,51 +101,14 @@ CREATED_NAMESPACES=()
 PROXY_PID=""
 declare -A REPLICA_PID=() REPLICA_POD=() REPLICA_LOG=()
 REPLICA_STARTS=0
+source "$HERE/lib.sh"
 
 # ---------------------------------------------------------------------------------------
-# Reporting and waiting (as in run.sh)
+# Reporting and waiting (lib.sh)
 # ---------------------------------------------------------------------------------------
 
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() {
-  echo "FAIL $1"
-  if [ $# -gt 1 ]; then printf '%s\n' "${2:0:3000}" | sed 's/^/     /'; fi
-  FAILED=$((FAILED + 1))
-}
-section() { echo; echo "== $*"; }
 die() { echo "e2e chart: $*" >&2; exit 1; }
-
-# poll SECONDS CMD...: runs CMD every second until it succeeds; false after SECONDS.
-poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 1
-  done
-}
-
-check() {  # check NAME CMD...: PASS when CMD succeeds at once
-  local name=$1
-  shift
-  if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "command failed: $*"; fi
-}
-
-check_eventually() {  # check_eventually NAME CMD...: PASS when CMD succeeds within TIMEOUT
-  local name=$1
-  shift
-  if poll "$TIMEOUT" "$@"; then pass "$name"; else fail "$name" "not true after ${TIMEOUT}s: $*"; fi
-}
-
-jsonpath_is() {  # jsonpath_is RESOURCE JSONPATH WANT [kubectl flags...]
-  local res=$1 path=$2 want=$3
-  shift 3
-  [ "$(kubectl get "$res" "$@" -o "jsonpath=$path" 2>/dev/null)" = "$want" ]
-}
-
-condition_is() {  # condition_is RESOURCE TYPE STATUS [kubectl flags...]
-  jsonpath_is "$1" "{.status.conditions[?(@.type==\"$2\")].status}" "$3" "${@:4}"
-}
+e2e_wait() { poll "$@"; }
 
 condition_message_has() {  # condition_message_has RESOURCE TYPE SUBSTRING [kubectl flags...]
   local msg
@@ -156,24 +116,8 @@ condition_message_has() {  # condition_message_has RESOURCE TYPE SUBSTRING [kube
   [[ $msg == *"$3"* ]]
 }
 
-# expect_allowed / expect_warning / expect_denied NAME [SUBSTRING] [kubectl apply flags...]
-# with the manifest on stdin.
-expect_allowed() {
-  local name=$1 out
-  shift
-  if out=$(kubectl apply "$@" -f - 2>&1); then pass "$name"; else fail "$name" "refused: $out"; fi
-}
-expect_warning() {
-  local name=$1 want=$2 out
-  shift 2
-  if ! out=$(kubectl apply "$@" -f - 2>&1); then
-    fail "$name" "refused: $out"
-  elif [[ $out == *"Warning:"*"$want"* ]]; then
-    pass "$name"
-  else
-    fail "$name" "admitted without the warning \"$want\": $out"
-  fi
-}
+# expect_denied NAME SUBSTRING [kubectl apply flags...], the manifest on stdin: refused by
+# the webhook (not by the CRD's schema or CEL) with SUBSTRING in the message.
 expect_denied() {
   local name=$1 want=$2 out
   shift 2
@@ -579,8 +523,7 @@ client_certificate_checks() {
   local dns=$1 n file before=() after
   section "only the API server may call the webhook (webhook.clientCA)"
   if [ -z "$CLIENT_CA" ]; then
-    echo "SKIP client certificates: IPGUARD_E2E_CLIENT_CA is not set (tests/e2e/cluster.sh sets it)"
-    SKIPPED=$((SKIPPED + 1))
+    skip "client certificates: IPGUARD_E2E_CLIENT_CA is not set (tests/e2e/cluster.sh sets it)"
     return 0
   fi
   local dargs

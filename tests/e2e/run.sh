@@ -55,9 +55,6 @@ LABEL_VALUE=ipguard-e2e
 CRDS=(logicalnetworks.ipguard.io workloadclusters.ipguard.io loadbalancerpools.ipguard.io
       ipreservations.ipguard.io)
 
-PASSED=0
-FAILED=0
-SKIPPED=0
 CREATED_CRDS=()
 MANAGER_PID=""
 WORK=""
@@ -66,15 +63,9 @@ WORK=""
 # Reporting and waiting
 # ---------------------------------------------------------------------------------------
 
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() {
-  echo "FAIL $1"
-  if [ $# -gt 1 ]; then printf '%s\n' "${2:0:2000}" | sed 's/^/     /'; fi
-  FAILED=$((FAILED + 1))
-}
-skip() { echo "SKIP $1"; SKIPPED=$((SKIPPED + 1)); }
-section() { echo; echo "== $*"; }
 die() { echo "e2e: $*" >&2; exit 1; }
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # eventually SECONDS CMD...: runs CMD every second until it succeeds; false after SECONDS,
 # or at once when the manager has exited.
@@ -87,37 +78,7 @@ eventually() {
     sleep 1
   done
 }
-
-# poll SECONDS CMD...: like eventually, for the times when the manager may be down.
-poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 1
-  done
-}
-
-# check NAME CMD...: PASS when CMD succeeds (at once), FAIL otherwise.
-check() {
-  local name=$1
-  shift
-  if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "command failed: $*"; fi
-}
-
-# check_eventually NAME CMD...: PASS when CMD succeeds within TIMEOUT seconds.
-check_eventually() {
-  local name=$1
-  shift
-  if eventually "$TIMEOUT" "$@"; then pass "$name"; else fail "$name" "not true after ${TIMEOUT}s: $*"; fi
-}
-
-# jsonpath_is RESOURCE JSONPATH WANT [kubectl flags...]: the field has exactly this value.
-jsonpath_is() {
-  local res=$1 path=$2 want=$3
-  shift 3
-  [ "$(kubectl get "$res" "$@" -o "jsonpath=$path" 2>/dev/null)" = "$want" ]
-}
+e2e_wait() { eventually "$@"; }
 
 # observed_generation_current RESOURCE [kubectl flags...]: status.observedGeneration is set
 # and equals metadata.generation.
@@ -127,34 +88,9 @@ observed_generation_current() {
   [[ $v =~ ^([0-9]+)/([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]
 }
 
-# condition_is RESOURCE TYPE STATUS [kubectl flags...]
-condition_is() {
-  jsonpath_is "$1" "{.status.conditions[?(@.type==\"$2\")].status}" "$3" "${@:4}"
-}
-
 # ---------------------------------------------------------------------------------------
 # kubectl apply with an expected verdict; the manifest comes on stdin
 # ---------------------------------------------------------------------------------------
-
-# expect_allowed NAME [kubectl apply flags...]
-expect_allowed() {
-  local name=$1 out
-  shift
-  if out=$(kubectl apply "$@" -f - 2>&1); then pass "$name"; else fail "$name" "refused: $out"; fi
-}
-
-# expect_warning NAME SUBSTRING [kubectl apply flags...]: admitted, with a warning.
-expect_warning() {
-  local name=$1 want=$2 out
-  shift 2
-  if ! out=$(kubectl apply "$@" -f - 2>&1); then
-    fail "$name" "refused: $out"
-  elif [[ $out == *"Warning:"*"$want"* ]]; then
-    pass "$name"
-  else
-    fail "$name" "admitted without the warning \"$want\": $out"
-  fi
-}
 
 # expect_denied NAME SUBSTRING [kubectl apply flags...]: refused, the message has SUBSTRING.
 expect_denied() {

@@ -1,0 +1,73 @@
+# Shared by the end-to-end scenarios (run.sh, chart.sh): one PASS, FAIL or SKIP line per
+# check, bounded waits, and kubectl apply with an expected verdict. Source it after
+# setting TIMEOUT; define e2e_wait SECONDS CMD... (how a scenario waits: run.sh also stops
+# when its manager has exited).
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() {
+  echo "FAIL $1"
+  if [ $# -gt 1 ]; then printf '%s\n' "${2:0:3000}" | sed 's/^/     /'; fi
+  FAILED=$((FAILED + 1))
+}
+skip() { echo "SKIP $1"; SKIPPED=$((SKIPPED + 1)); }
+section() { echo; echo "== $*"; }
+
+# poll SECONDS CMD...: runs CMD every second until it succeeds; false after SECONDS.
+poll() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 1
+  done
+}
+
+# check NAME CMD...: PASS when CMD succeeds (at once), FAIL otherwise.
+check() {
+  local name=$1
+  shift
+  if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+# check_eventually NAME CMD...: PASS when CMD succeeds within TIMEOUT seconds.
+check_eventually() {
+  local name=$1
+  shift
+  if e2e_wait "$TIMEOUT" "$@"; then pass "$name"; else fail "$name" "not true after ${TIMEOUT}s: $*"; fi
+}
+
+# jsonpath_is RESOURCE JSONPATH WANT [kubectl flags...]: the field has exactly this value.
+jsonpath_is() {
+  local res=$1 path=$2 want=$3
+  shift 3
+  [ "$(kubectl get "$res" "$@" -o "jsonpath=$path" 2>/dev/null)" = "$want" ]
+}
+
+# condition_is RESOURCE TYPE STATUS [kubectl flags...]
+condition_is() {
+  jsonpath_is "$1" "{.status.conditions[?(@.type==\"$2\")].status}" "$3" "${@:4}"
+}
+
+# expect_allowed NAME [kubectl apply flags...], the manifest on stdin: admitted.
+expect_allowed() {
+  local name=$1 out
+  shift
+  if out=$(kubectl apply "$@" -f - 2>&1); then pass "$name"; else fail "$name" "refused: $out"; fi
+}
+
+# expect_warning NAME SUBSTRING [kubectl apply flags...]: admitted, with a warning.
+expect_warning() {
+  local name=$1 want=$2 out
+  shift 2
+  if ! out=$(kubectl apply "$@" -f - 2>&1); then
+    fail "$name" "refused: $out"
+  elif [[ $out == *"Warning:"*"$want"* ]]; then
+    pass "$name"
+  else
+    fail "$name" "admitted without the warning \"$want\": $out"
+  fi
+}
