@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "controller/controller.h"
+#include "core/address.h"
 #include "core/json_projection.h"
 #include "core/objects.h"
 #include "kube/client.h"
@@ -530,13 +531,11 @@ struct Manager::Impl {
       });
       inf->store.AddHandler([this](kube::EventType type, const json& obj) {
         // Until every informer has listed, the first full pass after the
-        // sync (Housekeeping) reconciles everything once, so nothing here
-        // needs the neighbours yet.
+        // sync (Housekeeping) reconciles everything once: neither the
+        // neighbours nor the enqueueing of each object listed are needed
+        // yet, and both would only compete with the listing.
         const bool synced = synced_once.load();
         auto keys = state.Apply(type, obj, synced);
-        // Until every informer has listed, the first full pass after the
-        // sync (Housekeeping) reconciles everything once; enqueueing each
-        // object as it is listed would only compete with the listing.
         if (synced && !keys.empty()) {
           controller->Enqueue(keys.front());  // the object itself
           for (size_t i = 1; i < keys.size(); ++i) controller->EnqueueNeighbor(keys[i]);
@@ -588,14 +587,14 @@ struct Manager::Impl {
       webhook::AdmissionHandler handler(
           &state, &metrics, AdmissionOptions{options.metallb}, [](const AdmissionOutcome& out) {
             // One line per verdict whatever the request: long messages are cut.
-            std::string message = kube::CutUtf8(out.message, 4096);
+            std::string message = CutUtf8(out.message, 4096);
             if (out.verdict == "denied") {
               spdlog::info("denied {} {} for {} (uid {}{}): {}", out.operation, out.kind,
-                           out.requester.empty() ? "-" : kube::CutUtf8(out.requester, 253),
+                           out.requester.empty() ? "-" : CutUtf8(out.requester, 253),
                            out.uid, out.dry_run ? ", dry run" : "", message);
             } else {
               spdlog::warn("unreadable AdmissionReview (uid {}): {}",
-                           out.uid.empty() ? "-" : kube::CutUtf8(out.uid, 253), message);
+                           out.uid.empty() ? "-" : CutUtf8(out.uid, 253), message);
             }
           });
       webhook_server = std::make_unique<webhook::HttpServer>(so, handler);

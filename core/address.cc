@@ -6,12 +6,23 @@
 
 namespace ipguard {
 
-std::string QuoteValue(std::string_view s) {
-  if (s.size() <= kMaxQuoted) return "\"" + std::string(s) + "\"";
-  size_t n = kMaxQuoted;
+size_t Utf8PrefixLength(std::string_view s, size_t max) {
+  if (s.size() <= max) return s.size();
+  size_t n = max;
   // Back off continuation bytes (10xxxxxx) so that no character is split.
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return "\"" + std::string(s.substr(0, n)) + "...\" (" + std::to_string(s.size()) + " bytes)";
+  return n;
+}
+
+std::string CutUtf8(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  return std::string(s.substr(0, Utf8PrefixLength(s, max >= 3 ? max - 3 : 0))) + "...";
+}
+
+std::string QuoteValue(std::string_view s) {
+  if (s.size() <= kMaxQuoted) return "\"" + std::string(s) + "\"";
+  return "\"" + std::string(s.substr(0, Utf8PrefixLength(s, kMaxQuoted))) + "...\" (" +
+         std::to_string(s.size()) + " bytes)";
 }
 
 namespace {

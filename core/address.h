@@ -56,6 +56,14 @@ class IpAddr {
   Family family_ = Family::kV4;
 };
 
+// The length of the longest prefix of `s` of at most `max` bytes that does
+// not end inside a UTF-8 sequence.
+size_t Utf8PrefixLength(std::string_view s, size_t max);
+
+// `s` whole when it has at most `max` bytes; otherwise its longest prefix that
+// ends on a UTF-8 character boundary and, with "..." after it, fits in `max`.
+std::string CutUtf8(std::string_view s, size_t max);
+
 // `s` in double quotes, for a message: at most kMaxQuoted bytes of it (cut on
 // a UTF-8 character boundary, then "..."), so that no input makes a message,
 // a denial or a log line grow with the size of a bad value.

@@ -98,9 +98,6 @@ class IntervalArray {
     }
   }
 
-  // Takes intervals already sorted by start.
-  void AssignSorted(const std::vector<Interval<K>>& sorted) { Assign(sorted); }
-
   // Becomes the merge of itself and `other` (both in start order), without
   // the intervals whose id is no longer alive (`dropped` is told of each):
   // one pass into one new array, then the max tree.
@@ -134,9 +131,6 @@ class IntervalArray {
   }
 
   size_t size() const { return nodes_.size(); }
-  void AppendTo(std::vector<Interval<K>>* out) const {
-    for (const Node& n : nodes_) out->push_back({n.start, n.end, n.id});
-  }
   size_t MemoryBytes() const { return nodes_.capacity() * sizeof(Node); }
   void Clear() { Assign({}); }
 

@@ -201,7 +201,6 @@ ApiResult<Client::ListMeta> Client::StreamList(
     return ApiError{resp->status, "InvalidResponse", "a list answer that is not a list: " + splitter.error()};
   }
   ListMeta meta;
-  meta.items = splitter.items();
   if (!splitter.metadata().empty()) {
     json m = json::parse(splitter.metadata(), nullptr, false);
     if (m.is_object()) {

@@ -104,7 +104,6 @@ class Client {
   struct ListMeta {
     std::string resource_version;
     std::string cont;
-    size_t items = 0;
   };
   ApiResult<ListMeta> StreamList(const Resource& r, const std::string& ns, const std::string& query,
                                  const std::function<bool(std::string_view item)>& on_item);

@@ -115,16 +115,9 @@ Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& 
   }
   ++writes_;
   auto it = pending_.find(key);
-  if (it != pending_.end() && it->second.requester != requester) {
-    // Another requester's hold of this key becomes this one's.
-    Pending p = std::move(it->second);
-    DropPendingLocked(it, false, nullptr);
-    it = pending_.end();
-    p.requester = requester;
-    it = pending_.emplace(key, std::move(p)).first;
-    it->second.seq = 0;
-  }
-  if (it == pending_.end() || it->second.seq == 0) {
+  if (it == pending_.end() || it->second.requester != requester) {
+    // A new hold of this requester (another requester's hold of the key, if
+    // any, becomes this one's).
     Holds& h = holds_[requester];
     // Entries whose hold is gone are dropped from the front as they are met.
     while (!h.order.empty()) {
@@ -132,17 +125,20 @@ Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& 
       if (p != pending_.end() && p->second.seq == h.order.front().second) break;
       h.order.pop_front();
     }
-    if (h.live >= max_per_requester_) ReleaseOldestLocked(requester);
-    if (it == pending_.end()) {
-      Pending p;
-      if (const Object* shown = engine_.Find(key)) p.shown = *shown;
-      p.requester = requester;
-      it = pending_.emplace(key, std::move(p)).first;
+    if (h.live >= max_per_requester_) ReleaseOldestLocked(requester);  // may erase `h`
+    Pending p;
+    if (it != pending_.end()) {
+      p.shown = std::move(it->second.shown);
+      DropPendingLocked(it, false, nullptr);
+    } else if (const Object* shown = engine_.Find(key)) {
+      p.shown = *shown;
     }
-    it->second.seq = ++hold_seq_;
-    Holds& h2 = holds_[requester];  // ReleaseOldestLocked may have erased it
-    h2.order.emplace_back(key, it->second.seq);
-    ++h2.live;
+    p.requester = requester;
+    p.seq = ++hold_seq_;
+    it = pending_.emplace(key, std::move(p)).first;
+    Holds& mine = holds_[requester];
+    mine.order.emplace_back(key, it->second.seq);
+    ++mine.live;
   }
   it->second.deadline = clock_->Now() + ttl_;
   engine_.UpsertPending(std::move(*hold));

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "core/address.h"
 #include "core/json_util.h"
 
 namespace ipguard::kube {
@@ -30,14 +31,6 @@ std::string EventName(const std::string& name, uint64_t unique) {
   while (!base.empty() && !std::isalnum(static_cast<unsigned char>(base.back()))) base.pop_back();
   if (base.empty()) base = "object";
   return base + suffix;
-}
-
-std::string CutUtf8(const std::string& s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t n = max >= 3 ? max - 3 : 0;
-  // Back off continuation bytes (10xxxxxx), then the lead byte they follow.
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n) + "...";
 }
 
 EventRecorder::EventRecorder(Client* client, Clock* clock, std::string controller,

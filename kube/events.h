@@ -30,10 +30,6 @@ void DescribeEventMetrics(Metrics* metrics);
 // cut so that the whole stays within the 253 characters of a DNS subdomain.
 std::string EventName(const std::string& name, uint64_t unique);
 
-// The longest prefix of `s` of at most `max` bytes that does not end inside
-// a UTF-8 sequence, with "..." in place of what was cut.
-std::string CutUtf8(const std::string& s, size_t max);
-
 class EventRecorder {
  public:
   // `metrics` may be null.

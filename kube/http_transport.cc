@@ -120,36 +120,11 @@ class HttpTransport : public Transport {
     return Status::Ok();
   }
 
-  Result<HttpResponse> Do(const HttpRequest& request) override {
-    return Run(request, nullptr, nullptr);
-  }
+  Result<HttpResponse> Do(const HttpRequest& request) override { return Run(request, nullptr); }
 
   Result<HttpResponse> Stream(const HttpRequest& request,
                               const std::function<bool(std::string_view)>& on_line) override {
-    // Lines are cut out of the chunks; the buffer only ever holds one
-    // partial line, never the whole stream.
-    std::string pending;
-    bool stopped = false;
-    std::function<bool(std::string_view)> on_chunk = [&](std::string_view chunk) {
-      pending.append(chunk.data(), chunk.size());
-      size_t start = 0;
-      for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-        std::string_view line(pending.data() + start, nl - start);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) continue;
-        if (!on_line(line)) {
-          stopped = true;
-          return false;
-        }
-      }
-      pending.erase(0, start);
-      return true;
-    };
-    auto r = Run(request, &on_chunk, nullptr);
-    if (!stopped && !pending.empty() && r.ok() && r->status >= 200 && r->status < 300) {
-      on_line(pending);
-    }
-    return r;
+    return Run(request, &on_line);
   }
 
   // A list: cpprestsdk buffers each HTTP chunk whole before handing any of
@@ -158,8 +133,8 @@ class HttpTransport : public Transport {
   Result<HttpResponse> StreamBody(const HttpRequest& request,
                                   const std::function<bool(std::string_view)>& on_chunk,
                                   bool* complete) override {
+    if (request.method != "GET") return Transport::StreamBody(request, on_chunk, complete);
     if (complete) *complete = false;
-    if (request.method != "GET") return Run(request, &on_chunk, complete);
     auto token = tokens_.Token();
     if (!token.ok()) return token.status();
     return StreamGet(config_, *token, request, on_chunk, complete);
@@ -213,11 +188,8 @@ class HttpTransport : public Transport {
     }
   }
 
-  // With on_chunk, a 2xx body goes to it as it arrives (`complete`, when
-  // given, says whether it was read to its end); otherwise into the response.
   Result<HttpResponse> Run(const HttpRequest& request,
-                           const std::function<bool(std::string_view)>* on_chunk,
-                           bool* complete) {
+                           const std::function<bool(std::string_view)>* on_line) {
     auto token = tokens_.Token();
     if (!token.ok()) return token.status();
 
@@ -247,13 +219,12 @@ class HttpTransport : public Transport {
         for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         out.headers[lower] = value;
       }
-      if (on_chunk && out.status >= 200 && out.status < 300) {
+      if (on_line && out.status >= 200 && out.status < 300) {
         // Once the headers are in, any end of the body (the server closing,
         // a cut connection, the deadline, a cancel) just ends the stream;
         // the caller resumes from what it saw.
         try {
-          bool whole = ReadChunks(resp, *on_chunk);
-          if (complete) *complete = whole;
+          ReadLines(resp, *on_line);
         } catch (const std::exception&) {
         }
       } else {
@@ -273,32 +244,41 @@ class HttpTransport : public Transport {
     return result;
   }
 
-  // Hands on the body as it arrives, in the pieces that have arrived; true
-  // when it was read to its end. cpprestsdk completes a read only when all
-  // asked-for bytes are there, so this waits for one byte, then takes
-  // whatever else has arrived.
-  static bool ReadChunks(web::http::http_response& resp,
-                         const std::function<bool(std::string_view)>& on_chunk) {
+  // Reads the body as it arrives and hands on each complete line. The buffer
+  // only ever holds one partial line, never the whole stream. cpprestsdk
+  // completes a read only when all asked-for bytes are there, so this waits
+  // for one byte, then takes whatever else has arrived.
+  static void ReadLines(web::http::http_response& resp,
+                        const std::function<bool(std::string_view)>& on_line) {
     auto buf = resp.body().streambuf();
-    char chunk[65536];
+    std::string pending;
+    char chunk[16384];
     for (;;) {
       size_t avail = buf.in_avail();
-      size_t n = 0;
       if (avail == 0) {
         auto c = buf.bumpc().get();
-        if (c == decltype(buf)::traits::eof()) return true;
-        chunk[n++] = static_cast<char>(c);
+        if (c == decltype(buf)::traits::eof()) break;
+        pending.push_back(static_cast<char>(c));
         avail = buf.in_avail();
       }
       if (avail > 0) {
-        n += buf.getn(reinterpret_cast<uint8_t*>(chunk + n), std::min(avail, sizeof(chunk) - n))
-                 .get();
+        size_t n =
+            buf.getn(reinterpret_cast<uint8_t*>(chunk), std::min(avail, sizeof(chunk))).get();
+        pending.append(chunk, n);
       }
-      if (!on_chunk(std::string_view(chunk, n))) {
-        buf.close().wait();
-        return false;
+      size_t start = 0;
+      for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+        std::string_view line(pending.data() + start, nl - start);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) continue;
+        if (!on_line(line)) {
+          buf.close().wait();
+          return;
+        }
       }
+      pending.erase(0, start);
     }
+    if (!pending.empty()) on_line(pending);
   }
 
   RestConfig config_;

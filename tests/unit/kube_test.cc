@@ -3,6 +3,7 @@
 #include <regex>
 #include <thread>
 
+#include "core/address.h"
 #include "kube/client.h"
 #include "kube/events.h"
 #include "kube/list_stream.h"
