@@ -4,6 +4,7 @@
 # (tests/e2e/cluster.sh), applies crds/, then runs build/bench/bench_apiserver:
 #   race      1,000 concurrent creates of one control-plane IP through the API server
 #   latency   creates at 200/s: the webhook's share as the API server measures it
+#             (IPGUARD_BENCH_FLAGS=--floor: a responder that only allows, instead of the manager)
 #   load      1k LogicalNetworks, 10k WorkloadClusters, 100k LoadBalancer Services
 #   startup   the manager on that plan: time to ready and peak RSS, three runs
 #   peer      a client-go peer on the same plan: kube-controller-manager restarted with

@@ -7,6 +7,7 @@
 //   bench_apiserver --kubeconfig K startup  [--binary build/cmd/ipguard] [--runs 3]
 //   bench_apiserver --kubeconfig K race     [--binary ...] [--creates 1000]
 //   bench_apiserver --kubeconfig K latency  [--binary ...] [--rate 200] [--seconds 10]
+//                                           [--no-status-writes | --floor]
 //
 // load:    creates the synthetic plan of bench/plan_objects.h through the API server
 //          (Services with allocateLoadBalancerNodePorts false, so 100k fit).
@@ -53,6 +54,7 @@
 #include "kube/http_transport.h"
 #include "tests/component/tls_client.h"
 #include "webhook/certs.h"
+#include "webhook/server.h"
 
 extern char** environ;
 
@@ -80,6 +82,9 @@ struct Flags {
   // With true, the manager never holds its Lease (another holder keeps it), so it
   // writes no status: the webhook alone, for comparison.
   bool no_status_writes = false;
+  // With true (latency), a minimal responder instead of the manager: the floor.
+  bool floor = false;
+  std::vector<std::string> manager_flags;  // passed on to every manager started
   int networks = 1000, clusters = 10000, services = 100000, threads = 16, runs = 3;
   int creates = 1000, rate = 200, seconds = 10;
 };
@@ -193,6 +198,7 @@ class Manager {
                                      "--probe-port",  std::to_string(probe_),
                                      "--log-level",   "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), f.manager_flags.begin(), f.manager_flags.end());
     std::vector<char*> cargs;
     for (auto& a : args) cargs.push_back(a.data());
     cargs.push_back(nullptr);
@@ -249,6 +255,51 @@ class Manager {
   int probe_ = 0, metrics_ = 0, webhook_ = 0;
   pid_t pid_ = 0;
   SteadyClock::time_point started_;
+};
+
+// The floor of a webhook's share: an HTTPS responder on the same server code that
+// reads nothing but the review's uid and allows every object except the probe of
+// WaitWebhookInForce. No manager runs beside it (no watches, no status writes).
+class FloorWebhook {
+ public:
+  FloorWebhook() {
+    auto ca = *ipguard::certs::GenerateCA("bench-ca", std::chrono::hours(24));
+    auto serving = *ipguard::certs::GenerateServing(ca, "bench", {"localhost"}, {"127.0.0.1"},
+                                                    std::chrono::hours(24));
+    char tmpl[] = "/tmp/ipguard-floor-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    std::ofstream(dir_ + "/tls.crt") << serving.cert_pem;
+    std::ofstream(dir_ + "/tls.key") << serving.key_pem;
+    ca_pem_ = ca.cert_pem;
+    ipguard::webhook::ServerOptions o;
+    o.tls = true;
+    o.cert_file = dir_ + "/tls.crt";
+    o.key_file = dir_ + "/tls.key";
+    server_ = std::make_unique<ipguard::webhook::HttpServer>(o, [](const ipguard::webhook::ServerRequest& r) {
+      ipguard::webhook::ServerResponse out;
+      size_t at = r.body.find("\"uid\":\"");
+      std::string uid = at == std::string::npos ? "" : r.body.substr(at + 7, r.body.find('"', at + 7) - at - 7);
+      bool probe = r.body.find("\"name\":\"probe\"") != std::string::npos;
+      out.body = std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":")") +
+                 uid + (probe ? R"(","allowed":false,"status":{"code":403,"message":"probe"}}})"
+                              : R"(","allowed":true}})");
+      return out;
+    });
+    ok_ = server_->Start().ok();
+  }
+  ~FloorWebhook() {
+    server_->Stop();
+    std::system(("rm -rf " + dir_).c_str());
+  }
+  bool ok() const { return ok_; }
+  int port() const { return server_->port(); }
+  const std::string& ca_pem() const { return ca_pem_; }
+  int64_t connections_accepted() const { return server_->stats().connections_accepted; }
+
+ private:
+  std::string dir_, ca_pem_;
+  std::unique_ptr<ipguard::webhook::HttpServer> server_;
+  bool ok_ = false;
 };
 
 std::string JsonContinue(const json& list) {
@@ -332,7 +383,7 @@ int Startup(Client& c, const Flags& f) {
 
 
 // Registers the manager's webhook by URL for WorkloadCluster creates in `ns`.
-bool RegisterWebhook(Client& c, const Manager& m, const std::string& ns) {
+bool RegisterWebhook(Client& c, int port, const std::string& ca_pem, const std::string& ns) {
   c.Delete(kWebhooks, "", kWebhookConfig);
   json rule = {{"apiGroups", {"ipguard.io"}},
                {"apiVersions", {"v1alpha1"}},
@@ -346,8 +397,8 @@ bool RegisterWebhook(Client& c, const Manager& m, const std::string& ns) {
       {"webhooks",
        {{{"name", "wlc.bench.ipguard.io"},
          {"clientConfig",
-          {{"url", "https://127.0.0.1:" + std::to_string(m.webhook_port()) + "/validate"},
-           {"caBundle", ipguard::certs::EncodeBase64(m.ca_pem())}}},
+          {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate"},
+           {"caBundle", ipguard::certs::EncodeBase64(ca_pem)}}},
          {"rules", {rule}},
          {"namespaceSelector", {{"matchLabels", {{"kubernetes.io/metadata.name", ns}}}}},
          {"failurePolicy", "Fail"},
@@ -403,6 +454,17 @@ bool WaitWebhookInForce(Client& c, const std::string& ns, const std::string& net
   return false;
 }
 
+// Deletes a namespace and waits until it is gone, so that the next run can make it again.
+void DeleteNamespace(Client& c, const std::string& ns) {
+  c.Delete(kNamespaces, "", ns);
+  for (int i = 0; i < 1200; ++i) {
+    auto r = c.Get(kNamespaces, "", ns);
+    if (!r.ok() && r.error().code == 404) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cerr << "namespace " << ns << " still there after 120 s\n";
+}
+
 void SetUpNamespace(Client& c, const std::string& ns) {
   c.Create(kNamespaces, "", json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
 }
@@ -413,7 +475,10 @@ int Race(Client& c, const Flags& f) {
   CreateRetrying(c, kNetworks, "", Network(net, "10.251.0.0/24", "10.251.0.1", "10.251.0.50", "10.251.0.249"));
   Manager m(f, {});
   if (!m.ok() || m.WaitReady(std::chrono::seconds(300)) < 0) return 1;
-  if (!RegisterWebhook(c, m, ns) || !WaitWebhookInForce(c, ns, net, "10.251.0.60")) return 1;
+  if (!RegisterWebhook(c, m.webhook_port(), m.ca_pem(), ns) ||
+      !WaitWebhookInForce(c, ns, net, "10.251.0.60")) {
+    return 1;
+  }
   // One TLS connection per create, made and handshaken before the start, so that the
   // creates reach the API server together (the product's client would queue them on
   // its pool).
@@ -468,7 +533,7 @@ int Race(Client& c, const Flags& f) {
               "%d admitted, %d denied, %d other (%s), in %.2f s\n",
               f.creates, stored, created.load(), denied.load(), other.load(), other_example.c_str(), took);
   c.Delete(kWebhooks, "", kWebhookConfig);
-  c.Delete(kNamespaces, "", ns);
+  DeleteNamespace(c, ns);
   c.Delete(kNetworks, "", net);
   return stored == 1 ? 0 : 1;
 }
@@ -493,6 +558,21 @@ std::map<double, double> Buckets(const std::string& text, const std::string& nam
     out[b] += std::stod(line.substr(line.rfind(' ') + 1));
   }
   return out;
+}
+
+// The sum of a Prometheus counter over the series whose labels contain every one of `match`.
+double CounterSum(const std::string& text, const std::string& name,
+                  const std::vector<std::string>& match) {
+  double sum = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + "{", 0) != 0) continue;
+    bool all = true;
+    for (const auto& m : match) all = all && line.find(m) != std::string::npos;
+    if (all) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
 }
 
 void PrintShares(const char* what, const std::map<double, double>& before,
@@ -536,15 +616,35 @@ int Latency(Client& c, const Flags& f) {
                     {"renewTime", ipguard::kube::RealClock::Get()->NowMicroTime()}}}});
     extra = {"--leader-elect=true", "--lease-name", "bench-held-elsewhere"};
   }
-  Manager m(f, extra);
-  if (!m.ok() || m.WaitReady(std::chrono::seconds(300)) < 0) return 1;
-  if (!RegisterWebhook(c, m, ns) || !WaitWebhookInForce(c, ns, net, "10.252.200.1")) return 1;
+  // With --floor, the manager is not started: the floor responder answers instead.
+  std::unique_ptr<Manager> m;
+  std::unique_ptr<FloorWebhook> floor;
+  if (f.floor) {
+    floor = std::make_unique<FloorWebhook>();
+    if (!floor->ok() || !RegisterWebhook(c, floor->port(), floor->ca_pem(), ns)) return 1;
+  } else {
+    m = std::make_unique<Manager>(f, extra);
+    if (!m->ok() || m->WaitReady(std::chrono::seconds(300)) < 0) return 1;
+    if (!RegisterWebhook(c, m->webhook_port(), m->ca_pem(), ns)) return 1;
+  }
+  if (!WaitWebhookInForce(c, ns, net, "10.252.200.1")) return 1;
+  auto own_metrics = [&] { return m ? m->Metrics() : std::string(); };
   const int total = f.rate * f.seconds;
   const std::vector<std::string> match = {"name=\"wlc.bench.ipguard.io\"", "operation=\"CREATE\""};
   const char* kApi = "apiserver_admission_webhook_admission_duration_seconds";
   const char* kOwn = "ipguard_admission_duration_seconds";
-  auto api_before = Buckets(ApiServerMetrics(c), kApi, match);
-  auto own_before = Buckets(m.Metrics(), kOwn, {});
+  // The writes the API server served besides the creates: the status writes of the
+  // manager (WorkloadClusters and LogicalNetworks).
+  auto status_writes = [&](const std::string& text) {
+    double n = 0;
+    for (const char* r : {"resource=\"workloadclusters\"", "resource=\"logicalnetworks\""})
+      n += CounterSum(text, "apiserver_request_total", {r, "subresource=\"status\"", "code=\"200\""});
+    return n;
+  };
+  std::string api_text = ApiServerMetrics(c);
+  auto api_before = Buckets(api_text, kApi, match);
+  double status_before = status_writes(api_text);
+  auto own_before = Buckets(own_metrics(), kOwn, {});
   std::vector<double> client_ms(total, -1);
   std::atomic<int> failed{0};
   std::mutex mu;
@@ -589,17 +689,23 @@ int Latency(Client& c, const Flags& f) {
   }
   cv.notify_all();
   for (auto& t : workers) t.join();
-  auto api_after = Buckets(ApiServerMetrics(c), kApi, match);
-  auto own_after = Buckets(m.Metrics(), kOwn, {});
+  api_text = ApiServerMetrics(c);
+  auto api_after = Buckets(api_text, kApi, match);
+  double status_after = status_writes(api_text);
+  auto own_after = Buckets(own_metrics(), kOwn, {});
   std::sort(client_ms.begin(), client_ms.end());
   auto pct = [&](double p) { return client_ms[std::min(client_ms.size() - 1, static_cast<size_t>(p * client_ms.size()))]; };
   std::printf("%d creates at %d/s, %d failed; create latency seen by the client: p50 %.1f ms, "
               "p99 %.1f ms, max %.1f ms\n",
               total, f.rate, failed.load(), pct(0.5), pct(0.99), client_ms.back());
   PrintShares("webhook as the API server measures it", api_before, api_after);
-  PrintShares("webhook as it measures itself", own_before, own_after);
-  {
-    std::string text = m.Metrics();
+  std::printf("status writes served meanwhile: %.0f\n", status_after - status_before);
+  if (floor) {
+    std::printf("floor responder: %lld connections accepted\n",
+                static_cast<long long>(floor->connections_accepted()));
+  } else {
+    PrintShares("webhook as it measures itself", own_before, own_after);
+    std::string text = m->Metrics();
     for (const char* name : {"ipguard_webhook_connections_accepted_total", "ipguard_webhook_connections"}) {
       size_t at = text.find(std::string("\n") + name + " ");
       if (at != std::string::npos)
@@ -607,7 +713,7 @@ int Latency(Client& c, const Flags& f) {
     }
   }
   c.Delete(kWebhooks, "", kWebhookConfig);
-  c.Delete(kNamespaces, "", ns);
+  DeleteNamespace(c, ns);
   c.Delete(kNetworks, "", net);
   return failed.load() == 0 ? 0 : 1;
 }
@@ -630,6 +736,8 @@ int main(int argc, char** argv) {
     else if (a == "--rate") f.rate = std::stoi(next());
     else if (a == "--seconds") f.seconds = std::stoi(next());
     else if (a == "--no-status-writes") f.no_status_writes = true;
+    else if (a == "--floor") f.floor = true;
+    else if (a == "--manager-flag") f.manager_flags.push_back(next());
     else if (a.rfind("--", 0) != 0) f.mode = a;
     else {
       std::cerr << "unknown flag " << a << "\n";

@@ -69,6 +69,8 @@ const char kManagerUsage[] =
     "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: "
     "for IPv6)\n"
     "  --workers N                  reconcile workers (default 2)\n"
+    "  --status-qps N               status writes a second on average, 0: unpaced (default 50)\n"
+    "  --status-burst N             status writes at once after a quiet spell (default 100)\n"
     "  --log-level debug|info|warn|error (default info)\n"
     "  --log-format text|json       (default text)\n";
 
@@ -245,6 +247,15 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
           return Status::Error(a + " must be 1 to 1000000, not \"" + v + "\"");
         (a == "--max-connections" ? o.max_connections : o.max_holds_per_requester) =
             static_cast<int>(n);
+      }
+    } else if (a == "--status-qps" || a == "--status-burst") {
+      if ((s = take(&v)).ok()) {
+        char* end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        long min = a == "--status-qps" ? 0 : 1;
+        if (v.empty() || *end || n < min || n > 100000)
+          return Status::Error(a + " must be " + std::to_string(min) + " to 100000, not \"" + v + "\"");
+        (a == "--status-qps" ? o.status_qps : o.status_burst) = static_cast<int>(n);
       }
     } else if (a == "--webhook-config" || a == "--webhook-dns" || a == "--webhook-ip") {
       if ((s = take(&v)).ok()) {
@@ -515,6 +526,8 @@ struct Manager::Impl {
     }
     ControllerOptions co;
     co.workers = options.workers;
+    co.status_writes_per_second = options.status_qps;
+    co.status_write_burst = options.status_burst;
     controller = std::make_unique<Controller>(
         &client, clock, &state, &events, &metrics, [this] { return MayWrite(); }, co);
     for (const WatchedKind& w : KindsToWatch(options.metallb)) {

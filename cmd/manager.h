@@ -39,6 +39,9 @@ struct ManagerOptions {
   int metrics_port = 8080;  // 0: any free port; -1: none
   int probe_port = 8081;
   int workers = 2;
+  // Status writes paced to status_qps a second (0: unpaced), status_burst at once.
+  int status_qps = 50;
+  int status_burst = 100;
   std::string log_level = "info";
   std::string log_format = "text";
   // Not flags: tests shorten these.

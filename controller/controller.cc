@@ -53,7 +53,8 @@ Controller::Controller(kube::Client* client, kube::Clock* clock, kube::ClusterSt
       metrics_(metrics),
       may_write_(std::move(may_write)),
       options_(options),
-      queue_(clock, kube::Backoff{std::chrono::milliseconds(100), std::chrono::seconds(60)}) {}
+      queue_(clock, kube::Backoff{std::chrono::milliseconds(100), std::chrono::seconds(60)}),
+      pacer_(options.status_writes_per_second, options.status_write_burst) {}
 
 Controller::~Controller() { Stop(); }
 
@@ -146,6 +147,29 @@ void Controller::Work() {
     }
     queue_.Done(*key);
   }
+}
+
+kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
+  if (!pacer_.limited()) return kube::Clock::Duration::zero();
+  std::lock_guard<std::mutex> l(mu_);
+  auto now = clock_->Now();
+  auto it = slots_.find(key);
+  if (it != slots_.end()) {
+    if (it->second <= now) {
+      slots_.erase(it);
+      return kube::Clock::Duration::zero();
+    }
+    return it->second - now;
+  }
+  auto wait = pacer_.Reserve(now);
+  if (wait > kube::Clock::Duration::zero()) slots_[key] = now + wait;
+  return wait;
+}
+
+void Controller::DropSlot(const std::string& key) {
+  if (!pacer_.limited()) return;
+  std::lock_guard<std::mutex> l(mu_);
+  slots_.erase(key);
 }
 
 std::map<std::string, int> Controller::ConflictsByKind() const {
@@ -243,6 +267,7 @@ Status Controller::Reconcile(const std::string& key) {
   if (!stored) {
     std::lock_guard<std::mutex> l(mu_);
     conflicting_.erase(key);
+    slots_.erase(key);
     return Status::Ok();
   }
   json obj = stored->is_string()
@@ -273,16 +298,26 @@ Status Controller::Reconcile(const std::string& key) {
   if (!plan.found) {
     std::lock_guard<std::mutex> l(mu_);
     conflicting_.erase(key);
+    slots_.erase(key);
     return Status::Ok();  // not in the engine (yet, or any more)
   }
 
   bool was = ConditionTrue(current, "Conflicting");
   for (int attempt = 0;; ++attempt) {
     if (plan.status == current) {
+      DropSlot(key);
       ReportTransition(key, w->kind, obj, was, !plan.conflicts.empty(), plan.conflicts);
       return Status::Ok();
     }
     if (!may_write_()) return Status::Ok();
+    if (attempt == 0) {
+      // Retries after a 409 use the slot already taken.
+      auto wait = WriteSlot(key);
+      if (wait > kube::Clock::Duration::zero()) {
+        queue_.AddAfter(key, wait);
+        return Status::Ok();
+      }
+    }
     json write = obj;
     write["status"] = plan.status;
     auto res = client_->UpdateStatus(w->resource, write);

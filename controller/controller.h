@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/objects.h"
@@ -29,6 +30,7 @@
 #include "kube/cluster_state.h"
 #include "kube/events.h"
 #include "kube/metrics.h"
+#include "kube/pacer.h"
 #include "kube/store.h"
 #include "kube/workqueue.h"
 
@@ -38,6 +40,11 @@ struct ControllerOptions {
   int workers = 2;
   std::chrono::milliseconds neighbor_delay{1000};
   int status_retries = 3;  // fresh reads after a 409, per reconcile
+  // Status writes paced to this many a second on average (<= 0: unpaced),
+  // `status_write_burst` at once after a quiet spell. A key whose write must
+  // wait goes back on the queue for its slot; no worker waits.
+  double status_writes_per_second = 0;
+  int status_write_burst = 1;
 };
 
 class Controller {
@@ -96,6 +103,12 @@ class Controller {
   // was last reported for `key`.
   void ReportTransition(const std::string& key, Kind kind, const nlohmann::json& obj, bool was,
                         bool now, const std::vector<std::string>& conflicts);
+  // The wait before `key` may write its status: zero when it may now (its
+  // slot, reserved earlier or now, has come), else the key is to come back
+  // after the wait, its slot kept.
+  kube::Clock::Duration WriteSlot(const std::string& key);
+  // Forgets the slot of a key that needs no write any more.
+  void DropSlot(const std::string& key);
 
   kube::Client* client_;
   kube::Clock* clock_;
@@ -110,6 +123,8 @@ class Controller {
 
   mutable std::mutex mu_;
   std::map<std::string, Kind> conflicting_;  // keys reported Conflicting now
+  kube::Pacer pacer_;
+  std::unordered_map<std::string, kube::Clock::TimePoint> slots_;  // key -> its reserved slot
   std::atomic<int64_t> status_writes_{0};
   std::atomic<int64_t> conflicts_retried_{0};
 };

@@ -431,6 +431,33 @@ TEST_F(ManagerTest, InitialSyncWritesEveryKindsStatusAndThenNothing) {
   EXPECT_EQ(StatusWrites(), writes);
 }
 
+// --status-qps: the status writes of the initial sync are spread at the pace asked for
+// (one slot per 250 ms after a burst of one), every one lands, and no worker is held
+// while a key waits for its slot (a key that needs no write any more is not written).
+TEST_F(ManagerTest, StatusWritesArePacedAndEveryOneLands) {
+  ManagerOptions o = Options();
+  o.status_qps = 4;
+  o.status_burst = 1;
+  o.workers = 1;
+  Manager* m = StartManager(o);
+  ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+  ASSERT_TRUE(Eventually([&] { return Settled(); }, std::chrono::milliseconds(60000))) << Mismatch();
+  std::vector<std::chrono::steady_clock::time_point> at;
+  for (const auto& r : fake_->requests()) {
+    if (r.method == "PUT" && r.path.find("/status") != std::string::npos) at.push_back(r.at);
+  }
+  ASSERT_GE(at.size(), 8u);
+  // n writes paced 250 ms apart span at least (n - 1) * 250 ms; half of that is a bound
+  // no unpaced run comes near (they all go out within a few milliseconds).
+  auto span = at.back() - at.front();
+  EXPECT_GE(span, std::chrono::milliseconds(125) * static_cast<int>(at.size() - 1))
+      << at.size() << " writes in "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(span).count() << " ms";
+  size_t writes = StatusWrites();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(StatusWrites(), writes) << "settled: nothing more to write";
+}
+
 // `kubectl get lnet,wlc,lbpool,ipres` on the clean plan, column by column, as the API
 // server computes it from the CRDs' printer columns and the status the controller wrote:
 // every object Ready, every column filled but where the object has nothing to show.
@@ -941,6 +968,24 @@ TEST_F(ChartRbacTest, SecretGrantsEveryRequestTheManagerMakes) {
   Run("--set certificates.mode=secret --set certificates.secretName=my-tls --set "
       "certificates.caBundle=Y2EK",
       false);
+}
+
+TEST(ManagerFlags, StatusPaceFlagsAreReadAndBadValuesNamed) {
+  auto o = ParseManagerFlags({"--status-qps", "20", "--status-burst", "30"});
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->status_qps, 20);
+  EXPECT_EQ(o->status_burst, 30);
+  auto d = ParseManagerFlags({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->status_qps, 50);
+  EXPECT_EQ(d->status_burst, 100);
+  EXPECT_TRUE(ParseManagerFlags({"--status-qps", "0"}).ok()) << "0: unpaced";
+  auto bad = ParseManagerFlags({"--status-burst", "0"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("--status-burst must be 1 to 100000, not \"0\""), std::string::npos)
+      << bad.error();
+  EXPECT_FALSE(ParseManagerFlags({"--status-qps", "-1"}).ok());
+  EXPECT_FALSE(ParseManagerFlags({"--status-qps", "fast"}).ok());
 }
 
 }  // namespace

@@ -554,7 +554,8 @@ class FakeApiServer::Impl {
     return out;
   }
   void RecordLocked(const Exchange& ex, int status) {
-    requests_.push_back(Request{ex.method, ex.path, ex.query, ex.content_type, ex.watch, status});
+    requests_.push_back(Request{ex.method, ex.path, ex.query, ex.content_type, ex.watch, status,
+                                std::chrono::steady_clock::now()});
     if (requests_.size() > kRequestLogLimit) requests_.pop_front();
   }
   bool DroppedLocked(const Connection* conn) const { return stopping_ || conn->dropped; }

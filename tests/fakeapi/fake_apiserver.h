@@ -124,6 +124,7 @@ class FakeApiServer {
     std::string method, path, query, content_type;
     bool watch = false;
     int status = 0;
+    std::chrono::steady_clock::time_point at;  // when its status was decided
   };
   // The requests answered so far (the last 200000), in the order their
   // status was decided; a watch is logged when its stream starts.

@@ -1,4 +1,5 @@
 #include "kube/workqueue.h"
+#include "kube/pacer.h"
 
 #include <gtest/gtest.h>
 
@@ -139,6 +140,32 @@ TEST(WorkQueue, ManyWorkersProcessEveryKeyExactlyOnceAtATime) {
   for (auto& t : workers) t.join();
   EXPECT_FALSE(overlap.load());
   EXPECT_GE(processed.load(), 7);
+}
+
+TEST(Pacer, LetsABurstThroughThenOneSlotPerInterval) {
+  Pacer p(10, 3);  // 100 ms apart, 3 at once
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.Reserve(t0), milliseconds(0));
+  EXPECT_EQ(p.Reserve(t0), milliseconds(0));
+  EXPECT_EQ(p.Reserve(t0), milliseconds(0));
+  // The burst is spent: each further write gets the next free slot.
+  EXPECT_EQ(p.Reserve(t0), milliseconds(100));
+  EXPECT_EQ(p.Reserve(t0), milliseconds(200));
+  // Slots taken are kept: 250 ms later the next is at 300 ms.
+  EXPECT_EQ(p.Reserve(t0 + milliseconds(250)), milliseconds(50));
+  // After a quiet spell as long as the burst, the whole burst is back.
+  auto later = t0 + milliseconds(2000);
+  EXPECT_EQ(p.Reserve(later), milliseconds(0));
+  EXPECT_EQ(p.Reserve(later), milliseconds(0));
+  EXPECT_EQ(p.Reserve(later), milliseconds(0));
+  EXPECT_EQ(p.Reserve(later), milliseconds(100));
+}
+
+TEST(Pacer, ZeroMeansUnpaced) {
+  Pacer p(0, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(p.limited());
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(p.Reserve(t0), std::chrono::steady_clock::duration::zero());
 }
 
 }  // namespace
