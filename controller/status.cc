@@ -60,10 +60,10 @@ int64_t Clamp(uint64_t v) {
 
 std::vector<std::string> ConflictsToReport(const Engine& engine, const Object& obj) {
   std::vector<std::string> out;
-  for (const Collision& c : engine.CollisionsOf(obj.Key())) {
-    if (c.other_is_older) out.push_back(c.message);
-  }
+  CollisionList found = engine.CollisionsOf(obj.Key(), /*only_older=*/true);
+  for (const Collision& c : found.listed) out.push_back(c.message);
   std::sort(out.begin(), out.end());
+  if (found.more > 0) out.push_back(MoreCollisions(found.more, found.more_at_least));
   return out;
 }
 
@@ -77,7 +77,9 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
   status["observedGeneration"] = gen;
 
   std::vector<std::string> conflicts = ConflictsToReport(engine, obj);
-  std::vector<std::string> problems = obj.errors;
+  // The rules on its own fields, as the webhook and `ipguard check` judge them.
+  std::vector<std::string> problems = Validate(obj, engine.options()).violations;
+  for (auto& m : engine.CheckNetworkOf(obj).violations) problems.push_back(std::move(m));
   std::optional<std::string> capacity;
 
   switch (obj.kind) {
@@ -101,10 +103,7 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
       status["requiredAddresses"] = need;
       status["nodes"] = need - std::max<int64_t>(obj.wlc->upgrade_surge, 0);
       NetworkUsage u = engine.UsageOf(obj.wlc->logical_network_name);
-      if (!u.exists) {
-        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" +
-                           obj.wlc->logical_network_name + "\" not found");
-      } else if (u.free && *u.free < 0) {
+      if (u.exists && u.free && *u.free < 0) {
         capacity = "LogicalNetwork " + obj.wlc->logical_network_name +
                    " is over capacity (needed " + std::to_string(u.required_by_nodes) +
                    ", available " + std::to_string(*u.total) + ")";
@@ -112,12 +111,11 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
       break;
     }
     case Kind::kLoadBalancerPool: {
-      status["addresses"] = {{"total", Clamp(AddressCount(obj.addr->addresses))},
-                             {"assigned", Clamp(engine.AssignedIn(obj.Key()))}};
-      const std::string& net = obj.addr->logical_network_name;
-      if (!net.empty() && !engine.UsageOf(net).exists) {
-        problems.push_back("spec.logicalNetworkName: LogicalNetwork \"" + net + "\" not found");
-      }
+      uint64_t total = AddressCount(obj.addr->addresses);
+      uint64_t assigned = engine.AssignedIn(obj.Key());
+      status["addresses"] = {{"total", Clamp(total)},
+                             {"assigned", Clamp(assigned)},
+                             {"free", Clamp(assigned < total ? total - assigned : 0)}};
       break;
     }
     case Kind::kIPReservation:

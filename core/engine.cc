@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <set>
+#include <type_traits>
 
 namespace ipguard {
 namespace {
@@ -134,14 +135,21 @@ std::string Verdict::Message() const {
 }
 
 bool Collides(Role a, Role b) {
-  if (a > b) std::swap(a, b);  // Role order: pools, scope, gateway, dns, cp, lb, res, svc
+  if (a > b) std::swap(a, b);  // Role order: pools, scope, gateway, dns, edge, cp, lb, res, svc
   switch (a) {
     case Role::kNetworkPool:
     case Role::kDhcpScope:
-      return !IsHostRole(b);  // pools, cp, lb, reservation, services
+      // Pools, cp, lb, reservation, services. A network's own pools against
+      // its own prefix are a rule on its fields (Validate).
+      return !IsHostRole(b) && b != Role::kNetworkEdge;
     case Role::kGateway:
     case Role::kDnsServer:
-      return b == Role::kControlPlane || IsServiceRole(b);
+      // A load balancer must not hand out the router's or a resolver's
+      // address; a reservation of them is what reservations are for.
+      return b == Role::kControlPlane || b == Role::kLoadBalancer || IsServiceRole(b);
+    case Role::kNetworkEdge:
+      // A control-plane IP is judged against its own network's prefix.
+      return b == Role::kLoadBalancer || IsServiceRole(b);
     case Role::kControlPlane:
       return true;  // cp, lb, reservation, services
     case Role::kLoadBalancer:
@@ -256,6 +264,14 @@ void VisitUses(const Object& obj, Fn&& fn) {
                       Block::Single(s.dns_servers[i])})) {
             return;
           }
+        }
+      }
+      if (s.method == Method::kStatic && s.address_prefix) {
+        if (auto a = NetworkAddress(*s.address_prefix)) {
+          if (!fn(Use{Role::kNetworkEdge, "network address", Block::Single(*a)})) return;
+        }
+        if (auto a = BroadcastAddress(*s.address_prefix)) {
+          if (!fn(Use{Role::kNetworkEdge, "broadcast address", Block::Single(*a)})) return;
         }
       }
       if (s.method != Method::kStatic) all(Role::kDhcpScope, s.dhcp_scope);
@@ -404,25 +420,31 @@ bool Engine::Remove(const std::string& key) {
 }
 
 template <typename Fn>
-void Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_key,
+bool Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_key,
                          Fn&& fn) const {
   const uint32_t self = Slot(self_key);
   for (bool pending : {false, true}) {
     const Index& index = pending ? pending_index_ : index_;
     if (index.size() == 0) continue;
-    index.Query(domain, use.block, [&](uint32_t entry, uint32_t slot) {
-      if (slot == self) return;
+    bool went_on = index.Query(domain, use.block, [&](uint32_t entry, uint32_t slot) {
+      if (slot == self) return true;
       // Live entries of each index belong to slots of that tier, so the
       // entry ids compared here are of the index that reported them.
       const Stored& s = slots_[slot];
       for (size_t i = 0; i < s.entries.size(); ++i) {
-        if (s.entries[i] == entry) {
+        if (s.entries[i] != entry) continue;
+        if constexpr (std::is_void_v<std::invoke_result_t<Fn&, const Stored&, const Use&>>) {
           fn(s, UseAt(s.obj, i));
-          return;
+          return true;
+        } else {
+          return static_cast<bool>(fn(s, UseAt(s.obj, i)));
         }
       }
+      return true;
     });
+    if (!went_on) return false;
   }
+  return true;
 }
 
 std::vector<std::string> Engine::Neighbors(const std::string& key) const {
@@ -449,23 +471,26 @@ std::vector<std::string> Engine::Neighbors(const std::string& key) const {
   return out;
 }
 
-void Engine::CollideUse(const Object& obj, Domain domain, const Use& use,
-                        std::vector<std::string>* out, bool* in_load_balancer_pool) const {
-  const std::string key = obj.Key();
-  ForOverlaps(domain, use, key, [&](const Stored& other, const Use& other_use) {
-    if (in_load_balancer_pool && other_use.role == Role::kLoadBalancer &&
-        other_use.block.Contains(use.block)) {
-      *in_load_balancer_pool = true;
-    }
-    if (!Collides(use.role, other_use.role)) return;
-    std::string msg = CollisionMessage(use, obj, other_use, other.obj);
-    if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-      std::string problem = SharingProblem(*obj.svc, *other.obj.svc);
-      if (problem.empty()) return;
-      msg += ", " + problem;
-    }
-    out->push_back(std::move(msg));
-  });
+bool Engine::CollidesWith(const Object& obj, const Use& use, const Object& other,
+                          const Use& other_use) {
+  if (!Collides(use.role, other_use.role)) return false;
+  if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
+    return !SharingProblem(*obj.svc, *other.svc).empty();
+  }
+  return true;
+}
+
+std::string Engine::CollisionText(const Object& obj, const Use& use, const Object& other,
+                                  const Use& other_use) {
+  std::string msg = CollisionMessage(use, obj, other_use, other);
+  if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
+    msg += ", " + SharingProblem(*obj.svc, *other.svc);
+  }
+  return msg;
+}
+
+std::string MoreCollisions(size_t more, bool at_least) {
+  return std::string("... and ") + (at_least ? "at least " : "") + std::to_string(more) + " more";
 }
 
 Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) const {
@@ -476,8 +501,7 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
   }
   assert(obj);
   if (obj->kind == Kind::kService && !obj->svc->is_load_balancer()) return v;
-  v.violations = obj->errors;
-  CheckFields(*obj, &v);
+  v = Validate(*obj, options_);
   Domain domain = DomainOf(*obj);
   switch (obj->kind) {
     case Kind::kLogicalNetwork:
@@ -489,27 +513,103 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
     case Kind::kLoadBalancerPool:
     case Kind::kIPAddressPool:
     case Kind::kIPReservation:
-      CheckAddressPool(*obj, &v);
-      break;
     case Kind::kService:
-      CheckService(*obj, &v);
       break;
   }
+  Verdict network = CheckNetworkOf(*obj);
+  v.violations.insert(v.violations.end(), network.violations.begin(), network.violations.end());
+  v.warnings.insert(v.warnings.end(), network.warnings.begin(), network.warnings.end());
+  // Collisions: listed up to kMaxCollisionsListed, counted up to
+  // kMaxCollisionsCounted, then no further overlap is visited.
+  size_t found = 0;
+  bool stopped = false;
+  const std::string key = obj->Key();
   for (const Use& use : UsesOf(*obj)) {
     // Held addresses were written by the load balancer: reported by the
     // controller, never a reason to refuse the Service.
     if (use.role == Role::kServiceHeld) continue;
+    if (stopped) break;
     bool in_pool = false;
     bool want_pool = use.role == Role::kServiceAsked && load_balancer_pools_ > 0;
-    CollideUse(*obj, domain, use, &v.violations, want_pool ? &in_pool : nullptr);
-    if (want_pool && !in_pool) {
+    ForOverlaps(domain, use, key, [&](const Stored& other, const Use& other_use) {
+      if (want_pool && other_use.role == Role::kLoadBalancer &&
+          other_use.block.Contains(use.block)) {
+        in_pool = true;
+      }
+      if (!CollidesWith(*obj, use, other.obj, other_use)) return true;
+      if (++found <= kMaxCollisionsListed) {
+        v.others.emplace_back(v.violations.size(), other.obj.Key());
+        v.violations.push_back(CollisionText(*obj, use, other.obj, other_use));
+      }
+      if (found < kMaxCollisionsCounted) return true;
+      stopped = true;
+      return false;
+    });
+    // Whether a pool holds the address is unknown once counting stopped.
+    if (want_pool && !in_pool && !stopped) {
       v.warnings.push_back(Side(use, *obj) + " is in no LoadBalancerPool");
     }
+  }
+  if (found > kMaxCollisionsListed) {
+    v.unlisted = found - kMaxCollisionsListed;
+    v.violations.push_back(MoreCollisions(v.unlisted, stopped));
   }
   return v;
 }
 
-void Engine::CheckFields(const Object& obj, Verdict* v) const {
+namespace {
+
+// A network's platform rule and its addresses against its own prefix.
+void CheckOwnPrefix(const Object& obj, const Options& options, Verdict* v) {
+  const auto& s = *obj.lnet;
+  auto& out = v->violations;
+  if (s.method == Method::kStatic && options.platform == Platform::kVmware) {
+    out.push_back("only DHCP logical networks are supported on VMware");
+  }
+  if (s.method == Method::kDhcp && options.platform == Platform::kAzureLocal) {
+    v->warnings.push_back(obj.Describe() +
+                          " uses DHCP: DHCP is not recommended for production because node IPs "
+                          "must be long-lived");
+  }
+  if (s.method == Method::kStatic && s.address_prefix) {
+    const Block& prefix = *s.address_prefix;
+    std::string in_prefix = " of addressPrefix " + prefix.ToString();
+    auto net_addr = NetworkAddress(prefix);
+    auto bcast = BroadcastAddress(prefix);
+    if (s.gateway) {
+      std::string gw = "spec.gateway " + s.gateway->ToString();
+      if (auto where = MisplacedIn(prefix, *s.gateway)) {
+        out.push_back(gw + " is " + *where + " addressPrefix " + prefix.ToString());
+      }
+      for (const auto& pool : s.ip_pools) {
+        if (pool.block.Contains(*s.gateway)) {
+          out.push_back(gw + " is inside " + SpecField(pool));
+        }
+      }
+    }
+    for (const auto& pool : s.ip_pools) {
+      std::string p = SpecField(pool);
+      if (!prefix.Contains(pool.block)) {
+        out.push_back(p + " is outside addressPrefix " + prefix.ToString());
+        continue;
+      }
+      if (net_addr && pool.block.Contains(*net_addr)) {
+        out.push_back(p + " contains the network address " + net_addr->ToString() + in_prefix);
+      }
+      if (bcast && pool.block.Contains(*bcast)) {
+        out.push_back(p + " contains the broadcast address " + bcast->ToString() + in_prefix);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Verdict Validate(const Object& obj, const Options& options) {
+  Verdict verdict;
+  Verdict* v = &verdict;
+  if (obj.kind == Kind::kService && !obj.svc->is_load_balancer()) return verdict;
+  v->violations = obj.errors;
   auto& out = v->violations;
   auto need_addresses = [&]() {
     if (obj.addr->address_count == 0)
@@ -549,6 +649,7 @@ void Engine::CheckFields(const Object& obj, Verdict* v) const {
         if (s.has_ip_pools) out.push_back("spec.ipPools is not allowed for a DHCP network");
         CheckOverlapsWithin(s.dhcp_scope, v);
       }
+      CheckOwnPrefix(obj, options, v);
       break;
     }
     case Kind::kWorkloadCluster: {
@@ -588,50 +689,13 @@ void Engine::CheckFields(const Object& obj, Verdict* v) const {
     case Kind::kService:
       break;
   }
+  return verdict;
 }
 
 void Engine::CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj,
                                  Verdict* v) const {
   const auto& s = *obj.lnet;
   auto& out = v->violations;
-  if (s.method == Method::kStatic && options_.platform == Platform::kVmware) {
-    out.push_back("only DHCP logical networks are supported on VMware");
-  }
-  if (s.method == Method::kDhcp && options_.platform == Platform::kAzureLocal) {
-    v->warnings.push_back(obj.Describe() +
-                          " uses DHCP: DHCP is not recommended for production because node IPs "
-                          "must be long-lived");
-  }
-  if (s.method == Method::kStatic && s.address_prefix) {
-    const Block& prefix = *s.address_prefix;
-    std::string in_prefix = " of addressPrefix " + prefix.ToString();
-    auto net_addr = NetworkAddress(prefix);
-    auto bcast = BroadcastAddress(prefix);
-    if (s.gateway) {
-      std::string gw = "spec.gateway " + s.gateway->ToString();
-      if (auto where = MisplacedIn(prefix, *s.gateway)) {
-        out.push_back(gw + " is " + *where + " addressPrefix " + prefix.ToString());
-      }
-      for (const auto& pool : s.ip_pools) {
-        if (pool.block.Contains(*s.gateway)) {
-          out.push_back(gw + " is inside " + SpecField(pool));
-        }
-      }
-    }
-    for (const auto& pool : s.ip_pools) {
-      std::string p = SpecField(pool);
-      if (!prefix.Contains(pool.block)) {
-        out.push_back(p + " is outside addressPrefix " + prefix.ToString());
-        continue;
-      }
-      if (net_addr && pool.block.Contains(*net_addr)) {
-        out.push_back(p + " contains the network address " + net_addr->ToString() + in_prefix);
-      }
-      if (bcast && pool.block.Contains(*bcast)) {
-        out.push_back(p + " contains the broadcast address " + bcast->ToString() + in_prefix);
-      }
-    }
-  }
   // The clusters that already name this network must still fit it.
   auto agg = networks_.find(obj.meta.name);
   if (agg == networks_.end() || agg->second.clusters.empty()) return;
@@ -684,27 +748,7 @@ void Engine::CheckWorkloadCluster(Operation op, const Object* old_obj, const Obj
   }
   if (s.logical_network_name.empty()) return;
   const Object* net = Network(s.logical_network_name);
-  if (!net) {
-    out.push_back("spec.logicalNetworkName: LogicalNetwork " + QuoteValue(s.logical_network_name) +
-                  " not found");
-    return;
-  }
-  if (s.control_plane_ip) {
-    const IpAddr& cp = *s.control_plane_ip;
-    std::string side = "controlPlaneIP " + cp.ToString() + " of " + obj.Describe();
-    if (IsStatic(*net) && net->lnet->address_prefix) {
-      const Block& prefix = *net->lnet->address_prefix;
-      if (auto where = MisplacedIn(prefix, cp)) {
-        out.push_back(side + " is " + *where + " addressPrefix " + prefix.ToString() + " of " +
-                      net->Describe());
-      }
-    }
-    if (IsDhcp(*net) && net->lnet->dhcp_scope.empty()) {
-      v->warnings.push_back(side + " is on DHCP " + net->Describe() +
-                            ", which declares no dhcpScope: the address must be excluded from "
-                            "the DHCP server's scope");
-    }
-  }
+  if (!net) return;  // CheckNetworkOf says so
   // Capacity: judged on create, on a move to another network and on scale-up.
   auto capacity = PoolCapacity(*net->lnet);
   if (!capacity) return;
@@ -732,30 +776,51 @@ void Engine::CheckWorkloadCluster(Operation op, const Object* old_obj, const Obj
   (options_.capacity_policy == CapacityPolicy::kEnforce ? out : v->warnings).push_back(msg);
 }
 
-void Engine::CheckAddressPool(const Object& obj, Verdict* v) const {
-  if (obj.kind != Kind::kLoadBalancerPool || obj.addr->logical_network_name.empty()) return;
-  const Object* net = Network(obj.addr->logical_network_name);
+Verdict Engine::CheckNetworkOf(const Object& obj) const {
+  Verdict verdict;
+  auto& out = verdict.violations;
+  std::string name = NetworkNameOf(obj);
+  if (name.empty() || (obj.kind == Kind::kService && !obj.svc->is_load_balancer())) return verdict;
+  const Object* net = Network(name);
   if (!net) {
-    v->violations.push_back("spec.logicalNetworkName: LogicalNetwork " +
-                            QuoteValue(obj.addr->logical_network_name) + " not found");
-    return;
+    out.push_back((obj.kind == Kind::kService ? std::string("metadata.annotations[") +
+                                                    kLogicalNetworkAnnotation + "]"
+                                              : std::string("spec.logicalNetworkName")) +
+                  ": LogicalNetwork " + QuoteValue(name) + " not found");
+    return verdict;
   }
-  if (!IsStatic(*net) || !net->lnet->address_prefix) return;
-  const Block& prefix = *net->lnet->address_prefix;
-  for (const auto& b : obj.addr->addresses) {
-    if (!prefix.Contains(b.block)) {
-      v->violations.push_back(SpecField(b) + " is outside addressPrefix " + prefix.ToString() +
-                              " of " + net->Describe());
+  const bool dhcp_unscoped = IsDhcp(*net) && net->lnet->dhcp_scope.empty();
+  const Block* prefix =
+      IsStatic(*net) && net->lnet->address_prefix ? &*net->lnet->address_prefix : nullptr;
+  if (obj.kind == Kind::kWorkloadCluster && obj.wlc->control_plane_ip) {
+    const IpAddr& cp = *obj.wlc->control_plane_ip;
+    std::string side = "controlPlaneIP " + cp.ToString() + " of " + obj.Describe();
+    if (prefix) {
+      if (auto where = MisplacedIn(*prefix, cp)) {
+        out.push_back(side + " is " + *where + " addressPrefix " + prefix->ToString() + " of " +
+                      net->Describe());
+      }
+    }
+    if (dhcp_unscoped) {
+      verdict.warnings.push_back(side + " is on DHCP " + net->Describe() +
+                                 ", which declares no dhcpScope: the address must be excluded "
+                                 "from the DHCP server's scope");
     }
   }
-}
-
-void Engine::CheckService(const Object& obj, Verdict* v) const {
-  std::string net = NetworkNameOf(obj);
-  if (!net.empty() && !Network(net)) {
-    v->violations.push_back(std::string("metadata.annotations[") + kLogicalNetworkAnnotation +
-                            "]: LogicalNetwork " + QuoteValue(net) + " not found");
+  if (obj.kind == Kind::kLoadBalancerPool) {
+    if (dhcp_unscoped) {
+      verdict.warnings.push_back(obj.Describe() + " is on DHCP " + net->Describe() +
+                                 ", which declares no dhcpScope: its addresses must be excluded "
+                                 "from the DHCP server's scope");
+    }
+    for (const auto& b : obj.addr->addresses) {
+      if (prefix && !prefix->Contains(b.block)) {
+        out.push_back(SpecField(b) + " is outside addressPrefix " + prefix->ToString() + " of " +
+                      net->Describe());
+      }
+    }
   }
+  return verdict;
 }
 
 void Engine::CheckDelete(const Object& obj, Verdict* v) const {
@@ -776,25 +841,30 @@ void Engine::CheckDelete(const Object& obj, Verdict* v) const {
                           ": \"true\" on it to delete it anyway");
 }
 
-std::vector<Collision> Engine::CollisionsOf(const std::string& key) const {
-  std::vector<Collision> out;
+CollisionList Engine::CollisionsOf(const std::string& key, bool only_older) const {
+  CollisionList out;
   uint32_t slot = Slot(key);
   if (slot == UINT32_MAX) return out;
   const Stored& self = slots_[slot];
   std::set<std::string> seen;
+  size_t found = 0;
   for (const Use& use : UsesOf(self.obj)) {
-    ForOverlaps(self.domain, use, key, [&](const Stored& other, const Use& other_use) {
-      if (!Collides(use.role, other_use.role)) return;
-      std::string msg = CollisionMessage(use, self.obj, other_use, other.obj);
-      if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-        std::string problem = SharingProblem(*self.obj.svc, *other.obj.svc);
-        if (problem.empty()) return;
-        msg += ", " + problem;
+    bool went_on = ForOverlaps(self.domain, use, key, [&](const Stored& other, const Use& other_use) {
+      if (!CollidesWith(self.obj, use, other.obj, other_use)) return true;
+      bool older = IsOlder(other.obj, self.obj);
+      if (only_older && !older) return true;
+      if (out.listed.size() < kMaxCollisionsListed) {
+        std::string msg = CollisionText(self.obj, use, other.obj, other_use);
+        if (!seen.insert(msg).second) return true;
+        out.listed.push_back({other.obj.Key(), std::move(msg), older});
       }
-      if (!seen.insert(msg).second) return;
-      out.push_back({other.obj.Key(), std::move(msg), IsOlder(other.obj, self.obj)});
+      if (++found < kMaxCollisionsCounted) return true;
+      out.more_at_least = true;
+      return false;
     });
+    if (!went_on) break;
   }
+  out.more = found - out.listed.size();
   return out;
 }
 

@@ -39,13 +39,39 @@ struct Options {
   CapacityPolicy capacity_policy = CapacityPolicy::kEnforce;
 };
 
+// How many collisions one object reports (then "... and N more"), and how
+// far the rest are counted (past it: "... and at least N more"), so that no
+// input makes the output, or the work of judging, grow with the square of
+// the objects that share an address.
+inline constexpr size_t kMaxCollisionsListed = 20;
+inline constexpr size_t kMaxCollisionsCounted = 1000;
+
+// "... and 5 more", "... and at least 980 more".
+std::string MoreCollisions(size_t more, bool at_least);
+
 struct Verdict {
   std::vector<std::string> violations;
   std::vector<std::string> warnings;
+  // For the violations that are collisions: (index in `violations`, key of
+  // the object on the other side), in index order.
+  std::vector<std::pair<size_t, std::string>> others;
+  // Collisions found but not listed (the "... and N more" line counts them).
+  size_t unlisted = 0;
   bool allowed() const { return violations.empty(); }
   // Every violation, joined with "; ".
   std::string Message() const;
+  // Violations including the collisions not listed.
+  size_t ViolationCount() const {
+    return violations.size() + unlisted - (unlisted > 0 ? 1 : 0);
+  }
 };
+
+// The rules on an object's own fields: everything that needs nothing but the
+// object and the options (required and forbidden fields, values, the
+// addresses of a network against its own prefix, the platform). Includes the
+// parse errors of the object. The webhook (through Engine::Review), `ipguard
+// check` and the controller (Ready=False, reason InvalidSpec) all ask this.
+Verdict Validate(const Object& obj, const Options& options);
 
 // What an address is used for; decides which uses collide (see Collides()).
 enum class Role : uint8_t {
@@ -53,6 +79,7 @@ enum class Role : uint8_t {
   kDhcpScope,     // LogicalNetwork dhcpScope
   kGateway,       // LogicalNetwork gateway
   kDnsServer,     // LogicalNetwork dnsServers
+  kNetworkEdge,   // network and broadcast address of a Static network's addressPrefix
   kControlPlane,  // WorkloadCluster controlPlaneIP
   kLoadBalancer,  // LoadBalancerPool and MetalLB IPAddressPool addresses
   kReservation,   // IPReservation addresses
@@ -77,6 +104,14 @@ struct Collision {
   // True when the other object is older (creationTimestamp, then name), so
   // the first one is the one that should give way.
   bool other_is_older = false;
+};
+
+// At most kMaxCollisionsListed collisions, and how many more were found.
+struct CollisionList {
+  std::vector<Collision> listed;
+  size_t more = 0;
+  bool more_at_least = false;  // counting stopped at kMaxCollisionsCounted
+  bool empty() const { return listed.empty(); }
 };
 
 // Address accounting of one LogicalNetwork.
@@ -123,7 +158,15 @@ class Engine {
   // Collisions between a stored object and the other stored objects, in both
   // directions (what it overlaps, and what overlaps it), each message
   // written from the side of the object named by `key`.
-  std::vector<Collision> CollisionsOf(const std::string& key) const;
+  // With only_older, only the collisions with older objects (the ones the
+  // object must give way to). Listed up to kMaxCollisionsListed.
+  CollisionList CollisionsOf(const std::string& key, bool only_older = false) const;
+
+  // The rules that read the LogicalNetwork an object names: the network
+  // missing, a control-plane IP or a pool's blocks against its prefix, a DHCP
+  // network without a scope (a warning). Review asks it; so does the
+  // controller, for objects that got in without a review.
+  Verdict CheckNetworkOf(const Object& obj) const;
 
   NetworkUsage UsageOf(const std::string& network_name) const;
   // Service addresses held (status) inside the blocks of a stored pool.
@@ -175,22 +218,20 @@ class Engine {
   std::string NetworkNameOf(const Object& obj) const;
 
   // Calls fn(stored, use) for every stored use overlapping `use` in `domain`
-  // whose object is not `self_key`.
+  // whose object is not `self_key`, while fn returns true; false when fn
+  // stopped it.
   template <typename Fn>
-  void ForOverlaps(Domain domain, const Use& use, const std::string& self_key, Fn&& fn) const;
-  // Collision messages of `use` of `obj` against the stored objects.
-  // Also sets *in_load_balancer_pool when given and a LoadBalancerPool or
-  // IPAddressPool contains the use.
-  void CollideUse(const Object& obj, Domain domain, const Use& use, std::vector<std::string>* out,
-                  bool* in_load_balancer_pool = nullptr) const;
-
-  void CheckFields(const Object& obj, Verdict* v) const;
+  bool ForOverlaps(Domain domain, const Use& use, const std::string& self_key, Fn&& fn) const;
+  // Whether `use` of `obj` may not overlap `other_use` of `other` (roles,
+  // then sharing keys between Services).
+  static bool CollidesWith(const Object& obj, const Use& use, const Object& other,
+                           const Use& other_use);
+  static std::string CollisionText(const Object& obj, const Use& use, const Object& other,
+                                   const Use& other_use);
   void CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj,
                            Verdict* v) const;
   void CheckWorkloadCluster(Operation op, const Object* old_obj, const Object& obj,
                             Verdict* v) const;
-  void CheckAddressPool(const Object& obj, Verdict* v) const;
-  void CheckService(const Object& obj, Verdict* v) const;
   void CheckDelete(const Object& obj, Verdict* v) const;
 
   Options options_;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/address.h"
@@ -48,25 +49,32 @@ class Index {
   std::vector<uint32_t> Build(const std::vector<Item>& items);
 
   // Calls fn(entry, payload) for every stored block that overlaps `block`
-  // and whose domain meets `domain`.
+  // and whose domain meets `domain`. fn may return bool: false stops the
+  // query (then Query returns false).
   template <typename Fn>
-  void Query(Domain domain, const Block& block, Fn&& fn) const {
+  bool Query(Domain domain, const Block& block, Fn&& fn) const {
     auto alive = [this](uint32_t id) { return entries_[id].alive; };
-    auto report = [&](uint32_t id) { fn(id, entries_[id].payload); };
-    auto query_one = [&](const Sets& s) {
-      if (block.family() == Family::kV4) {
-        s.v4.Query(static_cast<uint32_t>(block.first().value()),
-                   static_cast<uint32_t>(block.last().value()), alive, report);
+    auto report = [&](uint32_t id) -> bool {
+      if constexpr (std::is_void_v<std::invoke_result_t<Fn&, uint32_t, uint32_t>>) {
+        fn(id, entries_[id].payload);
+        return true;
       } else {
-        s.v6.Query(block.first().value(), block.last().value(), alive, report);
+        return fn(id, entries_[id].payload);
       }
     };
-    if (domain == kEveryDomain) {
-      query_one(all_);
-    } else {
-      if (const Sets* s = sets_[Slot(domain)].get()) query_one(*s);
-      if (const Sets* s = sets_[Slot(kEveryDomain)].get()) query_one(*s);
+    auto query_one = [&](const Sets& s) {
+      if (block.family() == Family::kV4) {
+        return s.v4.Query(static_cast<uint32_t>(block.first().value()),
+                          static_cast<uint32_t>(block.last().value()), alive, report);
+      }
+      return s.v6.Query(block.first().value(), block.last().value(), alive, report);
+    };
+    if (domain == kEveryDomain) return query_one(all_);
+    if (const Sets* s = sets_[Slot(domain)].get()) {
+      if (!query_one(*s)) return false;
     }
+    if (const Sets* s = sets_[Slot(kEveryDomain)].get()) return query_one(*s);
+    return true;
   }
 
   size_t size() const { return live_; }

@@ -53,9 +53,11 @@ class IntervalArray {
     tree_ = false;
   }
 
+  // Calls fn(id) for each overlapping interval while fn returns true;
+  // returns false when fn stopped it.
   template <typename Fn>
-  void Query(K a, K b, Fn&& fn) const {
-    if (nodes_.empty() || b < nodes_.front().start) return;
+  bool Query(K a, K b, Fn&& fn) const {
+    if (nodes_.empty() || b < nodes_.front().start) return true;
     // Every overlap starts in [a - max_len_, b]. When that window holds few
     // intervals (the common case: plans are mostly single addresses and
     // small pools), scanning it beats walking the tree. Without a tree the
@@ -68,9 +70,9 @@ class IntervalArray {
     while (it != end && it->start <= b) ++it;
     if (it == nodes_.end() || it->start > b) {
       for (auto j = lo; j != it; ++j) {
-        if (j->end >= a) fn(j->id);
+        if (j->end >= a && !fn(j->id)) return false;
       }
-      return;
+      return true;
     }
     struct Range {
       uint32_t lo, hi;
@@ -86,16 +88,17 @@ class IntervalArray {
       if (m.max < a) continue;  // nothing below reaches a
       if (r.hi - r.lo <= kLeafSize) {
         for (uint32_t i = r.lo; i < r.hi && nodes_[i].start <= b; ++i) {
-          if (nodes_[i].end >= a) fn(nodes_[i].id);
+          if (nodes_[i].end >= a && !fn(nodes_[i].id)) return false;
         }
         continue;
       }
       stack[top++] = {r.lo, mid};
       if (m.start <= b) {
-        if (m.end >= a) fn(m.id);
+        if (m.end >= a && !fn(m.id)) return false;
         stack[top++] = {mid + 1, r.hi};
       }
     }
+    return true;
   }
 
   // Becomes the merge of itself and `other` (both in start order), without
@@ -206,13 +209,12 @@ class IntervalSet {
     if (++dead_ > 64 && dead_ * 2 > size()) Compact(alive, dropped);
   }
 
+  // Calls fn(id) for each live overlapping interval while fn returns true;
+  // returns false when fn stopped it.
   template <typename Alive, typename Fn>
-  void Query(K a, K b, const Alive& alive, Fn&& fn) const {
-    auto filtered = [&](uint32_t id) {
-      if (alive(id)) fn(id);
-    };
-    base_.Query(a, b, filtered);
-    delta_.Query(a, b, filtered);
+  bool Query(K a, K b, const Alive& alive, Fn&& fn) const {
+    auto filtered = [&](uint32_t id) { return !alive(id) || fn(id); };
+    return base_.Query(a, b, filtered) && delta_.Query(a, b, filtered);
   }
 
   template <typename Alive, typename Dropped>

@@ -45,11 +45,11 @@ struct Expected {
 TEST(Crds, MatchTheContract) {
   const Expected all[] = {
       {"ipguard.io_logicalnetworks.yaml", "LogicalNetwork", "lnet", "Cluster",
-       {"METHOD", "PREFIX", "VLAN", "TOTAL", "FREE", "READY"}},
+       {"METHOD", "PREFIX", "VLAN", "TOTAL", "FREE", "CLUSTERS", "READY"}},
       {"ipguard.io_workloadclusters.yaml", "WorkloadCluster", "wlc", "Namespaced",
        {"NETWORK", "CONTROL-PLANE-IP", "NODES", "READY"}},
       {"ipguard.io_loadbalancerpools.yaml", "LoadBalancerPool", "lbpool", "Cluster",
-       {"ADDRESSES", "ASSIGNED", "READY"}},
+       {"ADDRESSES", "ASSIGNED", "FREE", "READY"}},
       {"ipguard.io_ipreservations.yaml", "IPReservation", "ipres", "Cluster", {}},
   };
   for (const auto& e : all) {

@@ -100,8 +100,8 @@ TEST_F(EngineTest, CollisionsOfNameOldestAndBothDirections) {
   Store(Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
   Store(Cluster("team-a", "old", "lnet-prod", "10.20.0.10", 3, "2026-01-01T00:00:00Z"));
   Store(Cluster("team-a", "new", "lnet-prod", "10.20.0.10", 3, "2026-02-01T00:00:00Z"));
-  auto older = engine_.CollisionsOf(ObjectKey(Kind::kWorkloadCluster, "team-a", "old"));
-  auto newer = engine_.CollisionsOf(ObjectKey(Kind::kWorkloadCluster, "team-a", "new"));
+  auto older = engine_.CollisionsOf(ObjectKey(Kind::kWorkloadCluster, "team-a", "old")).listed;
+  auto newer = engine_.CollisionsOf(ObjectKey(Kind::kWorkloadCluster, "team-a", "new")).listed;
   ASSERT_EQ(older.size(), 1u);
   ASSERT_EQ(newer.size(), 1u);
   EXPECT_FALSE(older[0].other_is_older);
@@ -127,13 +127,13 @@ TEST_F(EngineTest, NetworkVlanChangeMovesItsClusters) {
   auto key = ObjectKey(Kind::kWorkloadCluster, "t", "a");
   EXPECT_TRUE(engine_.CollisionsOf(key).empty());
   Store(Network("net-a", 20, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
-  auto c = engine_.CollisionsOf(key);
+  auto c = engine_.CollisionsOf(key).listed;
   ASSERT_EQ(c.size(), 1u);
   EXPECT_NE(c[0].message.find("ipPools[0] 10.20.0.100-10.20.0.150 of LogicalNetwork net-b"),
             std::string::npos);
   // Removing the network puts the cluster in every domain: still colliding.
   engine_.Remove(ObjectKey(Kind::kLogicalNetwork, "", "net-a"));
-  EXPECT_EQ(engine_.CollisionsOf(key).size(), 1u);
+  EXPECT_EQ(engine_.CollisionsOf(key).listed.size(), 1u);
 }
 
 TEST_F(EngineTest, UsageAndAssigned) {
@@ -240,7 +240,7 @@ TEST_F(EngineTest, PendingObjectsKeepTheirOwnIndexThroughReindexing) {
   EXPECT_NE(v.Message().find("WorkloadCluster t/held"), std::string::npos) << v.Message();
   // A stored object over the held address sees it among its collisions.
   Store(Cluster("t", "stored", "lnet", "10.20.0.10"));
-  auto collisions = engine_.CollisionsOf("WorkloadCluster/t/stored");
+  auto collisions = engine_.CollisionsOf("WorkloadCluster/t/stored").listed;
   ASSERT_EQ(collisions.size(), 1u);
   EXPECT_EQ(collisions[0].other_key, "WorkloadCluster/t/held");
   // Stored for real: out of the pending index, still colliding.
@@ -248,7 +248,7 @@ TEST_F(EngineTest, PendingObjectsKeepTheirOwnIndexThroughReindexing) {
   Store(Cluster("t", "held", "lnet", "10.20.0.10"));
   EXPECT_EQ(engine_.PendingIndexSize(), 0u);
   EXPECT_EQ(engine_.IndexSize(), total);
-  EXPECT_EQ(engine_.CollisionsOf("WorkloadCluster/t/stored").size(), 1u);
+  EXPECT_EQ(engine_.CollisionsOf("WorkloadCluster/t/stored").listed.size(), 1u);
   // Held again, then removed: the slot it frees is reused by a stored
   // object without either index reporting the other's entries.
   engine_.UpsertPending(Obj(Cluster("t", "held", "lnet", "10.20.0.11")));

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "cmd/check.h"
+#include "controller/status.h"
 #include "core/engine.h"
 #include "core/manifest.h"
 #include "tests/fixture_cases.h"
@@ -100,6 +102,122 @@ TEST_P(RuleFixture, Verdict) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RuleFixture, testing::ValuesIn(LoadCases()), TestName);
+
+// The same fixtures through the two other front doors. A fixture judges a CREATE of
+// `object` against `existing`; those that judge an update or a delete are the webhook's
+// alone (the controller and `ipguard check` see no transition).
+struct FrontDoorCase {
+  Options options;
+  std::vector<json> existing;
+  std::optional<Object> object;
+  json object_json;
+  json expect;
+};
+
+std::optional<FrontDoorCase> CreateCase(const json& c) {
+  if (c.contains("error") || c.value("operation", "CREATE") != "CREATE" || !c.contains("object"))
+    return std::nullopt;
+  FrontDoorCase f;
+  if (c.contains("platform")) f.options.platform = *ParsePlatform(c["platform"].get<std::string>());
+  if (c.contains("capacityPolicy"))
+    f.options.capacity_policy = *ParseCapacityPolicy(c["capacityPolicy"].get<std::string>());
+  for (const auto& e : c.value("existing", json::array())) f.existing.push_back(e);
+  auto o = ParseObject(c["object"]);
+  if (!o.ok()) return std::nullopt;
+  f.object = *o;
+  f.object_json = c["object"];
+  f.expect = c["expect"];
+  return f;
+}
+
+// The controller: the object stored (the youngest) after the existing ones. What
+// Validate finds shows as Ready=False, reason InvalidSpec, with the webhook's messages;
+// a create the webhook refuses for anything else is not Ready either.
+TEST_P(RuleFixture, TheControllerAgrees) {
+  auto f = CreateCase(GetParam().spec);
+  if (!f) GTEST_SKIP() << "not a create";
+  Object obj = *f->object;
+  if (!WritesStatus(obj.kind)) GTEST_SKIP() << "no status of this kind";
+  Engine engine(f->options);
+  for (const auto& e : f->existing) {
+    Object stored = *ParseObject(e);
+    stored.meta.creation_timestamp = "2026-01-01T00:00:00Z";
+    engine.Upsert(stored);
+  }
+  Verdict review = engine.Review(Operation::kCreate, nullptr, &obj);
+  Verdict fields = Validate(obj, f->options);
+  for (const auto& m : fields.violations) {
+    EXPECT_NE(std::find(review.violations.begin(), review.violations.end(), m),
+              review.violations.end())
+        << "Validate found \"" << m << "\" but the webhook did not";
+  }
+  obj.meta.creation_timestamp = "2026-06-01T00:00:00Z";
+  engine.Upsert(obj);
+  json status = DesiredStatus(engine, obj, json(), "2026-06-01T00:00:01Z");
+  json ready;
+  for (const auto& cond : status["conditions"]) {
+    if (cond["type"] == "Ready") ready = cond;
+  }
+  ASSERT_TRUE(ready.is_object()) << status.dump();
+  if (!fields.violations.empty()) {
+    EXPECT_EQ(ready["status"], "False") << status.dump();
+    EXPECT_EQ(ready["reason"], "InvalidSpec") << status.dump();
+    for (const auto& m : fields.violations) {
+      EXPECT_NE(ready["message"].get<std::string>().find(m), std::string::npos)
+          << "Ready's message lacks \"" << m << "\": " << ready["message"];
+    }
+  } else if (f->expect.value("allowed", true)) {
+    // Admitted: Ready, unless over capacity (admitted with a warning under Warn).
+    if (ready["reason"] != "CapacityExceeded") EXPECT_EQ(ready["status"], "True") << status.dump();
+  } else {
+    EXPECT_EQ(ready["status"], "False") << "refused at admission, yet Ready: " << status.dump();
+  }
+}
+
+// `ipguard check`: the existing objects and the object as one input, when applying them
+// in check's order (networks, reservations, pools, clusters, Services) keeps the object
+// last: the object's result is the webhook's verdict.
+TEST_P(RuleFixture, CheckAgrees) {
+  auto f = CreateCase(GetParam().spec);
+  if (!f) GTEST_SKIP() << "not a create";
+  auto rank = [](Kind k) {
+    switch (k) {
+      case Kind::kLogicalNetwork: return 0;
+      case Kind::kIPReservation: return 1;
+      case Kind::kLoadBalancerPool: return 2;
+      case Kind::kIPAddressPool: return 3;
+      case Kind::kWorkloadCluster: return 4;
+      case Kind::kService: return 5;
+    }
+    return 6;
+  };
+  std::vector<Document> docs;
+  int n = 0;
+  Engine engine(f->options);
+  for (const auto& e : f->existing) {
+    Object stored = *ParseObject(e);
+    if (rank(stored.kind) > rank(f->object->kind)) GTEST_SKIP() << "check would apply it later";
+    if (stored.Key() == f->object->Key()) GTEST_SKIP() << "the same object twice";
+    engine.Upsert(stored);
+    docs.push_back({"existing.yaml", ++n, e});
+  }
+  docs.push_back({"object.yaml", 1, f->object_json});
+  Verdict review = engine.Review(Operation::kCreate, nullptr, &*f->object);
+  CheckReport report = RunRules(docs, f->options);
+  const ObjectResult* mine = nullptr;
+  for (const auto& r : report.results) {
+    if (r.source == "object.yaml") mine = &r;
+  }
+  ASSERT_NE(mine, nullptr);
+  auto have = mine->verdict.violations, want = review.violations;
+  std::sort(have.begin(), have.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(have, want);
+  auto hw = mine->verdict.warnings, ww = review.warnings;
+  std::sort(hw.begin(), hw.end());
+  std::sort(ww.begin(), ww.end());
+  EXPECT_EQ(hw, ww);
+}
 
 // Every rule file carries both outcomes, so no rule is tested only one way.
 TEST(RuleFixtures, EachFileHasPassingAndFailingCases) {

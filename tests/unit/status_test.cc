@@ -97,7 +97,7 @@ TEST_F(StatusTest, PoolAssignedAndServicesHaveNoStatus) {
       "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: d}\n"
       "spec: {type: LoadBalancer}\nstatus: {loadBalancer: {ingress: [{ip: 10.9.0.3}]}}\n");
   json s = DesiredStatus(engine_, pool, json(), "2026-11-24T10:00:00Z");
-  EXPECT_EQ(s["addresses"], (json{{"total", 10}, {"assigned", 1}}));
+  EXPECT_EQ(s["addresses"], (json{{"total", 10}, {"assigned", 1}, {"free", 9}}));
   EXPECT_EQ(Cond(s, "CapacityExceeded"), nullptr);
   EXPECT_TRUE(DesiredStatus(engine_, svc, json(), "2026-11-24T10:00:00Z").is_null());
   Object metallb = Store(
