@@ -143,10 +143,66 @@ void ReadPath(const std::string& arg, std::istream& in, std::vector<Document>* d
 }
 
 const char kUsage[] =
-    "usage: ipguard check [-o table|json] [--platform azurelocal|vmware]\n"
+    "usage: ipguard check [-o table|json|junit] [-q] [--strict] [--platform azurelocal|vmware]\n"
     "                     [--capacity-policy Enforce|Warn] PATH...\n"
     "PATH is a file, a directory (searched for .yaml, .yml and .json) or - for stdin.\n"
+    "  -o, --output FORMAT  table (default), json or junit; also -ojson, --output=json\n"
+    "  -q                   only the violations and the result line (table)\n"
+    "  --strict             warnings and skipped documents count as violations\n"
     "Exit status: 0 clean, 1 violations, 2 unreadable input or bad usage.\n";
+
+}  // namespace
+
+int CheckReport::Skipped() const {
+  int n = static_cast<int>(not_objects.size());
+  for (const auto& [kind, count] : skipped) n += count;
+  return n;
+}
+
+namespace {
+
+// " (other side: b.yaml #3)" for the violation at `index`, when its other side
+// came from the input.
+std::string OtherSide(const ObjectResult& r, size_t index) {
+  for (const auto& [i, o] : r.others) {
+    if (i == index) return " (other side: " + o.source + " #" + std::to_string(o.document) + ")";
+  }
+  return "";
+}
+
+std::string SkippedSummary(const CheckReport& report) {
+  std::string kinds;
+  for (const auto& [k, n] : report.skipped) {
+    kinds += (kinds.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+  }
+  if (!report.not_objects.empty()) {
+    kinds += (kinds.empty() ? "" : ", ") + std::to_string(report.not_objects.size()) +
+             " not Kubernetes objects";
+  }
+  return kinds;
+}
+
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 allows no control characters but tab, newline and return.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+          out += ' ';
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -162,7 +218,7 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
     std::string where = d.source + ": document " + std::to_string(d.index);
     if (!j.is_object() || !j.contains("apiVersion") || !j["apiVersion"].is_string() ||
         !j.contains("kind") || !j["kind"].is_string()) {
-      report.unreadable.push_back(where + ": not a Kubernetes object (apiVersion and kind are required)");
+      report.not_objects.push_back(where);
       continue;
     }
     std::string api = j["apiVersion"].get<std::string>();
@@ -186,7 +242,7 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
   Engine engine(options);
   std::unordered_map<std::string, const Document*> first_seen;
   for (const Pending& p : pending) {
-    ObjectResult r{p.doc->source, p.doc->index, p.obj.Describe(), {}};
+    ObjectResult r{p.doc->source, p.doc->index, p.obj.Describe(), {}, {}};
     ++report.objects;
     auto [it, fresh] = first_seen.emplace(p.obj.Key(), p.doc);
     if (!fresh) {
@@ -195,6 +251,13 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
                                      std::to_string(it->second->index) + ")");
     } else {
       r.verdict = engine.Review(Operation::kCreate, nullptr, &p.obj);
+      for (const auto& [index, key] : r.verdict.others) {
+        auto other = first_seen.find(key);
+        const Object* o = engine.Find(key);
+        if (other != first_seen.end() && o) {
+          r.others.push_back({index, Origin{other->second->source, other->second->index, o->Describe()}});
+        }
+      }
       // Stored even when refused, so every later collision with it is
       // reported too, as the controller would see objects that got in.
       engine.Upsert(p.obj);
@@ -202,27 +265,23 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
     report.results.push_back(std::move(r));
   }
   for (const auto& r : report.results) {
-    report.violations += static_cast<int>(r.verdict.violations.size());
+    report.violations += static_cast<int>(r.verdict.ViolationCount());
     report.warnings += static_cast<int>(r.verdict.warnings.size());
   }
   report.plan = BuildPlan(engine);
   return report;
 }
 
-std::string RenderTable(const CheckReport& report) {
+std::string RenderTable(const CheckReport& report, bool quiet) {
   std::string out;
-  int skipped = 0;
-  std::string kinds;
-  for (const auto& [k, n] : report.skipped) {
-    skipped += n;
-    kinds += (kinds.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+  int skipped = report.Skipped();
+  if (!quiet) {
+    out += "ipguard check: " + Plural(report.objects, "object");
+    if (skipped > 0) out += ", " + std::to_string(skipped) + " skipped (" + SkippedSummary(report) + ")";
+    out += "\n\n";
   }
-  out += "ipguard check: " + Plural(report.objects, "object");
-  if (skipped > 0) out += ", " + std::to_string(skipped) + " skipped (" + kinds + ")";
-  out += "\n\n";
-
   const Plan& plan = report.plan;
-  if (!plan.networks.empty()) {
+  if (!quiet && !plan.networks.empty()) {
     std::vector<std::vector<std::string>> rows{
         {"NETWORK", "METHOD", "VLAN", "PREFIX", "TOTAL", "REQUIRED", "FREE", "CLUSTERS"}};
     for (const auto& n : plan.networks) {
@@ -232,7 +291,7 @@ std::string RenderTable(const CheckReport& report) {
     }
     out += Table(rows) + "\n";
   }
-  for (const auto& n : plan.networks) {
+  for (const auto& n : quiet ? std::vector<PlanNetwork>() : plan.networks) {
     out += "LogicalNetwork " + n.name + " (" + n.method + ", VLAN " + std::to_string(n.vlan) +
            (n.prefix.empty() ? "" : ", " + n.prefix) + ")\n";
     std::vector<std::vector<std::string>> rows;
@@ -245,8 +304,8 @@ std::string RenderTable(const CheckReport& report) {
     Entries("service", n.services, &rows);
     out += Table(rows) + "\n";
   }
-  if (!plan.shared_load_balancer_pools.empty() || !plan.shared_reservations.empty() ||
-      !plan.shared_services.empty()) {
+  if (!quiet && (!plan.shared_load_balancer_pools.empty() || !plan.shared_reservations.empty() ||
+                 !plan.shared_services.empty())) {
     out += "Every VLAN (objects that name no network or VLAN)\n";
     std::vector<std::vector<std::string>> rows;
     Entries("load balancer", plan.shared_load_balancer_pools, &rows);
@@ -258,20 +317,27 @@ std::string RenderTable(const CheckReport& report) {
     if (count == 0) return;
     out += std::string(title) + " (" + std::to_string(count) + ")\n";
     for (const auto& r : report.results) {
-      for (const auto& m : violations ? r.verdict.violations : r.verdict.warnings) {
-        out += "  " + r.source + " #" + std::to_string(r.document) + " " + r.object + ": " + m + "\n";
+      const auto& messages = violations ? r.verdict.violations : r.verdict.warnings;
+      for (size_t i = 0; i < messages.size(); ++i) {
+        out += "  " + r.source + " #" + std::to_string(r.document) + " " + r.object + ": " +
+               messages[i] + (violations ? OtherSide(r, i) : "") + "\n";
       }
     }
     out += "\n";
   };
   list("VIOLATIONS", report.violations, true);
-  list("WARNINGS", report.warnings, false);
+  if (!quiet) list("WARNINGS", report.warnings, false);
+  if (!report.unreadable.empty()) {
+    out += "UNREADABLE (" + std::to_string(report.unreadable.size()) + ")\n";
+    for (const auto& e : report.unreadable) out += "  " + e + "\n";
+    out += "\n";
+  }
   out += "Result: " + Plural(report.violations, "violation") + ", " +
          Plural(report.warnings, "warning") + "\n";
   return out;
 }
 
-json RenderJson(const CheckReport& report) {
+json RenderJson(const CheckReport& report, bool strict) {
   json nets = json::array();
   for (const auto& n : report.plan.networks) {
     json j = {{"name", n.name},
@@ -291,15 +357,21 @@ json RenderJson(const CheckReport& report) {
   }
   json violations = json::array(), warnings = json::array();
   for (const auto& r : report.results) {
-    for (const auto& m : r.verdict.violations) {
-      violations.push_back({{"source", r.source}, {"document", r.document}, {"object", r.object}, {"message", m}});
+    for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
+      json v = {{"source", r.source},
+                {"document", r.document},
+                {"object", r.object},
+                {"message", r.verdict.violations[i]}};
+      for (const auto& [index, o] : r.others) {
+        if (index == i) v["other"] = {{"source", o.source}, {"document", o.document}, {"object", o.object}};
+      }
+      violations.push_back(std::move(v));
     }
     for (const auto& m : r.verdict.warnings) {
       warnings.push_back({{"source", r.source}, {"document", r.document}, {"object", r.object}, {"message", m}});
     }
   }
-  int skipped = 0;
-  for (const auto& [k, n] : report.skipped) skipped += n;
+  int skipped = report.Skipped();
   return {{"networks", nets},
           {"everyDomain",
            {{"loadBalancerPools", EntriesJson(report.plan.shared_load_balancer_pools)},
@@ -312,15 +384,70 @@ json RenderJson(const CheckReport& report) {
            {{"objects", report.objects},
             {"skipped", skipped},
             {"skippedKinds", report.skipped},
+            {"notKubernetesObjects", report.not_objects},
             {"violations", report.violations},
             {"warnings", report.warnings},
-            {"exitCode", report.ExitCode()}}}};
+            {"exitCode", report.ExitCode(strict)}}}};
+}
+
+std::string RenderJunit(const CheckReport& report, bool strict) {
+  int failures = 0;
+  for (const auto& r : report.results) {
+    if (!r.verdict.violations.empty() || (strict && !r.verdict.warnings.empty())) ++failures;
+  }
+  std::string cases;
+  for (const auto& r : report.results) {
+    cases += "    <testcase classname=\"" + XmlEscape(r.source) + "\" name=\"" +
+             XmlEscape(r.object + " (document " + std::to_string(r.document) + ")") + "\"";
+    bool failed = !r.verdict.violations.empty() || (strict && !r.verdict.warnings.empty());
+    if (!failed && r.verdict.warnings.empty()) {
+      cases += "/>\n";
+      continue;
+    }
+    cases += ">\n";
+    if (failed) {
+      std::string text;
+      for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
+        text += r.verdict.violations[i] + OtherSide(r, i) + "\n";
+      }
+      if (strict) {
+        for (const auto& w : r.verdict.warnings) text += "warning: " + w + "\n";
+      }
+      std::string first = r.verdict.violations.empty() ? "warning: " + r.verdict.warnings[0]
+                                                       : r.verdict.violations[0];
+      cases += "      <failure message=\"" + XmlEscape(first) + "\" type=\"violation\">" +
+               XmlEscape(text) + "</failure>\n";
+    }
+    if (!r.verdict.warnings.empty()) {
+      std::string text;
+      for (const auto& w : r.verdict.warnings) text += "warning: " + w + "\n";
+      cases += "      <system-out>" + XmlEscape(text) + "</system-out>\n";
+    }
+    cases += "    </testcase>\n";
+  }
+  int tests = static_cast<int>(report.results.size());
+  int errors = static_cast<int>(report.unreadable.size());
+  for (const auto& e : report.unreadable) {
+    cases += "    <testcase classname=\"ipguard check\" name=\"" + XmlEscape(e) +
+             "\">\n      <error message=\"" + XmlEscape(e) + "\" type=\"unreadable\"/>\n    </testcase>\n";
+  }
+  tests += errors;
+  int skipped = report.Skipped();
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  out += "  <testsuite name=\"ipguard check\" tests=\"" + std::to_string(tests) +
+         "\" failures=\"" + std::to_string(failures) + "\" errors=\"" + std::to_string(errors) +
+         "\" skipped=\"0\">\n";
+  out += "    <properties><property name=\"skippedDocuments\" value=\"" + std::to_string(skipped) +
+         "\"/></properties>\n";
+  out += cases + "  </testsuite>\n</testsuites>\n";
+  return out;
 }
 
 int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
               std::ostream& err) {
   Options options;
   std::string output = "table";
+  bool quiet = false, strict = false;
   std::vector<std::string> paths;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -340,9 +467,14 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
     if (a == "-h" || a == "--help") {
       out << kUsage;
       return 0;
-    } else if (value("-o", &v) || value("--output", &v)) {
-      if (v != "table" && v != "json") {
-        err << "ipguard check: -o must be table or json, not \"" << v << "\"\n" << kUsage;
+    } else if (a == "-q" || a == "--quiet") {
+      quiet = true;
+    } else if (a == "--strict") {
+      strict = true;
+    } else if (value("-o", &v) || value("--output", &v) ||
+               (a.size() > 2 && a.rfind("-o", 0) == 0 && a[2] != '=' && (v = a.substr(2), true))) {
+      if (v != "table" && v != "json" && v != "junit") {
+        err << "ipguard check: -o must be table, json or junit, not \"" << v << "\"\n" << kUsage;
         return 2;
       }
       output = v;
@@ -376,15 +508,18 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
   for (const auto& p : paths) ReadPath(p, in, &docs, &errors);
   CheckReport report = RunRules(docs, options);
   report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
+  // What could be read is checked and reported whatever the format; what
+  // could not is named on stderr too, and the exit status is 2.
+  for (const auto& e : report.unreadable) err << "ipguard check: " << e << "\n";
   if (output == "json") {
-    out << RenderJson(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  } else if (!report.unreadable.empty()) {
-    for (const auto& e : report.unreadable) err << "ipguard check: " << e << "\n";
-    err << "ipguard check: unreadable input, nothing was checked\n";
+    out << RenderJson(report, strict).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+        << "\n";
+  } else if (output == "junit") {
+    out << RenderJunit(report, strict);
   } else {
-    out << RenderTable(report);
+    out << RenderTable(report, quiet);
   }
-  return report.ExitCode();
+  return report.ExitCode(strict);
 }
 
 }  // namespace ipguard

@@ -21,30 +21,55 @@
 
 namespace ipguard {
 
+// Where an object came from: the file ("-" for stdin) and its document number.
+struct Origin {
+  std::string source;
+  int document = 0;
+  std::string object;  // "WorkloadCluster team-a/prod"
+};
+
 struct ObjectResult {
   std::string source;
   int document = 0;
   std::string object;  // "WorkloadCluster team-a/prod"
   Verdict verdict;
+  // For each collision in verdict.violations (by index): where the other
+  // object came from, when it came from the input.
+  std::vector<std::pair<size_t, Origin>> others;
 };
 
 struct CheckReport {
   std::vector<ObjectResult> results;  // in apply order
   int objects = 0;
   std::map<std::string, int> skipped;  // "apps/v1 Deployment" -> count
-  std::vector<std::string> unreadable;  // documents that are not Kubernetes objects
+  // Documents that are not Kubernetes objects (no apiVersion or kind), by
+  // where they are: skipped and counted, as a CI workflow in a directory.
+  std::vector<std::string> not_objects;
+  std::vector<std::string> unreadable;  // text that is not YAML or JSON, paths that cannot be read
   Plan plan;
   int violations = 0;
   int warnings = 0;
 
-  // 0 clean, 1 violations, 2 unreadable input.
-  int ExitCode() const { return !unreadable.empty() ? 2 : violations > 0 ? 1 : 0; }
+  // Documents skipped, of kinds ipguard does not judge or not Kubernetes
+  // objects at all.
+  int Skipped() const;
+  // 0 clean, 1 violations, 2 unreadable input. With strict, warnings and
+  // skipped documents count as violations.
+  int ExitCode(bool strict = false) const {
+    if (!unreadable.empty()) return 2;
+    if (violations > 0) return 1;
+    return strict && (warnings > 0 || Skipped() > 0) ? 1 : 0;
+  }
 };
 
 CheckReport RunRules(const std::vector<Document>& docs, const Options& options);
 
-std::string RenderTable(const CheckReport& report);
-nlohmann::json RenderJson(const CheckReport& report);
+// quiet: only the violations and the result line.
+std::string RenderTable(const CheckReport& report, bool quiet = false);
+nlohmann::json RenderJson(const CheckReport& report, bool strict = false);
+// JUnit XML, as CI systems show test reports: one test case per object,
+// failed with its violations; warnings in its system-out.
+std::string RenderJunit(const CheckReport& report, bool strict = false);
 
 // args excludes "check" itself. Reads files and `-` (stdin from `in`).
 int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostream& out,

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace ipguard {
@@ -75,13 +77,127 @@ TEST(Check, UnreadableInputNamesFileAndDocumentAndExits2) {
   CliRun r = Check({"-"}, "apiVersion: v1\nkind: ConfigMap\n---\nkey: [unclosed\n");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("-: document 2: not YAML"), std::string::npos) << r.err;
-  CliRun not_object = Check({"-"}, "just a string\n");
-  EXPECT_EQ(not_object.code, 2);
-  EXPECT_NE(not_object.err.find("-: document 1: not a Kubernetes object"), std::string::npos)
-      << not_object.err;
   CliRun missing = Check({"/nonexistent/file.yaml"});
   EXPECT_EQ(missing.code, 2);
   EXPECT_NE(missing.err.find("no such file or directory"), std::string::npos);
+}
+
+// A directory of a repository holds more than manifests: a CI workflow or a values file is
+// skipped and counted, in every output format alike, and the rest is still checked.
+TEST(Check, DocumentsThatAreNotKubernetesObjectsAreSkippedAndCounted) {
+  const std::string input =
+      "name: ci\non: [push]\njobs: {build: {runs-on: ubuntu-latest}}\n---\njust a string\n---\n"
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+      "spec: {addresses: [10.0.0.0/24]}\n";
+  CliRun table = Check({"-"}, input);
+  EXPECT_EQ(table.code, 0) << table.out << table.err;
+  EXPECT_NE(table.out.find("1 object, 2 skipped (2 not Kubernetes objects)"), std::string::npos)
+      << table.out;
+  CliRun j = Check({"-ojson", "-"}, input);
+  EXPECT_EQ(j.code, 0) << j.err;
+  auto report = nlohmann::json::parse(j.out);
+  EXPECT_EQ(report["summary"]["skipped"], 2);
+  EXPECT_EQ(report["summary"]["notKubernetesObjects"],
+            (nlohmann::json{"-: document 1", "-: document 2"}));
+  EXPECT_EQ(report["summary"]["objects"], 1);
+  CliRun strict = Check({"--strict", "-"}, input);
+  EXPECT_EQ(strict.code, 1) << "--strict counts skipped documents";
+}
+
+// Unreadable text next to readable files: the readable ones are checked and reported in
+// table mode too, the unreadable named, and the exit status is 2.
+TEST(Check, UnreadableFileDoesNotHideTheRest) {
+  CliRun r = Check({"-", "/nonexistent/file.yaml"},
+                   "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+                   "spec: {addresses: [10.0.0.0/24]}\n");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("1 object"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("UNREADABLE (1)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("/nonexistent/file.yaml: no such file or directory"), std::string::npos);
+}
+
+TEST(Check, OutputFlagSpellings) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"-o", "json", "-"},
+                                        {"-ojson", "-"}, {"--output=json", "-"},
+                                        {"--output", "json", "-"}, {"-o=json", "-"}}) {
+    CliRun r = Check(args, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+    EXPECT_EQ(r.code, 0) << args[0] << r.err;
+    EXPECT_TRUE(nlohmann::json::accept(r.out)) << args[0] << ": " << r.out;
+  }
+  EXPECT_EQ(Check({"-oxml", "-"}).code, 2);
+}
+
+// Two files whose objects collide: the violation names where the other side came from.
+TEST(Check, AViolationNamesTheOtherSidesFileAndDocument) {
+  std::string dir = ::testing::TempDir() + "/ipguard-check-sides";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/a.yaml")
+      << "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: infra}\n"
+         "spec: {addresses: [10.0.0.0/24]}\n";
+  std::ofstream(dir + "/b.yaml")
+      << "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\n"
+         "apiVersion: ipguard.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: lb}\n"
+         "spec: {addresses: [10.0.0.10-10.0.0.20]}\n";
+  CliRun table = Check({dir});
+  EXPECT_EQ(table.code, 1);
+  EXPECT_NE(table.out.find(dir + "/b.yaml #2 LoadBalancerPool lb: addresses[0] 10.0.0.10-10.0.0.20 "
+                                 "of LoadBalancerPool lb overlaps addresses[0] 10.0.0.0/24 of "
+                                 "IPReservation infra (other side: " + dir + "/a.yaml #1)"),
+            std::string::npos)
+      << table.out;
+  CliRun j = Check({"-o", "json", dir});
+  auto v = nlohmann::json::parse(j.out)["violations"][0];
+  EXPECT_EQ(v["source"], dir + "/b.yaml");
+  EXPECT_EQ(v["document"], 2);
+  EXPECT_EQ(v["other"], (nlohmann::json{{"source", dir + "/a.yaml"}, {"document", 1},
+                                        {"object", "IPReservation infra"}}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Check, QuietPrintsOnlyViolationsAndTheResult) {
+  CliRun r = Check({"-q", Example("broken")});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.find("NETWORK"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("WARNINGS"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.rfind("VIOLATIONS (", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\nResult: "), std::string::npos) << r.out;
+  CliRun clean = Check({"-q", Example("clean")});
+  EXPECT_EQ(clean.code, 0);
+  EXPECT_EQ(clean.out.rfind("Result: 0 violations", 0), 0u) << clean.out;
+}
+
+TEST(Check, StrictCountsWarnings) {
+  const std::string dhcp =
+      "apiVersion: ipguard.io/v1alpha1\nkind: LogicalNetwork\nmetadata: {name: lab}\n"
+      "spec: {vmSwitchName: sw, ipAllocationMethod: DHCP}\n";
+  EXPECT_EQ(Check({"-"}, dhcp).code, 0) << "a DHCP network is admitted with a warning";
+  EXPECT_EQ(Check({"--strict", "-"}, dhcp).code, 1);
+  CliRun j = Check({"--strict", "-o", "json", "-"}, dhcp);
+  EXPECT_EQ(nlohmann::json::parse(j.out)["summary"]["exitCode"], 1);
+}
+
+// JUnit XML: one test case per object; the broken ones fail with their violations.
+TEST(Check, JunitReportsOneCasePerObject) {
+  CliRun r = Check({"-o", "junit", Example("broken")});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("<testsuite name=\"ipguard check\""), std::string::npos);
+  size_t cases = 0, failures = 0;
+  for (size_t at = 0; (at = r.out.find("<testcase ", at)) != std::string::npos; ++at) ++cases;
+  for (size_t at = 0; (at = r.out.find("<failure ", at)) != std::string::npos; ++at) ++failures;
+  CliRun j = Check({"-o", "json", Example("broken")});
+  auto report = nlohmann::json::parse(j.out);
+  EXPECT_EQ(cases, report["summary"]["objects"].get<size_t>());
+  EXPECT_GT(failures, 0u);
+  EXPECT_NE(r.out.find("failures=\"" + std::to_string(failures) + "\""), std::string::npos);
+  EXPECT_EQ(r.out.find("<failure message=\"\""), std::string::npos) << "every failure says why";
+  // Text with markup characters is escaped.
+  CliRun odd = Check({"-o", "junit", "-"},
+                     "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+                     "spec: {addresses: [\"<b>&x\"]}\n");
+  EXPECT_EQ(odd.code, 1);
+  EXPECT_NE(odd.out.find("&lt;b&gt;&amp;x"), std::string::npos) << odd.out;
+  EXPECT_EQ(odd.out.find("<b>"), std::string::npos) << odd.out;
 }
 
 TEST(Check, UsageErrorsExit2) {
