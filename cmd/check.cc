@@ -224,6 +224,17 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
     std::string api = j["apiVersion"].get<std::string>();
     std::string kind = j["kind"].get<std::string>();
     if (!KindOf(api, kind)) {
+      // One of ipguard's kinds at a version it does not serve is a mistake
+      // to report, not a kind to skip: the API server would refuse it.
+      if (api.rfind(std::string(kGroup) + "/", 0) == 0 &&
+          KindOf(std::string(kGroup) + "/" + kVersion, kind)) {
+        ObjectResult r{d.source, d.index, kind, {}, {}};
+        r.verdict.violations.push_back("apiVersion " + QuoteValue(api) + " is not served: " + kind +
+                                       " is " + kGroup + "/" + kVersion);
+        report.results.push_back(std::move(r));
+        ++report.objects;
+        continue;
+      }
       ++report.skipped[api + " " + kind];
       continue;
     }

@@ -1,6 +1,9 @@
 #include "core/objects.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <functional>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -54,6 +57,7 @@ class Reader {
   explicit Reader(std::vector<std::string>* errors) : errors_(errors) {}
 
   void Error(const std::string& path, const std::string& what) { errors_->push_back(path + " " + what); }
+  void Raw(std::string message) { errors_->push_back(std::move(message)); }
 
   // Returns the member or nullptr when absent (null counts as absent).
   const json* Member(const json& obj, const char* key) {
@@ -155,6 +159,106 @@ class Reader {
 
   std::vector<std::string>* errors_;
 };
+
+// The fields each kind declares under spec, as its CRD does (a unit test
+// holds the two together). A key's tree describes its value when that is an
+// object, or its items when it is a list of objects; empty for scalars.
+struct FieldTree {
+  std::map<std::string, FieldTree> keys;
+};
+
+FieldTree Tree(std::initializer_list<std::pair<const std::string, FieldTree>> keys) {
+  FieldTree t;
+  t.keys = keys;
+  return t;
+}
+
+const FieldTree* SpecTree(Kind k) {
+  static const FieldTree kRange = Tree({{"start", {}}, {"end", {}}});
+  static const FieldTree kNetwork =
+      Tree({{"vmSwitchName", {}}, {"ipAllocationMethod", {}}, {"addressPrefix", {}},
+            {"gateway", {}}, {"dnsServers", {}}, {"ipPools", kRange}, {"vlanId", {}},
+            {"dhcpScope", kRange}});
+  static const FieldTree kCluster =
+      Tree({{"logicalNetworkName", {}}, {"controlPlaneIP", {}},
+            {"controlPlane", Tree({{"count", {}}})},
+            {"nodePools", Tree({{"name", {}}, {"count", {}}})}, {"upgradeSurge", {}}});
+  static const FieldTree kPool = Tree({{"addresses", {}}, {"logicalNetworkName", {}}});
+  static const FieldTree kReservation =
+      Tree({{"addresses", {}}, {"vlanId", {}}, {"description", {}}});
+  switch (k) {
+    case Kind::kLogicalNetwork: return &kNetwork;
+    case Kind::kWorkloadCluster: return &kCluster;
+    case Kind::kLoadBalancerPool: return &kPool;
+    case Kind::kIPReservation: return &kReservation;
+    default: return nullptr;  // Services and MetalLB's pools are not ipguard's to define
+  }
+}
+
+// Edit distance, for "did you mean": small strings only.
+size_t Distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                  std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// An error per key of `value` that `tree` does not declare, with the closest
+// declared key when one is near (a different case, a letter or two off).
+void CheckDeclared(const json& value, const FieldTree& tree, const std::string& path, Reader& r) {
+  if (tree.keys.empty()) return;
+  auto each_object = [&](const json& v, const std::string& p, const FieldTree& t) {
+    if (v.is_object()) CheckDeclared(v, t, p, r);
+  };
+  if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      each_object(value[i], path + "[" + std::to_string(i) + "]", tree);
+    }
+    return;
+  }
+  if (!value.is_object()) return;
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    auto known = tree.keys.find(it.key());
+    if (known != tree.keys.end()) {
+      if (!known->second.keys.empty()) CheckDeclared(it.value(), known->second, path + "." + it.key(), r);
+      continue;
+    }
+    std::string best;
+    size_t best_distance = 3;
+    auto prefix_of = [](const std::string& a, const std::string& b) {  // a begins b
+      if (a.size() < 4 || a.size() >= b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i]))) {
+          return false;
+        }
+      }
+      return true;
+    };
+    for (const auto& [name, sub] : tree.keys) {
+      // A letter or two off, or a declared name cut short or run on
+      // (logicalNetwork for logicalNetworkName).
+      size_t d = prefix_of(it.key(), name) || prefix_of(name, it.key()) ? 1 : Distance(it.key(), name);
+      if (d < best_distance) {
+        best_distance = d;
+        best = name;
+      }
+    }
+    std::string msg = "unknown field " + path + "." + CutUtf8(it.key(), 253);
+    if (!best.empty()) msg += " (did you mean " + path + "." + best + "?)";
+    r.Raw(msg);
+  }
+}
 
 void ParseLogicalNetwork(const json& spec, Reader& r, LogicalNetworkSpec* out) {
   r.String(spec, "vmSwitchName", "spec.vmSwitchName", &out->vm_switch_name);
@@ -377,6 +481,7 @@ std::optional<Kind> KindOf(const std::string& api_version, const std::string& ki
                           ? ""
                           : api_version.substr(0, api_version.find('/'));
   if (group == kGroup) {
+    if (api_version != std::string(kGroup) + "/" + kVersion) return std::nullopt;
     if (kind == "LogicalNetwork") return Kind::kLogicalNetwork;
     if (kind == "WorkloadCluster") return Kind::kWorkloadCluster;
     if (kind == "LoadBalancerPool") return Kind::kLoadBalancerPool;
@@ -384,7 +489,7 @@ std::optional<Kind> KindOf(const std::string& api_version, const std::string& ki
     return std::nullopt;
   }
   if (api_version == "v1" && kind == "Service") return Kind::kService;
-  if (group == "metallb.io" && kind == "IPAddressPool") return Kind::kIPAddressPool;
+  if (api_version == "metallb.io/v1beta1" && kind == "IPAddressPool") return Kind::kIPAddressPool;
   return std::nullopt;
 }
 
@@ -465,6 +570,7 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
     r.Error("spec", "must be an object, not " + TypeName(*spec));
     spec = &kEmpty;
   }
+  if (const FieldTree* tree = SpecTree(obj.kind)) CheckDeclared(*spec, *tree, "spec", r);
   switch (obj.kind) {
     case Kind::kLogicalNetwork:
       ParseLogicalNetwork(*spec, r, &*obj.lnet);
@@ -684,6 +790,21 @@ const JsonProjection& WatchEventProjection() {
     return p;
   }();
   return *kProjection;
+}
+
+std::vector<std::string> DeclaredSpecFields(Kind k) {
+  std::vector<std::string> out;
+  const FieldTree* tree = SpecTree(k);
+  if (!tree) return out;
+  std::function<void(const FieldTree&, const std::string&)> walk = [&](const FieldTree& t,
+                                                                     const std::string& p) {
+    for (const auto& [name, sub] : t.keys) {
+      out.push_back(p + "." + name);
+      walk(sub, p + "." + name);
+    }
+  };
+  walk(*tree, "spec");
+  return out;
 }
 
 }  // namespace ipguard

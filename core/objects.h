@@ -220,6 +220,11 @@ const JsonProjection& CacheProjection();
 // CacheProjection keeps it, and the code of an ERROR event's Status.
 const JsonProjection& WatchEventProjection();
 
+// The fields a kind declares under spec, as "spec.ipPools.start" (an item's
+// fields follow the list's name); empty for kinds ipguard does not define.
+// ParseObject reports any other key as "unknown field ...".
+std::vector<std::string> DeclaredSpecFields(Kind k);
+
 // Addresses a cluster needs from its network's pool.
 int64_t RequiredAddresses(const WorkloadClusterSpec& spec);
 

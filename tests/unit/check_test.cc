@@ -200,6 +200,16 @@ TEST(Check, JunitReportsOneCasePerObject) {
   EXPECT_EQ(odd.out.find("<b>"), std::string::npos) << odd.out;
 }
 
+// One of ipguard's kinds at a version it does not serve is a violation, not a skipped kind.
+TEST(Check, AnUnservedVersionOfAnIpguardKindIsAViolation) {
+  CliRun r = Check({"-"}, "apiVersion: ipguard.io/v9\nkind: LogicalNetwork\nmetadata: {name: x}\n"
+                          "spec: {vmSwitchName: sw, ipAllocationMethod: DHCP}\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("apiVersion \"ipguard.io/v9\" is not served: LogicalNetwork is ipguard.io/v1alpha1"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(Check, UsageErrorsExit2) {
   EXPECT_EQ(Check({}).code, 2);
   EXPECT_EQ(Check({"-o", "xml", "x"}).code, 2);

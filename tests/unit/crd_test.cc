@@ -3,9 +3,12 @@
 // that `kubectl explain` teaches the API.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "core/manifest.h"
+#include "core/objects.h"
 #include "tests/files.h"
 
 namespace ipguard {
@@ -94,6 +97,36 @@ TEST(Crds, DefaultsFromTheContract) {
   EXPECT_EQ(ws["upgradeSurge"]["default"], 1);
   EXPECT_EQ(ws["nodePools"]["x-kubernetes-list-type"], "map");
   EXPECT_EQ(ws["controlPlaneIP"]["x-kubernetes-validations"][0]["rule"], "self == oldSelf");
+}
+
+// The fields ParseObject accepts under spec are the ones each CRD declares: a field added
+// to one and not the other would be refused by one front door and pruned by the other.
+TEST(Crds, DeclareTheFieldsTheParserAccepts) {
+  const std::pair<const char*, Kind> kinds[] = {
+      {"ipguard.io_logicalnetworks.yaml", Kind::kLogicalNetwork},
+      {"ipguard.io_workloadclusters.yaml", Kind::kWorkloadCluster},
+      {"ipguard.io_loadbalancerpools.yaml", Kind::kLoadBalancerPool},
+      {"ipguard.io_ipreservations.yaml", Kind::kIPReservation}};
+  for (const auto& [file, kind] : kinds) {
+    json crd = LoadCrd(file);
+    const json& spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    std::vector<std::string> declared;
+    std::function<void(const nlohmann::json&, const std::string&)> walk =
+        [&](const nlohmann::json& s, const std::string& path) {
+          const nlohmann::json* obj = &s;
+          if (s.value("type", "") == "array" && s.contains("items")) obj = &s["items"];
+          if (!obj->contains("properties")) return;
+          for (auto it = (*obj)["properties"].begin(); it != (*obj)["properties"].end(); ++it) {
+            declared.push_back(path + "." + it.key());
+            walk(it.value(), path + "." + it.key());
+          }
+        };
+    walk(spec, "spec");
+    std::vector<std::string> accepted = DeclaredSpecFields(kind);
+    std::sort(declared.begin(), declared.end());
+    std::sort(accepted.begin(), accepted.end());
+    EXPECT_EQ(accepted, declared) << file;
+  }
 }
 
 }  // namespace
