@@ -173,6 +173,19 @@ int Load(Client& c, const Flags& f) {
   return failed == 0 ? 0 : 1;
 }
 
+// A serving certificate for 127.0.0.1 and localhost, written as tls.crt and
+// tls.key into `dir` (made if missing), signed by a fresh CA whose PEM is
+// returned (the webhook configuration's caBundle).
+std::string WriteServingCert(const std::string& dir) {
+  auto ca = *ipguard::certs::GenerateCA("bench-ca", std::chrono::hours(24));
+  auto serving = *ipguard::certs::GenerateServing(ca, "bench", {"localhost"}, {"127.0.0.1"},
+                                                  std::chrono::hours(24));
+  ::mkdir(dir.c_str(), 0700);
+  std::ofstream(dir + "/tls.crt") << serving.cert_pem;
+  std::ofstream(dir + "/tls.key") << serving.key_pem;
+  return ca.cert_pem;
+}
+
 // A running manager: a child process with its own work directory.
 class Manager {
  public:
@@ -180,13 +193,7 @@ class Manager {
     probe_ = FreePort();
     metrics_ = FreePort();
     webhook_ = FreePort();
-    auto ca = *ipguard::certs::GenerateCA("bench-ca", std::chrono::hours(24));
-    auto serving = *ipguard::certs::GenerateServing(ca, "bench", {"localhost"}, {"127.0.0.1"},
-                                                    std::chrono::hours(24));
-    ::mkdir((dir_ + "/certs").c_str(), 0700);
-    std::ofstream(dir_ + "/certs/tls.crt") << serving.cert_pem;
-    std::ofstream(dir_ + "/certs/tls.key") << serving.key_pem;
-    ca_pem_ = ca.cert_pem;
+    ca_pem_ = WriteServingCert(dir_ + "/certs");
     std::vector<std::string> args = {f.binary,        "manager",
                                      "--kubeconfig",  f.kubeconfig,
                                      "--namespace",   "default",
@@ -263,14 +270,9 @@ class Manager {
 class FloorWebhook {
  public:
   FloorWebhook() {
-    auto ca = *ipguard::certs::GenerateCA("bench-ca", std::chrono::hours(24));
-    auto serving = *ipguard::certs::GenerateServing(ca, "bench", {"localhost"}, {"127.0.0.1"},
-                                                    std::chrono::hours(24));
     char tmpl[] = "/tmp/ipguard-floor-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    std::ofstream(dir_ + "/tls.crt") << serving.cert_pem;
-    std::ofstream(dir_ + "/tls.key") << serving.key_pem;
-    ca_pem_ = ca.cert_pem;
+    ca_pem_ = WriteServingCert(dir_);
     ipguard::webhook::ServerOptions o;
     o.tls = true;
     o.cert_file = dir_ + "/tls.crt";

@@ -14,24 +14,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-int ApplyRank(Kind k) {
-  switch (k) {
-    case Kind::kLogicalNetwork:
-      return 0;
-    case Kind::kIPReservation:
-      return 1;
-    case Kind::kLoadBalancerPool:
-      return 2;
-    case Kind::kIPAddressPool:
-      return 3;
-    case Kind::kWorkloadCluster:
-      return 4;
-    case Kind::kService:
-      return 5;
-  }
-  return 6;
-}
-
 std::string Plural(int n, const std::string& word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
@@ -153,6 +135,24 @@ const char kUsage[] =
 
 }  // namespace
 
+int ApplyRank(Kind k) {
+  switch (k) {
+    case Kind::kLogicalNetwork:
+      return 0;
+    case Kind::kIPReservation:
+      return 1;
+    case Kind::kLoadBalancerPool:
+      return 2;
+    case Kind::kIPAddressPool:
+      return 3;
+    case Kind::kWorkloadCluster:
+      return 4;
+    case Kind::kService:
+      return 5;
+  }
+  return 6;
+}
+
 int CheckReport::Skipped() const {
   int n = static_cast<int>(not_objects.size());
   for (const auto& [kind, count] : skipped) n += count;
@@ -161,13 +161,24 @@ int CheckReport::Skipped() const {
 
 namespace {
 
-// " (other side: b.yaml #3)" for the violation at `index`, when its other side
-// came from the input.
-std::string OtherSide(const ObjectResult& r, size_t index) {
+// Where the other side of the violation at `index` came from; nullptr when
+// it did not come from the input (or the violation is no collision).
+const Origin* OtherOf(const ObjectResult& r, size_t index) {
   for (const auto& [i, o] : r.others) {
-    if (i == index) return " (other side: " + o.source + " #" + std::to_string(o.document) + ")";
+    if (i == index) return &o;
   }
-  return "";
+  return nullptr;
+}
+
+// " (other side: b.yaml #3)", or nothing.
+std::string OtherSide(const ObjectResult& r, size_t index) {
+  const Origin* o = OtherOf(r, index);
+  return o ? " (other side: " + o->source + " #" + std::to_string(o->document) + ")" : "";
+}
+
+// An object's case fails: it has violations, or warnings under --strict.
+bool Fails(const ObjectResult& r, bool strict) {
+  return !r.verdict.violations.empty() || (strict && !r.verdict.warnings.empty());
 }
 
 std::string SkippedSummary(const CheckReport& report) {
@@ -240,7 +251,7 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
     }
     auto obj = ParseObject(j);
     if (!obj.ok()) {
-      ObjectResult r{d.source, d.index, kind + " (unnamed)", {}};
+      ObjectResult r{d.source, d.index, kind + " (unnamed)", {}, {}};
       r.verdict.violations.push_back(obj.error());
       report.results.push_back(std::move(r));
       continue;
@@ -373,8 +384,8 @@ json RenderJson(const CheckReport& report, bool strict) {
                 {"document", r.document},
                 {"object", r.object},
                 {"message", r.verdict.violations[i]}};
-      for (const auto& [index, o] : r.others) {
-        if (index == i) v["other"] = {{"source", o.source}, {"document", o.document}, {"object", o.object}};
+      if (const Origin* o = OtherOf(r, i)) {
+        v["other"] = {{"source", o->source}, {"document", o->document}, {"object", o->object}};
       }
       violations.push_back(std::move(v));
     }
@@ -403,14 +414,12 @@ json RenderJson(const CheckReport& report, bool strict) {
 
 std::string RenderJunit(const CheckReport& report, bool strict) {
   int failures = 0;
-  for (const auto& r : report.results) {
-    if (!r.verdict.violations.empty() || (strict && !r.verdict.warnings.empty())) ++failures;
-  }
+  for (const auto& r : report.results) failures += Fails(r, strict);
   std::string cases;
   for (const auto& r : report.results) {
     cases += "    <testcase classname=\"" + XmlEscape(r.source) + "\" name=\"" +
              XmlEscape(r.object + " (document " + std::to_string(r.document) + ")") + "\"";
-    bool failed = !r.verdict.violations.empty() || (strict && !r.verdict.warnings.empty());
+    bool failed = Fails(r, strict);
     if (!failed && r.verdict.warnings.empty()) {
       cases += "/>\n";
       continue;

@@ -62,6 +62,10 @@ struct CheckReport {
   }
 };
 
+// The order RunRules applies kinds in (lower first): what an object names
+// is applied before it.
+int ApplyRank(Kind k);
+
 CheckReport RunRules(const std::vector<Document>& docs, const Options& options);
 
 // quiet: only the violations and the result line.

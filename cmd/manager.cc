@@ -87,6 +87,17 @@ Result<int> ParsePort(const std::string& flag, const std::string& v, int min) {
   return static_cast<int>(n);
 }
 
+// A count flag in [min, max]; the error names the flag and the bounds.
+Result<int> ParseCount(const std::string& flag, const std::string& v, long min, long max) {
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < min || n > max) {
+    return Status::Error(flag + " must be " + std::to_string(min) + " to " + std::to_string(max) +
+                         ", not \"" + v + "\"");
+  }
+  return static_cast<int>(n);
+}
+
 // The kinds the manager watches, where they live and how the engine names
 // them.
 struct WatchedKind {
@@ -241,21 +252,15 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
       s = take(&o.client_ca);
     } else if (a == "--max-connections" || a == "--max-holds-per-requester") {
       if ((s = take(&v)).ok()) {
-        char* end = nullptr;
-        long n = std::strtol(v.c_str(), &end, 10);
-        if (v.empty() || *end || n < 1 || n > 1000000)
-          return Status::Error(a + " must be 1 to 1000000, not \"" + v + "\"");
-        (a == "--max-connections" ? o.max_connections : o.max_holds_per_requester) =
-            static_cast<int>(n);
+        auto n = ParseCount(a, v, 1, 1000000);
+        if (!n.ok()) return n.status();
+        (a == "--max-connections" ? o.max_connections : o.max_holds_per_requester) = *n;
       }
     } else if (a == "--status-qps" || a == "--status-burst") {
       if ((s = take(&v)).ok()) {
-        char* end = nullptr;
-        long n = std::strtol(v.c_str(), &end, 10);
-        long min = a == "--status-qps" ? 0 : 1;
-        if (v.empty() || *end || n < min || n > 100000)
-          return Status::Error(a + " must be " + std::to_string(min) + " to 100000, not \"" + v + "\"");
-        (a == "--status-qps" ? o.status_qps : o.status_burst) = static_cast<int>(n);
+        auto n = ParseCount(a, v, a == "--status-qps" ? 0 : 1, 100000);
+        if (!n.ok()) return n.status();
+        (a == "--status-qps" ? o.status_qps : o.status_burst) = *n;
       }
     } else if (a == "--webhook-config" || a == "--webhook-dns" || a == "--webhook-ip") {
       if ((s = take(&v)).ok()) {
@@ -273,11 +278,9 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
       }
     } else if (a == "--workers") {
       if ((s = take(&v)).ok()) {
-        char* end = nullptr;
-        long n = std::strtol(v.c_str(), &end, 10);
-        if (v.empty() || *end || n < 1 || n > 64)
-          return Status::Error("--workers must be 1 to 64, not \"" + v + "\"");
-        o.workers = static_cast<int>(n);
+        auto n = ParseCount(a, v, 1, 64);
+        if (!n.ok()) return n.status();
+        o.workers = *n;
       }
     } else if (a == "--log-level") {
       if ((s = take(&o.log_level)).ok() && o.log_level != "debug" && o.log_level != "info" &&

@@ -213,16 +213,27 @@ size_t Distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+// Whether `a` begins `b` (ignoring case) and is long enough to be a name cut
+// short: logicalNetwork for logicalNetworkName.
+bool CutShortOf(const std::string& a, const std::string& b) {
+  if (a.size() < 4 || a.size() >= b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // An error per key of `value` that `tree` does not declare, with the closest
-// declared key when one is near (a different case, a letter or two off).
+// declared key when one is near (a different case, a letter or two off, or
+// cut short or run on).
 void CheckDeclared(const json& value, const FieldTree& tree, const std::string& path, Reader& r) {
   if (tree.keys.empty()) return;
-  auto each_object = [&](const json& v, const std::string& p, const FieldTree& t) {
-    if (v.is_object()) CheckDeclared(v, t, p, r);
-  };
   if (value.is_array()) {
     for (size_t i = 0; i < value.size(); ++i) {
-      each_object(value[i], path + "[" + std::to_string(i) + "]", tree);
+      if (value[i].is_object()) CheckDeclared(value[i], tree, path + "[" + std::to_string(i) + "]", r);
     }
     return;
   }
@@ -230,25 +241,15 @@ void CheckDeclared(const json& value, const FieldTree& tree, const std::string& 
   for (auto it = value.begin(); it != value.end(); ++it) {
     auto known = tree.keys.find(it.key());
     if (known != tree.keys.end()) {
-      if (!known->second.keys.empty()) CheckDeclared(it.value(), known->second, path + "." + it.key(), r);
+      CheckDeclared(it.value(), known->second, path + "." + it.key(), r);
       continue;
     }
     std::string best;
     size_t best_distance = 3;
-    auto prefix_of = [](const std::string& a, const std::string& b) {  // a begins b
-      if (a.size() < 4 || a.size() >= b.size()) return false;
-      for (size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i]))) {
-          return false;
-        }
-      }
-      return true;
-    };
     for (const auto& [name, sub] : tree.keys) {
-      // A letter or two off, or a declared name cut short or run on
-      // (logicalNetwork for logicalNetworkName).
-      size_t d = prefix_of(it.key(), name) || prefix_of(name, it.key()) ? 1 : Distance(it.key(), name);
+      size_t d = CutShortOf(it.key(), name) || CutShortOf(name, it.key())
+                     ? 1
+                     : Distance(it.key(), name);
       if (d < best_distance) {
         best_distance = d;
         best = name;

@@ -25,8 +25,7 @@ class Pacer {
   // Takes the next free slot: zero when it is now, else the wait until it.
   Clock::duration Reserve(Clock::time_point now) {
     if (interval_ == Clock::duration::zero()) return Clock::duration::zero();
-    if (!started_ || next_ < now) next_ = now;
-    started_ = true;
+    next_ = std::max(next_, now);  // a quiet spell leaves no credit beyond the burst
     Clock::time_point slot = std::max(now, next_ - tolerance_);
     next_ += interval_;
     return slot - now;
@@ -37,8 +36,7 @@ class Pacer {
  private:
   Clock::duration interval_;
   Clock::duration tolerance_;
-  Clock::time_point next_{};
-  bool started_ = false;
+  Clock::time_point next_{};  // the next free slot (the clock's epoch: now)
 };
 
 }  // namespace ipguard::kube
