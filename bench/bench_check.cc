@@ -29,10 +29,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bench/plan_objects.h"
 #include "core/manifest.h"
@@ -217,8 +216,10 @@ constexpr double kTimeoutSeconds = 120;
 constexpr rlim_t kAddressSpaceLimit = rlim_t{4} << 30;
 
 // `ipguard check -o json FILE >/dev/null`, waited for with wait4 for the
-// child's own peak RSS.
-RunFigures RunCheck(const std::string& binary, const std::string& file) {
+// child's own peak RSS. Run from a small process (this program again, with
+// --run-check): a child forked from this large one would count this one's
+// pages in its peak until its exec.
+RunFigures RunCheckHere(const std::string& binary, const std::string& file) {
   RunFigures r;
   std::fflush(stdout);  // or the child's stdio would write our buffer again
   auto t0 = std::chrono::steady_clock::now();
@@ -258,10 +259,31 @@ RunFigures RunCheck(const std::string& binary, const std::string& file) {
   return r;
 }
 
+// RunCheckHere in a fresh copy of this program, its figures read back.
+RunFigures RunCheck(const std::string& binary, const std::string& file) {
+  RunFigures r{0, 0, "bench_check --run-check failed"};
+  const std::string cmd =
+      fs::canonical("/proc/self/exe").string() + " --run-check '" + binary + "' '" + file + "'";
+  std::fflush(stdout);
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char outcome[64] = {0};
+  if (std::fscanf(p, "%lf %ld %63[^\n]", &r.seconds, &r.peak_rss_kb, outcome) == 3) {
+    r.outcome = outcome;
+  }
+  pclose(p);
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 3 && args[0] == "--run-check") {
+    RunFigures r = RunCheckHere(args[1], args[2]);
+    std::printf("%f %ld %s\n", r.seconds, r.peak_rss_kb, r.outcome.c_str());
+    return 0;
+  }
   const bool parse_only = !args.empty() && args[0] == "--parse-only";
   if (parse_only) args.erase(args.begin());
   const int count = !args.empty() ? std::atoi(args[0].c_str()) : 50000;
