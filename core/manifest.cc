@@ -1,203 +1,193 @@
 #include "core/manifest.h"
 
-#include <yaml-cpp/yaml.h>
+#include <cstdlib>
+#include <optional>
+#include <utility>
 
-#include "core/alloc_budget.h"
-
-#include <cmath>
-#include <regex>
+#include "core/objects.h"
+#include "core/yaml_reader.h"
 
 namespace ipguard {
 namespace {
 
 using nlohmann::json;
 
-// yaml-cpp parses recursively; deep nesting would exhaust the stack, and
-// aliases can expand exponentially. Both are refused before and during
-// conversion.
-constexpr int kMaxDepth = 64;
-constexpr size_t kMaxNodes = 2'000'000;
-constexpr size_t kYamlBudgetBase = 8u << 20;
-constexpr size_t kYamlBudgetPerByte = 512;
+// nlohmann/json's SAX interface, building what json::parse builds, and also
+// recording repeated keys (json::parse keeps the last silently) and refusing
+// deep nesting before it is built.
+class SaxBuilder {
+ public:
+  bool too_deep() const { return too_deep_; }
+  json& root() { return root_; }
+  std::vector<std::string>& duplicates() { return duplicates_; }
 
-// A cheap upper bound on nesting, checked before yaml-cpp sees the text:
-// flow brackets, block indentation and "- - -" chains on one line.
-Status CheckNesting(std::string_view text) {
-  int flow = 0;
-  bool line_start = true;
-  int indent = 0;
-  int dashes = 0;
-  char quote = 0;
-  for (char c : text) {
-    if (c == '\n') {
-      line_start = true;
-      indent = 0;
-      dashes = 0;
-      quote = 0;
-      continue;
-    }
-    if (quote) {
-      if (c == quote) quote = 0;
-      continue;
-    }
-    if (line_start) {
-      if (c == ' ') {
-        if (++indent > 4 * kMaxDepth) return Status::Error("nesting is too deep (indentation)");
-        continue;
-      }
-      if (c == '-') {
-        if (++dashes > kMaxDepth) return Status::Error("nesting is too deep");
-        continue;
-      }
-      line_start = false;
-    }
-    if (c == '#') {
-      // comment to end of line: skip the rest by pretending we are in a quote
-      // that only a newline ends
-      quote = '\n';
-      continue;
-    }
-    if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '[' || c == '{') {
-      if (++flow > kMaxDepth) return Status::Error("nesting is too deep");
-    } else if (c == ']' || c == '}') {
-      if (flow > 0) --flow;
-    }
-  }
-  return Status::Ok();
-}
+  bool null() { return Put(nullptr); }
+  bool boolean(bool v) { return Put(v); }
+  bool number_integer(json::number_integer_t v) { return Put(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return Put(v); }
+  bool number_float(json::number_float_t v, const json::string_t&) { return Put(v); }
+  bool string(json::string_t& v) { return Put(std::move(v)); }
+  bool binary(json::binary_t& v) { return Put(json::binary(std::move(v))); }
 
-// yaml-cpp 0.7 loops, allocating without bound, when a document's root node
-// starts with ',' (after optional tag and anchor). Such text is not valid
-// YAML anyway, so it is refused before yaml-cpp sees it.
-Status CheckRootStarts(std::string_view text) {
-  bool expecting_root = true;
-  int line_no = 0;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    ++line_no;
-    pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
-    if (line.substr(0, 3) == "---" || line.substr(0, 3) == "...") {
-      expecting_root = true;
-      line.remove_prefix(3);
-    } else if (expecting_root && !line.empty() && line[0] == '%') {
-      continue;  // a directive
-    }
-    if (!expecting_root) continue;
-    size_t i = 0;
-    while (i < line.size()) {
-      while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-      if (i < line.size() && (line[i] == '!' || line[i] == '&')) {
-        while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != ',') ++i;
-        continue;
-      }
-      break;
-    }
-    if (i >= line.size() || line[i] == '#') continue;  // nothing yet on this line
-    if (line[i] == ',') {
-      return Status::Error("a document cannot start with ',' (line " + std::to_string(line_no) + ")");
-    }
-    expecting_root = false;
-  }
-  return Status::Ok();
-}
+  bool start_object(std::size_t) { return Open(json::object()); }
+  bool start_array(std::size_t) { return Open(json::array()); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
 
-bool IsNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+  bool key(json::string_t& k) {
+    Frame& top = stack_.back();
+    auto [it, fresh] = top.value->get_ref<json::object_t&>().try_emplace(std::move(k));
+    if (!fresh) duplicates_.push_back(PathWith(it->first));
+    top.key = &it->first;
+    slot_ = &it->second;  // the value replaces whatever an earlier same key left
+    return true;
+  }
 
-// YAML 1.2 core schema resolution of a plain scalar.
-json Scalar(const YAML::Node& node) {
-  const std::string& s = node.Scalar();
-  const std::string& tag = node.Tag();
-  if (tag == "!" || tag == "tag:yaml.org,2002:str") return s;
-  if (tag != "?" && !tag.empty()) {
-    if (tag == "tag:yaml.org,2002:int") {
-      try {
-        return std::stoll(s, nullptr, 0);
-      } catch (...) {
-        return s;
-      }
-    }
-    return s;
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
   }
-  if (IsNull(s)) return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  static const std::regex kInt("[-+]?[0-9]+");
-  static const std::regex kHex("0x[0-9a-fA-F]+");
-  static const std::regex kOct("0o[0-7]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (s.size() <= 40) {
-    try {
-      if (std::regex_match(s, kInt)) {
-        errno = 0;
-        long long v = std::strtoll(s.c_str(), nullptr, 10);
-        if (errno == ERANGE) return std::strtod(s.c_str(), nullptr);
-        return v;
-      }
-      if (std::regex_match(s, kHex)) return std::stoll(s.substr(2), nullptr, 16);
-      if (std::regex_match(s, kOct)) return std::stoll(s.substr(2), nullptr, 8);
-      if (std::regex_match(s, kFloat)) {
-        double d = std::strtod(s.c_str(), nullptr);
-        if (std::isfinite(d)) return d;
-      }
-    } catch (...) {
-      return s;  // out of range: keep the text
-    }
-  }
-  return s;
-}
 
-Result<json> Convert(const YAML::Node& node, int depth, size_t* nodes) {
-  if (depth > kMaxDepth) return Status::Error("nesting is too deep");
-  if (++*nodes > kMaxNodes) return Status::Error("the document is too large (aliases expand too far?)");
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return json(nullptr);
-    case YAML::NodeType::Scalar:
-      return Scalar(node);
-    case YAML::NodeType::Sequence: {
-      json arr = json::array();
-      for (const auto& item : node) {
-        auto v = Convert(item, depth + 1, nodes);
-        if (!v.ok()) return v.status();
-        arr.push_back(std::move(v).value());
-      }
-      return arr;
+ private:
+  struct Frame {
+    json* value;
+    const std::string* key;  // a mapping: the key being read
+  };
+
+  template <typename V>
+  json* Place(V&& v) {
+    if (stack_.empty()) {
+      root_ = json(std::forward<V>(v));
+      return &root_;
     }
-    case YAML::NodeType::Map: {
-      json obj = json::object();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) return Status::Error("a map key is not a plain value");
-        auto v = Convert(kv.second, depth + 1, nodes);
-        if (!v.ok()) return v.status();
-        obj[kv.first.Scalar()] = std::move(v).value();
-      }
-      return obj;
+    json* container = stack_.back().value;
+    if (container->is_array()) {
+      auto& arr = container->get_ref<json::array_t&>();
+      arr.emplace_back(std::forward<V>(v));
+      return &arr.back();
     }
+    *slot_ = json(std::forward<V>(v));
+    return slot_;
   }
-  return json(nullptr);
-}
+
+  template <typename V>
+  bool Put(V&& v) {
+    Place(std::forward<V>(v));
+    return true;
+  }
+
+  bool Open(json container) {
+    // The same bound as YAML's: at most 64 collections inside one another.
+    if (stack_.size() >= static_cast<size_t>(yaml_reader::kMaxDepth)) {
+      too_deep_ = true;
+      return false;
+    }
+    json* v = Place(std::move(container));
+    stack_.push_back({v, nullptr});
+    return true;
+  }
+
+  bool Close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  // "spec.ipPools[0].start" for `key` in the innermost mapping.
+  std::string PathWith(const std::string& key) const {
+    std::string s;
+    for (size_t i = 0; i + 1 < stack_.size(); ++i) {
+      if (stack_[i].value->is_object()) {
+        if (!s.empty()) s += '.';
+        s += *stack_[i].key;
+      } else {
+        s += '[' + std::to_string(stack_[i].value->size() - 1) + ']';
+      }
+    }
+    if (!s.empty()) s += '.';
+    return s + key;
+  }
+
+  json root_;
+  std::vector<Frame> stack_;
+  json* slot_ = nullptr;
+  bool too_deep_ = false;
+  std::vector<std::string> duplicates_;
+};
 
 std::string Where(const std::string& source, int index) {
   return source + ": document " + std::to_string(index);
 }
 
-// Adds a document, expanding `kind: List` (what `kubectl get -o yaml` writes).
-Status Add(json doc, const std::string& source, int index, std::vector<Document>* out) {
+// Read item by item: `kind: List`, and `<Kind>List` of a kind ipguard
+// judges (a DeploymentList stays one document, skipped as its kind is).
+std::optional<std::string> ListKind(const json& doc) {
+  if (!doc.is_object()) return std::nullopt;
+  auto kind = doc.find("kind");
+  if (kind == doc.end() || !kind->is_string() || !doc.contains("items")) return std::nullopt;
+  const std::string& k = kind->get_ref<const std::string&>();
+  if (k == "List") return k;
+  constexpr std::string_view kSuffix = "List";
+  if (k.size() <= kSuffix.size() ||
+      k.compare(k.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+    return std::nullopt;
+  }
+  auto api = doc.find("apiVersion");
+  if (api == doc.end() || !api->is_string()) return std::nullopt;
+  if (!KindOf(api->get_ref<const std::string&>(), k.substr(0, k.size() - kSuffix.size())))
+    return std::nullopt;
+  return k;
+}
+
+// Splits duplicate-key paths between the elements of the array at `prefix`
+// ("items" or "" for the root) and the rest.
+void SplitPaths(std::vector<std::string> paths, const std::string& prefix, size_t elements,
+                std::vector<std::vector<std::string>>* per_element,
+                std::vector<std::string>* rest) {
+  per_element->assign(elements, {});
+  for (std::string& p : paths) {
+    if (p.compare(0, prefix.size(), prefix) == 0 && p.size() > prefix.size() + 2 &&
+        p[prefix.size()] == '[') {
+      char* end = nullptr;
+      const unsigned long i = std::strtoul(p.c_str() + prefix.size() + 1, &end, 10);
+      if (*end == ']' && i < elements && (end[1] == '.' || end[1] == '[')) {
+        (*per_element)[i].push_back(std::string(end[1] == '.' ? end + 2 : end + 1));
+        continue;
+      }
+    }
+    rest->push_back(std::move(p));
+  }
+}
+
+std::vector<std::string> Problems(std::vector<std::string> duplicate_paths) {
+  for (std::string& p : duplicate_paths) p.insert(0, "duplicate key ");
+  return duplicate_paths;
+}
+
+// Adds a document, item by item when it is a List.
+Status Add(json doc, std::vector<std::string> duplicates, const std::string& source, int index,
+           int item, std::vector<Document>* out) {
   if (doc.is_null()) return Status::Ok();  // an empty document between separators
-  auto kind = doc.is_object() ? doc.find("kind") : doc.end();
-  bool is_list = kind != doc.end() && kind->is_string() && *kind == "List" && doc.contains("items");
-  if (is_list) {
-    const json& items = doc["items"];
-    if (!items.is_array()) return Status::Error(Where(source, index) + ": items of a List must be a list");
-    for (const json& item : items) out->push_back({source, index, item});
+  std::optional<std::string> list = ListKind(doc);
+  if (!list) {
+    out->push_back({source, index, std::move(doc), item, Problems(std::move(duplicates))});
     return Status::Ok();
   }
-  out->push_back({source, index, std::move(doc)});
+  json& items = doc["items"];
+  if (!items.is_array())
+    return Status::Error(Where(source, index) + ": items of a " + *list + " must be a list");
+  std::vector<std::vector<std::string>> per_item;
+  std::vector<std::string> outside;
+  SplitPaths(std::move(duplicates), "items", items.size(), &per_item, &outside);
+  if (items.empty()) {
+    if (!outside.empty())
+      out->push_back({source, index, std::move(doc), item, Problems(std::move(outside))});
+    return Status::Ok();
+  }
+  per_item[0].insert(per_item[0].begin(), outside.begin(), outside.end());
+  auto& arr = items.get_ref<json::array_t&>();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    out->push_back({source, index, std::move(arr[i]), static_cast<int>(i) + 1,
+                    Problems(std::move(per_item[i]))});
+  }
   return Status::Ok();
 }
 
@@ -209,85 +199,57 @@ bool LooksLikeJson(std::string_view text) {
   return false;
 }
 
+// JSON text: true when it was JSON (then `*status` says how it went).
+bool ParseJson(std::string_view text, const std::string& source, std::vector<Document>* docs,
+               Status* status) {
+  SaxBuilder builder;
+  bool ok = json::sax_parse(text.begin(), text.end(), &builder);
+  if (builder.too_deep()) {
+    *status =
+        Status::Error(Where(source, 1) + ": nesting is too deep (more than " +
+                      std::to_string(yaml_reader::kMaxDepth) + " collections inside one another)");
+    return true;
+  }
+  if (!ok) return false;  // not JSON after all; YAML is a superset, let it try and report
+  json& root = builder.root();
+  if (!root.is_array()) {
+    *status = Add(std::move(root), std::move(builder.duplicates()), source, 1, 0, docs);
+    return true;
+  }
+  std::vector<std::vector<std::string>> per_element;
+  std::vector<std::string> outside;  // none: the root array has no keys of its own
+  auto& arr = root.get_ref<json::array_t&>();
+  SplitPaths(std::move(builder.duplicates()), "", arr.size(), &per_element, &outside);
+  for (size_t i = 0; i < arr.size(); ++i) {
+    *status =
+        Add(std::move(arr[i]), std::move(per_element[i]), source, 1, static_cast<int>(i) + 1, docs);
+    if (!status->ok()) return true;
+  }
+  *status = Status::Ok();
+  return true;
+}
+
 }  // namespace
 
-Status ParseManifests(std::string_view text, const std::string& source, std::vector<Document>* out) {
-  std::vector<Document> docs;
-  Status nesting = CheckNesting(text);
-  if (!nesting.ok()) return Status::Error(source + ": not YAML or JSON: " + nesting.message());
-  if (LooksLikeJson(text)) {
-    json doc = json::parse(text.begin(), text.end(), nullptr, false);
-    if (doc.is_discarded()) {
-      // Not JSON after all; YAML is a superset, let it try and report.
-    } else {
-      if (doc.is_array()) {
-        for (auto& item : doc) {
-          Status s = Add(std::move(item), source, 1, &docs);
-          if (!s.ok()) return s;
-        }
-      } else {
-        Status s = Add(std::move(doc), source, 1, &docs);
-        if (!s.ok()) return s;
-      }
-      out->insert(out->end(), docs.begin(), docs.end());
-      return Status::Ok();
-    }
-  }
-  Status root = CheckRootStarts(text);
-  if (!root.ok()) return Status::Error(source + ": not YAML: " + root.message());
-  std::vector<YAML::Node> nodes;
+Status ParseManifests(std::string_view text, const std::string& source,
+                      std::vector<Document>* out) {
+  // Documents go straight to `out` and are taken back on an error.
+  const size_t first = out->size();
+  Status status;
   try {
-    // Generous for real manifests (yaml-cpp allocates ~50x the text), and a
-    // hard stop for inputs that make it loop. The budget must be gone before
-    // anything else allocates, hence the flag.
-    bool gave_up = false;
-    {
-      AllocationBudget budget(kYamlBudgetBase + kYamlBudgetPerByte * text.size());
-      try {
-        nodes = YAML::LoadAll(std::string(text));
-      } catch (const std::bad_alloc&) {
-        if (!budget.exceeded()) throw;
-        gave_up = true;
+    if (!LooksLikeJson(text) || !ParseJson(text, source, out, &status)) {
+      std::vector<yaml_reader::YamlDocument> yaml;
+      status = yaml_reader::ReadYaml(text, source, yaml_reader::Reader::kAuto, &yaml);
+      for (size_t i = 0; status.ok() && i < yaml.size(); ++i) {
+        status = Add(std::move(yaml[i].json), std::move(yaml[i].duplicate_keys), source,
+                     yaml[i].index, 0, out);
       }
     }
-    if (gave_up) {
-      nodes.clear();
-      return Status::Error(source + ": not YAML: the parser gave up (it needed far more memory " +
-                           "than a text this size can); the input is malformed");
-    }
-  } catch (const YAML::Exception& e) {
-    // Count the separators before the failing line to name the document.
-    int doc = 1;
-    int line = 0;
-    size_t pos = 0;
-    while (pos < text.size() && (e.mark.line < 0 || line < e.mark.line)) {
-      size_t nl = text.find('\n', pos);
-      if (nl == std::string_view::npos) break;
-      if (text.substr(pos, 3) == "---" && line > 0) ++doc;
-      pos = nl + 1;
-      ++line;
-    }
-    return Status::Error(Where(source, doc) + ": not YAML: " + e.msg + " at line " +
-                         std::to_string(e.mark.line + 1) + ", column " +
-                         std::to_string(e.mark.column + 1));
   } catch (const std::exception& e) {
-    return Status::Error(source + ": not YAML: " + e.what());
+    status = Status::Error(source + ": not YAML or JSON: " + e.what());
   }
-  size_t total_nodes = 0;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    int index = static_cast<int>(i) + 1;
-    Result<json> j = Status::Error("unreachable");
-    try {
-      j = Convert(nodes[i], 0, &total_nodes);
-    } catch (const std::exception& e) {
-      return Status::Error(Where(source, index) + ": not YAML: " + e.what());
-    }
-    if (!j.ok()) return Status::Error(Where(source, index) + ": " + j.error());
-    Status s = Add(std::move(j).value(), source, index, &docs);
-    if (!s.ok()) return s;
-  }
-  out->insert(out->end(), docs.begin(), docs.end());
-  return Status::Ok();
+  if (!status.ok()) out->erase(out->begin() + static_cast<std::ptrdiff_t>(first), out->end());
+  return status;
 }
 
 }  // namespace ipguard
