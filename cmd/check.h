@@ -21,17 +21,22 @@
 
 namespace ipguard {
 
-// Where an object came from: the file ("-" for stdin) and its document number.
+// Where an object came from: the file ("-" for stdin), its document number
+// and, for an item of a List, its item number (0 otherwise).
 struct Origin {
   std::string source;
   int document = 0;
   std::string object;  // "WorkloadCluster team-a/prod"
+  int item = 0;
 };
 
 struct ObjectResult {
   std::string source;
   int document = 0;
   std::string object;  // "WorkloadCluster team-a/prod"
+  int item = 0;
+  // The object's violations: first what was read but is not clean
+  // (Document::problems, such as a duplicate key), then the rules'.
   Verdict verdict;
   // For each collision in verdict.violations (by index): where the other
   // object came from, when it came from the input.

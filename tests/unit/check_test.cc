@@ -154,6 +154,77 @@ TEST(Check, AViolationNamesTheOtherSidesFileAndDocument) {
   std::filesystem::remove_all(dir);
 }
 
+// "Input is read strictly": a key written twice is a violation naming its
+// path, and the value kept is the last one (as kubectl would send it).
+TEST(Check, ARepeatedKeyIsAViolationNamingItsPath) {
+  CliRun r = Check({"-o", "json", "-"},
+                   "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+                   "spec:\n  addresses: [10.0.0.1]\n  addresses: [10.0.0.2]\n");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["violations"].size(), 1u) << r.out;
+  EXPECT_EQ(j["violations"][0]["message"], "duplicate key spec.addresses");
+  EXPECT_EQ(j["violations"][0]["object"], "IPReservation r");
+  EXPECT_EQ(j["summary"]["violations"], 1);
+
+  CliRun clean = Check({"-"}, "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\n"
+                              "metadata: {name: r}\nspec:\n  addresses: [10.0.0.1]\n");
+  EXPECT_EQ(clean.code, 0) << clean.out;
+}
+
+// A plan written with a merge key is the plan kubectl would apply: valid,
+// not "vmSwitchName is required".
+TEST(Check, MergeKeysAreMergedAsKubectlMergesThem) {
+  const std::string base =
+      "apiVersion: ipguard.io/v1alpha1\nkind: LogicalNetwork\nmetadata: {name: lnet-a}\n"
+      "spec:\n  <<: &base\n    ipAllocationMethod: Static\n    vmSwitchName: sw\n"
+      "    dnsServers: [10.0.0.2]\n    gateway: 10.0.0.1\n  vlanId: 10\n"
+      "  addressPrefix: 10.0.0.0/24\n  ipPools: [{start: 10.0.0.10, end: 10.0.0.50}]\n";
+  CliRun r = Check({"-o", "json", "-"}, base);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["networks"][0]["vlanId"], 10);
+  EXPECT_EQ(j["networks"][0]["ipAllocationMethod"], "Static");
+}
+
+// A <Kind>List is read item by item, and each message says which item.
+TEST(Check, AKindListIsReadItemByItemAndItemsAreNamed) {
+  std::string dir = ::testing::TempDir() + "/ipguard-check-list";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/plan.yaml")
+      << "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: infra}\n"
+         "spec: {addresses: [10.0.0.0/24]}\n---\n"
+         "apiVersion: ipguard.io/v1alpha1\nkind: LoadBalancerPoolList\nitems:\n"
+         "- apiVersion: ipguard.io/v1alpha1\n  kind: LoadBalancerPool\n  metadata: {name: ok}\n"
+         "  spec: {addresses: [10.1.0.10-10.1.0.20]}\n"
+         "- apiVersion: ipguard.io/v1alpha1\n  kind: LoadBalancerPool\n  metadata: {name: bad}\n"
+         "  spec: {addresses: [10.0.0.10-10.0.0.20]}\n"
+         "- apiVersion: ipguard.io/v1alpha1\n  kind: LoadBalancerPool\n  metadata: {name: ok}\n"
+         "  spec: {addresses: [10.2.0.10-10.2.0.20]}\n";
+  CliRun table = Check({dir});
+  EXPECT_EQ(table.code, 1) << table.out;
+  EXPECT_NE(table.out.find("ipguard check: 4 objects"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(dir + "/plan.yaml #2 item 2 LoadBalancerPool bad: addresses[0] "
+                                 "10.0.0.10-10.0.0.20 of LoadBalancerPool bad overlaps "
+                                 "addresses[0] 10.0.0.0/24 of IPReservation infra (other side: " +
+                                 dir + "/plan.yaml #1)"),
+            std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("LoadBalancerPool ok is defined more than once (first in " + dir +
+                           "/plan.yaml: document 2, item 1)"),
+            std::string::npos)
+      << table.out;
+  auto j = nlohmann::json::parse(Check({"-o", "json", dir}).out);
+  ASSERT_EQ(j["violations"].size(), 2u) << j.dump(1);
+  EXPECT_EQ(j["violations"][0]["item"], 2);
+  EXPECT_EQ(j["violations"][0]["document"], 2);
+  EXPECT_EQ(j["violations"][1]["item"], 3);
+  std::string junit = Check({"-o", "junit", dir}).out;
+  EXPECT_NE(junit.find("name=\"LoadBalancerPool bad (document 2, item 2)\""), std::string::npos)
+      << junit;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Check, QuietPrintsOnlyViolationsAndTheResult) {
   CliRun r = Check({"-q", Example("broken")});
   EXPECT_EQ(r.code, 1);
