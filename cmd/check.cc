@@ -138,11 +138,16 @@ void ReadPath(const std::string& arg, std::istream& in, std::vector<Document>* d
 
 const char kUsage[] =
     "usage: ipguard check [-o table|json|junit] [-q] [--strict] [--platform azurelocal|vmware]\n"
-    "                     [--capacity-policy Enforce|Warn] PATH...\n"
+    "                     [--capacity-policy Enforce|Warn]\n"
+    "                     [--from-cluster [--kubeconfig PATH] [--context NAME]] PATH...\n"
     "PATH is a file, a directory (searched for .yaml, .yml and .json) or - for stdin.\n"
     "  -o, --output FORMAT  table (default), json or junit; also -ojson, --output=json\n"
     "  -q                   only the violations and the result line (table)\n"
     "  --strict             warnings and skipped documents count as violations\n"
+    "  --from-cluster       start from the objects in the cluster instead of an empty one;\n"
+    "                       the input replaces objects of the same kind and name\n"
+    "  --kubeconfig PATH    with --from-cluster (default: $KUBECONFIG, then ~/.kube/config)\n"
+    "  --context NAME       with --from-cluster (default: the current context)\n"
     "Exit status: 0 clean, 1 violations, 2 unreadable input or bad usage.\n";
 
 }  // namespace
@@ -191,7 +196,8 @@ std::string Place(const std::string& source, int document, int item) {
 // " (other side: b.yaml #3)", or nothing.
 std::string OtherSide(const ObjectResult& r, size_t index) {
   const Origin* o = OtherOf(r, index);
-  return o ? " (other side: " + Place(o->source, o->document, o->item) + ")" : "";
+  if (!o) return "";
+  return " (other side: " + (o->in_cluster ? std::string("in the cluster") : Place(o->source, o->document, o->item)) + ")";
 }
 
 // Where a result's object is in JSON: source, document and, for an item of
@@ -243,7 +249,8 @@ std::string XmlEscape(const std::string& s) {
 
 }  // namespace
 
-CheckReport RunRules(const std::vector<Document>& docs, const Options& options) {
+CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
+                     const std::vector<Object>* live) {
   CheckReport report;
   struct Pending {
     const Document* doc;
@@ -294,6 +301,22 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
     return ApplyRank(a.obj.kind) < ApplyRank(b.obj.kind);
   });
   Engine engine(options);
+  // The live objects the input does not replace are there from the start;
+  // those it replaces are what its objects update.
+  std::unordered_map<std::string, const Object*> replaced;
+  if (live) {
+    std::unordered_map<std::string, const Object*> by_key;
+    for (const Object& o : *live) by_key[o.Key()] = &o;
+    for (const Pending& p : pending) {
+      auto it = by_key.find(p.obj.Key());
+      if (it != by_key.end()) replaced.emplace(it->first, it->second);
+    }
+    for (const Object& o : *live) {
+      if (replaced.count(o.Key())) continue;
+      engine.Upsert(o);
+      ++report.live_objects;
+    }
+  }
   std::unordered_map<std::string, const Document*> first_seen;
   for (const Pending& p : pending) {
     const Document& d = *p.doc;
@@ -305,23 +328,22 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options) 
                                      it->second->source + ": " +
                                      DocumentName(it->second->index, it->second->item) + ")");
     } else {
-      Verdict v = engine.Review(Operation::kCreate, nullptr, &p.obj);
-      size_t shift = r.verdict.violations.size();
-      for (auto& [index, key] : v.others) {
-        auto other = first_seen.find(key);
+      auto old = replaced.find(p.obj.Key());
+      r.verdict = old == replaced.end()
+                      ? engine.Review(Operation::kCreate, nullptr, &p.obj)
+                      : engine.Review(Operation::kUpdate, old->second, &p.obj);
+      r.verdict.PutFirst(d.problems);
+      for (const auto& [index, key] : r.verdict.others) {
         const Object* o = engine.Find(key);
-        if (other != first_seen.end() && o) {
+        if (!o) continue;
+        auto other = first_seen.find(key);
+        if (other != first_seen.end()) {
           const Document& od = *other->second;
-          r.others.push_back({index + shift, Origin{od.source, od.index, o->Describe(), od.item}});
+          r.others.push_back({index, Origin{od.source, od.index, o->Describe(), od.item}});
+        } else if (live) {
+          r.others.push_back({index, Origin{"", 0, o->Describe(), 0, true}});
         }
-        index += shift;
       }
-      r.verdict.violations.insert(r.verdict.violations.end(),
-                                  std::make_move_iterator(v.violations.begin()),
-                                  std::make_move_iterator(v.violations.end()));
-      r.verdict.warnings = std::move(v.warnings);
-      r.verdict.others = std::move(v.others);
-      r.verdict.unlisted = v.unlisted;
       // Stored even when refused, so every later collision with it is
       // reported too, as the controller would see objects that got in.
       engine.Upsert(p.obj);
@@ -341,6 +363,7 @@ std::string RenderTable(const CheckReport& report, bool quiet) {
   int skipped = report.Skipped();
   if (!quiet) {
     out += "ipguard check: " + Plural(report.objects, "object");
+    if (report.live_objects > 0) out += " over " + std::to_string(report.live_objects) + " in the cluster";
     if (skipped > 0) out += ", " + std::to_string(skipped) + " skipped (" + SkippedSummary(report) + ")";
     out += "\n\n";
   }
@@ -426,7 +449,8 @@ json RenderJson(const CheckReport& report, bool strict) {
       v["object"] = r.object;
       v["message"] = r.verdict.violations[i];
       if (const Origin* o = OtherOf(r, i)) {
-        v["other"] = PlaceJson(o->source, o->document, o->item);
+        v["other"] = o->in_cluster ? json{{"inCluster", true}}
+                                   : PlaceJson(o->source, o->document, o->item);
         v["other"]["object"] = o->object;
       }
       violations.push_back(std::move(v));
@@ -449,6 +473,7 @@ json RenderJson(const CheckReport& report, bool strict) {
           {"unreadable", report.unreadable},
           {"summary",
            {{"objects", report.objects},
+            {"fromCluster", report.live_objects},
             {"skipped", skipped},
             {"skippedKinds", report.skipped},
             {"notKubernetesObjects", report.not_objects},
@@ -509,10 +534,12 @@ std::string RenderJunit(const CheckReport& report, bool strict) {
 }
 
 int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
-              std::ostream& err) {
+              std::ostream& err, const ClusterReader& cluster) {
   Options options;
   std::string output = "table";
-  bool quiet = false, strict = false;
+  bool quiet = false, strict = false, from_cluster = false;
+  std::string kubeconfig, context;
+  bool kubeconfig_given = false, context_given = false;
   std::vector<std::string> paths;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -536,6 +563,14 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
       quiet = true;
     } else if (a == "--strict") {
       strict = true;
+    } else if (a == "--from-cluster") {
+      from_cluster = true;
+    } else if (value("--kubeconfig", &v)) {
+      kubeconfig = v;
+      kubeconfig_given = true;
+    } else if (value("--context", &v)) {
+      context = v;
+      context_given = true;
     } else if (value("-o", &v) || value("--output", &v) ||
                (a.size() > 2 && a.rfind("-o", 0) == 0 && a[2] != '=' && (v = a.substr(2), true))) {
       if (v != "table" && v != "json" && v != "junit") {
@@ -568,10 +603,34 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
     err << "ipguard check: no PATH given\n" << kUsage;
     return 2;
   }
+  if ((kubeconfig_given || context_given) && !from_cluster) {
+    err << "ipguard check: " << (kubeconfig_given ? "--kubeconfig" : "--context")
+        << " is read only with --from-cluster\n";
+    return 2;
+  }
+  std::vector<Object> live;
+  if (from_cluster) {
+    if (!cluster) {
+      err << "ipguard check: --from-cluster is not available in this build\n";
+      return 2;
+    }
+    // Kept as typed objects, page by page: only Services of type
+    // LoadBalancer matter, and a cluster may hold many others.
+    Status s = cluster(kubeconfig, context, [&](json& j) {
+      auto o = ParseObject(j);
+      if (!o.ok()) return;
+      if (o->kind == Kind::kService && !o->svc->is_load_balancer()) return;
+      live.push_back(std::move(o).value());
+    });
+    if (!s.ok()) {
+      err << "ipguard check: --from-cluster: " << s.message() << "\n";
+      return 2;
+    }
+  }
   std::vector<Document> docs;
   std::vector<std::string> errors;
   for (const auto& p : paths) ReadPath(p, in, &docs, &errors);
-  CheckReport report = RunRules(docs, options);
+  CheckReport report = RunRules(docs, options, from_cluster ? &live : nullptr);
   report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
   // What could be read is checked and reported whatever the format; what
   // could not is named on stderr too, and the exit status is 2.

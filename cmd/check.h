@@ -1,6 +1,7 @@
 // `ipguard check`: the rules of API.md applied offline to manifests.
 //
-// RunRules() is pure: it applies documents to an empty Engine in apply order
+// RunRules() is pure: it applies documents to an empty Engine (or one holding
+// the cluster's objects, --from-cluster) in apply order
 // (LogicalNetworks, IPReservations, LoadBalancerPools, IPAddressPools,
 // WorkloadClusters, Services; input order within a kind), judging each
 // object as the webhook would judge its CREATE against those before it.
@@ -8,6 +9,7 @@
 #ifndef IPGUARD_CMD_CHECK_H_
 #define IPGUARD_CMD_CHECK_H_
 
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <string>
@@ -28,6 +30,7 @@ struct Origin {
   int document = 0;
   std::string object;  // "WorkloadCluster team-a/prod"
   int item = 0;
+  bool in_cluster = false;  // from the cluster (--from-cluster), not the input
 };
 
 struct ObjectResult {
@@ -46,6 +49,9 @@ struct ObjectResult {
 struct CheckReport {
   std::vector<ObjectResult> results;  // in apply order
   int objects = 0;
+  // Objects read from the cluster (--from-cluster) that the input did not
+  // replace: not judged, but everything in the input is judged against them.
+  int live_objects = 0;
   std::map<std::string, int> skipped;  // "apps/v1 Deployment" -> count
   // Documents that are not Kubernetes objects (no apiVersion or kind), by
   // where they are: skipped and counted, as a CI workflow in a directory.
@@ -71,7 +77,11 @@ struct CheckReport {
 // is applied before it.
 int ApplyRank(Kind k);
 
-CheckReport RunRules(const std::vector<Document>& docs, const Options& options);
+// With `live` (--from-cluster), the input is applied over those objects
+// instead of an empty cluster: an input object with the identity of a live
+// one replaces it and is judged as its UPDATE (immutable fields included).
+CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
+                     const std::vector<Object>* live = nullptr);
 
 // quiet: only the violations and the result line.
 std::string RenderTable(const CheckReport& report, bool quiet = false);
@@ -80,9 +90,17 @@ nlohmann::json RenderJson(const CheckReport& report, bool strict = false);
 // failed with its violations; warnings in its system-out.
 std::string RenderJunit(const CheckReport& report, bool strict = false);
 
+// How --from-cluster reads the live plan: calls on_object with every object
+// of the kinds ipguard judges in the cluster the kubeconfig (empty: as
+// kubectl finds it) and context (empty: current) name. main wires it
+// (cmd/live_plan.h); this library does no network I/O.
+using ClusterReader = std::function<Status(const std::string& kubeconfig, const std::string& context,
+                                           const std::function<void(nlohmann::json&)>& on_object)>;
+
 // args excludes "check" itself. Reads files and `-` (stdin from `in`).
+// Without a cluster reader, --from-cluster is a usage error.
 int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
-              std::ostream& err);
+              std::ostream& err, const ClusterReader& cluster = nullptr);
 
 }  // namespace ipguard
 

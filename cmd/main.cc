@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cmd/check.h"
+#include "cmd/live_plan.h"
 #include "cmd/manager.h"
 
 namespace {
@@ -24,7 +25,9 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   args.erase(args.begin());
-  if (cmd == "check") return ipguard::CheckMain(args, std::cin, std::cout, std::cerr);
+  if (cmd == "check") {
+    return ipguard::CheckMain(args, std::cin, std::cout, std::cerr, ipguard::ReadLivePlanFrom);
+  }
   if (cmd == "manager") return ipguard::RunManager(args, std::cerr);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "ipguard " << IPGUARD_VERSION << "\n";

@@ -125,6 +125,14 @@ std::optional<Operation> ParseOperation(const std::string& s) {
   return std::nullopt;
 }
 
+void Verdict::PutFirst(std::vector<std::string> first) {
+  if (first.empty()) return;
+  for (auto& [index, key] : others) index += first.size();
+  first.insert(first.end(), std::make_move_iterator(violations.begin()),
+               std::make_move_iterator(violations.end()));
+  violations = std::move(first);
+}
+
 std::string Verdict::Message() const {
   std::string out;
   for (const auto& m : violations) {

@@ -58,6 +58,10 @@ struct Verdict {
   // Collisions found but not listed (the "... and N more" line counts them).
   size_t unlisted = 0;
   bool allowed() const { return violations.empty(); }
+  // Puts `first` ahead of the violations found so far (what was read but is
+  // not clean, such as a key written twice, before what the rules found),
+  // keeping `others` pointing at the same violations.
+  void PutFirst(std::vector<std::string> first);
   // Every violation, joined with "; ".
   std::string Message() const;
   // Violations including the collisions not listed.

@@ -37,8 +37,11 @@ bool Build(JsonScanner& s, const JsonProjection& proj, json* out, int depth) {
       return s.Members([&](std::string_view key) {
         const JsonProjection* child = proj.NarrowsObjects() ? proj.Member(key) : &kWhole;
         if (!child) return s.Skip(depth + 1);
-        // The last of duplicate keys wins, as in nlohmann/json.
-        return Build(s, *child, &(*out)[std::string(key)], depth + 1);
+        // A kept key written twice is declined: the caller's parser
+        // records repeated keys (ParseJsonText), which are violations.
+        auto [it, fresh] = out->get_ref<json::object_t&>().try_emplace(std::string(key));
+        if (!fresh) return false;
+        return Build(s, *child, &it->second, depth + 1);
       });
     }
     case '[': {

@@ -6,13 +6,14 @@
 // the largest single cost of answering one (docs/performance.md). The
 // projected document holds, at every kept path, exactly what
 // nlohmann::json::parse would hold there: the same types, the same numbers,
-// the same decoded strings, the last of duplicate keys. An object or list
+// the same decoded strings. An object or list
 // that is kept but narrowed keeps its type even when nothing in it is kept.
 //
 // The parser takes a strict subset of what nlohmann/json takes. Whatever it
 // does not take it declines (nullopt) rather than judges: text that is not
 // JSON, but also valid JSON it leaves to nlohmann/json (non-ASCII bytes,
-// nesting deeper than kMaxScanDepth). The caller then parses with nlohmann/json,
+// nesting deeper than kMaxScanDepth, a kept key written twice in one object,
+// which the caller reports: see core/json_text.h). The caller then parses with nlohmann/json,
 // which gives the one answer for both. tests/fuzz/fuzz_admission.cc checks
 // both halves of this promise against nlohmann/json.
 //

@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/json_text.h"
 #include "core/objects.h"
 #include "core/yaml_reader.h"
 
@@ -11,107 +12,6 @@ namespace ipguard {
 namespace {
 
 using nlohmann::json;
-
-// nlohmann/json's SAX interface, building what json::parse builds, and also
-// recording repeated keys (json::parse keeps the last silently) and refusing
-// deep nesting before it is built.
-class SaxBuilder {
- public:
-  bool too_deep() const { return too_deep_; }
-  json& root() { return root_; }
-  std::vector<std::string>& duplicates() { return duplicates_; }
-
-  bool null() { return Put(nullptr); }
-  bool boolean(bool v) { return Put(v); }
-  bool number_integer(json::number_integer_t v) { return Put(v); }
-  bool number_unsigned(json::number_unsigned_t v) { return Put(v); }
-  bool number_float(json::number_float_t v, const json::string_t&) { return Put(v); }
-  bool string(json::string_t& v) { return Put(std::move(v)); }
-  bool binary(json::binary_t& v) { return Put(json::binary(std::move(v))); }
-
-  bool start_object(std::size_t) { return Open(json::object()); }
-  bool start_array(std::size_t) { return Open(json::array()); }
-  bool end_object() { return Close(); }
-  bool end_array() { return Close(); }
-
-  bool key(json::string_t& k) {
-    Frame& top = stack_.back();
-    auto [it, fresh] = top.value->get_ref<json::object_t&>().try_emplace(std::move(k));
-    if (!fresh) duplicates_.push_back(PathWith(it->first));
-    top.key = &it->first;
-    slot_ = &it->second;  // the value replaces whatever an earlier same key left
-    return true;
-  }
-
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-    return false;
-  }
-
- private:
-  struct Frame {
-    json* value;
-    const std::string* key;  // a mapping: the key being read
-  };
-
-  template <typename V>
-  json* Place(V&& v) {
-    if (stack_.empty()) {
-      root_ = json(std::forward<V>(v));
-      return &root_;
-    }
-    json* container = stack_.back().value;
-    if (container->is_array()) {
-      auto& arr = container->get_ref<json::array_t&>();
-      arr.emplace_back(std::forward<V>(v));
-      return &arr.back();
-    }
-    *slot_ = json(std::forward<V>(v));
-    return slot_;
-  }
-
-  template <typename V>
-  bool Put(V&& v) {
-    Place(std::forward<V>(v));
-    return true;
-  }
-
-  bool Open(json container) {
-    // The same bound as YAML's: at most 64 collections inside one another.
-    if (stack_.size() >= static_cast<size_t>(yaml_reader::kMaxDepth)) {
-      too_deep_ = true;
-      return false;
-    }
-    json* v = Place(std::move(container));
-    stack_.push_back({v, nullptr});
-    return true;
-  }
-
-  bool Close() {
-    stack_.pop_back();
-    return true;
-  }
-
-  // "spec.ipPools[0].start" for `key` in the innermost mapping.
-  std::string PathWith(const std::string& key) const {
-    std::string s;
-    for (size_t i = 0; i + 1 < stack_.size(); ++i) {
-      if (stack_[i].value->is_object()) {
-        if (!s.empty()) s += '.';
-        s += *stack_[i].key;
-      } else {
-        s += '[' + std::to_string(stack_[i].value->size() - 1) + ']';
-      }
-    }
-    if (!s.empty()) s += '.';
-    return s + key;
-  }
-
-  json root_;
-  std::vector<Frame> stack_;
-  json* slot_ = nullptr;
-  bool too_deep_ = false;
-  std::vector<std::string> duplicates_;
-};
 
 std::string Where(const std::string& source, int index) {
   return source + ": document " + std::to_string(index);
@@ -202,24 +102,23 @@ bool LooksLikeJson(std::string_view text) {
 // JSON text: true when it was JSON (then `*status` says how it went).
 bool ParseJson(std::string_view text, const std::string& source, std::vector<Document>* docs,
                Status* status) {
-  SaxBuilder builder;
-  bool ok = json::sax_parse(text.begin(), text.end(), &builder);
-  if (builder.too_deep()) {
+  JsonText parsed = ParseJsonText(text, yaml_reader::kMaxDepth);
+  if (parsed.too_deep) {
     *status =
         Status::Error(Where(source, 1) + ": nesting is too deep (more than " +
                       std::to_string(yaml_reader::kMaxDepth) + " collections inside one another)");
     return true;
   }
-  if (!ok) return false;  // not JSON after all; YAML is a superset, let it try and report
-  json& root = builder.root();
+  if (!parsed.ok) return false;  // not JSON after all; YAML is a superset, let it try and report
+  json& root = parsed.value;
   if (!root.is_array()) {
-    *status = Add(std::move(root), std::move(builder.duplicates()), source, 1, 0, docs);
+    *status = Add(std::move(root), std::move(parsed.duplicates), source, 1, 0, docs);
     return true;
   }
   std::vector<std::vector<std::string>> per_element;
   std::vector<std::string> outside;  // none: the root array has no keys of its own
   auto& arr = root.get_ref<json::array_t&>();
-  SplitPaths(std::move(builder.duplicates()), "", arr.size(), &per_element, &outside);
+  SplitPaths(std::move(parsed.duplicates), "", arr.size(), &per_element, &outside);
   for (size_t i = 0; i < arr.size(); ++i) {
     *status =
         Add(std::move(arr[i]), std::move(per_element[i]), source, 1, static_cast<int>(i) + 1, docs);

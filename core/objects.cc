@@ -718,6 +718,32 @@ class ServiceTextReader {
 
 }  // namespace
 
+const JsonProjection& ServiceReadProjection() {
+  // In step with ServiceTextReader above.
+  static const JsonProjection* const kProjection = [] {
+    JsonProjection metadata;
+    for (const char* key : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp",
+                            "generation", "annotations"}) {
+      metadata.Keep(key);
+    }
+    JsonProjection port;
+    port.Keep("port").Keep("protocol");
+    JsonProjection spec;
+    spec.Keep("type").Keep("loadBalancerIP").Keep("ports", JsonProjection().Items(std::move(port)));
+    JsonProjection ingress;
+    ingress.Keep("ip");
+    JsonProjection load_balancer;
+    load_balancer.Keep("ingress", JsonProjection().Items(std::move(ingress)));
+    JsonProjection status;
+    status.Keep("loadBalancer", std::move(load_balancer));
+    auto* p = new JsonProjection();
+    p->Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata));
+    p->Keep("spec", std::move(spec)).Keep("status", std::move(status));
+    return p;
+  }();
+  return *kProjection;
+}
+
 std::optional<Object> ParseServiceText(std::string_view text, const std::string& default_namespace) {
   Object obj;
   obj.kind = Kind::kService;

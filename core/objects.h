@@ -202,6 +202,11 @@ Result<Object> ParseObject(const nlohmann::json& json, const std::string& defaul
 // reads given twice, or an address ParseObject would report as invalid.
 std::optional<Object> ParseServiceText(std::string_view text, const std::string& default_namespace);
 
+// The paths of a Service that ParseServiceText reads (and declines when one
+// is given twice): a key repeated there is a violation of the Service,
+// while one repeated where no rule looks (spec.selector) changes nothing.
+const JsonProjection& ServiceReadProjection();
+
 // Every path of an object that ParseObject reads (and metadata.generateName,
 // which names an object the API server has yet to name), for ParseProjected:
 // ParseObject gives the same result on the projected document as on the

@@ -34,6 +34,7 @@ inline std::string ReviewSummary(const DecodedReview& d) {
   s += " named=" + std::to_string(d.named) + " opcode=" + std::to_string(static_cast<int>(d.op));
   s += "\n  obj: " + (d.obj ? ObjectSummary(*d.obj) : "none");
   s += "\n  old: " + (d.old_obj ? ObjectSummary(*d.old_obj) : "none");
+  for (const auto& p : d.problems) s += "\n  problem: " + p;
   return s;
 }
 

@@ -1,8 +1,11 @@
 #include "webhook/admission.h"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "core/json_scan.h"
+#include "core/json_text.h"
 #include "core/json_util.h"
 
 namespace ipguard {
@@ -105,6 +108,21 @@ const JsonProjection& AdmissionReviewProjection() {
 }
 
 namespace {
+
+// AdmissionReviewProjection with a Service's objects narrowed to what
+// DecodeServiceReview reads.
+const JsonProjection& ServiceReviewProjection() {
+  static const JsonProjection* const kProjection = [] {
+    JsonProjection request;
+    for (const char* key : {"uid", "kind", "operation", "namespace", "dryRun"}) request.Keep(key);
+    request.Keep("userInfo", std::move(JsonProjection().Keep("username")));
+    request.Keep("object", ServiceReadProjection()).Keep("oldObject", ServiceReadProjection());
+    auto* p = new JsonProjection();
+    p->Keep("apiVersion").Keep("kind").Keep("request", std::move(request));
+    return p;
+  }();
+  return *kProjection;
+}
 
 // The request of a Service review, read in place by DecodeServiceReview.
 // Every read returns false on anything left to DecodeReviewDocument.
@@ -227,9 +245,32 @@ DecodedReview DecodeReviewDocument(std::string_view body, const AdmissionOptions
   // (not JSON, or JSON it leaves to nlohmann/json) is parsed whole, and the
   // same reading below gives the same answer either way.
   std::optional<json> projected = ParseProjected(body, AdmissionReviewProjection());
-  json review = projected ? std::move(*projected)
-                          : json::parse(body.begin(), body.end(), nullptr, false);
-  if (review.is_discarded()) return answer(Fail(out, "the body is not JSON"));
+  json review;
+  if (projected) {
+    review = std::move(*projected);
+  } else {
+    // No depth bound beyond the body's size cap, as nlohmann/json reads.
+    JsonText text = ParseJsonText(body, std::numeric_limits<int>::max(), AdmissionReviewProjection());
+    if (!text.ok) return answer(Fail(out, "the body is not JSON"));
+    review = std::move(text.value);
+    // A key of the object under review written twice is a violation of
+    // that object ("Input is read strictly"); the API server never sends
+    // one, so it comes from a client that called the webhook itself. Of a
+    // Service, only the keys the rules read count, as DecodeServiceReview
+    // reads a Service and passes over the rest.
+    const json* rq = review.is_object() ? Member(review, "request") : nullptr;
+    if (!text.duplicates.empty() && rq && rq->is_object() &&
+        JsonString(*rq, "kind", "kind") == "Service") {
+      text.duplicates =
+          ParseJsonText(body, std::numeric_limits<int>::max(), ServiceReviewProjection()).duplicates;
+    }
+    static constexpr std::string_view kObject = "request.object.";
+    for (std::string& path : text.duplicates) {
+      if (path.compare(0, kObject.size(), kObject) == 0) {
+        d.problems.push_back("duplicate key " + path.substr(kObject.size()));
+      }
+    }
+  }
   if (!review.is_object()) return answer(Fail(out, "the body is not an AdmissionReview object"));
   const json* request = Member(review, "request");
   if (request && request->is_object()) out.uid = JsonString(*request, "uid");
@@ -288,8 +329,10 @@ DecodedReview DecodeReviewDocument(std::string_view body, const AdmissionOptions
 
 Verdict JudgeReview(const DecodedReview& review, const Engine& engine) {
   if (review.answered) return Verdict();
-  return engine.Review(review.op, review.old_obj ? &*review.old_obj : nullptr,
-                       review.obj ? &*review.obj : nullptr);
+  Verdict v = engine.Review(review.op, review.old_obj ? &*review.old_obj : nullptr,
+                            review.obj ? &*review.obj : nullptr);
+  if (review.op != Operation::kDelete) v.PutFirst(review.problems);
+  return v;
 }
 
 AdmissionOutcome AnswerReview(DecodedReview review, const Verdict& verdict) {

@@ -50,6 +50,9 @@ struct DecodedReview {
   // it is judged under a placeholder name the API server will replace.
   bool named = false;
   std::optional<Object> old_obj;  // UPDATE (when sent), DELETE
+  // What was read of the object but is not clean ("duplicate key
+  // spec.vlanId"): violations ahead of the rules'.
+  std::vector<std::string> problems;
 };
 DecodedReview DecodeReview(std::string_view body, const AdmissionOptions& options);
 

@@ -182,6 +182,52 @@ TEST_F(AdmissionTest, BadInputGets400) {
   }
 }
 
+// "Input is read strictly": a key of the object under review written twice
+// is a violation naming its path, ahead of what the rules find, whether the
+// body reached the projecting reader or (non-ASCII) nlohmann/json's.
+TEST_F(AdmissionTest, AKeyWrittenTwiceIsAViolationNamingItsPath) {
+  std::string body = Review("CREATE", Cluster("team-b", "dev", "lnet-prod", "10.20.0.11")).dump();
+  auto repeat = [&](const std::string& text, const std::string& key, const std::string& value) {
+    std::string out = text;
+    size_t at = out.find("\"" + key + "\":");
+    EXPECT_NE(at, std::string::npos) << key;
+    out.insert(at, "\"" + key + "\":" + value + ",");
+    return out;
+  };
+  // Non-ASCII bytes, which the projecting reader leaves to nlohmann/json.
+  auto non_ascii = [](const std::string& text) { return "{\"note\":\"caf\xc3\xa9\"," + text.substr(1); };
+  // The first value is the colliding one; the last, which the rules read, is clean.
+  std::string twice = repeat(body, "controlPlaneIP", "\"10.20.0.10\"");
+  for (const std::string& text : {twice, non_ascii(twice)}) {
+    SCOPED_TRACE(text);
+    json r = SendText(text);
+    EXPECT_EQ(r["response"]["allowed"], false);
+    EXPECT_EQ(r["response"]["status"]["code"], 403);
+    EXPECT_EQ(r["response"]["status"]["message"], "duplicate key spec.controlPlaneIP");
+  }
+  // A key repeated outside the object (the review's own) keeps the last, as
+  // nlohmann/json does; the object is judged as usual.
+  json r = SendText(repeat(body, "operation", "\"DELETE\""));
+  EXPECT_EQ(r["response"]["allowed"], true) << r.dump();
+
+  // A Service: only what the rules read counts.
+  const std::string svc =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+      "spec: {type: LoadBalancer, loadBalancerIP: 10.30.0.5, selector: {app: web}}\n";
+  std::string svc_body = Review("CREATE", svc).dump();
+  for (const std::string& text : {repeat(svc_body, "loadBalancerIP", "\"10.30.0.6\""),
+                                  non_ascii(repeat(svc_body, "loadBalancerIP", "\"10.30.0.6\""))}) {
+    json lb = SendText(text);
+    EXPECT_EQ(lb["response"]["allowed"], false);
+    EXPECT_EQ(lb["response"]["status"]["message"], "duplicate key spec.loadBalancerIP");
+  }
+  for (const std::string& text :
+       {repeat(svc_body, "app", "\"api\""), non_ascii(repeat(svc_body, "app", "\"api\""))}) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(SendText(text)["response"]["allowed"], true);
+  }
+}
+
 // The response body is written by hand; it must be the JSON nlohmann/json
 // would print for the same answer, byte for byte, whatever the strings hold.
 TEST_F(AdmissionTest, ResponseBodyIsCanonicalJsonForAnyStrings) {

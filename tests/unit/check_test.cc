@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/unit/test_util.h"
+
 namespace ipguard {
 namespace {
 
@@ -15,10 +17,11 @@ struct CliRun {
   std::string err;
 };
 
-CliRun Check(std::vector<std::string> args, const std::string& stdin_text = "") {
+CliRun Check(std::vector<std::string> args, const std::string& stdin_text = "",
+             const ClusterReader& cluster = nullptr) {
   std::istringstream in(stdin_text);
   std::ostringstream out, err;
-  int code = CheckMain(args, in, out, err);
+  int code = CheckMain(args, in, out, err, cluster);
   return {code, out.str(), err.str()};
 }
 
@@ -329,6 +332,125 @@ TEST(Check, JsonOutputSurvivesInvalidUtf8) {
                    "spec: {addresses: [10.0.0.0/24]}\n");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(nlohmann::json::accept(r.out)) << r.out;
+}
+
+}  // namespace
+}  // namespace ipguard
+
+namespace ipguard {
+namespace {
+
+using testing_util::Cluster;
+using testing_util::Network;
+using testing_util::Yaml;
+
+// A cluster holding lnet-prod (pool 10.20.0.50-99, gateway .1) and
+// team-a/prod (control plane 10.20.0.10), as --from-cluster reads it.
+struct FakeCluster {
+  std::vector<std::string> objects = {
+      Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"),
+      Cluster("team-a", "prod", "lnet-prod", "10.20.0.10"),
+      "apiVersion: v1\nkind: Service\nmetadata: {name: internal, namespace: shop}\n"
+      "spec: {type: ClusterIP, clusterIP: 10.96.0.5}\n"};
+  std::string kubeconfig, context;
+  int reads = 0;
+  ClusterReader Reader() {
+    return [this](const std::string& k, const std::string& c,
+                  const std::function<void(nlohmann::json&)>& on_object) {
+      ++reads;
+      kubeconfig = k;
+      context = c;
+      for (const auto& o : objects) {
+        nlohmann::json j = Yaml(o);
+        on_object(j);
+      }
+      return Status::Ok();
+    };
+  }
+};
+
+// Checking only the file a change touches: judged against the live plan,
+// not an empty cluster where its network would be "not found".
+TEST(CheckFromCluster, AChangedFileIsJudgedAgainstTheLivePlan) {
+  FakeCluster cluster;
+  const std::string change = Cluster("team-b", "dev", "lnet-prod", "10.20.0.11");
+  CliRun alone = Check({"-"}, change);
+  EXPECT_EQ(alone.code, 1) << alone.out;
+  EXPECT_NE(alone.out.find("not found"), std::string::npos) << alone.out;
+
+  CliRun live = Check({"--from-cluster", "-"}, change, cluster.Reader());
+  EXPECT_EQ(live.code, 0) << live.out << live.err;
+  EXPECT_NE(live.out.find("ipguard check: 1 object over 2 in the cluster"), std::string::npos)
+      << live.out;
+  EXPECT_NE(live.out.find("CLUSTERS"), std::string::npos);
+  EXPECT_EQ(cluster.reads, 1);
+  EXPECT_EQ(cluster.kubeconfig, "");
+  EXPECT_EQ(cluster.context, "");
+}
+
+TEST(CheckFromCluster, ACollisionWithALiveObjectNamesItAsInTheCluster) {
+  FakeCluster cluster;
+  const std::string change = Cluster("team-b", "dev", "lnet-prod", "10.20.0.10");
+  CliRun table = Check({"--from-cluster", "--kubeconfig", "/k/config", "--context=prod", "-"},
+                       change, cluster.Reader());
+  EXPECT_EQ(table.code, 1) << table.out << table.err;
+  EXPECT_NE(table.out.find("equals controlPlaneIP 10.20.0.10 of WorkloadCluster team-a/prod "
+                           "(other side: in the cluster)"),
+            std::string::npos)
+      << table.out;
+  EXPECT_EQ(cluster.kubeconfig, "/k/config");
+  EXPECT_EQ(cluster.context, "prod");
+  auto j = nlohmann::json::parse(
+      Check({"-o", "json", "--from-cluster", "-"}, change, cluster.Reader()).out);
+  ASSERT_EQ(j["violations"].size(), 1u) << j.dump(1);
+  EXPECT_EQ(j["violations"][0]["other"],
+            (nlohmann::json{{"inCluster", true}, {"object", "WorkloadCluster team-a/prod"}}));
+  EXPECT_EQ(j["summary"]["fromCluster"], 2);
+}
+
+// An object of the input with the identity of a live one replaces it, and
+// is judged as its update: an immutable field may not change, and the old
+// version is not a collision with the new.
+TEST(CheckFromCluster, TheInputReplacesLiveObjectsAndIsJudgedAsAnUpdate) {
+  FakeCluster cluster;
+  CliRun same = Check({"--from-cluster", "-"}, Cluster("team-a", "prod", "lnet-prod", "10.20.0.10"),
+                      cluster.Reader());
+  EXPECT_EQ(same.code, 0) << same.out;
+  EXPECT_NE(same.out.find("1 object over 1 in the cluster"), std::string::npos) << same.out;
+
+  CliRun moved = Check({"--from-cluster", "-"}, Cluster("team-a", "prod", "lnet-prod", "10.20.0.12"),
+                       cluster.Reader());
+  EXPECT_EQ(moved.code, 1) << moved.out;
+  EXPECT_NE(moved.out.find("immutable"), std::string::npos) << moved.out;
+
+  // The network changed so that the live cluster's control plane falls in its pool.
+  CliRun net = Check({"--from-cluster", "-"},
+                     Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.5", "10.20.0.99"),
+                     cluster.Reader());
+  EXPECT_EQ(net.code, 1) << net.out;
+  EXPECT_NE(net.out.find("(other side: in the cluster)"), std::string::npos) << net.out;
+}
+
+TEST(CheckFromCluster, ErrorsAndMisuseExit2) {
+  FakeCluster cluster;
+  CliRun no_flag = Check({"--kubeconfig", "/k", "-"}, "", cluster.Reader());
+  EXPECT_EQ(no_flag.code, 2);
+  EXPECT_NE(no_flag.err.find("--kubeconfig is read only with --from-cluster"), std::string::npos);
+  EXPECT_EQ(Check({"--context", "x", "-"}, "", cluster.Reader()).code, 2);
+  CliRun unwired = Check({"--from-cluster", "-"}, "");
+  EXPECT_EQ(unwired.code, 2);
+  EXPECT_NE(unwired.err.find("not available"), std::string::npos);
+  CliRun down = Check({"--from-cluster", "-"}, "",
+                      [](const std::string&, const std::string&,
+                         const std::function<void(nlohmann::json&)>&) {
+                        return Status::Error("cannot list ipguard.io/v1alpha1 logicalnetworks: 403 Forbidden");
+                      });
+  EXPECT_EQ(down.code, 2);
+  EXPECT_EQ(down.out, "");
+  EXPECT_NE(down.err.find("ipguard check: --from-cluster: cannot list ipguard.io/v1alpha1 "
+                          "logicalnetworks: 403 Forbidden"),
+            std::string::npos)
+      << down.err;
 }
 
 }  // namespace

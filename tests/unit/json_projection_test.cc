@@ -12,6 +12,7 @@
 #include "core/engine.h"
 #include "tests/fixture_cases.h"
 #include "tests/json_projection_reference.h"
+#include "core/json_text.h"
 #include "webhook/admission.h"
 
 namespace ipguard {
@@ -51,8 +52,6 @@ TEST(JsonProjectionTest, WholeValuesAreThoseNlohmannReads) {
            R"({"a":1,"b":-1,"c":0,"d":-0,"e":1.5,"f":-2.5e-3,"g":1E5,"h":1e+2})",
            R"([18446744073709551615, 18446744073709551616, -9223372036854775808, -9223372036854775809])",
            R"(["plain", "\"\\\/\b\f\n\r\t", "\u0041\u00e9\u20ac", "\ud83d\ude00", "\u0000x", ""])",
-           R"({"dup":1,"dup":{"x":[1,2]}})",
-           R"({"dup":{"x":1},"dup":"last"})",
            " \t\r\n[true, false, null, {}, [], [[]], {\"\":\"\"}] \n",
            R"("top-level string")",
            R"(12345)",
@@ -71,7 +70,8 @@ TEST(JsonProjectionTest, NarrowedValuesAreThoseNlohmannReads) {
            // A projection meeting another type keeps the value as it is.
            R"({"list":{"ip":"1.2.3.4"},"obj":[{"a":1}],"spec":"text"})",
            R"({"list":null,"obj":"x","spec":null,"other":{"deep":[[[]]]}})",
-           R"({"obj":{"a":1},"obj":{"b":2}})",
+           // A key written twice where nothing is kept: the last, as nlohmann.
+           R"({"obj":{"a":1,"b":2,"b":3},"other":1,"other":{"x":2}})",
            R"({"k\u0069nd":"escaped key","spec":{"\"quoted\"":1}})",
        }) {
     ExpectSameAsNlohmann(text, p);
@@ -95,6 +95,44 @@ TEST(JsonProjectionTest, DeclinesWhatIsNotJson) {
     EXPECT_FALSE(ParseProjected(text, whole).has_value());
     EXPECT_FALSE(ParseProjected(text, narrow).has_value());
   }
+}
+
+// A kept key written twice is declined, so that the caller reads the text
+// with ParseJsonText, which names the key; ParseJsonText names only keys the
+// projection keeps.
+TEST(JsonProjectionTest, AKeptKeyWrittenTwiceIsDeclinedAndNamed) {
+  JsonProjection item;
+  item.Keep("ip");
+  JsonProjection p;
+  p.Keep("spec").Keep("list", JsonProjection().Items(item)).Keep("obj", JsonProjection().Keep("a"));
+  for (const auto& [text, path] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"spec":{"x":1,"x":2}})", "spec.x"},
+           {R"({"spec":{"x":{"y":[{"z":1,"z":1}]}}})", "spec.x.y[0].z"},
+           {R"({"list":[{"ip":"a"},{"ip":"b","ip":"c"}]})", "list[1].ip"},
+           {R"({"obj":{"a":1,"b":2,"a":3}})", "obj.a"},
+           {R"({"obj":1,"obj":2})", "obj"},
+       }) {
+    SCOPED_TRACE(text);
+    EXPECT_FALSE(ParseProjected(text, p).has_value());
+    JsonText parsed = ParseJsonText(text, 64, p);
+    ASSERT_TRUE(parsed.ok);
+    EXPECT_EQ(parsed.duplicates, std::vector<std::string>{path});
+    EXPECT_EQ(parsed.value, json::parse(text));  // the whole document, the last of each key
+    EXPECT_EQ(ParseJsonText(text, 64).duplicates, std::vector<std::string>{path});
+  }
+  // Keys no projection keeps: taken, and not named.
+  const std::string unkept = R"({"list":[{"ip":"a","other":1,"other":2}],"obj":{"b":1,"b":2},"x":1,"x":2})";
+  EXPECT_TRUE(ParseProjected(unkept, p).has_value());
+  EXPECT_TRUE(ParseJsonText(unkept, 64, p).duplicates.empty());
+  EXPECT_EQ(ParseJsonText(unkept, 64).duplicates,
+            (std::vector<std::string>{"list[0].other", "obj.b", "x"}));
+  // Depth is bounded as asked, and text that is not JSON is refused.
+  JsonText deep = ParseJsonText(std::string(65, '[') + std::string(65, ']'), 64);
+  EXPECT_FALSE(deep.ok);
+  EXPECT_TRUE(deep.too_deep);
+  EXPECT_TRUE(ParseJsonText(std::string(64, '[') + std::string(64, ']'), 64).ok);
+  EXPECT_FALSE(ParseJsonText(R"({"a":)", 64).ok);
+  EXPECT_FALSE(ParseJsonText(R"({"a":)", 64).too_deep);
 }
 
 TEST(JsonProjectionTest, LeavesNonAsciiAndDeepNestingToNlohmann) {
