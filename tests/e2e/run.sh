@@ -323,6 +323,17 @@ webhook_bypassed() { probe >/dev/null; }
 
 # A LoadBalancerPool that overlaps e2e-lnet-a's pool (created while the webhook is off).
 apply_conflicting_pool() { lbpool e2e-lbpool-conflict e2e-lnet-a 198.18.0.176/28 | kubectl apply -f -; }
+apply_invalid_cluster() { wlc e2e-wlc-invalid e2e-lnet-a 203.0.113.5 1 | kubectl apply -f -; }
+
+# check_from_cluster CODE TEXT FILE [FLAGS...]: ipguard check --from-cluster on FILE
+# exits CODE and prints TEXT.
+check_from_cluster() {
+  local code=$1 text=$2 file=$3 out rc
+  shift 3
+  out=$("$IPGUARD_BIN" check --from-cluster --kubeconfig "$KUBECONFIG" "$@" "$file" 2>&1)
+  rc=$?
+  [ "$rc" = "$code" ] && [[ $out == *"$text"* ]]
+}
 
 # ---------------------------------------------------------------------------------------
 # The manager
@@ -802,6 +813,22 @@ main() {
   check "metrics: ipguard_informers_synced is 1" \
     bash -c "curl -fsS --max-time 5 http://127.0.0.1:$METRICS_PORT/metrics | grep -Eq '^ipguard_informers_synced(\\{[^}]*\\})? 1'"
 
+  section "ipguard check --from-cluster"
+  wlc e2e-wlc-change e2e-lnet-a 198.18.0.24 1 >"$WORK/change.yaml"
+  wlc e2e-wlc-change e2e-lnet-a 198.18.0.150 1 >"$WORK/change-bad.yaml"
+  wlc e2e-wlc-a e2e-lnet-a 198.18.0.21 4 >"$WORK/change-live.yaml"
+  check "alone, a change naming a live network reports it not found" \
+    bash -c "'$IPGUARD_BIN' check '$WORK/change.yaml' | grep -qF 'LogicalNetwork \"e2e-lnet-a\" not found'"
+  check "with --from-cluster, the same change is judged against the live plan and passes" \
+    check_from_cluster 0 "in the cluster" "$WORK/change.yaml"
+  check "with --from-cluster, a collision with a live object names it as in the cluster" \
+    check_from_cluster 1 "is inside ipPools[0] 198.18.0.100-198.18.0.199 of LogicalNetwork e2e-lnet-a (other side: in the cluster)" \
+    "$WORK/change-bad.yaml"
+  check "with --from-cluster, a changed live object is judged as its update" \
+    check_from_cluster 1 "immutable" "$WORK/change-live.yaml"
+  check "with --from-cluster, an unknown context is exit 2" \
+    check_from_cluster 2 "ipguard check: --from-cluster:" "$WORK/change.yaml" --context no-such-context
+
   section "collisions that get in anyway"
   webhook_off
   # The API server may still call the webhook for a moment after the configuration is gone.
@@ -821,6 +848,21 @@ main() {
     bash -c "kubectl get events -n default --field-selector involvedObject.name=e2e-lbpool-conflict,reason=IPConflict -o jsonpath='{.items[*].type}' | grep -q Warning"
   check_eventually "metrics: ipguard_conflicts counts it" \
     bash -c "curl -fsS --max-time 5 http://127.0.0.1:$METRICS_PORT/metrics | grep -E '^ipguard_conflicts\\{[^}]*LoadBalancerPool[^}]*\\} [1-9]'"
+  # A field the webhook would refuse, stored while it was away: the controller
+  # runs the same rules and says so in Ready.
+  webhook_off
+  if eventually 30 apply_invalid_cluster; then
+    pass "a WorkloadCluster with its control-plane IP outside its network is created while the webhook configuration is deleted"
+  else
+    fail "a WorkloadCluster with its control-plane IP outside its network is created while the webhook configuration is deleted"
+  fi
+  webhook_on
+  check_eventually "the webhook configuration is back in force" webhook_judges
+  check_eventually "the invalid WorkloadCluster gets Ready=False, reason InvalidSpec" \
+    jsonpath_is wlc/e2e-wlc-invalid '{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}' False/InvalidSpec -n "$NS"
+  check "its Ready message is the webhook's" \
+    bash -c "kubectl get wlc -n '$NS' e2e-wlc-invalid -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -qF 'controlPlaneIP 203.0.113.5 of WorkloadCluster $NS/e2e-wlc-invalid is outside addressPrefix'"
+  kubectl delete wlc -n "$NS" e2e-wlc-invalid --wait=false >/dev/null 2>&1 || true
   expect_allowed "moving the pool to free addresses is admitted" <<<"$(lbpool e2e-lbpool-conflict e2e-lnet-a 198.18.0.224/28)"
   check_eventually "Conflicting turns False" condition_is lbpool/e2e-lbpool-conflict Conflicting False
   check_eventually "a Normal event ConflictResolved is recorded" \
