@@ -1,42 +1,22 @@
 #include "cmd/live_plan.h"
 
-#include <memory>
-#include <vector>
-
-#include "core/objects.h"
+#include "core/kinds.h"
 #include "kube/clock.h"
 #include "kube/config.h"
 #include "kube/http_transport.h"
 
 namespace ipguard {
-namespace {
 
 using nlohmann::json;
 
-struct LiveKind {
-  Kind kind;
-  kube::Resource resource;
-  bool optional;  // a cluster without this CRD has none of it
-};
-
-std::vector<LiveKind> LiveKinds() {
-  return {
-      {Kind::kLogicalNetwork, {kGroup, kVersion, "logicalnetworks", false}, false},
-      {Kind::kIPReservation, {kGroup, kVersion, "ipreservations", false}, false},
-      {Kind::kLoadBalancerPool, {kGroup, kVersion, "loadbalancerpools", false}, false},
-      {Kind::kIPAddressPool, {"metallb.io", "v1beta1", "ipaddresspools", true}, true},
-      {Kind::kWorkloadCluster, {kGroup, kVersion, "workloadclusters", true}, false},
-      {Kind::kService, {"", "v1", "services", true}, false},
-  };
-}
-
-}  // namespace
-
 Status ReadLivePlan(kube::Client& client, const LiveObjectFn& on_object) {
-  for (const LiveKind& k : LiveKinds()) {
-    const std::string api_version = k.resource.ApiVersion();
-    const std::string kind = KindName(k.kind);
-    auto rv = client.ListPages(k.resource, "", {}, [&](json& page) {
+  // Every kind ipguard judges, MetalLB's pools included: a cluster without
+  // an opt-in kind's CRD simply has none of it.
+  for (const KindInfo& k : Kinds()) {
+    const kube::Resource resource = kube::ResourceOf(k);
+    const std::string api_version = k.ApiVersion();
+    const std::string kind = k.name;
+    auto rv = client.ListPages(resource, "", {}, [&](json& page) {
       for (json& item : page["items"]) {
         if (!item.is_object()) continue;
         item["apiVersion"] = api_version;
@@ -47,11 +27,11 @@ Status ReadLivePlan(kube::Client& client, const LiveObjectFn& on_object) {
     if (rv.ok()) continue;
     const kube::ApiError& e = rv.error();
     if (e.IsNotFound()) {
-      if (k.optional) continue;
-      return Status::Error("the cluster does not serve " + api_version + " " + k.resource.plural +
+      if (k.opt_in) continue;
+      return Status::Error("the cluster does not serve " + api_version + " " + k.plural +
                            " (are ipguard's CRDs installed?)");
     }
-    return Status::Error("cannot list " + api_version + " " + k.resource.plural + ": " +
+    return Status::Error("cannot list " + api_version + " " + k.plural + ": " +
                          e.ToString());
   }
   return Status::Ok();

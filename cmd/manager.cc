@@ -105,58 +105,13 @@ struct WatchedKind {
   kube::Resource resource;
 };
 
+// Every kind of the registry; the opt-in ones (MetalLB's IPAddressPool) only
+// with --metallb.
 std::vector<WatchedKind> KindsToWatch(bool metallb) {
-  std::vector<WatchedKind> out = {
-      {Kind::kLogicalNetwork, {"ipguard.io", "v1alpha1", "logicalnetworks", false}},
-      {Kind::kWorkloadCluster, {"ipguard.io", "v1alpha1", "workloadclusters", true}},
-      {Kind::kLoadBalancerPool, {"ipguard.io", "v1alpha1", "loadbalancerpools", false}},
-      {Kind::kIPReservation, {"ipguard.io", "v1alpha1", "ipreservations", false}},
-      {Kind::kService, {"", "v1", "services", true}},
-  };
-  if (metallb)
-    out.push_back({Kind::kIPAddressPool, {"metallb.io", "v1beta1", "ipaddresspools", true}});
-  return out;
-}
-
-// Keeps what the rules and the status writes need and drops the rest
-// (managedFields, labels, most annotations of Services), so 100k Services
-// fit in a small cache.
-json Trim(Kind kind, const json& obj) {
-  if (!obj.is_object()) return obj;
-  json out = obj;
-  if (out.contains("metadata") && out["metadata"].is_object()) {
-    json& meta = out["metadata"];
-    meta.erase("managedFields");
-    if (kind == Kind::kService) {
-      meta.erase("labels");
-      meta.erase("ownerReferences");
-      meta.erase("finalizers");
-      if (meta.contains("annotations") && meta["annotations"].is_object()) {
-        json kept = json::object();
-        for (auto it = meta["annotations"].begin(); it != meta["annotations"].end(); ++it) {
-          const std::string& k = it.key();
-          if (k.rfind("metallb.", 0) == 0 || k.rfind("kube-vip.io/", 0) == 0 ||
-              k.rfind("lbipam.cilium.io/", 0) == 0 || k.rfind("ipguard.io/", 0) == 0) {
-            kept[k] = it.value();
-          }
-        }
-        meta["annotations"] = std::move(kept);
-      }
-    }
-  }
-  if (kind == Kind::kService && out.contains("spec") && out["spec"].is_object()) {
-    json& spec = out["spec"];
-    json kept = json::object();
-    for (const char* k : {"type", "loadBalancerIP", "ports"}) {
-      if (spec.contains(k)) kept[k] = spec[k];
-    }
-    spec = std::move(kept);
-    if (out.contains("status") && out["status"].is_object()) {
-      json status = json::object();
-      if (out["status"].contains("loadBalancer"))
-        status["loadBalancer"] = out["status"]["loadBalancer"];
-      out["status"] = std::move(status);
-    }
+  std::vector<WatchedKind> out;
+  for (const KindInfo& info : Kinds()) {
+    if (info.opt_in && !metallb) continue;
+    out.push_back({info.kind, kube::ResourceOf(info)});
   }
   return out;
 }
@@ -418,8 +373,8 @@ struct Manager::Impl {
     m.Clear("ipguard_pool_addresses");
     m.Clear("ipguard_index_objects");
     state.Read([&](const Engine& engine) {
-      for (Kind k : {Kind::kLogicalNetwork, Kind::kWorkloadCluster, Kind::kLoadBalancerPool,
-                     Kind::kIPReservation, Kind::kService, Kind::kIPAddressPool}) {
+      for (const KindInfo& info : Kinds()) {
+        const Kind k = info.kind;
         int n = 0;
         engine.ForEach(k, [&](const Object& o) {
           ++n;
@@ -539,7 +494,7 @@ struct Manager::Impl {
       Kind kind = w.kind;
       std::string api_version = w.resource.ApiVersion();
       inf->store.SetTransform([kind, api_version](const json& obj) {
-        json out = Trim(kind, obj);
+        json out = TrimObject(kind, obj);
         // List items of the core group come without them; the engine needs both.
         out["kind"] = KindName(kind);
         out["apiVersion"] = api_version;

@@ -59,16 +59,18 @@ Controller::Controller(kube::Client* client, kube::Clock* clock, kube::ClusterSt
 Controller::~Controller() { Stop(); }
 
 void Controller::Watch(Kind kind, const kube::Resource& resource, kube::Store* store) {
-  if (kind == Kind::kService) {
-    // The engine holds what the rules need and names a Service in its
-    // events; the cache keeps only the resourceVersion, which tells a change.
+  if (InfoOf(kind).owns_status) {
+    store->SetKeep(&Controller::CacheForm);
+  } else {
+    // Nothing of the object is written back: the engine holds what the
+    // rules need and names it in events (ReconcileForeign), so the cache
+    // keeps only the resourceVersion, which tells a change. 100k Services
+    // take little this way.
     store->SetKeep([](const json& obj) {
       auto meta = obj.find("metadata");
       if (meta == obj.end() || !meta->is_object()) return json();
       return json(meta->value("resourceVersion", ""));
     });
-  } else {
-    store->SetKeep(&Controller::CacheForm);
   }
   watched_[kind] = Watched{kind, resource, store};
 }
@@ -261,7 +263,7 @@ Status Controller::Reconcile(const std::string& key) {
     if (parts.kind == KindName(kind)) w = &watched;
   }
   if (!w) return Status::Ok();
-  if (!WritesStatus(w->kind)) return ReconcileForeign(key, *w);
+  if (!InfoOf(w->kind).owns_status) return ReconcileForeign(key, *w);
   const std::string store_key = parts.ns.empty() ? parts.name : parts.ns + "/" + parts.name;
   auto stored = w->store->Get(store_key);
   if (!stored) {

@@ -56,8 +56,8 @@ class Controller {
 
   // Declares a watched kind: where it lives in the API and its store. Sets
   // what the store keeps (Store::SetKeep), so call it before the store is
-  // filled: for Services only the resourceVersion, for the other kinds
-  // CacheForm().
+  // filled: CacheForm() for the kinds whose status ipguard writes
+  // (KindInfo::owns_status), only the resourceVersion for the others.
   void Watch(Kind kind, const kube::Resource& resource, kube::Store* store);
   // Engine keys ("Kind/namespace/name").
   void Enqueue(const std::string& key);
@@ -73,7 +73,7 @@ class Controller {
   void Start();
   void Stop();
 
-  // What the store of a watched kind other than Service keeps of an object:
+  // What the store of a kind whose status ipguard writes keeps of an object:
   // the identity and status the reconciler reads and writes back, as one
   // compact JSON string; the engine holds the parsed spec. A WorkloadCluster
   // takes about 700 bytes this way instead of 6 KB of DOM.
@@ -96,8 +96,8 @@ class Controller {
   };
   void Work();
   void EnqueueServicesToReport();
-  // For the kinds whose status ipguard does not write (WritesStatus): only
-  // the events of ReportTransition tell of a collision.
+  // For the kinds whose status ipguard does not write (KindInfo::owns_status):
+  // only the events of ReportTransition tell of a collision.
   Status ReconcileForeign(const std::string& key, const Watched& w);
   // Emits IPConflict or ConflictResolved when `conflicting` differs from what
   // was last reported for `key`.

@@ -67,11 +67,9 @@ std::vector<std::string> ConflictsToReport(const Engine& engine, const Object& o
   return out;
 }
 
-bool WritesStatus(Kind kind) { return kind != Kind::kService && kind != Kind::kIPAddressPool; }
-
 json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
                    const std::string& now) {
-  if (!WritesStatus(obj.kind)) return nullptr;
+  if (!InfoOf(obj.kind).owns_status) return nullptr;
   const int64_t gen = obj.meta.generation;
   json status = json::object();
   status["observedGeneration"] = gen;

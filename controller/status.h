@@ -16,13 +16,10 @@
 
 namespace ipguard {
 
-// Whether ipguard writes the status of objects of this kind: its own four
-// kinds. A Service's status is its load balancer's and a MetalLB
-// IPAddressPool's is MetalLB's; collisions among them are told by events.
-bool WritesStatus(Kind kind);
-
 // `obj` must be stored in `engine`. For kinds whose status ipguard does not
-// write (WritesStatus) the result is null.
+// write (KindInfo::owns_status: a Service's status is its load balancer's,
+// a MetalLB IPAddressPool's is MetalLB's; collisions among them are told by
+// events) the result is null.
 nlohmann::json DesiredStatus(const Engine& engine, const Object& obj,
                              const nlohmann::json& current_status, const std::string& now);
 

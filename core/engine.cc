@@ -361,10 +361,15 @@ void Engine::UpsertPending(Object obj) { Store(std::move(obj), true); }
 
 void Engine::Store(Object obj, bool pending) {
   std::string key = obj.Key();
-  // The request annotations of a Service are parsed into its spec already;
-  // 100k Services need not carry them twice.
+  // Only the annotations the rules read from metadata stay: the others a
+  // Service reads are parsed into its spec already, and 100k Services need
+  // not carry them twice.
+  const std::vector<AnnotationInfo>& read = InfoOf(obj.kind).annotations;
   for (auto it = obj.meta.annotations.begin(); it != obj.meta.annotations.end();) {
-    if (it->first != kLogicalNetworkAnnotation && it->first != kAllowDeleteAnnotation) {
+    auto info = std::find_if(read.begin(), read.end(), [&](const AnnotationInfo& a) {
+      return a.use == AnnotationUse::kReadFromMetadata && it->first == a.key;
+    });
+    if (info == read.end()) {
       it = obj.meta.annotations.erase(it);
     } else {
       ++it;

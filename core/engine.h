@@ -138,8 +138,9 @@ class Engine {
   const Options& options() const { return options_; }
 
   // Stores or replaces an object as the cluster has it. Never judges. The
-  // stored copy keeps only the annotations the rules read (the
-  // ipguard.io/ ones); everything else of `obj` is kept as given.
+  // stored copy keeps only the annotations the rules read from metadata
+  // (AnnotationUse::kReadFromMetadata in its kind's KindInfo); everything
+  // else of `obj` is kept as given.
   void Upsert(Object obj);
   // Upsert for an object the webhook admitted and no watch has shown yet.
   // It is judged against like any stored object, but its addresses go to a

@@ -16,6 +16,41 @@ JsonProjection& JsonProjection::Items(JsonProjection child) {
   return *this;
 }
 
+JsonProjection& JsonProjection::KeepPath(std::string_view path) {
+  JsonProjection* at = this;
+  while (true) {
+    const size_t dot = path.find('.');
+    std::string_view segment = path.substr(0, dot);
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+    const bool items = segment.size() > 2 && segment.substr(segment.size() - 2) == "[]";
+    if (items) segment.remove_suffix(2);
+    JsonProjection* child = nullptr;
+    for (auto& [name, c] : at->members_) {
+      if (name == segment) child = &c;
+    }
+    if (!child) {
+      at->members_.emplace_back(std::string(segment), JsonProjection());
+      child = &at->members_.back().second;
+    } else if (child->members_.empty() && child->items_.empty()) {
+      return *this;  // kept whole by an earlier path
+    }
+    if (path.empty()) {
+      *child = JsonProjection();  // whole, whatever narrowed it before
+      return *this;
+    }
+    if (items) {
+      if (child->items_.empty()) {
+        child->items_.emplace_back();
+      } else if (child->items_[0].members_.empty() && child->items_[0].items_.empty()) {
+        return *this;  // every item kept whole already
+      }
+      at = &child->items_[0];
+    } else {
+      at = child;
+    }
+  }
+}
+
 const JsonProjection* JsonProjection::Member(std::string_view key) const {
   for (const auto& [name, child] : members_) {
     if (name == key) return &child;
@@ -77,6 +112,24 @@ bool Build(JsonScanner& s, const JsonProjection& proj, json* out, int depth) {
 }
 
 }  // namespace
+
+json Project(const json& value, const JsonProjection& projection) {
+  if (value.is_object() && projection.NarrowsObjects()) {
+    json out = json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (const JsonProjection* child = projection.Member(it.key())) {
+        out[it.key()] = Project(*it, *child);
+      }
+    }
+    return out;
+  }
+  if (value.is_array() && projection.ItemProjection()) {
+    json out = json::array();
+    for (const auto& item : value) out.push_back(Project(item, *projection.ItemProjection()));
+    return out;
+  }
+  return value;
+}
 
 std::optional<json> ParseProjected(std::string_view text, const JsonProjection& projection) {
   json out;

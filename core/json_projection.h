@@ -43,6 +43,11 @@ class JsonProjection {
   JsonProjection() = default;
   JsonProjection& Keep(std::string key, JsonProjection child = JsonProjection());
   JsonProjection& Items(JsonProjection child);
+  // Keeps one dotted path besides what is kept already: "spec" keeps the
+  // member whole, "spec.type" one member of it, "ports[].port" one member
+  // of every item of a list. A path never narrows what another kept whole,
+  // so paths of several kinds can be joined in one projection.
+  JsonProjection& KeepPath(std::string_view path);
 
   // Whether an object value keeps only the members Keep() named.
   bool NarrowsObjects() const { return !members_.empty(); }
@@ -58,6 +63,10 @@ class JsonProjection {
 
 std::optional<nlohmann::json> ParseProjected(std::string_view text,
                                              const JsonProjection& projection);
+
+// `value` narrowed as ParseProjected narrows its text: for a document that is
+// parsed already (an informer's transform).
+nlohmann::json Project(const nlohmann::json& value, const JsonProjection& projection);
 
 }  // namespace ipguard
 

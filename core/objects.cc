@@ -15,22 +15,10 @@ namespace {
 
 using nlohmann::json;
 
-// Annotations that ask for addresses, with the label of their field.
-struct RequestAnnotation {
-  const char* key;
-  const char* label;
-};
-const RequestAnnotation kRequestAnnotations[] = {
-    {"metallb.io/loadBalancerIPs", "annotations[metallb.io/loadBalancerIPs]"},
-    {"metallb.universe.tf/loadBalancerIPs", "annotations[metallb.universe.tf/loadBalancerIPs]"},
-    {"kube-vip.io/loadbalancerIPs", "annotations[kube-vip.io/loadbalancerIPs]"},
-    {"lbipam.cilium.io/ips", "annotations[lbipam.cilium.io/ips]"},
-};
-const char* const kSharingAnnotations[] = {
-    "metallb.io/allow-shared-ip",
-    "metallb.universe.tf/allow-shared-ip",
-    "lbipam.cilium.io/sharing-key",
-};
+// The metadata ParseObject reads besides the annotations: what names an
+// object and tells one version of it from another.
+const char* const kIdentity[] = {
+    "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation"};
 
 std::string TypeName(const json& j) {
   switch (j.type()) {
@@ -371,7 +359,9 @@ void ServiceRequests(const std::string& lb_ip, const Meta& meta, Reader& r, Serv
       out->requested.push_back({"loadBalancerIP", Block::Single(*ip)});
     }
   }
-  for (const RequestAnnotation& a : kRequestAnnotations) {
+  const std::vector<AnnotationInfo>& annotations = InfoOf(Kind::kService).annotations;
+  for (const AnnotationInfo& a : annotations) {
+    if (a.use != AnnotationUse::kRequestsAddresses) continue;
     auto it = meta.annotations.find(a.key);
     if (it == meta.annotations.end() || it->second.empty()) continue;
     const std::string& value = it->second;
@@ -389,8 +379,9 @@ void ServiceRequests(const std::string& lb_ip, const Meta& meta, Reader& r, Serv
       pos = comma + 1;
     }
   }
-  for (const char* key : kSharingAnnotations) {
-    auto it = meta.annotations.find(key);
+  for (const AnnotationInfo& a : annotations) {
+    if (a.use != AnnotationUse::kSharingKey) continue;
+    auto it = meta.annotations.find(a.key);
     if (it != meta.annotations.end() && !it->second.empty()) {
       out->sharing_key = it->second;
       break;
@@ -453,45 +444,6 @@ std::string FieldLabel::str() const {
 
 bool operator==(const FieldLabel& a, const FieldLabel& b) {
   return a.index_ == b.index_ && std::strcmp(a.name_, b.name_) == 0;
-}
-
-const char* KindName(Kind k) {
-  switch (k) {
-    case Kind::kLogicalNetwork:
-      return "LogicalNetwork";
-    case Kind::kWorkloadCluster:
-      return "WorkloadCluster";
-    case Kind::kLoadBalancerPool:
-      return "LoadBalancerPool";
-    case Kind::kIPReservation:
-      return "IPReservation";
-    case Kind::kService:
-      return "Service";
-    case Kind::kIPAddressPool:
-      return "IPAddressPool";
-  }
-  return "?";
-}
-
-bool IsNamespaced(Kind k) {
-  return k == Kind::kWorkloadCluster || k == Kind::kService || k == Kind::kIPAddressPool;
-}
-
-std::optional<Kind> KindOf(const std::string& api_version, const std::string& kind) {
-  std::string group = api_version.find('/') == std::string::npos
-                          ? ""
-                          : api_version.substr(0, api_version.find('/'));
-  if (group == kGroup) {
-    if (api_version != std::string(kGroup) + "/" + kVersion) return std::nullopt;
-    if (kind == "LogicalNetwork") return Kind::kLogicalNetwork;
-    if (kind == "WorkloadCluster") return Kind::kWorkloadCluster;
-    if (kind == "LoadBalancerPool") return Kind::kLoadBalancerPool;
-    if (kind == "IPReservation") return Kind::kIPReservation;
-    return std::nullopt;
-  }
-  if (api_version == "v1" && kind == "Service") return Kind::kService;
-  if (api_version == "metallb.io/v1beta1" && kind == "IPAddressPool") return Kind::kIPAddressPool;
-  return std::nullopt;
 }
 
 std::string ObjectKey(Kind kind, const std::string& ns, const std::string& name) {
@@ -616,15 +568,16 @@ class ServiceTextReader {
   explicit ServiceTextReader(std::string_view text) : s_(text) {}
 
   bool Read(Object* obj, std::string* type, std::string* lb_ip) {
+    const KindInfo& service = InfoOf(Kind::kService);
     SeenKeys seen;
     bool ok = s_.Members([&](std::string_view key) {
       std::string_view v;
       if (key == "apiVersion") {
-        if (!seen.First(0) || !s_.String(&v) || v != "v1") return false;
-        obj->api_version = "v1";
+        if (!seen.First(0) || !s_.String(&v) || !service.Serves(v)) return false;
+        obj->api_version = std::string(v);
         return true;
       }
-      if (key == "kind") return seen.First(1) && s_.String(&v) && v == "Service";
+      if (key == "kind") return seen.First(1) && s_.String(&v) && v == service.name;
       if (key == "metadata") return seen.First(2) && Metadata(&obj->meta);
       if (key == "spec") return seen.First(3) && Spec(type, lb_ip, &obj->svc->ports);
       if (key == "status") return seen.First(4) && Status(&obj->svc->held);
@@ -719,26 +672,15 @@ class ServiceTextReader {
 }  // namespace
 
 const JsonProjection& ServiceReadProjection() {
-  // In step with ServiceTextReader above.
+  // What ServiceTextReader reads: the identity, every annotation, and the
+  // Service's reads in the registry.
   static const JsonProjection* const kProjection = [] {
     JsonProjection metadata;
-    for (const char* key : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp",
-                            "generation", "annotations"}) {
-      metadata.Keep(key);
-    }
-    JsonProjection port;
-    port.Keep("port").Keep("protocol");
-    JsonProjection spec;
-    spec.Keep("type").Keep("loadBalancerIP").Keep("ports", JsonProjection().Items(std::move(port)));
-    JsonProjection ingress;
-    ingress.Keep("ip");
-    JsonProjection load_balancer;
-    load_balancer.Keep("ingress", JsonProjection().Items(std::move(ingress)));
-    JsonProjection status;
-    status.Keep("loadBalancer", std::move(load_balancer));
+    for (const char* key : kIdentity) metadata.Keep(key);
+    metadata.Keep("annotations");
     auto* p = new JsonProjection();
     p->Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata));
-    p->Keep("spec", std::move(spec)).Keep("status", std::move(status));
+    for (const std::string& path : InfoOf(Kind::kService).reads) p->KeepPath(path);
     return p;
   }();
   return *kProjection;
@@ -769,22 +711,40 @@ std::optional<Object> ParseServiceText(std::string_view text, const std::string&
 const JsonProjection& ObjectProjection() {
   static const JsonProjection* const kProjection = [] {
     JsonProjection metadata;
-    for (const char* key : {"name", "generateName", "namespace", "uid", "resourceVersion",
-                            "creationTimestamp", "generation", "annotations"}) {
-      metadata.Keep(key);
-    }
-    JsonProjection ingress;
-    ingress.Keep("ip");
-    JsonProjection load_balancer;
-    load_balancer.Keep("ingress", JsonProjection().Items(std::move(ingress)));
-    JsonProjection status;
-    status.Keep("loadBalancer", std::move(load_balancer));
+    for (const char* key : kIdentity) metadata.Keep(key);
+    metadata.Keep("generateName").Keep("annotations");
     auto* p = new JsonProjection();
-    p->Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata)).Keep("spec");
-    p->Keep("status", std::move(status));
+    p->Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata));
+    for (const KindInfo& info : Kinds()) {
+      for (const std::string& path : info.reads) p->KeepPath(path);
+    }
     return p;
   }();
   return *kProjection;
+}
+
+json TrimObject(Kind kind, const json& obj) {
+  static const std::vector<JsonProjection>* const kKept = [] {
+    auto* out = new std::vector<JsonProjection>();
+    for (const KindInfo& info : Kinds()) {
+      JsonProjection metadata;
+      for (const char* key : kIdentity) metadata.Keep(key);
+      // A projection that names nothing keeps all: a kind that reads no
+      // annotation keeps no annotations member.
+      JsonProjection annotations;
+      for (const AnnotationInfo& a : info.annotations) annotations.Keep(a.key);
+      if (annotations.NarrowsObjects()) metadata.Keep("annotations", std::move(annotations));
+      JsonProjection p;
+      p.Keep("apiVersion").Keep("kind").Keep("metadata", std::move(metadata));
+      for (const std::string& path : info.reads) p.KeepPath(path);
+      // The controller compares the status with the one it wants and writes
+      // it back whole (Controller::CacheForm keeps it).
+      if (info.owns_status) p.KeepPath("status");
+      out->push_back(std::move(p));
+    }
+    return out;
+  }();
+  return Project(obj, (*kKept)[static_cast<size_t>(kind)]);
 }
 
 namespace {

@@ -51,6 +51,10 @@ std::string ReasonFor(int code) {
 
 }  // namespace
 
+Resource ResourceOf(const KindInfo& kind) {
+  return {kind.group, kind.version, kind.plural, kind.namespaced};
+}
+
 std::string Resource::Path(const std::string& ns, const std::string& name,
                            const std::string& subresource) const {
   std::string p = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;

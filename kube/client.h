@@ -12,6 +12,7 @@
 #include <string>
 #include <variant>
 
+#include "core/kinds.h"
 #include "kube/transport.h"
 
 namespace ipguard::kube {
@@ -29,6 +30,9 @@ struct Resource {
   std::string Path(const std::string& ns = "", const std::string& name = "",
                    const std::string& subresource = "") const;
 };
+
+// Where a kind of the registry lives.
+Resource ResourceOf(const KindInfo& kind);
 
 struct ApiError {
   int code = 0;        // HTTP status; 0 when no answer came

@@ -182,12 +182,13 @@ class ServiceReviewReader {
 
   // request.kind: only the core Service.
   bool Kind() {
+    const KindInfo& service = InfoOf(ipguard::Kind::kService);
     SeenKeys seen;
     std::string_view v;
     return s_.Members([&](std::string_view key) {
-             if (key == "group") return seen.First(0) && s_.String(&v) && v.empty();
-             if (key == "version") return seen.First(1) && s_.String(&v) && v == "v1";
-             if (key == "kind") return seen.First(2) && s_.String(&v) && v == "Service";
+             if (key == "group") return seen.First(0) && s_.String(&v) && v == service.group;
+             if (key == "version") return seen.First(1) && s_.String(&v) && v == service.version;
+             if (key == "kind") return seen.First(2) && s_.String(&v) && v == service.name;
              return s_.Skip(3);
            }) &&
            seen.All(3);
@@ -297,7 +298,7 @@ DecodedReview DecodeReviewDocument(std::string_view body, const AdmissionOptions
   }
   d.op = *op;
   auto k = KindOf(group.empty() ? version : group + "/" + version, out.kind);
-  if (!k || (*k == Kind::kIPAddressPool && !options.metallb)) return answer(Allow(out));
+  if (!k || (InfoOf(*k).opt_in && !options.metallb)) return answer(Allow(out));
   std::string ns = JsonString(*request, "namespace");
   // The objects are moved out of the review, not copied: the review is not
   // read again, and an object can be most of the body.

@@ -1,12 +1,14 @@
-// The CRDs in crds/ against API.md: names, scope, category, status
+// The CRDs in crds/ against API.md (names, scope, category, status
 // subresource, printer columns, and a description on every schema field so
-// that `kubectl explain` teaches the API.
+// that `kubectl explain` teaches the API) and against the kind registry.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <set>
 
+#include "core/kinds.h"
 #include "core/manifest.h"
 #include "core/objects.h"
 #include "tests/files.h"
@@ -16,10 +18,12 @@ namespace {
 
 using nlohmann::json;
 
-json LoadCrd(const std::string& file) {
+// A CRD of crds/, or of another directory of the source tree.
+json LoadCrd(const std::string& file, const std::string& dir = "crds") {
   std::vector<Document> docs;
   Status s = ParseManifests(
-      testing_util::ReadFile(std::string(IPGUARD_SOURCE_DIR) + "/crds/" + file), file, &docs);
+      testing_util::ReadFile(std::string(IPGUARD_SOURCE_DIR) + "/" + dir + "/" + file), file,
+      &docs);
   EXPECT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(docs.size(), 1u) << file;
   return docs.empty() ? json() : docs[0].json;
@@ -127,6 +131,46 @@ TEST(Crds, DeclareTheFieldsTheParserAccepts) {
     std::sort(accepted.begin(), accepted.end());
     EXPECT_EQ(accepted, declared) << file;
   }
+}
+
+// A registry entry against the CRD that defines its kind: what the manager
+// watches and KindOf accepts is what the API server serves.
+void ExpectEntryMatches(const KindInfo& info, const json& crd) {
+  const json& spec = crd["spec"];
+  EXPECT_EQ(spec["group"], info.group);
+  EXPECT_EQ(spec["names"]["kind"], info.name);
+  EXPECT_EQ(spec["names"]["plural"], info.plural);
+  EXPECT_EQ(spec["scope"], info.namespaced ? "Namespaced" : "Cluster");
+  std::vector<std::string> served;
+  for (const auto& v : spec["versions"]) {
+    if (v.value("served", false)) served.push_back(v["name"]);
+  }
+  EXPECT_EQ(served, std::vector<std::string>{info.version});
+}
+
+TEST(Crds, AgreeWithTheKindRegistry) {
+  std::set<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(IPGUARD_SOURCE_DIR) + "/crds")) {
+    files.insert(e.path().filename().string());
+  }
+  for (const KindInfo& info : Kinds()) {
+    if (std::string(info.group) != kGroup) continue;
+    SCOPED_TRACE(info.name);
+    // controller-gen's names: <group>_<plural>.yaml.
+    const std::string file = std::string(info.group) + "_" + info.plural + ".yaml";
+    ASSERT_EQ(files.erase(file), 1u) << "no CRD " << file;
+    json crd = LoadCrd(file);
+    ExpectEntryMatches(info, crd);
+    EXPECT_EQ(crd["metadata"]["name"], std::string(info.plural) + "." + info.group);
+    // ipguard writes the status of the kinds it defines, through the status subresource.
+    EXPECT_TRUE(info.owns_status);
+    EXPECT_TRUE(crd["spec"]["versions"][0]["subresources"].contains("status"));
+  }
+  EXPECT_TRUE(files.empty()) << "a CRD of a kind the registry does not list: " << *files.begin();
+  // MetalLB's kind, against the stand-in of its CRD the e2e suite installs.
+  ExpectEntryMatches(InfoOf(Kind::kIPAddressPool),
+                     LoadCrd("metallb-ipaddresspool-crd.yaml", "tests/e2e"));
+  EXPECT_FALSE(InfoOf(Kind::kIPAddressPool).owns_status);
 }
 
 }  // namespace

@@ -19,7 +19,6 @@ namespace ipguard {
 namespace {
 
 using nlohmann::json;
-using testing_util::Project;
 using testing_util::SameJson;
 
 // Parses `text` both ways and checks they agree.
@@ -42,6 +41,29 @@ TEST(JsonProjectionTest, KeepsOnlyTheNamedMembers) {
       p);
   ASSERT_TRUE(out);
   EXPECT_EQ(*out, json::parse(R"({"kind":"Service","metadata":{"name":"web"}})"));
+}
+
+// Paths join: a member kept whole by one path stays whole, whichever comes
+// first; paths through list items narrow every item.
+TEST(JsonProjectionTest, KeepPathJoinsPaths) {
+  const json doc = json::parse(R"({"kind":"K","spec":{"type":"A","other":1},
+    "status":{"lb":{"ingress":[{"ip":"1","mode":"x"},{"host":"h"}],"more":2},"c":[]},"x":0})");
+  JsonProjection narrow;
+  narrow.KeepPath("kind").KeepPath("spec.type").KeepPath("status.lb.ingress[].ip");
+  EXPECT_EQ(Project(doc, narrow), json::parse(R"({"kind":"K","spec":{"type":"A"},
+    "status":{"lb":{"ingress":[{"ip":"1"},{}]}}})"));
+  ExpectSameAsNlohmann(doc.dump(), narrow);
+  for (const auto& paths : std::vector<std::vector<std::string>>{
+           {"spec", "spec.type", "status.lb", "status.lb.ingress[].ip"},
+           {"spec.type", "spec", "status.lb.ingress[].ip", "status.lb"},
+           {"spec.type", "spec.other", "spec", "status.lb.ingress[]", "status.lb.ingress[].ip",
+            "status.lb.more"}}) {
+    JsonProjection p;
+    for (const std::string& path : paths) p.KeepPath(path);
+    EXPECT_EQ(Project(doc, p), json::parse(R"({"spec":{"type":"A","other":1},
+      "status":{"lb":{"ingress":[{"ip":"1","mode":"x"},{"host":"h"}],"more":2}}})"))
+        << ::testing::PrintToString(paths);
+  }
 }
 
 TEST(JsonProjectionTest, WholeValuesAreThoseNlohmannReads) {

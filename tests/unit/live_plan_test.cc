@@ -43,7 +43,7 @@ TEST(LivePlan, EveryKindIsReadPageByPageWithItsApiVersionAndKind) {
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(seen, (std::vector<std::string>{
                       "ipguard.io/v1alpha1 LogicalNetwork a", "ipguard.io/v1alpha1 LogicalNetwork b",
-                      "metallb.io/v1beta1 IPAddressPool p", "v1 Service web"}));
+                      "v1 Service web", "metallb.io/v1beta1 IPAddressPool p"}));
 }
 
 TEST(LivePlan, MetalLBPoolsAreReadOnlyWhereServed) {
@@ -72,12 +72,12 @@ TEST(LivePlan, ARefusalOrAMissingKindIsAnErrorNamingTheResource) {
   {
     FakeTransport t;
     ScriptEmpty(&t, "/apis/ipguard.io/v1alpha1/logicalnetworks");
-    t.Script({"GET", "/apis/ipguard.io/v1alpha1/ipreservations", 403,
-              R"({"kind":"Status","reason":"Forbidden","message":"ipreservations.ipguard.io is forbidden: User \"dev\" cannot list resource","code":403})"});
+    t.Script({"GET", "/apis/ipguard.io/v1alpha1/workloadclusters", 403,
+              R"({"kind":"Status","reason":"Forbidden","message":"workloadclusters.ipguard.io is forbidden: User \"dev\" cannot list resource","code":403})"});
     kube::Client client(&t);
     Status s = ReadLivePlan(client, [](json&) {});
     EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.message().find("cannot list ipguard.io/v1alpha1 ipreservations: "), std::string::npos)
+    EXPECT_NE(s.message().find("cannot list ipguard.io/v1alpha1 workloadclusters: "), std::string::npos)
         << s.message();
     EXPECT_NE(s.message().find("cannot list resource"), std::string::npos) << s.message();
   }
