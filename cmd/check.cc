@@ -194,10 +194,12 @@ std::string Place(const std::string& source, int document, int item) {
 }
 
 // " (other side: b.yaml #3)", or nothing.
-std::string OtherSide(const ObjectResult& r, size_t index) {
+std::string OtherSide(const CheckReport& report, const ObjectResult& r, size_t index) {
   const Origin* o = OtherOf(r, index);
   if (!o) return "";
-  return " (other side: " + (o->in_cluster ? std::string("in the cluster") : Place(o->source, o->document, o->item)) + ")";
+  if (o->in_cluster) return " (other side: in the cluster)";
+  const ObjectResult& other = report.results[o->result];
+  return " (other side: " + Place(other.source, other.document, other.item) + ")";
 }
 
 // Where a result's object is in JSON: source, document and, for an item of
@@ -249,7 +251,7 @@ std::string XmlEscape(const std::string& s) {
 
 }  // namespace
 
-CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
+CheckReport RunRules(std::vector<Document> docs, const Options& options,
                      const std::vector<Object>* live) {
   CheckReport report;
   struct Pending {
@@ -264,8 +266,11 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
     return r;
   };
   std::vector<Pending> pending;
-  for (const Document& d : docs) {
-    const json& j = d.json;
+  for (Document& d : docs) {
+    // Each document's JSON is dropped once read: the typed objects are a
+    // fraction of its size.
+    const json j = std::move(d.json);
+    d.json = json();
     if (!j.is_object() || !j.contains("apiVersion") || !j["apiVersion"].is_string() ||
         !j.contains("kind") || !j["kind"].is_string()) {
       report.not_objects.push_back(d.source + ": " + DocumentName(d.index, d.item));
@@ -317,16 +322,18 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
       ++report.live_objects;
     }
   }
-  std::unordered_map<std::string, const Document*> first_seen;
+  // The result of the first object of each identity.
+  std::unordered_map<std::string, size_t> first_seen;
   for (const Pending& p : pending) {
     const Document& d = *p.doc;
     ObjectResult r = result_of(d, p.obj.Describe());
     ++report.objects;
-    auto [it, fresh] = first_seen.emplace(p.obj.Key(), &d);
+    auto [it, fresh] = first_seen.emplace(p.obj.Key(), report.results.size());
     if (!fresh) {
+      const ObjectResult& first = report.results[it->second];
       r.verdict.violations.push_back(p.obj.Describe() + " is defined more than once (first in " +
-                                     it->second->source + ": " +
-                                     DocumentName(it->second->index, it->second->item) + ")");
+                                     first.source + ": " +
+                                     DocumentName(first.document, first.item) + ")");
     } else {
       auto old = replaced.find(p.obj.Key());
       r.verdict = old == replaced.end()
@@ -338,12 +345,13 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
         if (!o) continue;
         auto other = first_seen.find(key);
         if (other != first_seen.end()) {
-          const Document& od = *other->second;
-          r.others.push_back({index, Origin{od.source, od.index, o->Describe(), od.item}});
+          r.others.push_back({index, Origin{other->second, false, {}}});
         } else if (live) {
-          r.others.push_back({index, Origin{"", 0, o->Describe(), 0, true}});
+          r.others.push_back({index, Origin{0, true, o->Describe()}});
         }
       }
+      // Read into r.others; the keys are not needed again.
+      r.verdict.others = {};
       // Stored even when refused, so every later collision with it is
       // reported too, as the controller would see objects that got in.
       engine.Upsert(p.obj);
@@ -358,14 +366,13 @@ CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
   return report;
 }
 
-std::string RenderTable(const CheckReport& report, bool quiet) {
-  std::string out;
+void WriteTable(const CheckReport& report, bool quiet, std::ostream& out) {
   int skipped = report.Skipped();
   if (!quiet) {
-    out += "ipguard check: " + Plural(report.objects, "object");
-    if (report.live_objects > 0) out += " over " + std::to_string(report.live_objects) + " in the cluster";
-    if (skipped > 0) out += ", " + std::to_string(skipped) + " skipped (" + SkippedSummary(report) + ")";
-    out += "\n\n";
+    out << "ipguard check: " << Plural(report.objects, "object");
+    if (report.live_objects > 0) out << " over " << report.live_objects << " in the cluster";
+    if (skipped > 0) out << ", " << skipped << " skipped (" << SkippedSummary(report) << ")";
+    out << "\n\n";
   }
   const Plan& plan = report.plan;
   if (!quiet && !plan.networks.empty()) {
@@ -376,11 +383,11 @@ std::string RenderTable(const CheckReport& report, bool quiet) {
                       Count(n.usage.total), std::to_string(n.usage.required_by_nodes),
                       Count(n.usage.free), std::to_string(n.usage.clusters)});
     }
-    out += Table(rows) + "\n";
+    out << Table(rows) << "\n";
   }
   for (const auto& n : quiet ? std::vector<PlanNetwork>() : plan.networks) {
-    out += "LogicalNetwork " + n.name + " (" + n.method + ", VLAN " + std::to_string(n.vlan) +
-           (n.prefix.empty() ? "" : ", " + n.prefix) + ")\n";
+    out << "LogicalNetwork " << n.name << " (" << n.method << ", VLAN " << n.vlan
+        << (n.prefix.empty() ? "" : ", " + n.prefix) << ")\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : n.pools) {
       rows.push_back({n.method == "DHCP" ? "  dhcp scope" : "  node pool", p, ""});
@@ -389,42 +396,89 @@ std::string RenderTable(const CheckReport& report, bool quiet) {
     Entries("load balancer", n.load_balancer_pools, &rows);
     Entries("reserved", n.reservations, &rows);
     Entries("service", n.services, &rows);
-    out += Table(rows) + "\n";
+    out << Table(rows) << "\n";
   }
   if (!quiet && (!plan.shared_load_balancer_pools.empty() || !plan.shared_reservations.empty() ||
                  !plan.shared_services.empty())) {
-    out += "Every VLAN (objects that name no network or VLAN)\n";
+    out << "Every VLAN (objects that name no network or VLAN)\n";
     std::vector<std::vector<std::string>> rows;
     Entries("load balancer", plan.shared_load_balancer_pools, &rows);
     Entries("reserved", plan.shared_reservations, &rows);
     Entries("service", plan.shared_services, &rows);
-    out += Table(rows) + "\n";
+    out << Table(rows) << "\n";
   }
   auto list = [&](const char* title, int count, bool violations) {
     if (count == 0) return;
-    out += std::string(title) + " (" + std::to_string(count) + ")\n";
+    out << title << " (" << count << ")\n";
     for (const auto& r : report.results) {
       const auto& messages = violations ? r.verdict.violations : r.verdict.warnings;
       for (size_t i = 0; i < messages.size(); ++i) {
-        out += "  " + Place(r.source, r.document, r.item) + " " + r.object + ": " +
-               messages[i] + (violations ? OtherSide(r, i) : "") + "\n";
+        out << "  " << Place(r.source, r.document, r.item) << " " << r.object << ": " << messages[i]
+            << (violations ? OtherSide(report, r, i) : "") << "\n";
       }
     }
-    out += "\n";
+    out << "\n";
   };
   list("VIOLATIONS", report.violations, true);
   if (!quiet) list("WARNINGS", report.warnings, false);
   if (!report.unreadable.empty()) {
-    out += "UNREADABLE (" + std::to_string(report.unreadable.size()) + ")\n";
-    for (const auto& e : report.unreadable) out += "  " + e + "\n";
-    out += "\n";
+    out << "UNREADABLE (" << report.unreadable.size() << ")\n";
+    for (const auto& e : report.unreadable) out << "  " << e << "\n";
+    out << "\n";
   }
-  out += "Result: " + Plural(report.violations, "violation") + ", " +
-         Plural(report.warnings, "warning") + "\n";
+  out << "Result: " << Plural(report.violations, "violation") << ", "
+      << Plural(report.warnings, "warning") << "\n";
+}
+
+std::string RenderTable(const CheckReport& report, bool quiet) {
+  std::ostringstream out;
+  WriteTable(report, quiet, out);
+  return out.str();
+}
+
+namespace {
+
+// `j` as dump(2) writes it, nested `depth` levels deep in a document that
+// dump(2) writes: the lines after the first indented by 2 * depth. Strings
+// that are not UTF-8 are written with U+FFFD, as for the whole document.
+std::string Nested(const json& j, int depth) {
+  std::string text = j.dump(2, ' ', false, json::error_handler_t::replace);
+  std::string pad = "\n" + std::string(2 * depth, ' ');
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (char c : text) {
+    if (c == '\n') {
+      out += pad;
+    } else {
+      out += c;
+    }
+  }
   return out;
 }
 
-json RenderJson(const CheckReport& report, bool strict) {
+// A list of items written one by one, as dump(2) writes a list at depth 1.
+template <typename Each>
+void WriteList(std::ostream& out, const char* key, bool empty, Each each) {
+  out << "  \"" << key << "\": ";
+  if (empty) {
+    out << "[]";
+    return;
+  }
+  out << "[";
+  bool first = true;
+  each([&](const json& item) {
+    out << (first ? "\n    " : ",\n    ") << Nested(item, 2);
+    first = false;
+  });
+  out << "\n  ]";
+}
+
+}  // namespace
+
+// The document dump(2) would write for the report, written part by part:
+// a report of a million violations is never held as one JSON document.
+// Members in dump's (sorted) order.
+void WriteJson(const CheckReport& report, bool strict, std::ostream& out) {
   json nets = json::array();
   for (const auto& n : report.plan.networks) {
     json j = {{"name", n.name},
@@ -442,95 +496,115 @@ json RenderJson(const CheckReport& report, bool strict) {
     j["free"] = n.usage.free ? json(*n.usage.free) : json(nullptr);
     nets.push_back(j);
   }
-  json violations = json::array(), warnings = json::array();
-  for (const auto& r : report.results) {
-    for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
-      json v = PlaceJson(r.source, r.document, r.item);
-      v["object"] = r.object;
-      v["message"] = r.verdict.violations[i];
-      if (const Origin* o = OtherOf(r, i)) {
-        v["other"] = o->in_cluster ? json{{"inCluster", true}}
-                                   : PlaceJson(o->source, o->document, o->item);
-        v["other"]["object"] = o->object;
-      }
-      violations.push_back(std::move(v));
-    }
-    for (const auto& m : r.verdict.warnings) {
-      json w = PlaceJson(r.source, r.document, r.item);
-      w["object"] = r.object;
-      w["message"] = m;
-      warnings.push_back(std::move(w));
-    }
-  }
   int skipped = report.Skipped();
-  return {{"networks", nets},
-          {"everyDomain",
-           {{"loadBalancerPools", EntriesJson(report.plan.shared_load_balancer_pools)},
-            {"reservations", EntriesJson(report.plan.shared_reservations)},
-            {"services", EntriesJson(report.plan.shared_services)}}},
-          {"violations", violations},
-          {"warnings", warnings},
-          {"unreadable", report.unreadable},
-          {"summary",
-           {{"objects", report.objects},
-            {"fromCluster", report.live_objects},
-            {"skipped", skipped},
-            {"skippedKinds", report.skipped},
-            {"notKubernetesObjects", report.not_objects},
-            {"violations", report.violations},
-            {"warnings", report.warnings},
-            {"exitCode", report.ExitCode(strict)}}}};
+  json every = {{"loadBalancerPools", EntriesJson(report.plan.shared_load_balancer_pools)},
+                {"reservations", EntriesJson(report.plan.shared_reservations)},
+                {"services", EntriesJson(report.plan.shared_services)}};
+  json summary = {{"objects", report.objects},
+                  {"fromCluster", report.live_objects},
+                  {"skipped", skipped},
+                  {"skippedKinds", report.skipped},
+                  {"notKubernetesObjects", report.not_objects},
+                  {"violations", report.violations},
+                  {"warnings", report.warnings},
+                  {"exitCode", report.ExitCode(strict)}};
+  out << "{\n  \"everyDomain\": " << Nested(every, 1) << ",\n  \"networks\": " << Nested(nets, 1)
+      << ",\n  \"summary\": " << Nested(summary, 1)
+      << ",\n  \"unreadable\": " << Nested(json(report.unreadable), 1) << ",\n";
+  bool any_violation = false, any_warning = false;
+  for (const auto& r : report.results) {
+    any_violation = any_violation || !r.verdict.violations.empty();
+    any_warning = any_warning || !r.verdict.warnings.empty();
+  }
+  WriteList(out, "violations", !any_violation, [&](const auto& emit) {
+    for (const auto& r : report.results) {
+      for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
+        json v = PlaceJson(r.source, r.document, r.item);
+        v["object"] = r.object;
+        v["message"] = r.verdict.violations[i];
+        if (const Origin* o = OtherOf(r, i)) {
+          if (o->in_cluster) {
+            v["other"] = {{"inCluster", true}, {"object", o->object}};
+          } else {
+            const ObjectResult& other = report.results[o->result];
+            v["other"] = PlaceJson(other.source, other.document, other.item);
+            v["other"]["object"] = other.object;
+          }
+        }
+        emit(v);
+      }
+    }
+  });
+  out << ",\n";
+  WriteList(out, "warnings", !any_warning, [&](const auto& emit) {
+    for (const auto& r : report.results) {
+      for (const auto& m : r.verdict.warnings) {
+        json w = PlaceJson(r.source, r.document, r.item);
+        w["object"] = r.object;
+        w["message"] = m;
+        emit(w);
+      }
+    }
+  });
+  out << "\n}\n";
 }
 
-std::string RenderJunit(const CheckReport& report, bool strict) {
+json RenderJson(const CheckReport& report, bool strict) {
+  std::ostringstream out;
+  WriteJson(report, strict, out);
+  return json::parse(out.str());
+}
+
+void WriteJunit(const CheckReport& report, bool strict, std::ostream& out) {
   int failures = 0;
   for (const auto& r : report.results) failures += Fails(r, strict);
-  std::string cases;
+  int errors = static_cast<int>(report.unreadable.size());
+  int tests = static_cast<int>(report.results.size()) + errors;
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  out << "  <testsuite name=\"ipguard check\" tests=\"" << tests << "\" failures=\"" << failures
+      << "\" errors=\"" << errors << "\" skipped=\"0\">\n";
+  out << "    <properties><property name=\"skippedDocuments\" value=\"" << report.Skipped()
+      << "\"/></properties>\n";
   for (const auto& r : report.results) {
-    cases += "    <testcase classname=\"" + XmlEscape(r.source) + "\" name=\"" +
-             XmlEscape(r.object + " (" + DocumentName(r.document, r.item) + ")") + "\"";
+    out << "    <testcase classname=\"" << XmlEscape(r.source) << "\" name=\""
+        << XmlEscape(r.object + " (" + DocumentName(r.document, r.item) + ")") << "\"";
     bool failed = Fails(r, strict);
     if (!failed && r.verdict.warnings.empty()) {
-      cases += "/>\n";
+      out << "/>\n";
       continue;
     }
-    cases += ">\n";
+    out << ">\n";
     if (failed) {
       std::string text;
       for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
-        text += r.verdict.violations[i] + OtherSide(r, i) + "\n";
+        text += r.verdict.violations[i] + OtherSide(report, r, i) + "\n";
       }
       if (strict) {
         for (const auto& w : r.verdict.warnings) text += "warning: " + w + "\n";
       }
       std::string first = r.verdict.violations.empty() ? "warning: " + r.verdict.warnings[0]
                                                        : r.verdict.violations[0];
-      cases += "      <failure message=\"" + XmlEscape(first) + "\" type=\"violation\">" +
-               XmlEscape(text) + "</failure>\n";
+      out << "      <failure message=\"" << XmlEscape(first) << "\" type=\"violation\">"
+          << XmlEscape(text) << "</failure>\n";
     }
     if (!r.verdict.warnings.empty()) {
       std::string text;
       for (const auto& w : r.verdict.warnings) text += "warning: " + w + "\n";
-      cases += "      <system-out>" + XmlEscape(text) + "</system-out>\n";
+      out << "      <system-out>" << XmlEscape(text) << "</system-out>\n";
     }
-    cases += "    </testcase>\n";
+    out << "    </testcase>\n";
   }
-  int tests = static_cast<int>(report.results.size());
-  int errors = static_cast<int>(report.unreadable.size());
   for (const auto& e : report.unreadable) {
-    cases += "    <testcase classname=\"ipguard check\" name=\"" + XmlEscape(e) +
-             "\">\n      <error message=\"" + XmlEscape(e) + "\" type=\"unreadable\"/>\n    </testcase>\n";
+    out << "    <testcase classname=\"ipguard check\" name=\"" << XmlEscape(e)
+        << "\">\n      <error message=\"" << XmlEscape(e) << "\" type=\"unreadable\"/>\n    </testcase>\n";
   }
-  tests += errors;
-  int skipped = report.Skipped();
-  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
-  out += "  <testsuite name=\"ipguard check\" tests=\"" + std::to_string(tests) +
-         "\" failures=\"" + std::to_string(failures) + "\" errors=\"" + std::to_string(errors) +
-         "\" skipped=\"0\">\n";
-  out += "    <properties><property name=\"skippedDocuments\" value=\"" + std::to_string(skipped) +
-         "\"/></properties>\n";
-  out += cases + "  </testsuite>\n</testsuites>\n";
-  return out;
+  out << "  </testsuite>\n</testsuites>\n";
+}
+
+std::string RenderJunit(const CheckReport& report, bool strict) {
+  std::ostringstream out;
+  WriteJunit(report, strict, out);
+  return out.str();
 }
 
 int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
@@ -630,18 +704,17 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
   std::vector<Document> docs;
   std::vector<std::string> errors;
   for (const auto& p : paths) ReadPath(p, in, &docs, &errors);
-  CheckReport report = RunRules(docs, options, from_cluster ? &live : nullptr);
+  CheckReport report = RunRules(std::move(docs), options, from_cluster ? &live : nullptr);
   report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
   // What could be read is checked and reported whatever the format; what
   // could not is named on stderr too, and the exit status is 2.
   for (const auto& e : report.unreadable) err << "ipguard check: " << e << "\n";
   if (output == "json") {
-    out << RenderJson(report, strict).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
-        << "\n";
+    WriteJson(report, strict, out);
   } else if (output == "junit") {
-    out << RenderJunit(report, strict);
+    WriteJunit(report, strict, out);
   } else {
-    out << RenderTable(report, quiet);
+    WriteTable(report, quiet, out);
   }
   return report.ExitCode(strict);
 }

@@ -23,14 +23,13 @@
 
 namespace ipguard {
 
-// Where an object came from: the file ("-" for stdin), its document number
-// and, for an item of a List, its item number (0 otherwise).
+// Where the other side of a collision came from: another object of the
+// input (its result, which names its file, document and item), or the
+// cluster (--from-cluster). Kept small: a report may hold a million.
 struct Origin {
-  std::string source;
-  int document = 0;
-  std::string object;  // "WorkloadCluster team-a/prod"
-  int item = 0;
-  bool in_cluster = false;  // from the cluster (--from-cluster), not the input
+  size_t result = 0;        // index in CheckReport::results, when from the input
+  bool in_cluster = false;  // from the cluster, not the input
+  std::string object;       // when in_cluster: "WorkloadCluster team-a/prod"
 };
 
 struct ObjectResult {
@@ -80,14 +79,21 @@ int ApplyRank(Kind k);
 // With `live` (--from-cluster), the input is applied over those objects
 // instead of an empty cluster: an input object with the identity of a live
 // one replaces it and is judged as its UPDATE (immutable fields included).
-CheckReport RunRules(const std::vector<Document>& docs, const Options& options,
+CheckReport RunRules(std::vector<Document> docs, const Options& options,
                      const std::vector<Object>* live = nullptr);
 
+// The report in each format, written as it goes (a report of a million
+// violations is never built whole in memory). The Render* forms return the
+// same as a string or document, for tests.
 // quiet: only the violations and the result line.
+void WriteTable(const CheckReport& report, bool quiet, std::ostream& out);
 std::string RenderTable(const CheckReport& report, bool quiet = false);
+// What nlohmann::json::dump(2) would write for the report's document.
+void WriteJson(const CheckReport& report, bool strict, std::ostream& out);
 nlohmann::json RenderJson(const CheckReport& report, bool strict = false);
 // JUnit XML, as CI systems show test reports: one test case per object,
 // failed with its violations; warnings in its system-out.
+void WriteJunit(const CheckReport& report, bool strict, std::ostream& out);
 std::string RenderJunit(const CheckReport& report, bool strict = false);
 
 // How --from-cluster reads the live plan: calls on_object with every object

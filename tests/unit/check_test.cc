@@ -228,6 +228,25 @@ TEST(Check, AKindListIsReadItemByItemAndItemsAreNamed) {
   std::filesystem::remove_all(dir);
 }
 
+// The JSON report is written part by part; it is byte for byte what
+// nlohmann/json would print for the whole document, non-UTF-8 included.
+TEST(Check, StreamedJsonIsWhatDumpWouldWrite) {
+  for (const std::string& input :
+       {Example("broken"), Example("clean"), std::string(IPGUARD_SOURCE_DIR) + "/tests/fixtures"}) {
+    SCOPED_TRACE(input);
+    CliRun r = Check({"-o", "json", input});
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(r.out, j.dump(2) + "\n");
+  }
+  CliRun empty = Check({"-o", "json", "-"}, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+  EXPECT_EQ(empty.out, nlohmann::json::parse(empty.out).dump(2) + "\n");
+  CliRun bad = Check({"-o", "json", "-"},
+                     "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: \"r\\xff\"}\n"
+                     "spec: {addresses: [10.0.0.1]}\n");
+  auto j = nlohmann::json::parse(bad.out);
+  EXPECT_EQ(bad.out, j.dump(2) + "\n");
+}
+
 TEST(Check, QuietPrintsOnlyViolationsAndTheResult) {
   CliRun r = Check({"-q", Example("broken")});
   EXPECT_EQ(r.code, 1);
