@@ -1,6 +1,7 @@
 #include "cmd/check.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -252,8 +253,20 @@ std::string XmlEscape(const std::string& s) {
 }  // namespace
 
 CheckReport RunRules(std::vector<Document> docs, const Options& options,
-                     const std::vector<Object>* live) {
+                     const std::vector<Object>* live, const ResultFn& on_result) {
   CheckReport report;
+  // Counted, handed to on_result, and stored (without its messages when
+  // on_result took them).
+  auto finish = [&](ObjectResult r) {
+    report.violations += static_cast<int>(r.verdict.ViolationCount());
+    report.warnings += static_cast<int>(r.verdict.warnings.size());
+    if (on_result) {
+      on_result(report, r);
+      r.verdict = Verdict();
+      r.others = {};
+    }
+    report.results.push_back(std::move(r));
+  };
   struct Pending {
     const Document* doc;
     Object obj;
@@ -286,7 +299,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
         ObjectResult r = result_of(d, kind);
         r.verdict.violations.push_back("apiVersion " + QuoteValue(api) + " is not served: " + kind +
                                        " is " + kGroup + "/" + kVersion);
-        report.results.push_back(std::move(r));
+        finish(std::move(r));
         ++report.objects;
         continue;
       }
@@ -297,7 +310,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
     if (!obj.ok()) {
       ObjectResult r = result_of(d, kind + " (unnamed)");
       r.verdict.violations.push_back(obj.error());
-      report.results.push_back(std::move(r));
+      finish(std::move(r));
       continue;
     }
     pending.push_back({&d, std::move(obj).value()});
@@ -356,87 +369,66 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
       // reported too, as the controller would see objects that got in.
       engine.Upsert(p.obj);
     }
-    report.results.push_back(std::move(r));
-  }
-  for (const auto& r : report.results) {
-    report.violations += static_cast<int>(r.verdict.ViolationCount());
-    report.warnings += static_cast<int>(r.verdict.warnings.size());
+    finish(std::move(r));
   }
   report.plan = BuildPlan(engine);
   return report;
 }
 
-void WriteTable(const CheckReport& report, bool quiet, std::ostream& out) {
-  int skipped = report.Skipped();
-  if (!quiet) {
-    out << "ipguard check: " << Plural(report.objects, "object");
-    if (report.live_objects > 0) out << " over " << report.live_objects << " in the cluster";
-    if (skipped > 0) out << ", " << skipped << " skipped (" << SkippedSummary(report) << ")";
-    out << "\n\n";
-  }
-  const Plan& plan = report.plan;
-  if (!quiet && !plan.networks.empty()) {
-    std::vector<std::vector<std::string>> rows{
-        {"NETWORK", "METHOD", "VLAN", "PREFIX", "TOTAL", "REQUIRED", "FREE", "CLUSTERS"}};
-    for (const auto& n : plan.networks) {
-      rows.push_back({n.name, n.method, std::to_string(n.vlan), n.prefix.empty() ? "-" : n.prefix,
-                      Count(n.usage.total), std::to_string(n.usage.required_by_nodes),
-                      Count(n.usage.free), std::to_string(n.usage.clusters)});
-    }
-    out << Table(rows) << "\n";
-  }
-  for (const auto& n : quiet ? std::vector<PlanNetwork>() : plan.networks) {
-    out << "LogicalNetwork " << n.name << " (" << n.method << ", VLAN " << n.vlan
-        << (n.prefix.empty() ? "" : ", " + n.prefix) << ")\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& p : n.pools) {
-      rows.push_back({n.method == "DHCP" ? "  dhcp scope" : "  node pool", p, ""});
-    }
-    Entries("control plane", n.control_planes, &rows);
-    Entries("load balancer", n.load_balancer_pools, &rows);
-    Entries("reserved", n.reservations, &rows);
-    Entries("service", n.services, &rows);
-    out << Table(rows) << "\n";
-  }
-  if (!quiet && (!plan.shared_load_balancer_pools.empty() || !plan.shared_reservations.empty() ||
-                 !plan.shared_services.empty())) {
-    out << "Every VLAN (objects that name no network or VLAN)\n";
-    std::vector<std::vector<std::string>> rows;
-    Entries("load balancer", plan.shared_load_balancer_pools, &rows);
-    Entries("reserved", plan.shared_reservations, &rows);
-    Entries("service", plan.shared_services, &rows);
-    out << Table(rows) << "\n";
-  }
-  auto list = [&](const char* title, int count, bool violations) {
-    if (count == 0) return;
-    out << title << " (" << count << ")\n";
-    for (const auto& r : report.results) {
-      const auto& messages = violations ? r.verdict.violations : r.verdict.warnings;
-      for (size_t i = 0; i < messages.size(); ++i) {
-        out << "  " << Place(r.source, r.document, r.item) << " " << r.object << ": " << messages[i]
-            << (violations ? OtherSide(report, r, i) : "") << "\n";
-      }
-    }
-    out << "\n";
-  };
-  list("VIOLATIONS", report.violations, true);
-  if (!quiet) list("WARNINGS", report.warnings, false);
-  if (!report.unreadable.empty()) {
-    out << "UNREADABLE (" << report.unreadable.size() << ")\n";
-    for (const auto& e : report.unreadable) out << "  " << e << "\n";
-    out << "\n";
-  }
-  out << "Result: " << Plural(report.violations, "violation") << ", "
-      << Plural(report.warnings, "warning") << "\n";
-}
-
-std::string RenderTable(const CheckReport& report, bool quiet) {
-  std::ostringstream out;
-  WriteTable(report, quiet, out);
-  return out.str();
-}
-
 namespace {
+
+// Text written aside while objects are judged and copied into the output
+// at the end: a temporary file (which the system removes), or memory when
+// none can be made. A report of a million violations is then never held in
+// memory, and comes out in the order and form of a small one.
+class Spill {
+ public:
+  Spill() : file_(std::tmpfile()) {}
+  ~Spill() {
+    if (file_) std::fclose(file_);
+  }
+  Spill(const Spill&) = delete;
+  Spill& operator=(const Spill&) = delete;
+
+  void Write(std::string_view text) {
+    if (text.empty()) return;
+    empty_ = false;
+    if (file_ && std::fwrite(text.data(), 1, text.size(), file_) == text.size()) return;
+    if (file_) {
+      // Out of space for the file: what it holds so far moves to memory.
+      std::fflush(file_);
+      std::rewind(file_);
+      CopyFile(&memory_);
+      std::fclose(file_);
+      file_ = nullptr;
+    }
+    memory_.append(text);
+  }
+  bool empty() const { return empty_; }
+
+  void CopyTo(std::ostream& out) {
+    if (!file_) {
+      out << memory_;
+      return;
+    }
+    std::fflush(file_);
+    std::rewind(file_);
+    char block[1 << 16];
+    size_t n;
+    while ((n = std::fread(block, 1, sizeof block, file_)) > 0) out.write(block, static_cast<std::streamsize>(n));
+  }
+
+ private:
+  void CopyFile(std::string* to) {
+    char block[1 << 16];
+    size_t n;
+    while ((n = std::fread(block, 1, sizeof block, file_)) > 0) to->append(block, n);
+  }
+
+  std::FILE* file_;
+  std::string memory_;
+  bool empty_ = true;
+};
 
 // `j` as dump(2) writes it, nested `depth` levels deep in a document that
 // dump(2) writes: the lines after the first indented by 2 * depth. Strings
@@ -456,29 +448,185 @@ std::string Nested(const json& j, int depth) {
   return out;
 }
 
-// A list of items written one by one, as dump(2) writes a list at depth 1.
-template <typename Each>
-void WriteList(std::ostream& out, const char* key, bool empty, Each each) {
+// A list written as dump(2) writes a member list at depth 1, its items
+// already written (each "\n    " + item, comma-separated) in `items`.
+void WriteList(std::ostream& out, const char* key, Spill& items) {
   out << "  \"" << key << "\": ";
-  if (empty) {
+  if (items.empty()) {
     out << "[]";
     return;
   }
   out << "[";
-  bool first = true;
-  each([&](const json& item) {
-    out << (first ? "\n    " : ",\n    ") << Nested(item, 2);
-    first = false;
-  });
+  items.CopyTo(out);
   out << "\n  ]";
 }
 
 }  // namespace
 
-// The document dump(2) would write for the report, written part by part:
-// a report of a million violations is never held as one JSON document.
+struct ReportWriter::Sections {
+  Spill first;   // table: violations; JSON: violations; JUnit: test cases
+  Spill second;  // table: warnings; JSON: warnings
+};
+
+ReportWriter::ReportWriter(Format format, bool quiet, bool strict)
+    : format_(format), quiet_(quiet), strict_(strict), sections_(new Sections()) {}
+
+ReportWriter::~ReportWriter() = default;
+
+void ReportWriter::Add(const CheckReport& report, const ObjectResult& r) {
+  const auto& violations = r.verdict.violations;
+  const auto& warnings = r.verdict.warnings;
+  switch (format_) {
+    case Format::kTable: {
+      std::string line;
+      for (size_t i = 0; i < violations.size(); ++i) {
+        line.assign("  ").append(Place(r.source, r.document, r.item)).append(" ").append(r.object);
+        line.append(": ").append(violations[i]).append(OtherSide(report, r, i)).append("\n");
+        sections_->first.Write(line);
+      }
+      if (quiet_) break;
+      for (const auto& m : warnings) {
+        line.assign("  ").append(Place(r.source, r.document, r.item)).append(" ").append(r.object);
+        line.append(": ").append(m).append("\n");
+        sections_->second.Write(line);
+      }
+      break;
+    }
+    case Format::kJson: {
+      for (size_t i = 0; i < violations.size(); ++i) {
+        json v = PlaceJson(r.source, r.document, r.item);
+        v["object"] = r.object;
+        v["message"] = violations[i];
+        if (const Origin* o = OtherOf(r, i)) {
+          if (o->in_cluster) {
+            v["other"] = {{"inCluster", true}, {"object", o->object}};
+          } else {
+            const ObjectResult& other = report.results[o->result];
+            v["other"] = PlaceJson(other.source, other.document, other.item);
+            v["other"]["object"] = other.object;
+          }
+        }
+        sections_->first.Write((sections_->first.empty() ? "\n    " : ",\n    ") + Nested(v, 2));
+      }
+      for (const auto& m : warnings) {
+        json w = PlaceJson(r.source, r.document, r.item);
+        w["object"] = r.object;
+        w["message"] = m;
+        sections_->second.Write((sections_->second.empty() ? "\n    " : ",\n    ") + Nested(w, 2));
+      }
+      break;
+    }
+    case Format::kJunit: {
+      ++cases_;
+      bool failed = Fails(r, strict_);
+      failures_ += failed;
+      std::string out = "    <testcase classname=\"" + XmlEscape(r.source) + "\" name=\"" +
+                        XmlEscape(r.object + " (" + DocumentName(r.document, r.item) + ")") + "\"";
+      if (!failed && warnings.empty()) {
+        sections_->first.Write(out + "/>\n");
+        break;
+      }
+      out += ">\n";
+      if (failed) {
+        std::string text;
+        for (size_t i = 0; i < violations.size(); ++i) {
+          text += violations[i] + OtherSide(report, r, i) + "\n";
+        }
+        if (strict_) {
+          for (const auto& w : warnings) text += "warning: " + w + "\n";
+        }
+        std::string first = violations.empty() ? "warning: " + warnings[0] : violations[0];
+        out += "      <failure message=\"" + XmlEscape(first) + "\" type=\"violation\">" +
+               XmlEscape(text) + "</failure>\n";
+      }
+      if (!warnings.empty()) {
+        std::string text;
+        for (const auto& w : warnings) text += "warning: " + w + "\n";
+        out += "      <system-out>" + XmlEscape(text) + "</system-out>\n";
+      }
+      sections_->first.Write(out + "    </testcase>\n");
+      break;
+    }
+  }
+}
+
+void ReportWriter::Finish(const CheckReport& report, std::ostream& out) {
+  switch (format_) {
+    case Format::kTable:
+      FinishTable(report, out);
+      break;
+    case Format::kJson:
+      FinishJson(report, out);
+      break;
+    case Format::kJunit:
+      FinishJunit(report, out);
+      break;
+  }
+}
+
+void ReportWriter::FinishTable(const CheckReport& report, std::ostream& out) {
+  int skipped = report.Skipped();
+  if (!quiet_) {
+    out << "ipguard check: " << Plural(report.objects, "object");
+    if (report.live_objects > 0) out << " over " << report.live_objects << " in the cluster";
+    if (skipped > 0) out << ", " << skipped << " skipped (" << SkippedSummary(report) << ")";
+    out << "\n\n";
+  }
+  const Plan& plan = report.plan;
+  if (!quiet_ && !plan.networks.empty()) {
+    std::vector<std::vector<std::string>> rows{
+        {"NETWORK", "METHOD", "VLAN", "PREFIX", "TOTAL", "REQUIRED", "FREE", "CLUSTERS"}};
+    for (const auto& n : plan.networks) {
+      rows.push_back({n.name, n.method, std::to_string(n.vlan), n.prefix.empty() ? "-" : n.prefix,
+                      Count(n.usage.total), std::to_string(n.usage.required_by_nodes),
+                      Count(n.usage.free), std::to_string(n.usage.clusters)});
+    }
+    out << Table(rows) << "\n";
+  }
+  for (const auto& n : quiet_ ? std::vector<PlanNetwork>() : plan.networks) {
+    out << "LogicalNetwork " << n.name << " (" << n.method << ", VLAN " << n.vlan
+        << (n.prefix.empty() ? "" : ", " + n.prefix) << ")\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : n.pools) {
+      rows.push_back({n.method == "DHCP" ? "  dhcp scope" : "  node pool", p, ""});
+    }
+    Entries("control plane", n.control_planes, &rows);
+    Entries("load balancer", n.load_balancer_pools, &rows);
+    Entries("reserved", n.reservations, &rows);
+    Entries("service", n.services, &rows);
+    out << Table(rows) << "\n";
+  }
+  if (!quiet_ && (!plan.shared_load_balancer_pools.empty() || !plan.shared_reservations.empty() ||
+                  !plan.shared_services.empty())) {
+    out << "Every VLAN (objects that name no network or VLAN)\n";
+    std::vector<std::vector<std::string>> rows;
+    Entries("load balancer", plan.shared_load_balancer_pools, &rows);
+    Entries("reserved", plan.shared_reservations, &rows);
+    Entries("service", plan.shared_services, &rows);
+    out << Table(rows) << "\n";
+  }
+  if (report.violations > 0) {
+    out << "VIOLATIONS (" << report.violations << ")\n";
+    sections_->first.CopyTo(out);
+    out << "\n";
+  }
+  if (!quiet_ && report.warnings > 0) {
+    out << "WARNINGS (" << report.warnings << ")\n";
+    sections_->second.CopyTo(out);
+    out << "\n";
+  }
+  if (!report.unreadable.empty()) {
+    out << "UNREADABLE (" << report.unreadable.size() << ")\n";
+    for (const auto& e : report.unreadable) out << "  " << e << "\n";
+    out << "\n";
+  }
+  out << "Result: " << Plural(report.violations, "violation") << ", "
+      << Plural(report.warnings, "warning") << "\n";
+}
+
+// The document dump(2) would write for the report, written part by part.
 // Members in dump's (sorted) order.
-void WriteJson(const CheckReport& report, bool strict, std::ostream& out) {
+void ReportWriter::FinishJson(const CheckReport& report, std::ostream& out) {
   json nets = json::array();
   for (const auto& n : report.plan.networks) {
     json j = {{"name", n.name},
@@ -496,57 +644,64 @@ void WriteJson(const CheckReport& report, bool strict, std::ostream& out) {
     j["free"] = n.usage.free ? json(*n.usage.free) : json(nullptr);
     nets.push_back(j);
   }
-  int skipped = report.Skipped();
   json every = {{"loadBalancerPools", EntriesJson(report.plan.shared_load_balancer_pools)},
                 {"reservations", EntriesJson(report.plan.shared_reservations)},
                 {"services", EntriesJson(report.plan.shared_services)}};
   json summary = {{"objects", report.objects},
                   {"fromCluster", report.live_objects},
-                  {"skipped", skipped},
+                  {"skipped", report.Skipped()},
                   {"skippedKinds", report.skipped},
                   {"notKubernetesObjects", report.not_objects},
                   {"violations", report.violations},
                   {"warnings", report.warnings},
-                  {"exitCode", report.ExitCode(strict)}};
+                  {"exitCode", report.ExitCode(strict_)}};
   out << "{\n  \"everyDomain\": " << Nested(every, 1) << ",\n  \"networks\": " << Nested(nets, 1)
       << ",\n  \"summary\": " << Nested(summary, 1)
       << ",\n  \"unreadable\": " << Nested(json(report.unreadable), 1) << ",\n";
-  bool any_violation = false, any_warning = false;
-  for (const auto& r : report.results) {
-    any_violation = any_violation || !r.verdict.violations.empty();
-    any_warning = any_warning || !r.verdict.warnings.empty();
-  }
-  WriteList(out, "violations", !any_violation, [&](const auto& emit) {
-    for (const auto& r : report.results) {
-      for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
-        json v = PlaceJson(r.source, r.document, r.item);
-        v["object"] = r.object;
-        v["message"] = r.verdict.violations[i];
-        if (const Origin* o = OtherOf(r, i)) {
-          if (o->in_cluster) {
-            v["other"] = {{"inCluster", true}, {"object", o->object}};
-          } else {
-            const ObjectResult& other = report.results[o->result];
-            v["other"] = PlaceJson(other.source, other.document, other.item);
-            v["other"]["object"] = other.object;
-          }
-        }
-        emit(v);
-      }
-    }
-  });
+  WriteList(out, "violations", sections_->first);
   out << ",\n";
-  WriteList(out, "warnings", !any_warning, [&](const auto& emit) {
-    for (const auto& r : report.results) {
-      for (const auto& m : r.verdict.warnings) {
-        json w = PlaceJson(r.source, r.document, r.item);
-        w["object"] = r.object;
-        w["message"] = m;
-        emit(w);
-      }
-    }
-  });
+  WriteList(out, "warnings", sections_->second);
   out << "\n}\n";
+}
+
+void ReportWriter::FinishJunit(const CheckReport& report, std::ostream& out) {
+  int errors = static_cast<int>(report.unreadable.size());
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  out << "  <testsuite name=\"ipguard check\" tests=\"" << cases_ + errors << "\" failures=\""
+      << failures_ << "\" errors=\"" << errors << "\" skipped=\"0\">\n";
+  out << "    <properties><property name=\"skippedDocuments\" value=\"" << report.Skipped()
+      << "\"/></properties>\n";
+  sections_->first.CopyTo(out);
+  for (const auto& e : report.unreadable) {
+    out << "    <testcase classname=\"ipguard check\" name=\"" << XmlEscape(e)
+        << "\">\n      <error message=\"" << XmlEscape(e) << "\" type=\"unreadable\"/>\n    </testcase>\n";
+  }
+  out << "  </testsuite>\n</testsuites>\n";
+}
+
+namespace {
+
+void WriteStored(const CheckReport& report, ReportWriter::Format format, bool quiet, bool strict,
+                 std::ostream& out) {
+  ReportWriter w(format, quiet, strict);
+  for (const auto& r : report.results) w.Add(report, r);
+  w.Finish(report, out);
+}
+
+}  // namespace
+
+void WriteTable(const CheckReport& report, bool quiet, std::ostream& out) {
+  WriteStored(report, ReportWriter::Format::kTable, quiet, false, out);
+}
+
+std::string RenderTable(const CheckReport& report, bool quiet) {
+  std::ostringstream out;
+  WriteTable(report, quiet, out);
+  return out.str();
+}
+
+void WriteJson(const CheckReport& report, bool strict, std::ostream& out) {
+  WriteStored(report, ReportWriter::Format::kJson, false, strict, out);
 }
 
 json RenderJson(const CheckReport& report, bool strict) {
@@ -556,49 +711,7 @@ json RenderJson(const CheckReport& report, bool strict) {
 }
 
 void WriteJunit(const CheckReport& report, bool strict, std::ostream& out) {
-  int failures = 0;
-  for (const auto& r : report.results) failures += Fails(r, strict);
-  int errors = static_cast<int>(report.unreadable.size());
-  int tests = static_cast<int>(report.results.size()) + errors;
-  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
-  out << "  <testsuite name=\"ipguard check\" tests=\"" << tests << "\" failures=\"" << failures
-      << "\" errors=\"" << errors << "\" skipped=\"0\">\n";
-  out << "    <properties><property name=\"skippedDocuments\" value=\"" << report.Skipped()
-      << "\"/></properties>\n";
-  for (const auto& r : report.results) {
-    out << "    <testcase classname=\"" << XmlEscape(r.source) << "\" name=\""
-        << XmlEscape(r.object + " (" + DocumentName(r.document, r.item) + ")") << "\"";
-    bool failed = Fails(r, strict);
-    if (!failed && r.verdict.warnings.empty()) {
-      out << "/>\n";
-      continue;
-    }
-    out << ">\n";
-    if (failed) {
-      std::string text;
-      for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
-        text += r.verdict.violations[i] + OtherSide(report, r, i) + "\n";
-      }
-      if (strict) {
-        for (const auto& w : r.verdict.warnings) text += "warning: " + w + "\n";
-      }
-      std::string first = r.verdict.violations.empty() ? "warning: " + r.verdict.warnings[0]
-                                                       : r.verdict.violations[0];
-      out << "      <failure message=\"" << XmlEscape(first) << "\" type=\"violation\">"
-          << XmlEscape(text) << "</failure>\n";
-    }
-    if (!r.verdict.warnings.empty()) {
-      std::string text;
-      for (const auto& w : r.verdict.warnings) text += "warning: " + w + "\n";
-      out << "      <system-out>" << XmlEscape(text) << "</system-out>\n";
-    }
-    out << "    </testcase>\n";
-  }
-  for (const auto& e : report.unreadable) {
-    out << "    <testcase classname=\"ipguard check\" name=\"" << XmlEscape(e)
-        << "\">\n      <error message=\"" << XmlEscape(e) << "\" type=\"unreadable\"/>\n    </testcase>\n";
-  }
-  out << "  </testsuite>\n</testsuites>\n";
+  WriteStored(report, ReportWriter::Format::kJunit, false, strict, out);
 }
 
 std::string RenderJunit(const CheckReport& report, bool strict) {
@@ -704,18 +817,20 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
   std::vector<Document> docs;
   std::vector<std::string> errors;
   for (const auto& p : paths) ReadPath(p, in, &docs, &errors);
-  CheckReport report = RunRules(std::move(docs), options, from_cluster ? &live : nullptr);
+  // Each object's lines are written aside as it is judged (ReportWriter),
+  // so the report is never held whole.
+  ReportWriter writer(output == "json"    ? ReportWriter::Format::kJson
+                      : output == "junit" ? ReportWriter::Format::kJunit
+                                          : ReportWriter::Format::kTable,
+                      quiet, strict);
+  CheckReport report = RunRules(
+      std::move(docs), options, from_cluster ? &live : nullptr,
+      [&](const CheckReport& so_far, const ObjectResult& r) { writer.Add(so_far, r); });
   report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
   // What could be read is checked and reported whatever the format; what
   // could not is named on stderr too, and the exit status is 2.
   for (const auto& e : report.unreadable) err << "ipguard check: " << e << "\n";
-  if (output == "json") {
-    WriteJson(report, strict, out);
-  } else if (output == "junit") {
-    WriteJunit(report, strict, out);
-  } else {
-    WriteTable(report, quiet, out);
-  }
+  writer.Finish(report, out);
   return report.ExitCode(strict);
 }
 

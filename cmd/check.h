@@ -12,6 +12,7 @@
 #include <functional>
 #include <iosfwd>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -79,8 +80,41 @@ int ApplyRank(Kind k);
 // With `live` (--from-cluster), the input is applied over those objects
 // instead of an empty cluster: an input object with the identity of a live
 // one replaces it and is judged as its UPDATE (immutable fields included).
+//
+// With `on_result`, each object's result is handed to it as soon as it is
+// judged (with the report so far, whose results hold the other sides of its
+// collisions) and stored without its messages: the caller writes them, and
+// a report of a million violations is never held in memory. The counts are
+// the same either way.
+using ResultFn = std::function<void(const CheckReport& so_far, const ObjectResult& result)>;
 CheckReport RunRules(std::vector<Document> docs, const Options& options,
-                     const std::vector<Object>* live = nullptr);
+                     const std::vector<Object>* live = nullptr, const ResultFn& on_result = nullptr);
+
+// Writes a report in one format, object by object as RunRules judges them
+// (Add), then whole (Finish): the summary, the plan and the sections in
+// their order, each section's lines having waited in a temporary file.
+class ReportWriter {
+ public:
+  enum class Format { kTable, kJson, kJunit };
+  // quiet (table): only the violations and the result line. strict: warnings
+  // fail their object (JUnit) and count in the exit code (JSON summary).
+  ReportWriter(Format format, bool quiet, bool strict);
+  ~ReportWriter();
+  void Add(const CheckReport& so_far, const ObjectResult& result);
+  void Finish(const CheckReport& report, std::ostream& out);
+
+ private:
+  struct Sections;
+  void FinishTable(const CheckReport& report, std::ostream& out);
+  void FinishJson(const CheckReport& report, std::ostream& out);
+  void FinishJunit(const CheckReport& report, std::ostream& out);
+  Format format_;
+  bool quiet_;
+  bool strict_;
+  int cases_ = 0;
+  int failures_ = 0;
+  std::unique_ptr<Sections> sections_;
+};
 
 // The report in each format, written as it goes (a report of a million
 // violations is never built whole in memory). The Render* forms return the

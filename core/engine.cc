@@ -64,9 +64,26 @@ std::string Side(const Use& use, const Object& obj) {
   return Labeled(use.field, use.block) + " of " + obj.Describe();
 }
 
+// Appends Side(use, obj) to `out`.
+void AppendSide(std::string* out, const Use& use, const Object& obj) {
+  use.field.AppendTo(out);
+  out->push_back(' ');
+  out->append(use.block.ToString());
+  out->append(" of ");
+  obj.AppendDescription(out);
+}
+
+// Built in one string: ipguard check may write a million of these.
 std::string CollisionMessage(const Use& use, const Object& obj, const Use& other,
                              const Object& other_obj) {
-  return Side(use, obj) + " " + Verb(use.block, other.block) + " " + Side(other, other_obj);
+  std::string msg;
+  msg.reserve(160);
+  AppendSide(&msg, use, obj);
+  msg.push_back(' ');
+  msg.append(Verb(use.block, other.block));
+  msg.push_back(' ');
+  AppendSide(&msg, other, other_obj);
+  return msg;
 }
 
 bool PortsRepeat(const ServiceSpec& a, const ServiceSpec& b, std::string* which) {
@@ -79,6 +96,18 @@ bool PortsRepeat(const ServiceSpec& a, const ServiceSpec& b, std::string* which)
     }
   }
   return false;
+}
+
+// Whether two Services may share an address: the same sharing key and no
+// port/protocol pair in common. SharingProblem says why not.
+bool MayShare(const ServiceSpec& a, const ServiceSpec& b) {
+  if (a.sharing_key.empty() || a.sharing_key != b.sharing_key) return false;
+  for (const auto& pa : a.ports) {
+    for (const auto& pb : b.ports) {
+      if (pa.port == pb.port && pa.protocol == pb.protocol) return false;
+    }
+  }
+  return true;
 }
 
 // Empty when two Services may share an address; otherwise why not.
@@ -488,7 +517,7 @@ bool Engine::CollidesWith(const Object& obj, const Use& use, const Object& other
                           const Use& other_use) {
   if (!Collides(use.role, other_use.role)) return false;
   if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-    return !SharingProblem(*obj.svc, *other.svc).empty();
+    return !MayShare(*obj.svc, *other.svc);
   }
   return true;
 }
@@ -497,7 +526,7 @@ std::string Engine::CollisionText(const Object& obj, const Use& use, const Objec
                                   const Use& other_use) {
   std::string msg = CollisionMessage(use, obj, other_use, other);
   if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-    msg += ", " + SharingProblem(*obj.svc, *other.svc);
+    msg.append(", ").append(SharingProblem(*obj.svc, *other.svc));
   }
   return msg;
 }

@@ -44,7 +44,7 @@ struct Options {
 // input makes the output, or the work of judging, grow with the square of
 // the objects that share an address.
 inline constexpr size_t kMaxCollisionsListed = 20;
-inline constexpr size_t kMaxCollisionsCounted = 1000;
+inline constexpr size_t kMaxCollisionsCounted = 100;
 
 // "... and 5 more", "... and at least 980 more".
 std::string MoreCollisions(size_t more, bool at_least);

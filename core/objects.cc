@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string_view>
@@ -432,14 +433,30 @@ void ParseService(const json& root, const Meta& meta, Reader& r, ServiceSpec* ou
 
 std::string FieldLabel::str() const {
   std::string out;
+  AppendTo(&out);
+  return out;
+}
+
+void FieldLabel::AppendTo(std::string* out) const {
   for (const char* c = name_; *c; ++c) {
     if (*c == '#') {
-      out += std::to_string(index_);
+      char digits[12];
+      int n = std::snprintf(digits, sizeof digits, "%d", index_);
+      out->append(digits, static_cast<size_t>(n));
     } else {
-      out += *c;
+      out->push_back(*c);
     }
   }
-  return out;
+}
+
+void Object::AppendDescription(std::string* out) const {
+  out->append(KindName(kind));
+  out->push_back(' ');
+  if (!meta.ns.empty()) {
+    out->append(meta.ns);
+    out->push_back('/');
+  }
+  out->append(meta.name);
 }
 
 bool operator==(const FieldLabel& a, const FieldLabel& b) {

@@ -49,6 +49,9 @@ class FieldLabel {
   constexpr FieldLabel(const char* name, int32_t index = -1)  // NOLINT: labels read as literals
       : name_(name), index_(index) {}
   std::string str() const;
+  // Appends str() to `out`, without a string of its own (messages by the
+  // million, in ipguard check's worst cases).
+  void AppendTo(std::string* out) const;
   friend bool operator==(const FieldLabel& a, const FieldLabel& b);
 
  private:
@@ -165,6 +168,8 @@ struct Object {
   std::string Ref() const;
   // "WorkloadCluster team-a/prod".
   std::string Describe() const { return std::string(KindName(kind)) + " " + Ref(); }
+  // Appends Describe() to `out`.
+  void AppendDescription(std::string* out) const;
   // Unique key across kinds: "Kind/namespace/name".
   std::string Key() const;
 };

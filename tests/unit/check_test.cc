@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -245,6 +246,37 @@ TEST(Check, StreamedJsonIsWhatDumpWouldWrite) {
                      "spec: {addresses: [10.0.0.1]}\n");
   auto j = nlohmann::json::parse(bad.out);
   EXPECT_EQ(bad.out, j.dump(2) + "\n");
+}
+
+// ipguard check writes each object's lines as it is judged (ReportWriter);
+// the result is what the report, judged whole and written after, reads.
+TEST(Check, TheStreamedReportIsTheStoredOne) {
+  const std::string dir = Example("broken");
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<Document> docs;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_TRUE(ParseManifests(text, f.string(), &docs).ok());
+  }
+  CheckReport report = RunRules(docs, Options());
+  EXPECT_GT(report.violations, 0);
+  EXPECT_EQ(Check({dir}).out, RenderTable(report));
+  EXPECT_EQ(Check({"-q", dir}).out, RenderTable(report, true));
+  EXPECT_EQ(Check({"-o", "json", dir}).out, RenderJson(report).dump(2) + "\n");
+  EXPECT_EQ(Check({"-o", "junit", dir}).out, RenderJunit(report));
+  EXPECT_EQ(Check({"-o", "junit", "--strict", dir}).out, RenderJunit(report, true));
+  // Handed out as judged, stored without messages, counted the same.
+  int seen = 0;
+  CheckReport streamed = RunRules(docs, Options(), nullptr, [&](const CheckReport&, const ObjectResult& r) {
+    seen += static_cast<int>(r.verdict.ViolationCount());
+  });
+  EXPECT_EQ(seen, report.violations);
+  EXPECT_EQ(streamed.violations, report.violations);
+  EXPECT_EQ(streamed.warnings, report.warnings);
+  for (const auto& r : streamed.results) EXPECT_TRUE(r.verdict.violations.empty());
 }
 
 TEST(Check, QuietPrintsOnlyViolationsAndTheResult) {
