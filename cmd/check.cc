@@ -203,14 +203,6 @@ std::string OtherSide(const CheckReport& report, const ObjectResult& r, size_t i
   return " (other side: " + Place(other.source, other.document, other.item) + ")";
 }
 
-// Where a result's object is in JSON: source, document and, for an item of
-// a List, item.
-json PlaceJson(const std::string& source, int document, int item) {
-  json j = {{"source", source}, {"document", document}};
-  if (item > 0) j["item"] = item;
-  return j;
-}
-
 // An object's case fails: it has violations, or warnings under --strict.
 bool Fails(const ObjectResult& r, bool strict) {
   return !r.verdict.violations.empty() || (strict && !r.verdict.warnings.empty());
@@ -378,12 +370,15 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
 namespace {
 
 // Text written aside while objects are judged and copied into the output
-// at the end: a temporary file (which the system removes), or memory when
-// none can be made. A report of a million violations is then never held in
-// memory, and comes out in the order and form of a small one.
+// at the end: memory up to kSpillInMemory, then a temporary file (which the
+// system removes), or memory still when no file can be made. A report of a
+// million violations is then never held in memory, and comes out in the
+// order and form of a small one.
 class Spill {
  public:
-  Spill() : file_(std::tmpfile()) {}
+  static constexpr size_t kSpillInMemory = 32 << 20;
+
+  Spill() = default;
   ~Spill() {
     if (file_) std::fclose(file_);
   }
@@ -393,16 +388,28 @@ class Spill {
   void Write(std::string_view text) {
     if (text.empty()) return;
     empty_ = false;
-    if (file_ && std::fwrite(text.data(), 1, text.size(), file_) == text.size()) return;
     if (file_) {
-      // Out of space for the file: what it holds so far moves to memory.
-      std::fflush(file_);
-      std::rewind(file_);
-      CopyFile(&memory_);
-      std::fclose(file_);
-      file_ = nullptr;
+      if (std::fwrite(text.data(), 1, text.size(), file_) == text.size()) {
+        in_file_ += text.size();
+        return;
+      }
+      // The file stopped taking text (a full disk): what it holds moves
+      // back to memory, and the rest stays there.
+      BackToMemory();
     }
     memory_.append(text);
+    if (memory_.size() > kSpillInMemory && !no_file_) {
+      file_ = std::tmpfile();
+      if (file_ && std::fwrite(memory_.data(), 1, memory_.size(), file_) == memory_.size()) {
+        in_file_ = memory_.size();
+        memory_.clear();
+        memory_.shrink_to_fit();
+      } else {
+        if (file_) std::fclose(file_);
+        file_ = nullptr;
+        no_file_ = true;
+      }
+    }
   }
   bool empty() const { return empty_; }
 
@@ -415,17 +422,29 @@ class Spill {
     std::rewind(file_);
     char block[1 << 16];
     size_t n;
-    while ((n = std::fread(block, 1, sizeof block, file_)) > 0) out.write(block, static_cast<std::streamsize>(n));
+    while ((n = std::fread(block, 1, sizeof block, file_)) > 0) {
+      out.write(block, static_cast<std::streamsize>(n));
+    }
   }
 
  private:
-  void CopyFile(std::string* to) {
-    char block[1 << 16];
-    size_t n;
-    while ((n = std::fread(block, 1, sizeof block, file_)) > 0) to->append(block, n);
+  // The bytes written whole to the file, read back ahead of memory_.
+  void BackToMemory() {
+    std::string held;
+    std::fflush(file_);
+    std::rewind(file_);
+    held.resize(in_file_);
+    size_t got = std::fread(held.data(), 1, in_file_, file_);
+    held.resize(got);
+    memory_ = std::move(held) + memory_;
+    std::fclose(file_);
+    file_ = nullptr;
+    no_file_ = true;
   }
 
-  std::FILE* file_;
+  size_t in_file_ = 0;
+  std::FILE* file_ = nullptr;
+  bool no_file_ = false;
   std::string memory_;
   bool empty_ = true;
 };
@@ -446,6 +465,80 @@ std::string Nested(const json& j, int depth) {
     }
   }
   return out;
+}
+
+// `s` as a JSON string, as dump() writes it: printable ASCII as it is, and
+// anything else (escapes, UTF-8, bytes that are not UTF-8, written as
+// U+FFFD) by nlohmann/json itself.
+void AppendJsonString(std::string* out, std::string_view s) {
+  bool plain = true;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
+  out->append(json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+// A member of an object that dump(2) writes `depth` levels deep.
+void AppendMember(std::string* out, int depth, const char* key, bool first) {
+  if (!first) out->push_back(',');
+  out->push_back('\n');
+  out->append(static_cast<size_t>(2 * depth), ' ');
+  out->push_back('"');
+  out->append(key);
+  out->append("\": ");
+}
+
+// One violation or warning of the JSON report, as dump(2) writes it as an
+// item of a top-level member's list (members in sorted order), written
+// without building it as a document: a report may hold a million.
+void JsonEntry(const ObjectResult& r, const std::string& message, const Origin* o,
+               const ObjectResult* other, std::string* out) {
+  out->assign("{");
+  AppendMember(out, 3, "document", true);
+  out->append(std::to_string(r.document));
+  if (r.item > 0) {
+    AppendMember(out, 3, "item", false);
+    out->append(std::to_string(r.item));
+  }
+  AppendMember(out, 3, "message", false);
+  AppendJsonString(out, message);
+  AppendMember(out, 3, "object", false);
+  AppendJsonString(out, r.object);
+  if (o) {
+    AppendMember(out, 3, "other", false);
+    out->push_back('{');
+    if (o->in_cluster) {
+      AppendMember(out, 4, "inCluster", true);
+      out->append("true");
+      AppendMember(out, 4, "object", false);
+      AppendJsonString(out, o->object);
+    } else {
+      AppendMember(out, 4, "document", true);
+      out->append(std::to_string(other->document));
+      if (other->item > 0) {
+        AppendMember(out, 4, "item", false);
+        out->append(std::to_string(other->item));
+      }
+      AppendMember(out, 4, "object", false);
+      AppendJsonString(out, other->object);
+      AppendMember(out, 4, "source", false);
+      AppendJsonString(out, other->source);
+    }
+    out->append("\n      }");
+  }
+  AppendMember(out, 3, "source", false);
+  AppendJsonString(out, r.source);
+  out->append("\n    }");
 }
 
 // A list written as dump(2) writes a member list at depth 1, its items
@@ -493,26 +586,18 @@ void ReportWriter::Add(const CheckReport& report, const ObjectResult& r) {
       break;
     }
     case Format::kJson: {
+      std::string entry;
       for (size_t i = 0; i < violations.size(); ++i) {
-        json v = PlaceJson(r.source, r.document, r.item);
-        v["object"] = r.object;
-        v["message"] = violations[i];
-        if (const Origin* o = OtherOf(r, i)) {
-          if (o->in_cluster) {
-            v["other"] = {{"inCluster", true}, {"object", o->object}};
-          } else {
-            const ObjectResult& other = report.results[o->result];
-            v["other"] = PlaceJson(other.source, other.document, other.item);
-            v["other"]["object"] = other.object;
-          }
-        }
-        sections_->first.Write((sections_->first.empty() ? "\n    " : ",\n    ") + Nested(v, 2));
+        const Origin* o = OtherOf(r, i);
+        const ObjectResult* other = o && !o->in_cluster ? &report.results[o->result] : nullptr;
+        JsonEntry(r, violations[i], o, other, &entry);
+        sections_->first.Write(sections_->first.empty() ? "\n    " : ",\n    ");
+        sections_->first.Write(entry);
       }
       for (const auto& m : warnings) {
-        json w = PlaceJson(r.source, r.document, r.item);
-        w["object"] = r.object;
-        w["message"] = m;
-        sections_->second.Write((sections_->second.empty() ? "\n    " : ",\n    ") + Nested(w, 2));
+        JsonEntry(r, m, nullptr, nullptr, &entry);
+        sections_->second.Write(sections_->second.empty() ? "\n    " : ",\n    ");
+        sections_->second.Write(entry);
       }
       break;
     }

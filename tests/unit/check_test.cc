@@ -241,6 +241,22 @@ TEST(Check, StreamedJsonIsWhatDumpWouldWrite) {
   }
   CliRun empty = Check({"-o", "json", "-"}, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
   EXPECT_EQ(empty.out, nlohmann::json::parse(empty.out).dump(2) + "\n");
+  // Items of a List, quotes, control characters, UTF-8 and bytes that are
+  // not UTF-8 in what the entries quote.
+  CliRun items = Check({"-o", "json", "-"},
+                       "apiVersion: v1\nkind: List\nitems:\n"
+                       "- {apiVersion: ipguard.io/v1alpha1, kind: IPReservation, metadata: {name: a},"
+                       " spec: {addresses: [10.0.0.0/24]}}\n"
+                       "- {apiVersion: ipguard.io/v1alpha1, kind: IPReservation, metadata: {name: \"b\\\"\\t\"},"
+                       " spec: {addresses: [\"10.0.0.1\\xe9\"], vlanId: \"caf\xc3\xa9\"}}\n"
+                       "- {apiVersion: ipguard.io/v1alpha1, kind: LoadBalancerPool, metadata: {name: c},"
+                       " spec: {addresses: [10.0.0.5]}}\n");
+  EXPECT_NE(items.out.find("\"item\": 3"), std::string::npos) << items.out;
+  EXPECT_EQ(items.out, nlohmann::json::parse(items.out).dump(2) + "\n");
+  std::string raw = "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+                    "spec: {addresses: [\"10.0.0.1\xff\"]}\n";
+  CliRun invalid = Check({"-o", "json", "-"}, raw);
+  EXPECT_EQ(invalid.out, nlohmann::json::parse(invalid.out).dump(2) + "\n");
   CliRun bad = Check({"-o", "json", "-"},
                      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: \"r\\xff\"}\n"
                      "spec: {addresses: [10.0.0.1]}\n");
@@ -451,8 +467,9 @@ TEST(CheckFromCluster, ACollisionWithALiveObjectNamesItAsInTheCluster) {
       << table.out;
   EXPECT_EQ(cluster.kubeconfig, "/k/config");
   EXPECT_EQ(cluster.context, "prod");
-  auto j = nlohmann::json::parse(
-      Check({"-o", "json", "--from-cluster", "-"}, change, cluster.Reader()).out);
+  const std::string text = Check({"-o", "json", "--from-cluster", "-"}, change, cluster.Reader()).out;
+  auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(text, j.dump(2) + "\n");
   ASSERT_EQ(j["violations"].size(), 1u) << j.dump(1);
   EXPECT_EQ(j["violations"][0]["other"],
             (nlohmann::json{{"inCluster", true}, {"object", "WorkloadCluster team-a/prod"}}));
