@@ -11,9 +11,10 @@
 //   2. runs the built `ipguard check -o json FILE >/dev/null` on each file as
 //      a child process: wall time and the child's peak RSS (wait4).
 //
-//   build/bench/bench_check [--parse-only] [objects] [path/to/ipguard]
+//   build/bench/bench_check [--parse-only] [--keep] [objects] [path/to/ipguard]
 //
-// (--parse-only: no `ipguard check` runs.)
+// (--parse-only: no `ipguard check` runs; --keep: the files stay, to time
+// ipguard check on them by hand.)
 //
 // Timings only; nothing here asserts one.
 #include <malloc.h>
@@ -284,8 +285,11 @@ int main(int argc, char** argv) {
     std::printf("%f %ld %s\n", r.seconds, r.peak_rss_kb, r.outcome.c_str());
     return 0;
   }
-  const bool parse_only = !args.empty() && args[0] == "--parse-only";
-  if (parse_only) args.erase(args.begin());
+  bool parse_only = false, keep = false;
+  while (!args.empty() && (args[0] == "--parse-only" || args[0] == "--keep")) {
+    (args[0] == "--keep" ? keep : parse_only) = true;
+    args.erase(args.begin());
+  }
   const int count = !args.empty() ? std::atoi(args[0].c_str()) : 50000;
   std::string binary =
       args.size() > 1
@@ -332,6 +336,6 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  fs::remove_all(dir);
+  if (!keep) fs::remove_all(dir);
   return 0;
 }
