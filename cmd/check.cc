@@ -376,7 +376,7 @@ namespace {
 // order and form of a small one.
 class Spill {
  public:
-  static constexpr size_t kSpillInMemory = 32 << 20;
+  static constexpr size_t kSpillInMemory = 8 << 20;
 
   Spill() = default;
   ~Spill() {
