@@ -866,7 +866,10 @@ class ChartRbacTest : public ManagerTest {
     json deployment, cluster_role, role;
     for (const json& d : chart) {
       if (d["kind"] == "Deployment") deployment = d;
-      if (d["kind"] == "ClusterRole") cluster_role = d;
+      if (d["kind"] == "ClusterRole" &&
+          d["metadata"]["name"].get<std::string>().find("-manager") != std::string::npos) {
+        cluster_role = d;
+      }
       if (d["kind"] == "Role") role = d;
       if (d["kind"] == "ValidatingWebhookConfiguration") {
         ASSERT_FALSE(fake_->Upsert("validatingwebhookconfigurations", d).is_null());

@@ -776,6 +776,35 @@ EOF
   check_eventually "MetalLB IPAddressPool metallb-system/edge-pool is in the index (a Service from it holds no conflict)" \
     bash -c "kubectl -n team-a get service edge-ingress"
 
+  section "ipguard check --from-cluster with the chart's plan-reader role"
+  # A pipeline's identity: a ServiceAccount bound to the ClusterRole the chart ships for it.
+  kubectl -n "$NS" create serviceaccount e2e-plan-check >/dev/null 2>&1 || true
+  kubectl create clusterrolebinding e2e-plan-check --clusterrole="$RELEASE-plan-reader" \
+    --serviceaccount="$NS:e2e-plan-check" >/dev/null 2>&1 || true
+  local reader_token
+  reader_token=$(kubectl -n "$NS" create token e2e-plan-check --duration=1h 2>&1) || fail "a token of ServiceAccount $NS/e2e-plan-check" "$reader_token"
+  sed -e "s|token: \"[^\"]*\"|token: \"$reader_token\"|" "$WORK/sa.kubeconfig" >"$WORK/reader.kubeconfig"
+  chmod 600 "$WORK/reader.kubeconfig"
+  printf '%s\n' "apiVersion: ipguard.io/v1alpha1" "kind: WorkloadCluster" \
+    "metadata: {name: e2e-from-cluster, namespace: team-b}" "spec:" \
+    "  logicalNetworkName: lnet-prod" "  controlPlaneIP: 10.10.0.150" \
+    "  nodePools: [{name: default, count: 1}]" >"$WORK/new-cluster.yaml"
+  local out rc
+  out=$("$IPGUARD_BIN" check --from-cluster --kubeconfig "$WORK/reader.kubeconfig" "$WORK/new-cluster.yaml" 2>&1)
+  rc=$?
+  if [ "$rc" = 1 ] && [[ $out == *"is inside ipPools[0] 10.10.0.100-10.10.0.199 of LogicalNetwork lnet-prod (other side: in the cluster)"* ]]; then
+    pass "the plan-reader role reads the live plan: a change is judged against it"
+  else
+    fail "the plan-reader role reads the live plan: a change is judged against it" "exit $rc: $out"
+  fi
+  if [ "$(KUBECONFIG=$WORK/reader.kubeconfig kubectl auth can-i update logicalnetworks.ipguard.io 2>/dev/null)" = no ] &&
+     [ "$(KUBECONFIG=$WORK/reader.kubeconfig kubectl auth can-i list secrets -A 2>/dev/null)" = no ]; then
+    pass "the plan-reader role changes nothing and reads no Secret"
+  else
+    fail "the plan-reader role changes nothing and reads no Secret"
+  fi
+  kubectl delete clusterrolebinding e2e-plan-check >/dev/null 2>&1 || true
+
   section "dry run, server-side apply, MetalLB"
   expect_denied "--dry-run=server is judged" \
     "controlPlaneIP 10.10.0.150 of WorkloadCluster team-a/reporting is inside ipPools[0] 10.10.0.100-10.10.0.199 of LogicalNetwork lnet-prod" \
