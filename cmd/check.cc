@@ -159,16 +159,18 @@ int ApplyRank(Kind k) {
       return 0;
     case Kind::kIPReservation:
       return 1;
-    case Kind::kLoadBalancerPool:
+    case Kind::kIPClaim:
       return 2;
-    case Kind::kIPAddressPool:
+    case Kind::kLoadBalancerPool:
       return 3;
-    case Kind::kWorkloadCluster:
+    case Kind::kIPAddressPool:
       return 4;
-    case Kind::kService:
+    case Kind::kWorkloadCluster:
       return 5;
+    case Kind::kService:
+      return 6;
   }
-  return 6;
+  return 7;
 }
 
 int CheckReport::Skipped() const {

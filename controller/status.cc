@@ -119,6 +119,7 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
     case Kind::kIPReservation:
     case Kind::kService:
     case Kind::kIPAddressPool:
+    case Kind::kIPClaim:
       break;
   }
 

@@ -172,7 +172,7 @@ std::string Verdict::Message() const {
 }
 
 bool Collides(Role a, Role b) {
-  if (a > b) std::swap(a, b);  // Role order: pools, scope, gateway, dns, edge, cp, lb, res, svc
+  if (a > b) std::swap(a, b);  // Role order: pools, scope, gateway, dns, edge, cp, lb, res, claim, svc
   switch (a) {
     case Role::kNetworkPool:
     case Role::kDhcpScope:
@@ -183,16 +183,23 @@ bool Collides(Role a, Role b) {
     case Role::kDnsServer:
       // A load balancer must not hand out the router's or a resolver's
       // address; a reservation of them is what reservations are for.
-      return b == Role::kControlPlane || b == Role::kLoadBalancer || IsServiceRole(b);
+      return b == Role::kControlPlane || b == Role::kLoadBalancer || b == Role::kClaim ||
+             IsServiceRole(b);
     case Role::kNetworkEdge:
       // A control-plane IP is judged against its own network's prefix.
-      return b == Role::kLoadBalancer || IsServiceRole(b);
+      return b == Role::kLoadBalancer || b == Role::kClaim || IsServiceRole(b);
     case Role::kControlPlane:
       return true;  // cp, lb, reservation, services
     case Role::kLoadBalancer:
-      return b == Role::kLoadBalancer || b == Role::kReservation;
+      // A claim held by a Service is let in by CollidesWith: a pool is where
+      // a Service's address comes from.
+      return b == Role::kLoadBalancer || b == Role::kReservation || b == Role::kClaim;
     case Role::kReservation:
-      return IsServiceRole(b);  // reservations may overlap each other
+      return b == Role::kClaim || IsServiceRole(b);  // reservations may overlap each other
+    case Role::kClaim:
+      // Everything, but its own holder (CollidesWith): a claim holds its
+      // address for one object alone.
+      return true;
     case Role::kServiceAsked:
     case Role::kServiceHeld:
       return true;  // decided by sharing keys
@@ -265,6 +272,8 @@ Domain Engine::DomainOf(const Object& obj) const {
       return obj.lnet->vlan_id;
     case Kind::kIPReservation:
       return obj.addr->vlan_id ? *obj.addr->vlan_id : kEveryDomain;
+    case Kind::kIPClaim:
+      return obj.claim->vlan_id ? *obj.claim->vlan_id : kEveryDomain;
     case Kind::kIPAddressPool:
       return kEveryDomain;
     default: {
@@ -325,6 +334,9 @@ void VisitUses(const Object& obj, Fn&& fn) {
       return;
     case Kind::kIPReservation:
       all(Role::kReservation, obj.addr->addresses);
+      return;
+    case Kind::kIPClaim:
+      all(Role::kClaim, obj.claim->address);
       return;
     case Kind::kService:
       if (obj.svc->is_load_balancer() && all(Role::kServiceAsked, obj.svc->requested)) {
@@ -516,6 +528,20 @@ std::vector<std::string> Engine::Neighbors(const std::string& key) const {
 bool Engine::CollidesWith(const Object& obj, const Use& use, const Object& other,
                           const Use& other_use) {
   if (!Collides(use.role, other_use.role)) return false;
+  if (obj.kind == Kind::kIPClaim || other.kind == Kind::kIPClaim) {
+    const bool first = obj.kind == Kind::kIPClaim;
+    const Object& claim = first ? obj : other;
+    const Object& peer = first ? other : obj;
+    const Use& peer_use = first ? other_use : use;
+    const ClaimHolder& h = claim.claim->holder;
+    // Its own holder, in the management cluster.
+    if (h.cluster.empty() && peer.kind != Kind::kIPClaim && h.kind == KindName(peer.kind) &&
+        h.ns == peer.meta.ns && h.name == peer.meta.name) {
+      return false;
+    }
+    // A Service's address belongs in a load-balancer pool.
+    if (h.kind == KindName(Kind::kService) && peer_use.role == Role::kLoadBalancer) return false;
+  }
   if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
     return !MayShare(*obj.svc, *other.svc);
   }
@@ -555,6 +581,7 @@ Verdict Engine::Review(Operation op, const Object* old_obj, const Object* obj) c
     case Kind::kLoadBalancerPool:
     case Kind::kIPAddressPool:
     case Kind::kIPReservation:
+    case Kind::kIPClaim:
     case Kind::kService:
       break;
   }
@@ -728,6 +755,24 @@ Verdict Validate(const Object& obj, const Options& options) {
     case Kind::kIPAddressPool:
       need_addresses();
       break;
+    case Kind::kIPClaim: {
+      const ClaimSpec& c = *obj.claim;
+      if (c.address.empty()) {
+        // Unless it was given and did not parse (reported already).
+        bool reported = false;
+        for (const auto& e : obj.errors) reported = reported || e.rfind("spec.address ", 0) == 0;
+        if (!reported) out.push_back("spec.address is required");
+      } else {
+        const std::string want = ClaimName(c.vlan_id, c.address[0].block.first());
+        if (obj.meta.name != want) {
+          out.push_back("metadata.name " + QuoteValue(obj.meta.name) + " must be " + want +
+                        ": a claim is named by its domain and address");
+        }
+      }
+      if (c.holder.kind.empty()) out.push_back("spec.holder.kind is required");
+      if (c.holder.name.empty()) out.push_back("spec.holder.name is required");
+      break;
+    }
     case Kind::kService:
       break;
   }

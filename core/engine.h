@@ -87,6 +87,7 @@ enum class Role : uint8_t {
   kControlPlane,  // WorkloadCluster controlPlaneIP
   kLoadBalancer,  // LoadBalancerPool and MetalLB IPAddressPool addresses
   kReservation,   // IPReservation addresses
+  kClaim,         // IPClaim address
   kServiceAsked,  // Service loadBalancerIP and address annotations
   kServiceHeld,   // Service status.loadBalancer.ingress
 };

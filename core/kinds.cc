@@ -42,6 +42,11 @@ std::vector<KindInfo> MakeKinds() {
       // MetalLB's CRD, not ipguard, says what is declared.
       {Kind::kIPAddressPool, "metallb.io", "v1beta1", "IPAddressPool", "ipaddresspools",
        /*namespaced=*/true, /*opt_in=*/true, /*owns_status=*/false, {}, {"spec.addresses"}},
+      // The ledger: one claim per single address an object asks for, named
+      // by its domain and address so that the API server's uniqueness of
+      // names decides between concurrent requests. No status of its own.
+      {Kind::kIPClaim, kGroup, kVersion, "IPClaim", "ipclaims",
+       /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/false, {}, {"spec"}},
   };
   for (size_t i = 0; i < kinds.size(); ++i) assert(static_cast<size_t>(kinds[i].kind) == i);
   assert(kinds.size() == kKindCount);

@@ -25,8 +25,9 @@ enum class Kind : uint8_t {
   kIPReservation,
   kService,
   kIPAddressPool,
+  kIPClaim,
 };
-inline constexpr int kKindCount = 6;
+inline constexpr int kKindCount = 7;
 
 // ipguard's own API group and the one version it serves.
 inline constexpr char kGroup[] = "ipguard.io";

@@ -175,11 +175,17 @@ const FieldTree* SpecTree(Kind k) {
   static const FieldTree kPool = Tree({{"addresses", {}}, {"logicalNetworkName", {}}});
   static const FieldTree kReservation =
       Tree({{"addresses", {}}, {"vlanId", {}}, {"description", {}}});
+  static const FieldTree kClaim = Tree(
+      {{"address", {}},
+       {"vlanId", {}},
+       {"holder", Tree({{"cluster", {}}, {"apiVersion", {}}, {"kind", {}}, {"namespace", {}},
+                        {"name", {}}, {"uid", {}}})}});
   switch (k) {
     case Kind::kLogicalNetwork: return &kNetwork;
     case Kind::kWorkloadCluster: return &kCluster;
     case Kind::kLoadBalancerPool: return &kPool;
     case Kind::kIPReservation: return &kReservation;
+    case Kind::kIPClaim: return &kClaim;
     default: return nullptr;  // Services and MetalLB's pools are not ipguard's to define
   }
 }
@@ -351,6 +357,39 @@ void ParseAddresses(const json& spec, Reader& r, AddressSpec* out) {
   }
 }
 
+// spec.vlanId of an IPReservation or an IPClaim: 0 to 4094, or absent for
+// every domain.
+void ParseVlan(const json& spec, Reader& r, std::optional<int>* out) {
+  int64_t vlan = 0;
+  if (r.Int(spec, "vlanId", "spec.vlanId", &vlan)) {
+    if (vlan < 0 || vlan > 4094) {
+      r.Error("spec.vlanId", std::to_string(vlan) + " must be between 0 and 4094");
+    } else {
+      *out = static_cast<int>(vlan);
+    }
+  }
+}
+
+void ParseClaim(const json& spec, Reader& r, ClaimSpec* out) {
+  if (const json* a = r.Member(spec, "address")) {
+    if (auto ip = r.Ip(*a, "spec.address")) out->address.push_back({"address", Block::Single(*ip)});
+  }
+  ParseVlan(spec, r, &out->vlan_id);
+  if (const json* h = r.Member(spec, "holder")) {
+    if (!h->is_object()) {
+      r.Error("spec.holder", "must be an object, not " + TypeName(*h));
+      return;
+    }
+    ClaimHolder& holder = out->holder;
+    r.String(*h, "cluster", "spec.holder.cluster", &holder.cluster);
+    r.String(*h, "apiVersion", "spec.holder.apiVersion", &holder.api_version);
+    r.String(*h, "kind", "spec.holder.kind", &holder.kind);
+    r.String(*h, "namespace", "spec.holder.namespace", &holder.ns);
+    r.String(*h, "name", "spec.holder.name", &holder.name);
+    r.String(*h, "uid", "spec.holder.uid", &holder.uid);
+  }
+}
+
 // The addresses a LoadBalancer Service asks for (spec.loadBalancerIP, then
 // each request annotation, without repeats) and its sharing key: shared by
 // the two readers of a Service below.
@@ -463,6 +502,12 @@ bool operator==(const FieldLabel& a, const FieldLabel& b) {
   return a.index_ == b.index_ && std::strcmp(a.name_, b.name_) == 0;
 }
 
+std::string ClaimName(std::optional<int> vlan_id, const IpAddr& address) {
+  std::string name = vlan_id ? "vlan" + std::to_string(*vlan_id) + "-" : "any-";
+  for (char c : address.ToString()) name.push_back(c == ':' ? '-' : c);
+  return name;
+}
+
 std::string ObjectKey(Kind kind, const std::string& ns, const std::string& name) {
   return std::string(KindName(kind)) + "/" + ns + "/" + name;
 }
@@ -554,19 +599,15 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
       break;
     case Kind::kIPReservation: {
       ParseAddresses(*spec, r, &*obj.addr);
-      int64_t vlan = 0;
-      if (r.Int(*spec, "vlanId", "spec.vlanId", &vlan)) {
-        if (vlan < 0 || vlan > 4094) {
-          r.Error("spec.vlanId", std::to_string(vlan) + " must be between 0 and 4094");
-        } else {
-          obj.addr->vlan_id = static_cast<int>(vlan);
-        }
-      }
+      ParseVlan(*spec, r, &obj.addr->vlan_id);
       r.String(*spec, "description", "spec.description", &obj.addr->description);
       break;
     }
     case Kind::kIPAddressPool:
       ParseAddresses(*spec, r, &*obj.addr);
+      break;
+    case Kind::kIPClaim:
+      ParseClaim(*spec, r, &*obj.claim);
       break;
     case Kind::kService:
       break;

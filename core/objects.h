@@ -107,6 +107,30 @@ struct AddressSpec {
   std::string description;
 };
 
+// Who asked for a claimed address: IPClaim spec.holder.
+struct ClaimHolder {
+  std::string cluster;  // empty for the management cluster, else the agent's --cluster-name
+  std::string api_version;
+  std::string kind;
+  std::string ns;
+  std::string name;
+  std::string uid;
+};
+
+// IPClaim: one single address in one domain (or every domain), held by one
+// object.
+struct ClaimSpec {
+  std::vector<LabeledBlock> address;  // the one "address", when it parses as a single address
+  std::optional<int> vlan_id;
+  ClaimHolder holder;
+};
+
+// The name an IPClaim of `address` must have: "vlan<N>-<address>", or
+// "any-<address>" for every domain, with an IPv6 address's ':' written as
+// '-' ("vlan0-fd00--1"), so that the API server's uniqueness of names
+// decides between two claims of one address in one domain.
+std::string ClaimName(std::optional<int> vlan_id, const IpAddr& address);
+
 struct ServicePort {
   int64_t port = 0;
   std::string protocol = "TCP";
@@ -161,6 +185,7 @@ struct Object {
   Box<WorkloadClusterSpec> wlc;
   Box<AddressSpec> addr;
   Box<ServiceSpec> svc;
+  Box<ClaimSpec> claim;
   // One message per field that could not be read, with its full path.
   std::vector<std::string> errors;
 

@@ -81,7 +81,7 @@ CHART="$ROOT/charts/ipguard"
 POD_IPS=(127.1.0.1 127.1.0.2)
 EXAMPLE_NAMESPACES=(team-a team-b team-c team-d team-e lab metallb-system)
 IPGUARD_CRDS=(logicalnetworks.ipguard.io workloadclusters.ipguard.io loadbalancerpools.ipguard.io
-              ipreservations.ipguard.io)
+              ipreservations.ipguard.io ipclaims.ipguard.io)
 METALLB_CRD=ipaddresspools.metallb.io
 CLIENT_CA=${IPGUARD_E2E_CLIENT_CA:-}
 CLIENT_CA_CONFIGMAP=ipguard-webhook-client-ca

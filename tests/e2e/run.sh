@@ -53,7 +53,7 @@ VWC=ipguard-e2e
 LABEL_KEY=app.kubernetes.io/created-by
 LABEL_VALUE=ipguard-e2e
 CRDS=(logicalnetworks.ipguard.io workloadclusters.ipguard.io loadbalancerpools.ipguard.io
-      ipreservations.ipguard.io)
+      ipreservations.ipguard.io ipclaims.ipguard.io)
 
 CREATED_CRDS=()
 MANAGER_PID=""
@@ -259,7 +259,7 @@ webhooks:
       - apiGroups: ["ipguard.io"]
         apiVersions: ["v1alpha1"]
         operations: ["CREATE", "UPDATE"]
-        resources: [logicalnetworks, workloadclusters, loadbalancerpools, ipreservations]
+        resources: [logicalnetworks, workloadclusters, loadbalancerpools, ipreservations, ipclaims]
         scope: "*"
       - apiGroups: ["ipguard.io"]
         apiVersions: ["v1alpha1"]
@@ -520,7 +520,7 @@ leftovers() {
   kubectl get validatingwebhookconfiguration "$VWC" >/dev/null 2>&1 && return 0
   kubectl get namespace "$NS" >/dev/null 2>&1 && return 0
   local kind
-  for kind in logicalnetworks.ipguard.io ipreservations.ipguard.io loadbalancerpools.ipguard.io; do
+  for kind in logicalnetworks.ipguard.io ipreservations.ipguard.io loadbalancerpools.ipguard.io ipclaims.ipguard.io; do
     kubectl get crd "$kind" >/dev/null 2>&1 || continue
     [ -n "$(kubectl get "$kind" -l "$LABEL_KEY=$LABEL_VALUE" -o name 2>/dev/null)" ] && return 0
   done
@@ -537,7 +537,7 @@ delete_test_objects() {
   if [ "$METALLB" = 1 ] && kubectl get crd ipaddresspools.metallb.io >/dev/null 2>&1; then
     kubectl delete ipaddresspools.metallb.io -n "$METALLB_NS" -l "$LABEL_KEY=$LABEL_VALUE" --ignore-not-found >/dev/null 2>&1
   fi
-  for kind in loadbalancerpools.ipguard.io ipreservations.ipguard.io logicalnetworks.ipguard.io; do
+  for kind in ipclaims.ipguard.io loadbalancerpools.ipguard.io ipreservations.ipguard.io logicalnetworks.ipguard.io; do
     kubectl get crd "$kind" >/dev/null 2>&1 || continue
     for _ in 1 2 3; do
       kubectl delete "$kind" -l "$LABEL_KEY=$LABEL_VALUE" --ignore-not-found --timeout=60s >/dev/null 2>&1 && break

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "core/json_util.h"
+#include "core/kinds.h"
 
 namespace ipguard::fakeapi {
 namespace {
@@ -1565,13 +1566,9 @@ void FakeApiServer::AddResource(const std::string& group, const std::string& ver
 }
 
 void FakeApiServer::AddStandardResources() {
-  AddResource("ipguard.io", "v1alpha1", "logicalnetworks", "LogicalNetwork", false);
-  AddResource("ipguard.io", "v1alpha1", "workloadclusters", "WorkloadCluster", true);
-  AddResource("ipguard.io", "v1alpha1", "loadbalancerpools", "LoadBalancerPool", false);
-  AddResource("ipguard.io", "v1alpha1", "ipreservations", "IPReservation", false);
-  AddResource("", "v1", "services", "Service", true);
+  // Every kind ipguard judges, as the registry names it, and what else it touches.
+  for (const KindInfo& k : Kinds()) AddResource(k.group, k.version, k.plural, k.name, k.namespaced);
   AddResource("", "v1", "secrets", "Secret", true);
-  AddResource("metallb.io", "v1beta1", "ipaddresspools", "IPAddressPool", true);
   AddResource("coordination.k8s.io", "v1", "leases", "Lease", true);
   AddResource("events.k8s.io", "v1", "events", "Event", true);
   AddResource("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",

@@ -165,7 +165,7 @@ TEST(CrdSchemas, EveryDefaultPassesItsOwnSchema) {
   EXPECT_GE(defaults, 3) << "vlanId, controlPlane.count and upgradeSurge have defaults";
 }
 
-TEST(CrdSchemas, AreLoaded) { EXPECT_EQ(LoadSchemas().size(), 4u); }
+TEST(CrdSchemas, AreLoaded) { EXPECT_EQ(LoadSchemas().size(), 5u); }
 
 TEST(CrdSchemas, AcceptEveryExampleObject) {
   auto schemas = LoadSchemas();

@@ -34,6 +34,8 @@ TEST(LivePlan, EveryKindIsReadPageByPageWithItsApiVersionAndKind) {
   ScriptEmpty(&t, "/apis/ipguard.io/v1alpha1/workloadclusters");
   t.Script({"GET", "/api/v1/services", 200,
             List(R"({"metadata":{"name":"web","namespace":"shop"}},"not an object")")});
+  t.Script({"GET", "/apis/ipguard.io/v1alpha1/ipclaims", 200,
+            List(R"({"metadata":{"name":"vlan10-10.0.0.5"}})")});
   kube::Client client(&t);
   std::vector<std::string> seen;
   Status s = ReadLivePlan(client, [&](json& o) {
@@ -43,7 +45,8 @@ TEST(LivePlan, EveryKindIsReadPageByPageWithItsApiVersionAndKind) {
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(seen, (std::vector<std::string>{
                       "ipguard.io/v1alpha1 LogicalNetwork a", "ipguard.io/v1alpha1 LogicalNetwork b",
-                      "v1 Service web", "metallb.io/v1beta1 IPAddressPool p"}));
+                      "v1 Service web", "metallb.io/v1beta1 IPAddressPool p",
+                      "ipguard.io/v1alpha1 IPClaim vlan10-10.0.0.5"}));
 }
 
 TEST(LivePlan, MetalLBPoolsAreReadOnlyWhereServed) {
@@ -54,6 +57,7 @@ TEST(LivePlan, MetalLBPoolsAreReadOnlyWhereServed) {
   t.Script({"GET", "/apis/metallb.io/v1beta1/ipaddresspools", 404,
             R"({"kind":"Status","reason":"NotFound","message":"the server could not find the requested resource","code":404})"});
   ScriptEmpty(&t, "/api/v1/services");
+  ScriptEmpty(&t, "/apis/ipguard.io/v1alpha1/ipclaims");
   kube::Client client(&t);
   EXPECT_TRUE(ReadLivePlan(client, [](json&) {}).ok());
 }
