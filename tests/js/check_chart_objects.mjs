@@ -216,8 +216,8 @@ for (const kube of ["1.26.0", "1.30.0"]) {
   const resources = one(docs, "ValidatingWebhookConfiguration", "ipguard-resources").webhooks?.[0] ?? {};
   const services = one(docs, "ValidatingWebhookConfiguration", "ipguard-services").webhooks?.[0] ?? {};
   const kinds = new Set((resources.rules ?? []).flatMap((r) => r.apiGroups.includes("ipguard.io") ? r.resources : []));
-  check(["logicalnetworks", "workloadclusters", "loadbalancerpools", "ipreservations"].every((k) => kinds.has(k)),
-        `${kube}: the resources webhook covers ipguard's four kinds`, [...kinds].join(", "));
+  check(["logicalnetworks", "workloadclusters", "loadbalancerpools", "ipreservations", "ipclaims"].every((k) => kinds.has(k)),
+        `${kube}: the resources webhook covers ipguard's five kinds`, [...kinds].join(", "));
   check(resources.failurePolicy === "Fail", `${kube}: ipguard's kinds fail closed`, resources.failurePolicy);
   check(services.failurePolicy === "Ignore", `${kube}: Services fail open`, services.failurePolicy);
   check((services.rules ?? []).some((r) => eq(r.apiGroups, [""]) && r.resources.includes("services")), `${kube}: the Services webhook covers Services`);
@@ -492,7 +492,7 @@ for (const [setName, docs] of Object.entries(renders)) {
   check(find(docs, "ServiceMonitor").length === (flags.includes("serviceMonitor.enabled=true") ? 1 : 0) &&
         find(docs, "PrometheusRule").length === (flags.includes("prometheusRule.enabled=true") ? 1 : 0),
         `${setName}: ServiceMonitor and PrometheusRule only when enabled`);
-  check(find(docs, "CustomResourceDefinition").length === 4, `${setName}: --include-crds gives the four CRDs`);
+  check(find(docs, "CustomResourceDefinition").length === 5, `${setName}: --include-crds gives the five CRDs`);
 }
 
 console.log(`chart objects: ${Object.keys(renders).length} renders, ${Object.values(renders).flat().length} objects`);

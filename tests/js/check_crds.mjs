@@ -42,7 +42,7 @@ const COLUMN_FORMATS = {
 };
 
 const files = readdirSync(join(root, "crds")).filter((f) => f.endsWith(".yaml")).sort();
-check(files.length === 4, "crds/: four CRDs", files.join(", "));
+check(files.length === 5, "crds/: five CRDs", files.join(", "));
 
 for (const file of files) {
   const docs = parseAllDocuments(readFileSync(join(root, "crds", file), "utf8")).map((d) => d.toJS());
