@@ -5,7 +5,12 @@
 #include <set>
 #include <type_traits>
 
+#include <nlohmann/json.hpp>
+
 namespace ipguard {
+
+using nlohmann::json;
+
 namespace {
 
 using Method = LogicalNetworkSpec::Method;
@@ -555,6 +560,50 @@ std::string Engine::CollisionText(const Object& obj, const Use& use, const Objec
     msg.append(", ").append(SharingProblem(*obj.svc, *other.svc));
   }
   return msg;
+}
+
+json ClaimObject(const WantedClaim& claim) {
+  const ClaimHolder& h = claim.holder;
+  json holder = {{"kind", h.kind}, {"name", h.name}};
+  if (!h.cluster.empty()) holder["cluster"] = h.cluster;
+  if (!h.api_version.empty()) holder["apiVersion"] = h.api_version;
+  if (!h.ns.empty()) holder["namespace"] = h.ns;
+  if (!h.uid.empty()) holder["uid"] = h.uid;
+  json spec = {{"address", claim.address.ToString()}, {"holder", holder}};
+  if (claim.vlan_id) spec["vlanId"] = *claim.vlan_id;
+  return {{"apiVersion", InfoOf(Kind::kIPClaim).ApiVersion()},
+          {"kind", KindName(Kind::kIPClaim)},
+          {"metadata", {{"name", claim.name}}},
+          {"spec", spec}};
+}
+
+bool SameHolder(const ClaimHolder& a, const ClaimHolder& b) {
+  return a.cluster == b.cluster && a.kind == b.kind && a.ns == b.ns && a.name == b.name;
+}
+
+std::vector<WantedClaim> Engine::ClaimsOf(const Object& obj, const std::string& cluster) const {
+  std::vector<WantedClaim> out;
+  Role asks;
+  if (obj.kind == Kind::kWorkloadCluster) {
+    asks = Role::kControlPlane;
+  } else if (obj.kind == Kind::kService && obj.svc->is_load_balancer()) {
+    asks = Role::kServiceAsked;
+  } else {
+    return out;
+  }
+  const Domain domain = DomainOf(obj);
+  std::optional<int> vlan;
+  if (domain != kEveryDomain) vlan = domain;
+  ClaimHolder holder{cluster, obj.api_version, KindName(obj.kind), obj.meta.ns, obj.meta.name,
+                     obj.meta.uid};
+  for (const Use& use : UsesOf(obj)) {
+    if (use.role != asks || !use.block.is_single()) continue;
+    std::string name = ClaimName(vlan, use.block.first());
+    bool seen = false;
+    for (const auto& c : out) seen = seen || c.name == name;
+    if (!seen) out.push_back({std::move(name), use.block.first(), vlan, holder});
+  }
+  return out;
 }
 
 std::string MoreCollisions(size_t more, bool at_least) {

@@ -77,6 +77,22 @@ struct Verdict {
 // check` and the controller (Ready=False, reason InvalidSpec) all ask this.
 Verdict Validate(const Object& obj, const Options& options);
 
+// An IPClaim that an object needs (Engine::ClaimsOf).
+struct WantedClaim {
+  std::string name;  // ClaimName(vlan_id, address)
+  IpAddr address;
+  std::optional<int> vlan_id;
+  ClaimHolder holder;
+};
+
+// The IPClaim object to create for `claim`, as the API server takes it.
+nlohmann::json ClaimObject(const WantedClaim& claim);
+
+// Whether two holders are the same object (cluster, kind, namespace and
+// name): a claim that exists for the same holder is its own (a retry, an
+// update), one for another holder is a collision.
+bool SameHolder(const ClaimHolder& a, const ClaimHolder& b);
+
 // What an address is used for; decides which uses collide (see Collides()).
 enum class Role : uint8_t {
   kNetworkPool,   // LogicalNetwork ipPools
@@ -181,6 +197,12 @@ class Engine {
   Domain DomainOf(const Object& obj) const;
   // Address uses of an object (Services: asked-for and held).
   std::vector<Use> UsesOf(const Object& obj) const;
+  // The IPClaims an object needs once admitted: one for each single address
+  // it asks for (a WorkloadCluster's controlPlaneIP, each address a
+  // LoadBalancer Service asks for), in its domain given the networks stored
+  // now, held by it in `cluster` (empty: the management cluster). Nothing
+  // for other kinds, and nothing twice.
+  std::vector<WantedClaim> ClaimsOf(const Object& obj, const std::string& cluster = "") const;
 
   // Visits stored objects of one kind, in no particular order.
   void ForEach(Kind kind, const std::function<void(const Object&)>& fn) const;

@@ -262,3 +262,73 @@ TEST_F(EngineTest, PendingObjectsKeepTheirOwnIndexThroughReindexing) {
 
 }  // namespace
 }  // namespace ipguard
+
+namespace ipguard {
+namespace {
+
+// The claims an admitted object needs: its single asked-for addresses in
+// its domain, each named by domain and address, held by it.
+TEST(ClaimsOf, OneClaimPerSingleAskedAddressInTheObjectsDomain) {
+  Engine e;
+  e.Upsert(testing_util::Obj(
+      testing_util::Network("lnet-prod", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99")));
+  Object wlc = testing_util::Obj(testing_util::Cluster("team-a", "prod", "lnet-prod", "10.20.0.10"));
+  wlc.meta.uid = "u-1";
+  auto claims = e.ClaimsOf(wlc);
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].name, "vlan10-10.20.0.10");
+  EXPECT_EQ(claims[0].vlan_id, 10);
+  EXPECT_EQ(claims[0].holder.kind, "WorkloadCluster");
+  EXPECT_EQ(claims[0].holder.ns, "team-a");
+  EXPECT_EQ(claims[0].holder.name, "prod");
+  EXPECT_EQ(claims[0].holder.cluster, "");
+  nlohmann::json object = ClaimObject(claims[0]);
+  EXPECT_EQ(object["metadata"]["name"], "vlan10-10.20.0.10");
+  EXPECT_EQ(object["spec"]["address"], "10.20.0.10");
+  EXPECT_EQ(object["spec"]["vlanId"], 10);
+  EXPECT_EQ(object["spec"]["holder"]["uid"], "u-1");
+  EXPECT_FALSE(object["spec"]["holder"].contains("cluster"));
+  // The claim object, read back, is a valid claim that its holder does not collide with.
+  auto read = ParseObject(object);
+  ASSERT_TRUE(read.ok()) << read.error();
+  EXPECT_TRUE(Validate(*read, Options()).violations.empty());
+  e.Upsert(wlc);
+  EXPECT_TRUE(e.Review(Operation::kCreate, nullptr, &*read).allowed());
+
+  // A Service without a network lives in every domain; each address once;
+  // the agent's cluster name is the holder's.
+  Object svc = testing_util::Obj(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n"
+      "  annotations: {metallb.io/loadBalancerIPs: '10.30.0.5,fd00::1'}\n"
+      "spec: {type: LoadBalancer, loadBalancerIP: 10.30.0.5}\n");
+  auto svc_claims = e.ClaimsOf(svc, "edge-1");
+  ASSERT_EQ(svc_claims.size(), 2u);
+  EXPECT_EQ(svc_claims[0].name, "any-10.30.0.5");
+  EXPECT_EQ(svc_claims[1].name, "any-fd00--1");
+  EXPECT_FALSE(svc_claims[0].vlan_id.has_value());
+  EXPECT_EQ(ClaimObject(svc_claims[1])["spec"]["holder"]["cluster"], "edge-1");
+
+  // Nothing for kinds that ask for ranges, or Services of other types.
+  EXPECT_TRUE(e.ClaimsOf(testing_util::Obj("apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\n"
+                                           "metadata: {name: r}\nspec: {addresses: [10.0.0.1]}\n"))
+                  .empty());
+  EXPECT_TRUE(e.ClaimsOf(testing_util::Obj("apiVersion: v1\nkind: Service\nmetadata: {name: c, "
+                                           "namespace: shop}\nspec: {type: ClusterIP}\n"))
+                  .empty());
+}
+
+TEST(ClaimsOf, SameHolderIsClusterKindNamespaceAndName) {
+  ClaimHolder a{"", "v1", "Service", "shop", "web", "u-1"};
+  ClaimHolder b = a;
+  b.uid = "u-2";  // recreated: the same holder
+  b.api_version = "";
+  EXPECT_TRUE(SameHolder(a, b));
+  b.cluster = "edge-1";
+  EXPECT_FALSE(SameHolder(a, b));
+  b = a;
+  b.name = "api";
+  EXPECT_FALSE(SameHolder(a, b));
+}
+
+}  // namespace
+}  // namespace ipguard
