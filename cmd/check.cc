@@ -190,19 +190,31 @@ const Origin* OtherOf(const ObjectResult& r, size_t index) {
   return nullptr;
 }
 
-// "b.yaml #3", or "b.yaml #3 item 2" for an item of a List.
-std::string Place(const std::string& source, int document, int item) {
-  return source + " #" + std::to_string(document) +
-         (item > 0 ? " item " + std::to_string(item) : "");
+// Appends "b.yaml #3", or "b.yaml #3 item 2" for an item of a List.
+void AppendPlace(std::string* out, const std::string& source, int document, int item) {
+  out->append(source).append(" #").append(std::to_string(document));
+  if (item > 0) out->append(" item ").append(std::to_string(item));
 }
 
-// " (other side: b.yaml #3)", or nothing.
-std::string OtherSide(const CheckReport& report, const ObjectResult& r, size_t index) {
+// Appends " (other side: b.yaml #3)", or nothing.
+void AppendOtherSide(std::string* out, const CheckReport& report, const ObjectResult& r,
+                     size_t index) {
   const Origin* o = OtherOf(r, index);
-  if (!o) return "";
-  if (o->in_cluster) return " (other side: in the cluster)";
+  if (!o) return;
+  if (o->in_cluster) {
+    out->append(" (other side: in the cluster)");
+    return;
+  }
   const ObjectResult& other = report.results[o->result];
-  return " (other side: " + Place(other.source, other.document, other.item) + ")";
+  out->append(" (other side: ");
+  AppendPlace(out, other.source, other.document, other.item);
+  out->push_back(')');
+}
+
+std::string OtherSide(const CheckReport& report, const ObjectResult& r, size_t index) {
+  std::string out;
+  AppendOtherSide(&out, report, r, index);
+  return out;
 }
 
 // An object's case fails: it has violations, or warnings under --strict.
@@ -573,16 +585,20 @@ void ReportWriter::Add(const CheckReport& report, const ObjectResult& r) {
   const auto& warnings = r.verdict.warnings;
   switch (format_) {
     case Format::kTable: {
+      // "  FILE #N OBJECT: ", once for all the object's lines.
+      std::string head = "  ";
+      AppendPlace(&head, r.source, r.document, r.item);
+      head.append(" ").append(r.object).append(": ");
       std::string line;
       for (size_t i = 0; i < violations.size(); ++i) {
-        line.assign("  ").append(Place(r.source, r.document, r.item)).append(" ").append(r.object);
-        line.append(": ").append(violations[i]).append(OtherSide(report, r, i)).append("\n");
+        line.assign(head).append(violations[i]);
+        AppendOtherSide(&line, report, r, i);
+        line.push_back('\n');
         sections_->first.Write(line);
       }
       if (quiet_) break;
       for (const auto& m : warnings) {
-        line.assign("  ").append(Place(r.source, r.document, r.item)).append(" ").append(r.object);
-        line.append(": ").append(m).append("\n");
+        line.assign(head).append(m).push_back('\n');
         sections_->second.Write(line);
       }
       break;

@@ -557,7 +557,15 @@ std::string Engine::CollisionText(const Object& obj, const Use& use, const Objec
                                   const Use& other_use) {
   std::string msg = CollisionMessage(use, obj, other_use, other);
   if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-    msg.append(", ").append(SharingProblem(*obj.svc, *other.svc));
+    const ServiceSpec& a = *obj.svc;
+    const ServiceSpec& b = *other.svc;
+    // The common reason appended in place (it is most of a million messages
+    // in ipguard check's worst case); the rest from SharingProblem.
+    if (a.sharing_key.empty() || b.sharing_key.empty() || a.sharing_key != b.sharing_key) {
+      msg.append(", and the two do not carry the same sharing key");
+    } else {
+      msg.append(", ").append(SharingProblem(a, b));
+    }
   }
   return msg;
 }
