@@ -65,17 +65,20 @@ std::string Labeled(const FieldLabel& field, const Block& block) {
 // "spec.ipPools[0] 10.0.0.50-10.0.0.99", for messages about an object's own fields.
 std::string SpecField(const LabeledBlock& b) { return "spec." + Labeled(b.field, b.block); }
 
-std::string Side(const Use& use, const Object& obj) {
-  return Labeled(use.field, use.block) + " of " + obj.Describe();
-}
-
-// Appends Side(use, obj) to `out`.
+// Appends "ipPools[0] 10.0.0.50-10.0.0.99 of LogicalNetwork lnet-prod": one
+// side of a collision.
 void AppendSide(std::string* out, const Use& use, const Object& obj) {
   use.field.AppendTo(out);
   out->push_back(' ');
   out->append(use.block.ToString());
   out->append(" of ");
   obj.AppendDescription(out);
+}
+
+std::string Side(const Use& use, const Object& obj) {
+  std::string out;
+  AppendSide(&out, use, obj);
+  return out;
 }
 
 // Built in one string: ipguard check may write a million of these.
@@ -91,11 +94,13 @@ std::string CollisionMessage(const Use& use, const Object& obj, const Use& other
   return msg;
 }
 
-bool PortsRepeat(const ServiceSpec& a, const ServiceSpec& b, std::string* which) {
+// Whether two Services use one port/protocol pair; the first in `which`
+// when it is given.
+bool PortsRepeat(const ServiceSpec& a, const ServiceSpec& b, std::string* which = nullptr) {
   for (const auto& pa : a.ports) {
     for (const auto& pb : b.ports) {
       if (pa.port == pb.port && pa.protocol == pb.protocol) {
-        *which = std::to_string(pa.port) + "/" + pa.protocol;
+        if (which) *which = std::to_string(pa.port) + "/" + pa.protocol;
         return true;
       }
     }
@@ -103,28 +108,27 @@ bool PortsRepeat(const ServiceSpec& a, const ServiceSpec& b, std::string* which)
   return false;
 }
 
-// Whether two Services may share an address: the same sharing key and no
-// port/protocol pair in common. SharingProblem says why not.
-bool MayShare(const ServiceSpec& a, const ServiceSpec& b) {
-  if (a.sharing_key.empty() || a.sharing_key != b.sharing_key) return false;
-  for (const auto& pa : a.ports) {
-    for (const auto& pb : b.ports) {
-      if (pa.port == pb.port && pa.protocol == pb.protocol) return false;
-    }
-  }
-  return true;
+bool SameSharingKey(const ServiceSpec& a, const ServiceSpec& b) {
+  return !a.sharing_key.empty() && a.sharing_key == b.sharing_key;
 }
 
-// Empty when two Services may share an address; otherwise why not.
-std::string SharingProblem(const ServiceSpec& a, const ServiceSpec& b) {
-  if (a.sharing_key.empty() || b.sharing_key.empty() || a.sharing_key != b.sharing_key) {
-    return "and the two do not carry the same sharing key";
+// Whether two Services may share an address: the same sharing key and no
+// port/protocol pair in common. Decided without building a reason, as
+// CollidesWith asks it for every overlap it visits.
+bool MayShare(const ServiceSpec& a, const ServiceSpec& b) {
+  return SameSharingKey(a, b) && !PortsRepeat(a, b);
+}
+
+// Appends why two Services that collide may not share their address.
+void AppendSharingProblem(std::string* out, const ServiceSpec& a, const ServiceSpec& b) {
+  if (!SameSharingKey(a, b)) {
+    out->append("and the two do not carry the same sharing key");
+    return;
   }
   std::string port;
   if (PortsRepeat(a, b, &port)) {
-    return "and both use port " + port + " under sharing key " + QuoteValue(a.sharing_key);
+    out->append("and both use port " + port + " under sharing key " + QuoteValue(a.sharing_key));
   }
-  return "";
 }
 
 void CheckOverlapsWithin(const std::vector<LabeledBlock>& blocks, Verdict* v) {
@@ -557,15 +561,8 @@ std::string Engine::CollisionText(const Object& obj, const Use& use, const Objec
                                   const Use& other_use) {
   std::string msg = CollisionMessage(use, obj, other_use, other);
   if (IsServiceRole(use.role) && IsServiceRole(other_use.role)) {
-    const ServiceSpec& a = *obj.svc;
-    const ServiceSpec& b = *other.svc;
-    // The common reason appended in place (it is most of a million messages
-    // in ipguard check's worst case); the rest from SharingProblem.
-    if (a.sharing_key.empty() || b.sharing_key.empty() || a.sharing_key != b.sharing_key) {
-      msg.append(", and the two do not carry the same sharing key");
-    } else {
-      msg.append(", ").append(SharingProblem(a, b));
-    }
+    msg.append(", ");
+    AppendSharingProblem(&msg, *obj.svc, *other.svc);
   }
   return msg;
 }

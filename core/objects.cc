@@ -488,6 +488,12 @@ void FieldLabel::AppendTo(std::string* out) const {
   }
 }
 
+std::string Object::Describe() const {
+  std::string out;
+  AppendDescription(&out);
+  return out;
+}
+
 void Object::AppendDescription(std::string* out) const {
   out->append(KindName(kind));
   out->push_back(' ');

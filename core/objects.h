@@ -192,7 +192,7 @@ struct Object {
   // "name" for cluster-scoped kinds, "namespace/name" otherwise.
   std::string Ref() const;
   // "WorkloadCluster team-a/prod".
-  std::string Describe() const { return std::string(KindName(kind)) + " " + Ref(); }
+  std::string Describe() const;
   // Appends Describe() to `out`.
   void AppendDescription(std::string* out) const;
   // Unique key across kinds: "Kind/namespace/name".

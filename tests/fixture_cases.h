@@ -38,6 +38,17 @@ inline std::vector<RuleCase> LoadCases() {
   return cases;
 }
 
+// Every object a case names, in the order it comes: those that exist, then
+// the object under review and its old version.
+inline std::vector<json> CaseObjects(const json& c) {
+  std::vector<json> docs;
+  for (const auto& e : c.value("existing", json::array())) docs.push_back(e);
+  for (const char* key : {"object", "oldObject"}) {
+    if (c.contains(key)) docs.push_back(c[key]);
+  }
+  return docs;
+}
+
 inline std::string TestName(const testing::TestParamInfo<RuleCase>& info) {
   std::string n = info.param.file + "__" + info.param.name;
   for (char& c : n) {

@@ -92,37 +92,34 @@ Result<Object> ReadObject(json j, const std::string& request_ns, const char* wha
   return obj;
 }
 
-}  // namespace
-
-const JsonProjection& AdmissionReviewProjection() {
-  static const JsonProjection* const kProjection = [] {
-    JsonProjection request;
-    for (const char* key : {"uid", "kind", "operation", "namespace", "dryRun"}) request.Keep(key);
-    request.Keep("userInfo", std::move(JsonProjection().Keep("username")));
-    request.Keep("object", ObjectProjection()).Keep("oldObject", ObjectProjection());
-    auto* p = new JsonProjection();
-    p->Keep("apiVersion").Keep("kind").Keep("request", std::move(request));
-    return p;
-  }();
-  return *kProjection;
+// What DecodeReview reads of a review whose objects `object` narrows.
+JsonProjection ReviewProjection(const JsonProjection& object) {
+  JsonProjection request;
+  for (const char* key : {"uid", "kind", "operation", "namespace", "dryRun"}) request.Keep(key);
+  request.Keep("userInfo", std::move(JsonProjection().Keep("username")));
+  request.Keep("object", object).Keep("oldObject", object);
+  JsonProjection p;
+  p.Keep("apiVersion").Keep("kind").Keep("request", std::move(request));
+  return p;
 }
-
-namespace {
 
 // AdmissionReviewProjection with a Service's objects narrowed to what
 // DecodeServiceReview reads.
 const JsonProjection& ServiceReviewProjection() {
-  static const JsonProjection* const kProjection = [] {
-    JsonProjection request;
-    for (const char* key : {"uid", "kind", "operation", "namespace", "dryRun"}) request.Keep(key);
-    request.Keep("userInfo", std::move(JsonProjection().Keep("username")));
-    request.Keep("object", ServiceReadProjection()).Keep("oldObject", ServiceReadProjection());
-    auto* p = new JsonProjection();
-    p->Keep("apiVersion").Keep("kind").Keep("request", std::move(request));
-    return p;
-  }();
+  static const JsonProjection* const kProjection =
+      new JsonProjection(ReviewProjection(ServiceReadProjection()));
   return *kProjection;
 }
+
+}  // namespace
+
+const JsonProjection& AdmissionReviewProjection() {
+  static const JsonProjection* const kProjection =
+      new JsonProjection(ReviewProjection(ObjectProjection()));
+  return *kProjection;
+}
+
+namespace {
 
 // The request of a Service review, read in place by DecodeServiceReview.
 // Every read returns false on anything left to DecodeReviewDocument.

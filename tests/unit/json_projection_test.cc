@@ -194,12 +194,7 @@ TEST(JsonProjectionTest, ParseObjectReadsTheSameFromObjectProjection) {
     const json& c = rc.spec;
     ASSERT_FALSE(c.contains("error")) << rc.file;
     Engine engine;
-    std::vector<json> docs;
-    for (const auto& e : c.value("existing", json::array())) docs.push_back(e);
-    for (const char* key : {"object", "oldObject"}) {
-      if (c.contains(key)) docs.push_back(c[key]);
-    }
-    for (const json& doc : docs) {
+    for (const json& doc : testing_util::CaseObjects(c)) {
       SCOPED_TRACE(rc.file + "/" + rc.name + ": " + doc.dump());
       const std::string text = doc.dump();
       auto whole = ParseObject(json::parse(text));

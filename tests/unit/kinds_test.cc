@@ -185,12 +185,7 @@ TEST(KindRegistry, ParseObjectReadsTheSameFromTrimmedObjects) {
     const json& c = rc.spec;
     ASSERT_FALSE(c.contains("error")) << rc.file;
     Engine engine;
-    std::vector<json> docs;
-    for (const auto& e : c.value("existing", json::array())) docs.push_back(e);
-    for (const char* key : {"object", "oldObject"}) {
-      if (c.contains(key)) docs.push_back(c[key]);
-    }
-    for (const json& doc : docs) {
+    for (const json& doc : testing_util::CaseObjects(c)) {
       SCOPED_TRACE(rc.file + "/" + rc.name + ": " + doc.dump());
       auto parsed = ParseObject(doc);
       if (!parsed.ok()) continue;
