@@ -8,6 +8,7 @@
 #include <iterator>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace ipguard {
 namespace {
@@ -329,14 +330,14 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
   // those it replaces are what its objects update.
   std::unordered_map<std::string, const Object*> replaced;
   if (live) {
-    std::unordered_map<std::string, const Object*> by_key;
-    for (const Object& o : *live) by_key[o.Key()] = &o;
-    for (const Pending& p : pending) {
-      auto it = by_key.find(p.obj.Key());
-      if (it != by_key.end()) replaced.emplace(it->first, it->second);
-    }
+    std::unordered_set<std::string> input;
+    for (const Pending& p : pending) input.insert(p.obj.Key());
     for (const Object& o : *live) {
-      if (replaced.count(o.Key())) continue;
+      std::string key = o.Key();
+      if (input.count(key)) {
+        replaced.emplace(std::move(key), &o);
+        continue;
+      }
       engine.Upsert(o);
       ++report.live_objects;
     }
@@ -345,24 +346,26 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
   std::unordered_map<std::string, size_t> first_seen;
   for (const Pending& p : pending) {
     const Document& d = *p.doc;
+    const std::string key = p.obj.Key();
     ObjectResult r = result_of(d, p.obj.Describe());
     ++report.objects;
-    auto [it, fresh] = first_seen.emplace(p.obj.Key(), report.results.size());
+    auto [it, fresh] = first_seen.emplace(key, report.results.size());
     if (!fresh) {
       const ObjectResult& first = report.results[it->second];
       r.verdict.violations.push_back(p.obj.Describe() + " is defined more than once (first in " +
                                      first.source + ": " +
                                      DocumentName(first.document, first.item) + ")");
     } else {
-      auto old = replaced.find(p.obj.Key());
-      r.verdict = old == replaced.end()
-                      ? engine.Review(Operation::kCreate, nullptr, &p.obj)
-                      : engine.Review(Operation::kUpdate, old->second, &p.obj);
-      r.verdict.PutFirst(d.problems);
-      for (const auto& [index, key] : r.verdict.others) {
-        const Object* o = engine.Find(key);
+      auto old = replaced.find(key);
+      Verdict v = old == replaced.end() ? engine.Review(Operation::kCreate, nullptr, &p.obj)
+                                        : engine.Review(Operation::kUpdate, old->second, &p.obj);
+      // The document's problems (result_of) go ahead of what the rules found.
+      v.PutFirst(std::move(r.verdict.violations));
+      r.verdict = std::move(v);
+      for (const auto& [index, other_key] : r.verdict.others) {
+        const Object* o = engine.Find(other_key);
         if (!o) continue;
-        auto other = first_seen.find(key);
+        auto other = first_seen.find(other_key);
         if (other != first_seen.end()) {
           r.others.push_back({index, Origin{other->second, false, {}}});
         } else if (live) {
