@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -104,9 +105,10 @@ class HttpServer::Impl {
   // connection pinned to one of them: no strands, no handler hopping
   // between threads, no cross-thread wakeups on the hot path (measured in
   // docs/performance.md).
-  Impl(ServerOptions options, Handler handler)
+  Impl(ServerOptions options, AsyncHandler handler)
       : options_(std::move(options)),
         handler_(std::move(handler)),
+        life_(std::make_shared<Life>()),
         iocs_(MakeContexts(std::max(1, options_.threads))),
         acceptor_(*iocs_[0]),
         reload_timer_(*iocs_[0]),
@@ -169,6 +171,21 @@ class HttpServer::Impl {
     for (auto& ioc : iocs_) ioc->stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    // An answer that comes from now on has nowhere to go; the sessions that
+    // wait for one go now, while the contexts their streams use exist.
+    std::vector<std::shared_ptr<void>> sessions;
+    {
+      std::lock_guard<std::mutex> l(life_->mu);
+      life_->alive = false;
+      for (auto& weak : life_->waiting) {
+        if (auto w = weak.lock()) {
+          std::lock_guard<std::mutex> wl(w->mu);
+          sessions.push_back(std::move(w->session));
+        }
+      }
+      life_->waiting.clear();
+    }
+    sessions.clear();
   }
 
   int port() const { return port_; }
@@ -211,14 +228,44 @@ class HttpServer::Impl {
     std::lock_guard<std::mutex> l(ctx_mu_);
     return ctx_;
   }
-  ServerResponse Handle(const ServerRequest& r) {
+  // Whether the server can still take an answer: a Reply that outlives
+  // the server (held by a thread writing to the API server) finds it gone
+  // and does nothing.
+  // A request whose answer is still to come, holding its session.
+  struct Waiting {
+    std::atomic<bool> answered{false};
+    std::mutex mu;
+    std::shared_ptr<void> session;
+  };
+  struct Life {
+    std::mutex mu;
+    bool alive = true;
+    std::vector<std::weak_ptr<Waiting>> waiting;
+  };
+  const std::shared_ptr<Life>& life() const { return life_; }
+  // Keeps track of `w` until Stop(), which lets go of its session.
+  void Wait(const std::shared_ptr<Waiting>& w) {
+    std::lock_guard<std::mutex> l(life_->mu);
+    if (!life_->alive) return;
+    auto& list = life_->waiting;
+    if (list.size() >= 64 && list.size() == list.capacity()) {
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [](const std::weak_ptr<Waiting>& x) { return x.expired(); }),
+                 list.end());
+    }
+    list.push_back(w);
+  }
+
+  // Runs the handler; `reply` is called once, by the handler or here.
+  void Handle(const ServerRequest& r, Reply reply) {
     try {
-      return handler_(r);
+      handler_(r, reply);
     } catch (const std::exception& e) {
       // A handler should never throw; if it does, the client still gets an
-      // answer and the server keeps serving.
-      return ServerResponse{500, "text/plain; charset=utf-8",
-                            std::string("internal error: ") + e.what() + "\n"};
+      // answer (unless the handler answered first) and the server keeps
+      // serving.
+      reply(ServerResponse{500, "text/plain; charset=utf-8",
+                           std::string("internal error: ") + e.what() + "\n"});
     }
   }
   std::atomic<int> in_flight_{0};
@@ -289,7 +336,8 @@ class HttpServer::Impl {
   }
 
   ServerOptions options_;
-  Handler handler_;
+  AsyncHandler handler_;
+  std::shared_ptr<Life> life_;
   std::vector<std::unique_ptr<asio::io_context>> iocs_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   size_t next_ = 0;  // the context for the next connection (acceptor's thread only)
@@ -422,10 +470,40 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     bool keep_alive = req.keep_alive() && !server_->stopping();
     bool head = req.method() == http::verb::head;
     parser_.reset();
-    ServerResponse out = server_->Handle(in);
-    in = ServerRequest();
     ReleaseBody();
-    Respond(out.status, out.content_type, std::move(out.body), keep_alive, out.headers, head);
+    // The answer goes out on this connection's thread: in place when the
+    // handler answers there, posted to it when the answer comes from
+    // another thread. Until then the session is kept by `waiting`, which
+    // the server empties when it stops, so a Reply held past the server's
+    // life keeps nothing of it alive.
+    auto waiting = std::make_shared<HttpServer::Impl::Waiting>();
+    waiting->session = this->shared_from_this();
+    auto reply = [waiting, life = server_->life(), keep_alive, head](ServerResponse out) {
+      if (waiting->answered.exchange(true)) return;
+      auto respond = [keep_alive, head](const std::shared_ptr<Session>& self, ServerResponse& o) {
+        self->Respond(o.status, o.content_type, std::move(o.body), keep_alive, o.headers, head);
+      };
+      std::shared_ptr<void> held;
+      {
+        std::lock_guard<std::mutex> l(waiting->mu);
+        held = std::move(waiting->session);
+      }
+      if (!held) return;
+      auto self = std::static_pointer_cast<Session>(std::move(held));
+      auto executor = self->stream_.get_executor();
+      auto& ioc = static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
+      if (ioc.get_executor().running_in_this_thread()) return respond(self, out);
+      std::lock_guard<std::mutex> l(life->mu);
+      if (!life->alive) {
+        // Stopped: let the session go while the server's contexts, which
+        // its stream belongs to, still exist (Stop() waits for this lock).
+        self.reset();
+        return;
+      }
+      asio::post(executor, [self, out = std::move(out), respond]() mutable { respond(self, out); });
+    };
+    server_->Handle(in, std::move(reply));
+    if (!waiting->answered.load()) server_->Wait(waiting);
   }
 
   void Refuse(int status, const std::string& why,
@@ -604,6 +682,11 @@ void HttpServer::Impl::OnAccepted(tcp::socket socket) {
 }
 
 HttpServer::HttpServer(ServerOptions options, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(options),
+                                   [h = std::move(handler)](const ServerRequest& r, Reply reply) {
+                                     reply(h(r));
+                                   })) {}
+HttpServer::HttpServer(ServerOptions options, AsyncHandler handler)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
 HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
 Status HttpServer::Start() { return impl_->Start(); }

@@ -22,7 +22,8 @@
 // HEAD gets the headers of the answer without its body; a client that sends
 // `Expect: 100-continue` is told to go on before its body is read.
 //
-// Thread-safe. The handler runs on the server's threads, concurrently.
+// Thread-safe. The handler runs on the server's threads, concurrently; an
+// AsyncHandler may answer from any thread.
 #ifndef IPGUARD_WEBHOOK_SERVER_H_
 #define IPGUARD_WEBHOOK_SERVER_H_
 
@@ -53,6 +54,17 @@ struct ServerResponse {
 };
 
 using Handler = std::function<ServerResponse(const ServerRequest&)>;
+
+// Sends the answer to one request. Call it once, from any thread (later
+// calls do nothing); after the server has stopped it does nothing.
+using Reply = std::function<void(ServerResponse)>;
+// A handler that may answer later: it returns at once and calls `reply`
+// when the answer is ready, from whichever thread has it, so that no
+// server thread ever waits on anything but the handler's own work (a review
+// that writes to the API server must not hold a thread the API server's
+// next call to this server needs). A request not yet answered counts as
+// in flight for Stop()'s grace.
+using AsyncHandler = std::function<void(const ServerRequest&, Reply)>;
 
 // Counters of the server since Start(), for metrics.
 struct ServerStats {
@@ -96,6 +108,7 @@ struct ServerOptions {
 class HttpServer {
  public:
   HttpServer(ServerOptions options, Handler handler);
+  HttpServer(ServerOptions options, AsyncHandler handler);
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -305,6 +305,73 @@ TEST_F(ServerTest, StopFinishesARequestInFlight) {
 }
 
 
+// An answer that comes later, from another thread, leaves the server's one
+// thread free: a second client is answered while the first still waits, and
+// the late answer then reaches the first client on its own connection.
+TEST_F(ServerTest, AnAnswerFromAnotherThreadLeavesTheServerThreadFree) {
+  std::mutex mu;
+  std::vector<Reply> waiting;
+  ServerOptions o;
+  o.threads = 1;
+  server_ = std::make_unique<HttpServer>(o, AsyncHandler([&](const ServerRequest& r, Reply reply) {
+    if (r.target == "/later") {
+      std::lock_guard<std::mutex> l(mu);
+      waiting.push_back(std::move(reply));
+      return;
+    }
+    reply(ServerResponse{200, "text/plain", "now"});
+  }));
+  ASSERT_TRUE(server_->Start().ok());
+  TestClient slow(server_->port(), false), quick(server_->port(), false);
+  ASSERT_EQ(slow.Connect(), "");
+  ASSERT_EQ(quick.Connect(), "");
+  HttpReply late;
+  std::thread t([&] { late = slow.Request("POST", "/later", "x", true); });
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(mu);
+    return waiting.size() == 1;
+  }));
+  HttpReply now = quick.Request("POST", "/now", "y", true);
+  ASSERT_TRUE(now.ok) << now.error;
+  EXPECT_EQ(now.body, "now");
+  std::thread answerer([&] {
+    std::lock_guard<std::mutex> l(mu);
+    waiting[0](ServerResponse{200, "text/plain", "later"});
+    waiting[0](ServerResponse{500, "text/plain", "a second answer is ignored"});
+  });
+  answerer.join();
+  t.join();
+  ASSERT_TRUE(late.ok) << late.error;
+  EXPECT_EQ(late.body, "later");
+  // The connection goes on with the next request.
+  HttpReply again = slow.Request("POST", "/now", "z", false);
+  ASSERT_TRUE(again.ok) << again.error;
+  EXPECT_EQ(again.body, "now");
+}
+
+// A request still unanswered when the server stops gets no answer, and an
+// answer that comes after the server is gone does nothing.
+TEST_F(ServerTest, AnAnswerAfterStopIsDropped) {
+  Reply kept;
+  std::atomic<bool> entered{false};
+  ServerOptions o;
+  server_ = std::make_unique<HttpServer>(o, AsyncHandler([&](const ServerRequest&, Reply reply) {
+    kept = std::move(reply);
+    entered = true;
+  }));
+  ASSERT_TRUE(server_->Start().ok());
+  TestClient c(server_->port(), false);
+  ASSERT_EQ(c.Connect(), "");
+  HttpReply reply;
+  std::thread t([&] { reply = c.Request("POST", "/x", "", false); });
+  ASSERT_TRUE(Eventually([&] { return entered.load(); }));
+  server_->Stop(std::chrono::milliseconds(50));
+  t.join();
+  EXPECT_FALSE(reply.ok);
+  server_.reset();
+  kept(ServerResponse{200, "text/plain", "too late"});  // must not touch the freed server
+}
+
 // HEAD gets the header lines a POST would get, and no body: the next answer
 // on the same connection starts right after them.
 TEST_F(ServerTest, HeadGetsTheHeadersWithoutABody) {
