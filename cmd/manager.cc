@@ -31,6 +31,7 @@
 #include "kube/store.h"
 #include "webhook/admission.h"
 #include "webhook/cert_rotator.h"
+#include "webhook/claims.h"
 #include "webhook/handler.h"
 #include "webhook/server.h"
 
@@ -64,6 +65,11 @@ const char kManagerUsage[] =
     "  --max-connections N          webhook connections open at once (default 1000)\n"
     "  --max-holds-per-requester N  admitted objects one requester (userInfo) may hold\n"
     "                               before the watch shows them (default 256)\n"
+    "  --claims=true|false          write an IPClaim for each single address admitted, so\n"
+    "                               replicas and agents share one ledger (default true)\n"
+    "  --claim-timeout DURATION     longest an admission waits on its claims, at most a third\n"
+    "                               of the API server's webhook timeout (default 2s)\n"
+    "  --claim-writers N            threads writing claims (default 4)\n"
     "  --metrics-port N             plain HTTP /metrics (default 8080)\n"
     "  --probe-port N               plain HTTP /healthz and /readyz (default 8081)\n"
     "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: "
@@ -231,6 +237,23 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
           start = comma + 1;
         }
       }
+    } else if (a == "--claims") {
+      s = boolean(&o.claims);
+    } else if (a == "--claim-timeout") {
+      if ((s = take(&v)).ok()) {
+        auto d = kube::ParseDuration(v);
+        if (!d || d->count() < 100 || d->count() > 30000) {
+          return Status::Error("--claim-timeout must be a duration from 100ms to 30s, not \"" + v +
+                               "\"");
+        }
+        o.claim_timeout = *d;
+      }
+    } else if (a == "--claim-writers") {
+      if ((s = take(&v)).ok()) {
+        auto n = ParseCount(a, v, 1, 64);
+        if (!n.ok()) return n.status();
+        o.claim_writers = *n;
+      }
     } else if (a == "--workers") {
       if ((s = take(&v)).ok()) {
         auto n = ParseCount(a, v, 1, 64);
@@ -278,6 +301,7 @@ struct Manager::Impl {
   std::unique_ptr<kube::LeaderElector> elector;
   std::unique_ptr<Controller> controller;
   std::unique_ptr<webhook::CertRotator> rotator;
+  std::unique_ptr<webhook::ClaimWriter> claim_writer;
   std::vector<std::unique_ptr<Informer>> informers;
   std::unique_ptr<webhook::HttpServer> webhook_server, metrics_server, probe_server;
   std::vector<std::thread> threads;
@@ -342,6 +366,7 @@ struct Manager::Impl {
     metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram,
                      "Time to reconcile one object.");
     webhook::DescribeAdmissionMetrics(&metrics);
+    webhook::DescribeClaimMetrics(&metrics);
     metrics.Describe("ipguard_leader", T::kGauge, "1 while this replica holds the Lease.");
     metrics.Describe("ipguard_informers_synced", T::kGauge, "1 once every informer has listed.");
     metrics.Describe("ipguard_pending_admissions", T::kGauge,
@@ -555,6 +580,17 @@ struct Manager::Impl {
       so.client_ca_file = options.client_ca;
       so.max_connections = static_cast<size_t>(options.max_connections);
       so.log = [](const std::string& line) { spdlog::error("webhook: {}", line); };
+      webhook::ClaimSettings cs;
+      if (options.claims) {
+        webhook::ClaimWriterOptions wo;
+        wo.threads = options.claim_writers;
+        claim_writer = std::make_unique<webhook::ClaimWriter>(&client, clock, &metrics, wo);
+        claim_writer->Start();
+        cs.ledger = claim_writer.get();
+        cs.clock = clock;
+        cs.self_username = options.self_username;
+        cs.timeout = options.claim_timeout;
+      }
       webhook::AdmissionHandler handler(
           &state, &metrics, AdmissionOptions{options.metallb}, [](const AdmissionOutcome& out) {
             // One line per verdict whatever the request: long messages are cut.
@@ -567,8 +603,12 @@ struct Manager::Impl {
               spdlog::warn("unreadable AdmissionReview (uid {}): {}",
                            out.uid.empty() ? "-" : CutUtf8(out.uid, 253), message);
             }
-          });
-      webhook_server = std::make_unique<webhook::HttpServer>(so, handler);
+          },
+          cs);
+      webhook_server = std::make_unique<webhook::HttpServer>(
+          so, webhook::AsyncHandler([handler](const webhook::ServerRequest& r, webhook::Reply reply) {
+            handler.Serve(r, std::move(reply));
+          }));
       if (Status s = webhook_server->Start(); !s.ok())
         return Status::Error("webhook: " + s.message());
     }
@@ -610,6 +650,13 @@ struct Manager::Impl {
       threads.emplace_back([this] { elector->Run(); });
     }
     started = true;
+    if (claim_writer) {
+      spdlog::info("claims: written at admission{}",
+                   options.self_username.empty()
+                       ? " (who this process is at the API server is unknown: its own claims are "
+                         "judged like any other)"
+                       : " as " + options.self_username);
+    }
     spdlog::info(
         "manager started: {} kinds watched, webhook port {}, metrics port {}, probe port {}",
         informers.size(), webhook_server ? webhook_server->port() : -1,
@@ -650,6 +697,7 @@ struct Manager::Impl {
     // the requests in flight.
     controller->Stop();
     if (webhook_server) webhook_server->Stop(std::chrono::seconds(5));
+    if (claim_writer) claim_writer->Stop();
     if (rotator) rotator->Stop();
     if (elector) elector->Stop();  // Run() releases the Lease on its way out
     for (auto& inf : informers) inf->reflector->Stop();
@@ -751,6 +799,7 @@ int RunManager(const std::vector<std::string>& args, std::ostream& err) {
     err << "ipguard manager: " << config.error() << "\n";
     return 2;
   }
+  options.self_username = kube::UsernameOf(*config);
   if (options.ns.empty()) {
     const char* pod_ns = std::getenv("POD_NAMESPACE");
     options.ns = pod_ns && *pod_ns ? pod_ns : !config->ns.empty() ? config->ns : "ipguard-system";

@@ -5,6 +5,7 @@
 #ifndef IPGUARD_CMD_MANAGER_H_
 #define IPGUARD_CMD_MANAGER_H_
 
+#include <chrono>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -35,6 +36,14 @@ struct ManagerOptions {
   std::string client_ca;  // PEM file: only clients with a certificate it signed
   int max_connections = 1000;
   int max_holds_per_requester = 256;
+  // IPClaims written at admission (the ledger shared by every replica and
+  // agent), each admission waiting at most claim_timeout on them.
+  bool claims = true;
+  std::chrono::milliseconds claim_timeout{2000};
+  int claim_writers = 4;
+  // Not a flag: who this process is at the API server (kube::UsernameOf),
+  // so that the claims it writes are admitted at once.
+  std::string self_username;
   std::string probe_bind = "0.0.0.0";
   int metrics_port = 8080;  // 0: any free port; -1: none
   int probe_port = 8081;

@@ -606,7 +606,7 @@ std::vector<WantedClaim> Engine::ClaimsOf(const Object& obj, const std::string& 
     std::string name = ClaimName(vlan, use.block.first());
     bool seen = false;
     for (const auto& c : out) seen = seen || c.name == name;
-    if (!seen) out.push_back({std::move(name), use.block.first(), vlan, holder});
+    if (!seen) out.push_back({std::move(name), use.field, use.block.first(), vlan, holder});
   }
   return out;
 }

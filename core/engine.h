@@ -80,6 +80,7 @@ Verdict Validate(const Object& obj, const Options& options);
 // An IPClaim that an object needs (Engine::ClaimsOf).
 struct WantedClaim {
   std::string name;  // ClaimName(vlan_id, address)
+  FieldLabel field;  // the holder's field that asks for the address
   IpAddr address;
   std::optional<int> vlan_id;
   ClaimHolder holder;

@@ -502,6 +502,26 @@ void Object::AppendDescription(std::string* out) const {
     out->push_back('/');
   }
   out->append(meta.name);
+  // A claim stands for its holder: the holder is what a user looks for.
+  if (kind == Kind::kIPClaim && !claim->holder.name.empty()) {
+    out->append(" (held by ");
+    AppendHolder(out, claim->holder);
+    out->push_back(')');
+  }
+}
+
+void AppendHolder(std::string* out, const ClaimHolder& h) {
+  out->append(h.kind.empty() ? "object" : h.kind);
+  out->push_back(' ');
+  if (!h.ns.empty()) {
+    out->append(h.ns);
+    out->push_back('/');
+  }
+  out->append(h.name);
+  if (!h.cluster.empty()) {
+    out->append(" in cluster ");
+    out->append(h.cluster);
+  }
 }
 
 bool operator==(const FieldLabel& a, const FieldLabel& b) {

@@ -117,6 +117,10 @@ struct ClaimHolder {
   std::string uid;
 };
 
+// "Service shop/web", "WorkloadCluster team-a/prod in cluster edge-1": who
+// holds a claim, for messages.
+void AppendHolder(std::string* out, const ClaimHolder& holder);
+
 // IPClaim: one single address in one domain (or every domain), held by one
 // object.
 struct ClaimSpec {

@@ -12,11 +12,13 @@ using nlohmann::json;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-HttpRequest Req(std::string method, std::string path, std::string body = "") {
+HttpRequest Req(std::string method, std::string path, std::string body = "",
+                std::chrono::milliseconds timeout = {}) {
   HttpRequest r;
   r.method = std::move(method);
   r.path = std::move(path);
   r.body = std::move(body);
+  if (timeout.count() > 0) r.timeout = timeout;
   return r;
 }
 
@@ -148,8 +150,9 @@ ApiResult<json> Client::Answer(const HttpRequest& request) {
   return body;
 }
 
-ApiResult<json> Client::Get(const Resource& r, const std::string& ns, const std::string& name) {
-  return Call(Req("GET", r.Path(ns, name)));
+ApiResult<json> Client::Get(const Resource& r, const std::string& ns, const std::string& name,
+                            std::chrono::milliseconds timeout) {
+  return Call(Req("GET", r.Path(ns, name), "", timeout));
 }
 
 ApiResult<std::string> Client::ListPages(const Resource& r, const std::string& ns,
@@ -229,8 +232,9 @@ ApiResult<json> Client::List(const Resource& r, const std::string& ns, const Lis
   return list;
 }
 
-ApiResult<json> Client::Create(const Resource& r, const std::string& ns, const json& obj) {
-  return Call(Req("POST", r.Path(ns), Dump(obj)));
+ApiResult<json> Client::Create(const Resource& r, const std::string& ns, const json& obj,
+                               std::chrono::milliseconds timeout) {
+  return Call(Req("POST", r.Path(ns), Dump(obj), timeout));
 }
 
 ApiResult<json> Client::Update(const Resource& r, const json& obj) {
@@ -263,8 +267,9 @@ ApiResult<json> Client::Patch(const Resource& r, const std::string& ns, const st
   return Call(req);
 }
 
-ApiResult<json> Client::Delete(const Resource& r, const std::string& ns, const std::string& name) {
-  return Call(Req("DELETE", r.Path(ns, name)));
+ApiResult<json> Client::Delete(const Resource& r, const std::string& ns, const std::string& name,
+                               std::chrono::milliseconds timeout) {
+  return Call(Req("DELETE", r.Path(ns, name), "", timeout));
 }
 
 }  // namespace ipguard::kube

@@ -6,6 +6,7 @@
 #ifndef IPGUARD_KUBE_CLIENT_H_
 #define IPGUARD_KUBE_CLIENT_H_
 
+#include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -90,7 +91,10 @@ class Client {
     on_write_failure_ = std::move(observer);
   }
 
-  ApiResult<nlohmann::json> Get(const Resource& r, const std::string& ns, const std::string& name);
+  // `timeout` (Get, Create, Delete): how long to wait for the answer;
+  // zero for the transport's default (30 s).
+  ApiResult<nlohmann::json> Get(const Resource& r, const std::string& ns, const std::string& name,
+                                std::chrono::milliseconds timeout = {});
   // Fetches every page (limit/continue) and returns one list whose
   // metadata.resourceVersion is the first page's.
   ApiResult<nlohmann::json> List(const Resource& r, const std::string& ns,
@@ -112,7 +116,8 @@ class Client {
   ApiResult<ListMeta> StreamList(const Resource& r, const std::string& ns, const std::string& query,
                                  const std::function<bool(std::string_view item)>& on_item);
   ApiResult<nlohmann::json> Create(const Resource& r, const std::string& ns,
-                                   const nlohmann::json& obj);
+                                   const nlohmann::json& obj,
+                                   std::chrono::milliseconds timeout = {});
   ApiResult<nlohmann::json> Update(const Resource& r, const nlohmann::json& obj);
   // Writes only the status subresource; obj carries metadata.resourceVersion
   // for optimistic concurrency (409 when stale).
@@ -122,7 +127,8 @@ class Client {
                                   const nlohmann::json& patch, PatchType type,
                                   const std::string& subresource = "");
   ApiResult<nlohmann::json> Delete(const Resource& r, const std::string& ns,
-                                   const std::string& name);
+                                   const std::string& name,
+                                   std::chrono::milliseconds timeout = {});
 
   Transport* transport() const { return transport_; }
 

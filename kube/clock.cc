@@ -1,5 +1,7 @@
 #include "kube/clock.h"
 
+#include <cctype>
+#include <cstdlib>
 #include <ctime>
 
 namespace ipguard::kube {
@@ -17,6 +19,36 @@ std::string RealClock::NowRfc3339() const {
   return FormatRfc3339(std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count());
+}
+
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& v) {
+  double total_ms = 0;
+  size_t i = 0;
+  bool any = false;
+  while (i < v.size()) {
+    if (!std::isdigit(static_cast<unsigned char>(v[i])) && v[i] != '.') return std::nullopt;
+    char* stop = nullptr;
+    double n = std::strtod(v.c_str() + i, &stop);
+    size_t used = static_cast<size_t>(stop - (v.c_str() + i));
+    if (used == 0) return std::nullopt;
+    i += used;
+    std::string unit;
+    while (i < v.size() && std::isalpha(static_cast<unsigned char>(v[i]))) unit += v[i++];
+    if (unit == "ms") {
+      total_ms += n;
+    } else if (unit == "s") {
+      total_ms += n * 1000;
+    } else if (unit == "m") {
+      total_ms += n * 60000;
+    } else if (unit == "h") {
+      total_ms += n * 3600000;
+    } else {
+      return std::nullopt;
+    }
+    any = true;
+  }
+  if (!any || total_ms > 24 * 3600000.0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
 }
 
 RealClock* RealClock::Get() {

@@ -9,12 +9,17 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace ipguard::kube {
 
 // Seconds since the Unix epoch as RFC 3339 UTC ("2026-11-24T10:00:00Z").
 std::string FormatRfc3339(int64_t unix_seconds);
+
+// A duration written as Go and Kubernetes write them ("10s", "1m30s",
+// "500ms"), up to a day; nullopt for anything else.
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);
 
 class Clock {
  public:

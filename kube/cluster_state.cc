@@ -92,7 +92,8 @@ void SpinThenLock(TryLock&& try_lock, Lock&& lock) {
 }  // namespace
 
 Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& judge,
-                                   Object* hold, const std::string& requester) {
+                                   Object* hold, const std::string& requester, uint64_t* held) {
+  if (held) *held = 0;
   Verdict v;
   uint64_t judged_at = 0;
   {
@@ -141,8 +142,16 @@ Verdict ClusterState::JudgeAndHold(const std::function<Verdict(const Engine&)>& 
     ++mine.live;
   }
   it->second.deadline = clock_->Now() + ttl_;
+  if (held) *held = it->second.seq;
   engine_.UpsertPending(std::move(*hold));
   return v;
+}
+
+void ClusterState::ReleaseHold(const std::string& key, uint64_t seq) {
+  std::unique_lock<std::shared_mutex> l(mu_);
+  auto it = pending_.find(key);
+  if (it == pending_.end() || it->second.seq != seq) return;
+  DropPendingLocked(it, true, &released_keys_);
 }
 
 std::vector<std::string> ClusterState::ExpirePending() {

@@ -64,8 +64,16 @@ class ClusterState {
   // again there if anything was written since, so two conflicting writes
   // cannot both pass.
   // `requester` names who asked (userInfo.username; may be empty).
+  // When `held` is given, it is set to the hold's number (0 when nothing
+  // was held), for ReleaseHold().
   Verdict JudgeAndHold(const std::function<Verdict(const Engine&)>& judge, Object* hold,
-                       const std::string& requester = "");
+                       const std::string& requester = "", uint64_t* held = nullptr);
+
+  // Lets go of the hold numbered `seq` of `key` at once (its admission was
+  // refused after all: its address was claimed elsewhere), restoring what
+  // the watch showed; nothing when the key is no longer held under that
+  // number. The keys affected come with the next ExpirePending().
+  void ReleaseHold(const std::string& key, uint64_t seq);
 
   // Drops the pending objects whose TTL has passed, restoring what the
   // watches showed; returns the keys affected (as Apply does), those of

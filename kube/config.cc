@@ -1,5 +1,8 @@
 #include "kube/config.h"
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -205,6 +208,39 @@ Result<std::string> TokenSource::Token() {
     read_at_ = now;
   }
   return token_;
+}
+
+std::string UsernameOf(const RestConfig& config) {
+  std::string token = config.token;
+  if (token.empty() && !config.token_file.empty()) {
+    auto t = ReadFile(config.token_file);
+    if (t.ok()) token = *t;
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (!token.empty()) {
+    // A JWT: header.payload.signature, the payload base64url JSON.
+    size_t a = token.find('.');
+    size_t b = a == std::string::npos ? a : token.find('.', a + 1);
+    if (b == std::string::npos) return "";
+    auto payload = DecodeBase64(token.substr(a + 1, b - a - 1));
+    if (!payload.ok()) return "";
+    json claims = json::parse(*payload, nullptr, false);
+    if (!claims.is_object()) return "";
+    return JsonString(claims, "sub");
+  }
+  if (config.client_cert_pem.empty()) return "";
+  BIO* bio = BIO_new_mem_buf(config.client_cert_pem.data(),
+                             static_cast<int>(config.client_cert_pem.size()));
+  if (!bio) return "";
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!cert) return "";
+  std::string out;
+  char cn[256] = {0};
+  int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+  if (n > 0) out.assign(cn, static_cast<size_t>(n));
+  X509_free(cert);
+  return out;
 }
 
 }  // namespace ipguard::kube

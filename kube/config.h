@@ -58,6 +58,12 @@ class TokenSource {
 
 Result<std::string> DecodeBase64(const std::string& in);
 
+// The user name the API server knows this config by, as it writes it in an
+// AdmissionReview's userInfo: a ServiceAccount token's subject
+// ("system:serviceaccount:ipguard-system:ipguard"), or a client
+// certificate's common name. Empty when it cannot be told (an opaque token).
+std::string UsernameOf(const RestConfig& config);
+
 // The whole file at `path`, or an error that names it.
 Result<std::string> ReadFile(const std::string& path);
 
