@@ -758,6 +758,153 @@ TEST_F(ManagerTest, OnlyTheLeaseHolderWritesAndASuccessorTakesOver) {
   }));
 }
 
+// Two replicas, each judging only what it has seen, share one ledger: many
+// creates of clusters that all ask for one control-plane IP, sent at once
+// to both, are admitted exactly once; the winner's claim names it, and the
+// losers that reached the other replica are told who holds the address.
+TEST_F(ManagerTest, TwoReplicasAdmitOneOfManyConcurrentRequestsForOneAddress) {
+  std::string dir = TempDir();
+  auto serving = *certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
+                                         std::chrono::hours(24));
+  std::ofstream(dir + "/tls.crt") << serving.cert_pem;
+  std::ofstream(dir + "/tls.key") << serving.key_pem;
+  std::vector<Manager*> replicas;
+  for (int i = 0; i < 2; ++i) {
+    ManagerOptions o = Options();
+    o.webhook_port = 0;
+    o.webhook_bind = "127.0.0.1";
+    o.cert_dir = dir;
+    replicas.push_back(StartManager(o));
+  }
+  for (Manager* m : replicas) ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+
+  constexpr int kPerReplica = 40;
+  std::atomic<int> allowed{0}, named_holder{0};
+  std::mutex mu;
+  std::vector<std::string> winners, odd;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    for (int i = 0; i < kPerReplica; ++i) {
+      threads.emplace_back([&, r, i] {
+        std::string name = "race-" + std::to_string(r) + "-" + std::to_string(i);
+        json review = {
+            {"apiVersion", "admission.k8s.io/v1"},
+            {"kind", "AdmissionReview"},
+            {"request",
+             {{"uid", name},
+              {"kind", {{"group", "ipguard.io"}, {"version", "v1alpha1"}, {"kind", "WorkloadCluster"}}},
+              {"operation", "CREATE"},
+              {"namespace", "team-z"},
+              {"userInfo", {{"username", "argocd"}}},
+              {"object", Wlc("team-z", name, "10.10.0.30")}}}};
+        testing_util::TestClient client(replicas[r]->webhook_port(), true, ca_.cert_pem);
+        std::string err = client.Connect();
+        auto reply = err.empty() ? client.Request("POST", "/validate?timeout=10s", review.dump())
+                                 : testing_util::HttpReply{};
+        std::lock_guard<std::mutex> l(mu);
+        if (!reply.ok) {
+          odd.push_back(name + ": " + err + reply.error);
+          return;
+        }
+        json answer = json::parse(reply.body, nullptr, false);
+        if (answer["response"].value("allowed", false)) {
+          ++allowed;
+          winners.push_back(name);
+          return;
+        }
+        std::string msg = answer["response"]["status"].value("message", "");
+        if (msg.find("is claimed by WorkloadCluster team-z/race-") != std::string::npos) {
+          ++named_holder;
+        } else if (msg.find("10.10.0.30") == std::string::npos) {
+          odd.push_back(name + ": " + msg);
+        }
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(odd.empty()) << odd.front();
+  ASSERT_EQ(allowed.load(), 1) << "admitted: " << testing::PrintToString(winners);
+  auto claim = fake_->Get("ipclaims", "", "vlan10-10.10.0.30");
+  ASSERT_TRUE(claim);
+  EXPECT_EQ((*claim)["spec"]["holder"]["name"], winners[0]);
+  EXPECT_EQ((*claim)["spec"]["holder"]["kind"], "WorkloadCluster");
+  EXPECT_EQ((*claim)["spec"]["holder"]["namespace"], "team-z");
+  EXPECT_EQ(fake_->List("ipclaims").size(), 1u);
+  // One claim created estate-wide, counted by the replica that made it.
+  int created = 0;
+  for (Manager* m : replicas) {
+    created += m->Metrics().find("ipguard_claim_writes_total{result=\"created\"} 1") !=
+               std::string::npos;
+  }
+  EXPECT_EQ(created, 1);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// A dry run and a denial write no claim; the same holder asking again (an
+// update, a retry) reuses its claim; a claim written by hand holds its
+// address against everyone else.
+TEST_F(ManagerTest, ClaimsAreWrittenOnlyForRealAdmissionsAndReusedByTheirHolder) {
+  std::string dir = TempDir();
+  auto serving = *certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
+                                         std::chrono::hours(24));
+  std::ofstream(dir + "/tls.crt") << serving.cert_pem;
+  std::ofstream(dir + "/tls.key") << serving.key_pem;
+  ManagerOptions o = Options();
+  o.webhook_port = 0;
+  o.webhook_bind = "127.0.0.1";
+  o.cert_dir = dir;
+  Manager* m = StartManager(o);
+  ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+  auto review = [&](const std::string& op, const json& obj, bool dry_run) {
+    json r = {{"apiVersion", "admission.k8s.io/v1"},
+              {"kind", "AdmissionReview"},
+              {"request",
+               {{"uid", "u"},
+                {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Service"}}},
+                {"operation", op},
+                {"namespace", "default"},
+                {"dryRun", dry_run},
+                {"object", obj}}}};
+    if (op == "UPDATE") r["request"]["oldObject"] = obj;
+    testing_util::TestClient client(m->webhook_port(), true, ca_.cert_pem);
+    EXPECT_EQ(client.Connect(), "");
+    auto reply = client.Request("POST", "/validate", r.dump());
+    EXPECT_TRUE(reply.ok) << reply.error;
+    return json::parse(reply.body, nullptr, false)["response"];
+  };
+  auto claims = [&] { return fake_->List("ipclaims").size(); };
+
+  EXPECT_TRUE(review("CREATE", LbService("web", "10.10.0.210"), true)["allowed"].get<bool>());
+  EXPECT_EQ(claims(), 0u) << "a dry run claims nothing";
+  EXPECT_FALSE(review("CREATE", LbService("web", "10.10.0.20"), false)["allowed"].get<bool>());
+  EXPECT_EQ(claims(), 0u) << "a denial claims nothing";
+
+  EXPECT_TRUE(review("CREATE", LbService("web", "10.10.0.210"), false)["allowed"].get<bool>());
+  auto claim = fake_->Get("ipclaims", "", "any-10.10.0.210");
+  ASSERT_TRUE(claim);
+  EXPECT_EQ((*claim)["spec"]["holder"]["kind"], "Service");
+  EXPECT_EQ((*claim)["spec"]["holder"]["namespace"], "default");
+  EXPECT_EQ((*claim)["spec"]["holder"]["name"], "web");
+  // The same Service again (the API server retries, or it is updated).
+  EXPECT_TRUE(review("UPDATE", LbService("web", "10.10.0.210"), false)["allowed"].get<bool>());
+  EXPECT_EQ(claims(), 1u);
+
+  // A claim written by hand (the leader never saw its holder) holds 10.10.0.211.
+  json hand = {{"apiVersion", "ipguard.io/v1alpha1"},
+               {"kind", "IPClaim"},
+               {"metadata", {{"name", "any-10.10.0.211"}}},
+               {"spec",
+                {{"address", "10.10.0.211"},
+                 {"holder", {{"kind", "Service"}, {"namespace", "elsewhere"}, {"name", "db"}}}}}};
+  ASSERT_FALSE(fake_->Upsert("ipclaims", hand).is_null());
+  json refused = review("CREATE", LbService("api", "10.10.0.211"), false);
+  EXPECT_FALSE(refused["allowed"].get<bool>());
+  EXPECT_NE(refused["status"]["message"].get<std::string>().find("Service elsewhere/db"),
+            std::string::npos)
+      << refused.dump();
+  std::system(("rm -rf " + dir).c_str());
+}
+
 // The real binary: a kubeconfig, --self-signed certificates kept in a
 // Secret and patched into a webhook configuration, an AdmissionReview over
 // TLS, and a clean exit on SIGTERM that releases the Lease.
