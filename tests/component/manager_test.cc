@@ -1079,6 +1079,28 @@ class ChartRbacTest : public ManagerTest {
       return false;
     })) << log();
     EXPECT_TRUE(Eventually([&] { return Settled(); })) << Mismatch();
+    // An admission writes its claim with the chart's grants.
+    std::string webhook_ca = ca_.cert_pem;
+    if (self_signed) {
+      auto secret = fake_->Get("secrets", "ipguard-system", "ipguard-webhook-cert");
+      ASSERT_TRUE(secret) << log();
+      webhook_ca = *kube::DecodeBase64((*secret)["data"]["ca.crt"]);
+    }
+    testing_util::TestClient client(webhook_port, true, webhook_ca);
+    ASSERT_EQ(client.Connect(), "") << log();
+    json review = {
+        {"apiVersion", "admission.k8s.io/v1"},
+        {"kind", "AdmissionReview"},
+        {"request",
+         {{"uid", "u-claim"},
+          {"kind", {{"group", "ipguard.io"}, {"version", "v1alpha1"}, {"kind", "WorkloadCluster"}}},
+          {"operation", "CREATE"},
+          {"namespace", "team-z"},
+          {"object", Wlc("team-z", "claimed", "10.10.0.31")}}}};
+    auto reply = client.Request("POST", "/validate", review.dump());
+    ASSERT_TRUE(reply.ok) << reply.error;
+    EXPECT_TRUE(json::parse(reply.body)["response"]["allowed"].get<bool>()) << reply.body;
+    EXPECT_TRUE(fake_->Get("ipclaims", "", "vlan10-10.10.0.31")) << log();
     int status = Terminate(pid);
     EXPECT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << log();
 

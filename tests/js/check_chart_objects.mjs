@@ -213,11 +213,22 @@ check(eq(vwcNames, ["ipguard-resources", "ipguard-services"]), "two webhook conf
 
 for (const kube of ["1.26.0", "1.30.0"]) {
   const docs = renders[`selfSigned@${kube}`];
-  const resources = one(docs, "ValidatingWebhookConfiguration", "ipguard-resources").webhooks?.[0] ?? {};
+  const resourceHooks = one(docs, "ValidatingWebhookConfiguration", "ipguard-resources").webhooks ?? [];
+  const resources = resourceHooks[0] ?? {};
   const services = one(docs, "ValidatingWebhookConfiguration", "ipguard-services").webhooks?.[0] ?? {};
-  const kinds = new Set((resources.rules ?? []).flatMap((r) => r.apiGroups.includes("ipguard.io") ? r.resources : []));
+  const kinds = new Set(resourceHooks.flatMap((h) => (h.rules ?? []).flatMap((r) => r.apiGroups.includes("ipguard.io") ? r.resources : [])));
   check(["logicalnetworks", "workloadclusters", "loadbalancerpools", "ipreservations", "ipclaims"].every((k) => kinds.has(k)),
-        `${kube}: the resources webhook covers ipguard's five kinds`, [...kinds].join(", "));
+        `${kube}: the resources webhooks cover ipguard's five kinds`, [...kinds].join(", "));
+  // The claims the manager writes while an admission waits on them: from 1.28 the API server
+  // skips the call (a match condition on the manager's ServiceAccount); before, the manager
+  // admits its own at once.
+  const claimHook = resourceHooks.find((h) => (h.rules ?? []).some((r) => r.resources.includes("ipclaims"))) ?? {};
+  const self = `system:serviceaccount:${NS}:ipguard`;
+  const skipsSelf = (claimHook.matchConditions ?? []).some((c) => c.expression.includes(`request.userInfo.username != '${self}'`));
+  check(kube === "1.26.0" ? claimHook === resources && !claimHook.matchConditions : claimHook.name === "claims.ipguard.io" && skipsSelf,
+        `${kube}: IPClaims written by ipguard ${kube === "1.26.0" ? "reach the resources webhook" : "skip the webhook (matchConditions)"}`,
+        JSON.stringify(claimHook));
+  check(claimHook.failurePolicy === "Fail", `${kube}: IPClaims fail closed`, claimHook.failurePolicy);
   check(resources.failurePolicy === "Fail", `${kube}: ipguard's kinds fail closed`, resources.failurePolicy);
   check(services.failurePolicy === "Ignore", `${kube}: Services fail open`, services.failurePolicy);
   check((services.rules ?? []).some((r) => eq(r.apiGroups, [""]) && r.resources.includes("services")), `${kube}: the Services webhook covers Services`);

@@ -102,6 +102,10 @@ admission metrics with them (name="..."), which the PrometheusRule reads.
 resources.ipguard.io
 {{- end }}
 
+{{- define "ipguard.webhookName.claims" -}}
+claims.ipguard.io
+{{- end }}
+
 {{- define "ipguard.webhookName.services" -}}
 services.ipguard.io
 {{- end }}
