@@ -367,6 +367,14 @@ struct Manager::Impl {
                      "Time to reconcile one object.");
     webhook::DescribeAdmissionMetrics(&metrics);
     webhook::DescribeClaimMetrics(&metrics);
+    metrics.Describe("ipguard_claims_released_total", T::kCounter,
+                     "IPClaims the leader deleted because their holder went or no longer asks "
+                     "for the address.");
+    metrics.Describe("ipguard_claims_backfilled_total", T::kCounter,
+                     "IPClaims the leader wrote for stored objects that lacked them.");
+    metrics.Describe("ipguard_claims", T::kGauge,
+                     "IPClaims in the ledger, by holder cluster (empty: the management cluster) "
+                     "and VLAN (\"any\": every domain).");
     metrics.Describe("ipguard_leader", T::kGauge, "1 while this replica holds the Lease.");
     metrics.Describe("ipguard_informers_synced", T::kGauge, "1 once every informer has listed.");
     metrics.Describe("ipguard_pending_admissions", T::kGauge,
@@ -397,7 +405,15 @@ struct Manager::Impl {
   void Collect(kube::Metrics& m) {
     m.Clear("ipguard_pool_addresses");
     m.Clear("ipguard_index_objects");
+    m.Clear("ipguard_claims");
     state.Read([&](const Engine& engine) {
+      std::map<std::pair<std::string, std::string>, int> claims;
+      engine.ForEach(Kind::kIPClaim, [&](const Object& o) {
+        const auto& c = *o.claim;
+        ++claims[{c.holder.cluster, c.vlan_id ? std::to_string(*c.vlan_id) : "any"}];
+      });
+      for (const auto& [where, n] : claims)
+        m.Set("ipguard_claims", {{"cluster", where.first}, {"vlan", where.second}}, n);
       for (const KindInfo& info : Kinds()) {
         const Kind k = info.kind;
         int n = 0;
@@ -511,6 +527,8 @@ struct Manager::Impl {
     co.workers = options.workers;
     co.status_writes_per_second = options.status_qps;
     co.status_write_burst = options.status_burst;
+    co.write_claims = options.claims;
+    co.claim_grace = std::chrono::milliseconds(options.claim_grace_ms);
     controller = std::make_unique<Controller>(
         &client, clock, &state, &events, &metrics, [this] { return MayWrite(); }, co);
     for (const WatchedKind& w : KindsToWatch(options.metallb)) {

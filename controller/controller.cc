@@ -101,11 +101,14 @@ void Controller::EnqueueAll() {
 // reported before can have anything to do; queueing the rest would cost a
 // queue entry and a reconcile each for nothing.
 void Controller::EnqueueServicesToReport() {
-  std::vector<std::string> keys = state_->Read([](const Engine& engine) {
+  std::vector<std::string> keys = state_->Read([this](const Engine& engine) {
     std::vector<std::string> out;
     engine.ForEach(Kind::kService, [&](const Object& o) {
       std::string key = o.Key();
-      if (!engine.CollisionsOf(key).empty()) out.push_back(std::move(key));
+      if (!engine.CollisionsOf(key).empty() ||
+          (options_.write_claims && !engine.MissingClaims(o).empty())) {
+        out.push_back(std::move(key));
+      }
     });
     return out;
   });
@@ -238,6 +241,114 @@ Status Controller::ReconcileForeign(const std::string& key, const Watched& w) {
   return Status::Ok();
 }
 
+Status Controller::EnsureClaims(const std::string& key) {
+  if (!options_.write_claims || !watched_.count(Kind::kIPClaim)) return Status::Ok();
+  std::vector<WantedClaim> missing = state_->Read([&](const Engine& engine) {
+    const Object* o = engine.Find(key);
+    if (!o || !engine.CollisionsOf(key).empty()) return std::vector<WantedClaim>{};
+    return engine.MissingClaims(*o);
+  });
+  for (const WantedClaim& c : missing) {
+    if (!may_write_()) return Status::Ok();
+    auto r = client_->Create(watched_.at(Kind::kIPClaim).resource, "", ClaimObject(c));
+    // 409: written meanwhile (by the webhook, or for another holder, which
+    // then collides and is reported).
+    if (!r.ok() && !r.error().IsConflict()) {
+      return Status::Error("writing IPClaim " + c.name + ": " + r.error().ToString());
+    }
+    if (r.ok() && metrics_) metrics_->Add("ipguard_claims_backfilled_total", {});
+  }
+  return Status::Ok();
+}
+
+Status Controller::ReconcileClaim(const std::string& key) {
+  struct Found {
+    bool found = false;
+    bool release = false;  // ours, and its holder does not ask for it
+    std::string name, uid, why, created;
+  };
+  Found f = state_->Read([&](const Engine& engine) {
+    Found out;
+    const Object* claim = engine.Find(key);
+    if (!claim) return out;
+    out.found = true;
+    const ClaimHolder& h = claim->claim->holder;
+    Kind kind;
+    if (h.kind == KindName(Kind::kWorkloadCluster)) {
+      kind = Kind::kWorkloadCluster;
+    } else if (h.kind == KindName(Kind::kService)) {
+      kind = Kind::kService;
+    } else {
+      return out;  // written by hand to reserve an address: kept
+    }
+    if (!h.cluster.empty()) return out;  // the agent of that cluster releases it
+    out.name = claim->meta.name;
+    out.uid = claim->meta.uid;
+    out.created = claim->meta.creation_timestamp;
+    std::string holder;
+    AppendHolder(&holder, h);
+    const Object* o = engine.Find(ObjectKey(kind, h.ns, h.name));
+    if (!o) {
+      out.release = true;
+      out.why = "its holder " + holder + " does not exist";
+      return out;
+    }
+    for (const WantedClaim& c : engine.ClaimsOf(*o)) {
+      if (c.name == out.name) return out;  // asked for: kept
+    }
+    out.release = true;
+    out.why = "its holder " + holder + " no longer asks for this address in this domain";
+    return out;
+  });
+  const auto now = clock_->Now();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!f.release) {
+      claim_unwanted_since_.erase(key);
+      return Status::Ok();
+    }
+    auto [it, fresh] = claim_unwanted_since_.emplace(key, now);
+    auto waited = now - it->second;
+    // A claim older than the grace whose holder is not there has no holder
+    // on its way: it goes at once. (The API server's clock says how old; a
+    // clock far off only moves a release, and a claim released too early
+    // is written again when its holder appears.)
+    auto created = kube::ParseRfc3339(f.created);
+    auto wall = kube::ParseRfc3339(clock_->NowRfc3339());
+    bool old_enough =
+        created && wall &&
+        std::chrono::seconds(*wall - *created) >=
+            std::chrono::duration_cast<std::chrono::seconds>(options_.claim_grace);
+    if (!old_enough && waited < options_.claim_grace) {
+      // The holder may be on its way (admitted, not yet stored): look again
+      // when the grace is over.
+      queue_.AddAfter(key, options_.claim_grace - waited);
+      return Status::Ok();
+    }
+  }
+  if (!may_write_()) return Status::Ok();
+  // Only the claim seen here: one made again meanwhile (another uid) stays.
+  auto r = client_->Delete(watched_.at(Kind::kIPClaim).resource, "", f.name,
+                           std::chrono::milliseconds(0), f.uid);
+  if (!r.ok() && !r.error().IsNotFound() && r.error().code != 409) {
+    return Status::Error("releasing IPClaim " + f.name + ": " + r.error().ToString());
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    claim_unwanted_since_.erase(key);
+  }
+  if (r.ok()) {
+    if (metrics_) metrics_->Add("ipguard_claims_released_total", {});
+    if (events_) {
+      json regarding = {{"apiVersion", watched_.at(Kind::kIPClaim).resource.ApiVersion()},
+                        {"kind", KindName(Kind::kIPClaim)},
+                        {"metadata", {{"name", f.name}, {"uid", f.uid}}}};
+      events_->Emit(regarding, "Normal", "ClaimReleased", "released: " + f.why);
+    }
+  }
+  return Status::Ok();
+}
+
 json Controller::CacheForm(const json& obj) {
   json out = json::object();
   if (!obj.is_object()) return out.dump();
@@ -263,6 +374,13 @@ Status Controller::Reconcile(const std::string& key) {
     if (parts.kind == KindName(kind)) w = &watched;
   }
   if (!w) return Status::Ok();
+  if (w->kind == Kind::kWorkloadCluster || w->kind == Kind::kService) {
+    if (Status st = EnsureClaims(key); !st.ok()) return st;
+  }
+  if (w->kind == Kind::kIPClaim) {
+    if (Status st = ReconcileForeign(key, *w); !st.ok()) return st;
+    return ReconcileClaim(key);
+  }
   if (!InfoOf(w->kind).owns_status) return ReconcileForeign(key, *w);
   const std::string store_key = parts.ns.empty() ? parts.name : parts.ns + "/" + parts.name;
   auto stored = w->store->Get(store_key);

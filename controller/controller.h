@@ -45,6 +45,13 @@ struct ControllerOptions {
   // wait goes back on the queue for its slot; no worker waits.
   double status_writes_per_second = 0;
   int status_write_burst = 1;
+  // How long an IPClaim of ipguard's may wait for its holder to ask for it
+  // (the holder is being written, or was never stored) before it is released.
+  std::chrono::milliseconds claim_grace{60000};
+  // Writes the claims a stored WorkloadCluster or Service lacks (admitted
+  // while the webhook was away, or a sharer whose claim holder went), unless
+  // it collides with something.
+  bool write_claims = false;
 };
 
 class Controller {
@@ -99,6 +106,14 @@ class Controller {
   // For the kinds whose status ipguard does not write (KindInfo::owns_status):
   // only the events of ReportTransition tell of a collision.
   Status ReconcileForeign(const std::string& key, const Watched& w);
+  // Releases an IPClaim of the management cluster's (holder.cluster empty,
+  // holder a WorkloadCluster or a Service) whose holder is gone or no longer
+  // asks for its address, once it has waited claim_grace since this process
+  // first saw it so; other claims (an agent's, one written by hand to reserve
+  // an address) are never released here.
+  Status ReconcileClaim(const std::string& key);
+  // Creates the claims the object at `key` lacks (write_claims).
+  Status EnsureClaims(const std::string& key);
   // Emits IPConflict or ConflictResolved when `conflicting` differs from what
   // was last reported for `key`.
   void ReportTransition(const std::string& key, Kind kind, const nlohmann::json& obj, bool was,
@@ -125,6 +140,8 @@ class Controller {
   std::map<std::string, Kind> conflicting_;  // keys reported Conflicting now
   kube::Pacer pacer_;
   std::unordered_map<std::string, kube::Clock::TimePoint> slots_;  // key -> its reserved slot
+  // IPClaim key -> when this process first saw it unwanted.
+  std::unordered_map<std::string, kube::Clock::TimePoint> claim_unwanted_since_;
   std::atomic<int64_t> status_writes_{0};
   std::atomic<int64_t> conflicts_retried_{0};
 };

@@ -534,9 +534,64 @@ std::vector<std::string> Engine::Neighbors(const std::string& key) const {
   return out;
 }
 
+std::vector<WantedClaim> Engine::MissingClaims(const Object& obj,
+                                               const std::string& cluster) const {
+  std::vector<WantedClaim> out;
+  for (WantedClaim& c : ClaimsOf(obj, cluster)) {
+    const Object* shown = Find(ObjectKey(Kind::kIPClaim, "", c.name));
+    if (shown && (SameHolder(shown->claim->holder, c.holder) ||
+                  SharesWith(obj, shown->claim->holder))) {
+      continue;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+bool Engine::SharesWith(const Object& obj, const ClaimHolder& holder) const {
+  if (obj.kind != Kind::kService || !holder.cluster.empty() ||
+      holder.kind != KindName(Kind::kService)) {
+    return false;
+  }
+  if (holder.ns == obj.meta.ns && holder.name == obj.meta.name) return false;
+  const Object* other = Find(ObjectKey(Kind::kService, holder.ns, holder.name));
+  return other && MayShare(*other->svc, *obj.svc);
+}
+
+const Object* Engine::StandingHolder(const Object& claim) const {
+  const ClaimHolder& h = claim.claim->holder;
+  if (!h.cluster.empty()) return nullptr;
+  Kind kind;
+  if (h.kind == KindName(Kind::kWorkloadCluster)) {
+    kind = Kind::kWorkloadCluster;
+  } else if (h.kind == KindName(Kind::kService)) {
+    kind = Kind::kService;
+  } else {
+    return nullptr;
+  }
+  const Object* holder = Find(ObjectKey(kind, h.ns, h.name));
+  if (!holder) return nullptr;
+  for (const WantedClaim& c : ClaimsOf(*holder)) {
+    if (c.name == claim.meta.name) return holder;
+  }
+  return nullptr;
+}
+
 bool Engine::CollidesWith(const Object& obj, const Use& use, const Object& other,
-                          const Use& other_use) {
+                          const Use& other_use) const {
   if (!Collides(use.role, other_use.role)) return false;
+  // A stored claim whose holder is stored and asks for it adds nothing: the
+  // holder is judged (and named) in its place, sharing keys included.
+  if (other.kind == Kind::kIPClaim && obj.kind != Kind::kIPClaim && StandingHolder(other)) {
+    return false;
+  }
+  if (obj.kind == Kind::kIPClaim && other.kind == Kind::kService && other_use.role != Role::kLoadBalancer) {
+    const Object* holder = StandingHolder(obj);
+    if (holder && holder->kind == Kind::kService && IsServiceRole(other_use.role)) {
+      return !(holder->meta.ns == other.meta.ns && holder->meta.name == other.meta.name) &&
+             !MayShare(*holder->svc, *other.svc);
+    }
+  }
   if (obj.kind == Kind::kIPClaim || other.kind == Kind::kIPClaim) {
     const bool first = obj.kind == Kind::kIPClaim;
     const Object& claim = first ? obj : other;

@@ -204,6 +204,14 @@ class Engine {
   // now, held by it in `cluster` (empty: the management cluster). Nothing
   // for other kinds, and nothing twice.
   std::vector<WantedClaim> ClaimsOf(const Object& obj, const std::string& cluster = "") const;
+  // Whether the Service `obj` may share an address with the claim holder
+  // `holder`: a stored Service of this cluster with the same sharing key and
+  // no port in common. Such a Service rides on the holder's claim instead
+  // of writing one of its own.
+  bool SharesWith(const Object& obj, const ClaimHolder& holder) const;
+  // The claims of ClaimsOf() that are not stored already as the holder's own
+  // or as that of a holder `obj` may share the address with.
+  std::vector<WantedClaim> MissingClaims(const Object& obj, const std::string& cluster = "") const;
 
   // Visits stored objects of one kind, in no particular order.
   void ForEach(Kind kind, const std::function<void(const Object&)>& fn) const;
@@ -252,9 +260,13 @@ class Engine {
   template <typename Fn>
   bool ForOverlaps(Domain domain, const Use& use, const std::string& self_key, Fn&& fn) const;
   // Whether `use` of `obj` may not overlap `other_use` of `other` (roles,
-  // then sharing keys between Services).
-  static bool CollidesWith(const Object& obj, const Use& use, const Object& other,
-                           const Use& other_use);
+  // then sharing keys between Services). A stored claim whose holder stands
+  // for it (StandingHolder) is not a side of its own: its holder is.
+  bool CollidesWith(const Object& obj, const Use& use, const Object& other,
+                    const Use& other_use) const;
+  // The holder of a claim of this cluster when it is stored and asks for the
+  // claim's address in the claim's domain; null otherwise.
+  const Object* StandingHolder(const Object& claim) const;
   static std::string CollisionText(const Object& obj, const Use& use, const Object& other,
                                    const Use& other_use);
   void CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj,

@@ -268,8 +268,14 @@ ApiResult<json> Client::Patch(const Resource& r, const std::string& ns, const st
 }
 
 ApiResult<json> Client::Delete(const Resource& r, const std::string& ns, const std::string& name,
-                               std::chrono::milliseconds timeout) {
-  return Call(Req("DELETE", r.Path(ns, name), "", timeout));
+                               std::chrono::milliseconds timeout, const std::string& uid) {
+  std::string body;
+  if (!uid.empty()) {
+    body = Dump({{"apiVersion", "v1"},
+                 {"kind", "DeleteOptions"},
+                 {"preconditions", {{"uid", uid}}}});
+  }
+  return Call(Req("DELETE", r.Path(ns, name), body, timeout));
 }
 
 }  // namespace ipguard::kube

@@ -126,9 +126,12 @@ class Client {
   ApiResult<nlohmann::json> Patch(const Resource& r, const std::string& ns, const std::string& name,
                                   const nlohmann::json& patch, PatchType type,
                                   const std::string& subresource = "");
+  // With `uid`, only the object of that uid is deleted (a precondition:
+  // 409 when the name now belongs to another).
   ApiResult<nlohmann::json> Delete(const Resource& r, const std::string& ns,
                                    const std::string& name,
-                                   std::chrono::milliseconds timeout = {});
+                                   std::chrono::milliseconds timeout = {},
+                                   const std::string& uid = "");
 
   Transport* transport() const { return transport_; }
 

@@ -21,6 +21,17 @@ std::string RealClock::NowRfc3339() const {
                            .count());
 }
 
+std::optional<int64_t> ParseRfc3339(const std::string& t) {
+  std::tm tm{};
+  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+      t[16] != ':' || t.back() != 'Z') {
+    return std::nullopt;
+  }
+  const char* end = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!end || (*end != 'Z' && *end != '.')) return std::nullopt;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 std::optional<std::chrono::milliseconds> ParseDuration(const std::string& v) {
   double total_ms = 0;
   size_t i = 0;

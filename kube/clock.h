@@ -16,6 +16,9 @@ namespace ipguard::kube {
 
 // Seconds since the Unix epoch as RFC 3339 UTC ("2026-11-24T10:00:00Z").
 std::string FormatRfc3339(int64_t unix_seconds);
+// The reverse, for "YYYY-MM-DDTHH:MM:SS" with "Z" or fractional seconds;
+// nullopt for anything else.
+std::optional<int64_t> ParseRfc3339(const std::string& text);
 
 // A duration written as Go and Kubernetes write them ("10s", "1m30s",
 // "500ms"), up to a day; nullopt for anything else.

@@ -59,6 +59,8 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
   std::unique_lock<std::shared_mutex> l(mu_);
   ++writes_;
   if (collect) Collect(key, &affected);
+  // The claims the object held before the change: they may have to go.
+  if (collect) CollectClaims(key, &affected);
   if (auto it = pending_.find(key); it != pending_.end()) DropPendingLocked(it, false, nullptr);
   if (keep) {
     engine_.Upsert(std::move(o));
@@ -67,8 +69,18 @@ std::vector<std::string> ClusterState::Apply(EventType type, const nlohmann::jso
   }
   if (!collect) return {};
   Collect(key, &affected);
+  CollectClaims(key, &affected);
   if (affected.empty() || affected.front() != key) affected.insert(affected.begin(), key);
   return affected;
+}
+
+void ClusterState::CollectClaims(const std::string& key, std::vector<std::string>* out) const {
+  const Object* o = engine_.Find(key);
+  if (!o || (o->kind != Kind::kWorkloadCluster && o->kind != Kind::kService)) return;
+  for (const WantedClaim& c : engine_.ClaimsOf(*o)) {
+    std::string claim = ObjectKey(Kind::kIPClaim, "", c.name);
+    if (engine_.Find(claim)) out->push_back(std::move(claim));
+  }
 }
 
 namespace {

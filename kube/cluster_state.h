@@ -45,7 +45,8 @@ class ClusterState {
   // apiVersion present). Objects of kinds ipguard does not know, and
   // Services that are not of type LoadBalancer, are not kept. Returns the
   // keys whose status may have changed: the object and its neighbours
-  // before and after the change.
+  // before and after the change, and the stored IPClaims it needed before
+  // and after (whose holder changed).
   // With `collect` false the neighbours are not looked up and nothing is
   // returned (while the informers first list, nobody reconciles them).
   std::vector<std::string> Apply(EventType type, const nlohmann::json& obj, bool collect = true);
@@ -91,6 +92,9 @@ class ClusterState {
     uint64_t seq = 0;  // tells this hold from a later one of the same key
   };
   void Collect(const std::string& key, std::vector<std::string>* out) const;
+  // The keys of the stored IPClaims the object at `key` needs (so that the
+  // leader looks at them again when their holder changes or goes).
+  void CollectClaims(const std::string& key, std::vector<std::string>* out) const;
   // Removes a pending entry, keeping the per-requester counts; `restore`
   // puts back what the watch showed.
   std::map<std::string, Pending>::iterator DropPendingLocked(

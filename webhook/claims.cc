@@ -40,7 +40,8 @@ void DescribeClaimMetrics(kube::Metrics* metrics) {
   using T = kube::Metrics::Type;
   metrics->Describe("ipguard_claim_writes_total", T::kCounter,
                     "IPClaims the webhook wrote for admissions, by result (created, existing: the "
-                    "holder's already, taken: another holder's, error, timeout).");
+                    "holder's already, shared: a Service that may share the address rides on another's, taken: "
+                    "another holder's, error, timeout).");
   metrics->Describe("ipguard_claim_write_duration_seconds", T::kHistogram,
                     "Time to write one admission's IPClaims, waiting for a thread included.");
 }
@@ -77,7 +78,8 @@ void ClaimWriter::Stop() {
 }
 
 void ClaimWriter::Claim(std::vector<WantedClaim> claims, kube::Clock::TimePoint deadline,
-                        std::function<void(ClaimOutcome)> done) {
+                        std::function<void(ClaimOutcome)> done,
+                        std::function<bool(const ClaimHolder&)> shares) {
   if (claims.empty()) {
     ClaimOutcome o;
     o.ok = true;
@@ -91,7 +93,7 @@ void ClaimWriter::Claim(std::vector<WantedClaim> claims, kube::Clock::TimePoint 
     } else if (waiting_.size() >= options_.max_waiting) {
       refused = std::to_string(waiting_.size()) + " admissions are waiting for their claims";
     } else {
-      waiting_.push_back({std::move(claims), deadline, std::move(done)});
+      waiting_.push_back({std::move(claims), deadline, std::move(done), std::move(shares)});
     }
   }
   if (refused.empty()) {
@@ -115,7 +117,7 @@ void ClaimWriter::Run() {
       waiting_.pop_front();
     }
     auto start = std::chrono::steady_clock::now();
-    ClaimOutcome o = Write(t.claims, t.deadline);
+    ClaimOutcome o = Write(t.claims, t.deadline, t.shares);
     if (metrics_) {
       metrics_->Observe(
           "ipguard_claim_write_duration_seconds", {},
@@ -126,12 +128,13 @@ void ClaimWriter::Run() {
 }
 
 ClaimOutcome ClaimWriter::Write(const std::vector<WantedClaim>& claims,
-                                kube::Clock::TimePoint deadline) {
+                                kube::Clock::TimePoint deadline,
+                                const std::function<bool(const ClaimHolder&)>& shares) {
   ClaimOutcome o;
   std::vector<const WantedClaim*> created;
   for (const WantedClaim& c : claims) {
     bool made = false;
-    std::string denial = WriteOne(c, deadline, &made);
+    std::string denial = WriteOne(c, deadline, shares, &made);
     if (!denial.empty()) {
       o.message = std::move(denial);
       // Nobody holds the claims made for an object that is refused: give
@@ -154,6 +157,7 @@ ClaimOutcome ClaimWriter::Write(const std::vector<WantedClaim>& claims,
 }
 
 std::string ClaimWriter::WriteOne(const WantedClaim& claim, kube::Clock::TimePoint deadline,
+                                  const std::function<bool(const ClaimHolder&)>& shares,
                                   bool* created) {
   *created = false;
   // Twice at most: a claim that goes between our create (409) and our read
@@ -194,6 +198,10 @@ std::string ClaimWriter::WriteOne(const WantedClaim& claim, kube::Clock::TimePoi
     const ClaimHolder& holder = parsed->claim->holder;
     if (SameHolder(holder, claim.holder)) {
       Count("existing");
+      return "";
+    }
+    if (shares && shares(holder)) {
+      Count("shared");
       return "";
     }
     Count("taken");

@@ -38,7 +38,7 @@ struct ClaimOutcome {
   bool ok = false;      // every claim is now the holder's
   std::string message;  // why not, worded for the denial
   int created = 0;      // claims this call created
-  int existing = 0;     // claims the holder had already
+  int existing = 0;     // claims the holder had already, or shares with their holder
 };
 
 // Where the webhook's claims go: a ClaimWriter, or a fake in tests.
@@ -48,8 +48,12 @@ class ClaimLedger {
   // Writes `claims` and calls `done` once with the outcome, from another
   // thread (or at once, from this one, when the claims cannot be taken).
   // Never blocks the caller on the network.
+  // `shares` says whether the object may share an address with another
+  // holder (two Services with one sharing key): it then rides on that
+  // holder's claim. May be empty (never).
   virtual void Claim(std::vector<WantedClaim> claims, kube::Clock::TimePoint deadline,
-                     std::function<void(ClaimOutcome)> done) = 0;
+                     std::function<void(ClaimOutcome)> done,
+                     std::function<bool(const ClaimHolder&)> shares = {}) = 0;
 };
 
 struct ClaimWriterOptions {
@@ -73,21 +77,25 @@ class ClaimWriter : public ClaimLedger {
   void Stop();
 
   void Claim(std::vector<WantedClaim> claims, kube::Clock::TimePoint deadline,
-             std::function<void(ClaimOutcome)> done) override;
+             std::function<void(ClaimOutcome)> done,
+             std::function<bool(const ClaimHolder&)> shares = {}) override;
 
   // One admission's claims, on the calling thread (the threads run this).
-  ClaimOutcome Write(const std::vector<WantedClaim>& claims, kube::Clock::TimePoint deadline);
+  ClaimOutcome Write(const std::vector<WantedClaim>& claims, kube::Clock::TimePoint deadline,
+                     const std::function<bool(const ClaimHolder&)>& shares = {});
 
  private:
   struct Task {
     std::vector<WantedClaim> claims;
     kube::Clock::TimePoint deadline;
     std::function<void(ClaimOutcome)> done;
+    std::function<bool(const ClaimHolder&)> shares;
   };
   void Run();
   // One claim: "" when it is the holder's now (`created` says whether this
   // call made it), else the denial.
-  std::string WriteOne(const WantedClaim& claim, kube::Clock::TimePoint deadline, bool* created);
+  std::string WriteOne(const WantedClaim& claim, kube::Clock::TimePoint deadline,
+                       const std::function<bool(const ClaimHolder&)>& shares, bool* created);
   void Count(const char* result);
 
   kube::Client* client_;

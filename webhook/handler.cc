@@ -81,14 +81,7 @@ void AdmissionHandler::Serve(const ServerRequest& req, Reply reply) const {
       [&](const Engine& e) {
         Verdict judged = JudgeReview(d, e);
         wanted.clear();
-        if (claim && judged.allowed()) {
-          for (WantedClaim& c : e.ClaimsOf(*d.obj, claims_.cluster)) {
-            // A claim the watch shows as the holder's own needs no write.
-            const Object* shown = e.Find(ObjectKey(Kind::kIPClaim, "", c.name));
-            if (shown && SameHolder(shown->claim->holder, c.holder)) continue;
-            wanted.push_back(std::move(c));
-          }
-        }
+        if (claim && judged.allowed()) wanted = e.MissingClaims(*d.obj, claims_.cluster);
         return judged;
       },
       hold, d.outcome.requester, &seq);
@@ -98,6 +91,15 @@ void AdmissionHandler::Serve(const ServerRequest& req, Reply reply) const {
   if (auto t = CallTimeout(req.target)) wait = std::min(wait, *t / 3);
   auto deadline = claims_.clock->Now() + wait;
   auto waiting = std::make_shared<DecodedReview>(std::move(d));
+  // The object itself now lives in the state (held); the ledger asks about
+  // sharing with the copy the engine keeps.
+  kube::ClusterState* state = state_;
+  auto shares = [state, key](const ClaimHolder& holder) {
+    return state->Read([&](const Engine& e) {
+      const Object* self = e.Find(key);
+      return self && e.SharesWith(*self, holder);
+    });
+  };
   claims_.ledger->Claim(
       std::move(wanted), deadline,
       [self = *this, waiting, v, start, reply, key, seq](ClaimOutcome o) mutable {
@@ -106,7 +108,8 @@ void AdmissionHandler::Serve(const ServerRequest& req, Reply reply) const {
           v.violations.push_back(std::move(o.message));
         }
         self.Answer(std::move(*waiting), v, start, reply);
-      });
+      },
+      shares);
 }
 
 void AdmissionHandler::Answer(DecodedReview d, const Verdict& v,

@@ -905,6 +905,76 @@ TEST_F(ManagerTest, ClaimsAreWrittenOnlyForRealAdmissionsAndReusedByTheirHolder)
   std::system(("rm -rf " + dir).c_str());
 }
 
+// The leader keeps the ledger in step with the plan: a claim goes when its
+// holder goes or stops asking for its address, one whose holder never
+// appears goes after the grace, a stored object without its claim gets one,
+// and when the Service whose claim two sharing Services rode on goes, the
+// other takes the address over. A claim written by hand to reserve an
+// address stays.
+TEST_F(ManagerTest, TheLeaderReleasesAndWritesClaimsAsHoldersComeAndGo) {
+  ManagerOptions o = Options();
+  o.claim_grace_ms = 1500;
+  Manager* m = StartManager(o);
+  ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+  auto claim = [&](const std::string& name) { return fake_->Get("ipclaims", "", name); };
+  auto holder = [&](const std::string& name) {
+    auto c = claim(name);
+    return c ? (*c)["spec"]["holder"].value("name", "") : std::string();
+  };
+  // The examples were stored without claims: each gets its own.
+  ASSERT_TRUE(Eventually([&] { return claim("vlan10-10.10.0.20").has_value(); }));
+  EXPECT_EQ(holder("vlan10-10.10.0.20"), "prod");
+  // storefront-https and storefront-http share 10.10.0.200: one claim, held by one of them.
+  ASSERT_TRUE(Eventually([&] { return claim("vlan10-10.10.0.200").has_value(); }));
+  std::string first = holder("vlan10-10.10.0.200");
+  ASSERT_TRUE(first == "storefront-https" || first == "storefront-http") << first;
+  std::string second = first == "storefront-https" ? "storefront-http" : "storefront-https";
+
+  // The holder goes: its claim goes; the other sharer takes the address over.
+  auto svc = fake_->Get("services", "team-a", first);
+  ASSERT_TRUE(svc);
+  ASSERT_TRUE(fake_->Remove("services", "team-a", first));
+  ASSERT_TRUE(Eventually([&] { return holder("vlan10-10.10.0.200") == second; },
+                         std::chrono::seconds(10)));
+
+  // A WorkloadCluster that stops asking for its address (its claim is
+  // older than the grace): released at once.
+  fake_->Upsert("workloadclusters", Wlc("team-z", "mover", "10.10.0.40"));
+  ASSERT_TRUE(Eventually([&] { return claim("vlan10-10.10.0.40").has_value(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  fake_->Upsert("workloadclusters", Wlc("team-z", "mover", "10.10.0.41"));
+  ASSERT_TRUE(Eventually([&] {
+    return !claim("vlan10-10.10.0.40").has_value() && claim("vlan10-10.10.0.41").has_value();
+  }));
+
+  // A claim whose holder never appears goes after the grace; one written by
+  // hand to reserve an address (its holder is not a kind that claims) stays.
+  json never = {{"apiVersion", "ipguard.io/v1alpha1"},
+                {"kind", "IPClaim"},
+                {"metadata", {{"name", "vlan10-10.10.0.42"}}},
+                {"spec",
+                 {{"address", "10.10.0.42"},
+                  {"vlanId", 10},
+                  {"holder", {{"kind", "WorkloadCluster"}, {"namespace", "team-z"}, {"name", "ghost"}}}}}};
+  json hand = {{"apiVersion", "ipguard.io/v1alpha1"},
+               {"kind", "IPClaim"},
+               {"metadata", {{"name", "vlan10-10.10.0.43"}}},
+               {"spec",
+                {{"address", "10.10.0.43"},
+                 {"vlanId", 10},
+                 {"holder", {{"kind", "Host"}, {"name", "backup-appliance"}}}}}};
+  ASSERT_FALSE(fake_->Upsert("ipclaims", never).is_null());
+  ASSERT_FALSE(fake_->Upsert("ipclaims", hand).is_null());
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_TRUE(claim("vlan10-10.10.0.42").has_value()) << "released before the grace";
+  ASSERT_TRUE(Eventually([&] { return !claim("vlan10-10.10.0.42").has_value(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  EXPECT_TRUE(claim("vlan10-10.10.0.43").has_value());
+  EXPECT_FALSE(Events("ClaimReleased", "vlan10-10.10.0.42").empty());
+  EXPECT_NE(m->Metrics().find("ipguard_claims{cluster=\"\",vlan=\"10\"}"), std::string::npos)
+      << m->Metrics();
+}
+
 // The real binary: a kubeconfig, --self-signed certificates kept in a
 // Secret and patched into a webhook configuration, an AdmissionReview over
 // TLS, and a clean exit on SIGTERM that releases the Lease.

@@ -174,6 +174,11 @@ TEST(CallTimeoutTest, ReadsTheApiServersTimeout) {
   EXPECT_EQ(kube::ParseDuration("2s"), std::chrono::milliseconds(2000));
   EXPECT_EQ(kube::ParseDuration(""), std::nullopt);
   EXPECT_EQ(kube::ParseDuration("5"), std::nullopt);
+  EXPECT_EQ(kube::ParseRfc3339("2026-01-01T00:00:00Z"), 1767225600);
+  EXPECT_EQ(kube::ParseRfc3339("2026-01-01T00:01:00.123456Z"), 1767225660);
+  EXPECT_EQ(kube::ParseRfc3339(kube::FormatRfc3339(1767225601)), 1767225601);
+  EXPECT_EQ(kube::ParseRfc3339("yesterday"), std::nullopt);
+  EXPECT_EQ(kube::ParseRfc3339("2026-01-01 00:00:00Z"), std::nullopt);
 }
 
 TEST(UsernameTest, AServiceAccountTokenOrAClientCertificateNamesTheUser) {
