@@ -70,6 +70,8 @@ const char kManagerUsage[] =
     "  --claim-timeout DURATION     longest an admission waits on its claims, at most a third\n"
     "                               of the API server's webhook timeout (default 2s)\n"
     "  --claim-writers N            threads writing claims (default 4)\n"
+    "  --claim-grace DURATION       how long a new claim waits for its holder to be stored\n"
+    "                               before the leader releases it (default 60s)\n"
     "  --metrics-port N             plain HTTP /metrics (default 8080)\n"
     "  --probe-port N               plain HTTP /healthz and /readyz (default 8081)\n"
     "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: "
@@ -247,6 +249,14 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
                                "\"");
         }
         o.claim_timeout = *d;
+      }
+    } else if (a == "--claim-grace") {
+      if ((s = take(&v)).ok()) {
+        auto d = kube::ParseDuration(v);
+        if (!d || d->count() < 1000 || d->count() > 3600000) {
+          return Status::Error("--claim-grace must be a duration from 1s to 1h, not \"" + v + "\"");
+        }
+        o.claim_grace_ms = static_cast<int>(d->count());
       }
     } else if (a == "--claim-writers") {
       if ((s = take(&v)).ok()) {

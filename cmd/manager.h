@@ -57,7 +57,7 @@ struct ManagerOptions {
   int watch_timeout_seconds = 300;
   int lease_seconds = 15, renew_deadline_seconds = 10, retry_period_seconds = 2;
   int pending_ttl_seconds = 30;
-  int claim_grace_ms = 60000;  // a claim's wait for its holder before release
+  int claim_grace_ms = 60000;  // --claim-grace: a new claim's wait for its holder
 };
 
 // Parses the flags after "manager"; an error names the bad flag.

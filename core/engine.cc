@@ -633,7 +633,8 @@ json ClaimObject(const WantedClaim& claim) {
   if (claim.vlan_id) spec["vlanId"] = *claim.vlan_id;
   return {{"apiVersion", InfoOf(Kind::kIPClaim).ApiVersion()},
           {"kind", KindName(Kind::kIPClaim)},
-          {"metadata", {{"name", claim.name}}},
+          {"metadata",
+           {{"name", claim.name}, {"annotations", {{kWrittenByAnnotation, "ipguard"}}}}},
           {"spec", spec}};
 }
 

@@ -46,7 +46,8 @@ std::vector<KindInfo> MakeKinds() {
       // by its domain and address so that the API server's uniqueness of
       // names decides between concurrent requests. No status of its own.
       {Kind::kIPClaim, kGroup, kVersion, "IPClaim", "ipclaims",
-       /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/false, {}, {"spec"}},
+       /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/false,
+       {{kWrittenByAnnotation, U::kReadFromMetadata}}, {"spec"}},
   };
   for (size_t i = 0; i < kinds.size(); ++i) assert(static_cast<size_t>(kinds[i].kind) == i);
   assert(kinds.size() == kKindCount);

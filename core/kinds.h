@@ -34,6 +34,9 @@ inline constexpr char kGroup[] = "ipguard.io";
 inline constexpr char kVersion[] = "v1alpha1";
 inline constexpr char kAllowDeleteAnnotation[] = "ipguard.io/allow-delete";
 inline constexpr char kLogicalNetworkAnnotation[] = "ipguard.io/logical-network";
+// On the IPClaims ipguard writes: with the writer's identity, it tells the
+// webhook that the claim was judged with its holder.
+inline constexpr char kWrittenByAnnotation[] = "ipguard.io/written-by";
 
 // What ipguard makes of an annotation; it decides who keeps it.
 enum class AnnotationUse : uint8_t {

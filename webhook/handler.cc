@@ -58,9 +58,12 @@ void AdmissionHandler::Serve(const ServerRequest& req, Reply reply) const {
   Verdict v;
   if (d.answered) return Answer(std::move(d), v, start, reply);
   // A claim ipguard writes while an admission waits on it: judged with its
-  // holder already, and the writer is waiting for this answer.
+  // holder already, and the writer is waiting for this answer. Both its
+  // identity and its mark: a person who shares ipguard's identity (out of
+  // cluster, an admin's kubeconfig) still has a claim written by hand judged.
   if (claims_.ledger && !claims_.self_username.empty() &&
-      d.outcome.requester == claims_.self_username && d.obj && d.obj->kind == Kind::kIPClaim) {
+      d.outcome.requester == claims_.self_username && d.obj && d.obj->kind == Kind::kIPClaim &&
+      d.obj->meta.annotations.count(kWrittenByAnnotation)) {
     return Answer(std::move(d), v, start, reply);
   }
   // Hold what the API server is about to store. Not for a dry run, a

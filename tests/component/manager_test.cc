@@ -975,6 +975,73 @@ TEST_F(ManagerTest, TheLeaderReleasesAndWritesClaimsAsHoldersComeAndGo) {
       << m->Metrics();
 }
 
+// Churn: Services admitted (their claims written), stored and deleted again
+// and again, a third of them never stored at all (another webhook refused
+// them), leave no claim behind, and a restart of the manager in the middle
+// loses none that is still held.
+TEST_F(ManagerTest, CreateDeleteCyclesLeaveNoClaimBehind) {
+  std::string dir = TempDir();
+  auto serving = *certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
+                                         std::chrono::hours(24));
+  std::ofstream(dir + "/tls.crt") << serving.cert_pem;
+  std::ofstream(dir + "/tls.key") << serving.key_pem;
+  ManagerOptions o = Options();
+  o.webhook_port = 0;
+  o.webhook_bind = "127.0.0.1";
+  o.cert_dir = dir;
+  o.claim_grace_ms = 1000;
+  Manager* m = StartManager(o);
+  ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+  auto admit = [&](Manager* mgr, const json& svc) {
+    json r = {{"apiVersion", "admission.k8s.io/v1"},
+              {"kind", "AdmissionReview"},
+              {"request",
+               {{"uid", "u"},
+                {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Service"}}},
+                {"operation", "CREATE"},
+                {"namespace", "default"},
+                {"object", svc}}}};
+    testing_util::TestClient client(mgr->webhook_port(), true, ca_.cert_pem);
+    if (!client.Connect().empty()) return false;
+    auto reply = client.Request("POST", "/validate", r.dump());
+    return reply.ok && json::parse(reply.body, nullptr, false)["response"].value("allowed", false);
+  };
+  auto ours = [&] {
+    size_t n = 0;
+    for (const json& c : fake_->List("ipclaims")) {
+      n += c["spec"]["holder"].value("name", "").rfind("churn-", 0) == 0;
+    }
+    return n;
+  };
+  constexpr int kCycles = 150;
+  int admitted = 0;
+  for (int i = 0; i < kCycles; ++i) {
+    if (i == kCycles / 2) {
+      // A restart: the new manager finds the claims in the API server.
+      m->Stop();
+      m = StartManager(o);
+      ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+    }
+    std::string name = "churn-" + std::to_string(i);
+    std::string ip = "10.99." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    json svc = LbService(name, ip);
+    if (!admit(m, svc)) continue;
+    ++admitted;
+    if (i % 3 == 2) continue;  // never stored
+    ASSERT_FALSE(fake_->Upsert("services", svc).is_null());
+    if (i % 7 == 0) continue;  // stays: deleted below, after the loop
+    ASSERT_TRUE(fake_->Remove("services", "default", name));
+  }
+  EXPECT_EQ(admitted, kCycles);
+  // What is still stored keeps its claim; what never was loses it.
+  ASSERT_TRUE(Eventually([&] { return !fake_->Get("ipclaims", "", "any-10.99.0.3").has_value(); }));
+  EXPECT_TRUE(fake_->Get("ipclaims", "", "any-10.99.0.1").has_value());
+  for (int i = 0; i < kCycles; i += 7) fake_->Remove("services", "default", "churn-" + std::to_string(i));
+  ASSERT_TRUE(Eventually([&] { return ours() == 0; }, std::chrono::seconds(30)))
+      << ours() << " claims left";
+  std::system(("rm -rf " + dir).c_str());
+}
+
 // The real binary: a kubeconfig, --self-signed certificates kept in a
 // Secret and patched into a webhook configuration, an AdmissionReview over
 // TLS, and a clean exit on SIGTERM that releases the Lease.

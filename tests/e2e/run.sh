@@ -194,6 +194,29 @@ EOF
 }
 
 # ipres NAME VLAN|- BLOCK
+# ipclaim NAME ADDRESS VLAN HOLDER_KIND HOLDER_NAME: a claim written by hand.
+ipclaim() {
+  cat <<EOF
+apiVersion: ipguard.io/v1alpha1
+kind: IPClaim
+$(meta "$1")
+spec:
+  address: $2
+  vlanId: $3
+  holder: {kind: $4, name: $5}
+EOF
+}
+
+# race_creates N IP: N WorkloadClusters asking for one control-plane IP, created at once;
+# prints how many were admitted.
+race_creates() {
+  local n=$1 ip=$2 i
+  for i in $(seq 1 "$n"); do
+    (wlc "e2e-wlc-race-$i" e2e-lnet-a "$ip" 1 | kubectl create -f - >/dev/null 2>&1 && echo ok) &
+  done | grep -c ok
+  wait
+}
+
 ipres() {
   cat <<EOF
 apiVersion: ipguard.io/v1alpha1
@@ -397,6 +420,7 @@ start_manager() {
     --metrics-port "$METRICS_PORT" \
     --probe-port "$PROBE_PORT" \
     --log-level debug \
+    --claim-grace 5s \
     "${extra[@]}" >>"$LOG" 2>&1 &
   MANAGER_PID=$!
   echo "$$ $MANAGER_PID" >"$PIDFILE"
@@ -537,6 +561,13 @@ delete_test_objects() {
   if [ "$METALLB" = 1 ] && kubectl get crd ipaddresspools.metallb.io >/dev/null 2>&1; then
     kubectl delete ipaddresspools.metallb.io -n "$METALLB_NS" -l "$LABEL_KEY=$LABEL_VALUE" --ignore-not-found >/dev/null 2>&1
   fi
+  # The claims the manager wrote for the test's objects carry no label of the test's.
+  if kubectl get crd ipclaims.ipguard.io >/dev/null 2>&1; then
+    local claims
+    claims=$(kubectl get ipclaims -o jsonpath="{range .items[?(@.spec.holder.namespace==\"$NS\")]}{.metadata.name}{' '}{end}" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$claims" ] && kubectl delete ipclaims $claims --ignore-not-found >/dev/null 2>&1
+  fi
   for kind in ipclaims.ipguard.io loadbalancerpools.ipguard.io ipreservations.ipguard.io logicalnetworks.ipguard.io; do
     kubectl get crd "$kind" >/dev/null 2>&1 || continue
     for _ in 1 2 3; do
@@ -546,7 +577,7 @@ delete_test_objects() {
   done
   # Events of cluster-scoped objects are in "default"; remove the test's.
   local name
-  for name in e2e-lbpool-conflict e2e-lnet-a; do
+  for name in e2e-lbpool-conflict e2e-lnet-a vlan3901-198.18.0.26; do
     kubectl delete events -n default --field-selector "involvedObject.name=$name" --ignore-not-found >/dev/null 2>&1
   done
 }
@@ -812,6 +843,44 @@ main() {
     bash -c "curl -fsS --max-time 5 http://127.0.0.1:$METRICS_PORT/metrics | grep -E '^ipguard_admission_requests_total\\{.*verdict=\"denied\".*\\} [1-9]'"
   check "metrics: ipguard_informers_synced is 1" \
     bash -c "curl -fsS --max-time 5 http://127.0.0.1:$METRICS_PORT/metrics | grep -Eq '^ipguard_informers_synced(\\{[^}]*\\})? 1'"
+
+  section "the ledger (IPClaims)"
+  check "an admitted WorkloadCluster's control-plane IP is claimed, naming it" \
+    jsonpath_is ipclaim/vlan3901-198.18.0.20 '{.spec.address}/{.spec.holder.kind}/{.spec.holder.namespace}/{.spec.holder.name}' \
+    "198.18.0.20/WorkloadCluster/$NS/e2e-wlc-a"
+  check "kubectl get ipclaim prints ADDRESS, VLAN and HOLDER" \
+    bash -c "kubectl get ipclaim vlan3901-198.18.0.20 | head -n 1 | grep -q 'ADDRESS.*VLAN.*HOLDER'"
+  check "the manager knows who it is, so its own claims are admitted at once" \
+    grep -q 'claims: written at admission as ' "$LOG"
+  check "a dry run claims nothing" bash -c "! kubectl get ipclaim vlan3901-198.18.0.23 >/dev/null 2>&1"
+  expect_allowed "a claim written by hand is admitted" \
+    <<<"$(ipclaim vlan3901-198.18.0.25 198.18.0.25 3901 Host backup-appliance)"
+  expect_denied "a WorkloadCluster asking for a hand-claimed address is refused, naming its holder" \
+    "IPClaim vlan3901-198.18.0.25 (held by Host backup-appliance)" <<<"$(wlc e2e-wlc-onclaim e2e-lnet-a 198.18.0.25 1)"
+  expect_denied "a claim written by hand inside a node pool is refused" \
+    "address 198.18.0.150 of IPClaim vlan3901-198.18.0.150 (held by Host lab) is inside ipPools[0]" \
+    <<<"$(ipclaim vlan3901-198.18.0.150 198.18.0.150 3901 Host lab)"
+  expect_denied "a claim named for another address is refused" "must be vlan3901-198.18.0.28" \
+    <<<"$(ipclaim e2e-claim-misnamed 198.18.0.28 3901 Host lab)"
+  expect_allowed "a WorkloadCluster for 198.18.0.26 is admitted" <<<"$(wlc e2e-wlc-brief e2e-lnet-a 198.18.0.26 1)"
+  check "its claim exists" kubectl get ipclaim vlan3901-198.18.0.26
+  kubectl delete wlc -n "$NS" e2e-wlc-brief >/dev/null 2>&1
+  check_eventually "deleting it releases its claim" bash -c "! kubectl get ipclaim vlan3901-198.18.0.26 >/dev/null 2>&1"
+  check_eventually "a Normal event ClaimReleased says why (namespace default)" \
+    bash -c "kubectl get events -n default --field-selector involvedObject.name=vlan3901-198.18.0.26,reason=ClaimReleased -o jsonpath='{.items[*].message}' | grep -q 'e2e-wlc-brief does not exist'"
+  local admitted
+  admitted=$(race_creates 20 198.18.0.27)
+  if [ "$admitted" = 1 ]; then
+    pass "of 20 WorkloadClusters created at once for one control-plane IP, exactly one is admitted"
+  else
+    fail "of 20 WorkloadClusters created at once for one control-plane IP, exactly one is admitted" "$admitted admitted"
+  fi
+  check "the one admitted holds the claim" \
+    bash -c "kubectl get ipclaim vlan3901-198.18.0.27 -o jsonpath='{.spec.holder.name}' | grep -q '^e2e-wlc-race-'"
+  # The winner goes again: the network's counts below leave it out.
+  kubectl delete wlc -n "$NS" $(seq -f 'e2e-wlc-race-%g' 1 20) --ignore-not-found >/dev/null 2>&1
+  check "metrics: ipguard_claims counts the claims of VLAN 3901" \
+    bash -c "curl -fsS --max-time 5 http://127.0.0.1:$METRICS_PORT/metrics | grep -Eq '^ipguard_claims\\{cluster=\"\",vlan=\"3901\"\\} [1-9]'"
 
   section "ipguard check --from-cluster"
   wlc e2e-wlc-change e2e-lnet-a 198.18.0.24 1 >"$WORK/change.yaml"
