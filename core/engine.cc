@@ -530,6 +530,13 @@ std::vector<std::string> Engine::Neighbors(const std::string& key) const {
     }
   } else if (const Object* net = Network(NetworkNameOf(self.obj))) {
     add(net->Key());
+  } else if (self.obj.kind == Kind::kIPClaim && !self.obj.claim->address.empty()) {
+    // The networks that count it (status.claims).
+    const Block& at = self.obj.claim->address.front().block;
+    ForEach(Kind::kLogicalNetwork, [&](const Object& n) {
+      if (!n.lnet->address_prefix || !n.lnet->address_prefix->Contains(at)) return;
+      if (self.domain == kEveryDomain || DomainOf(n) == self.domain) add(n.Key());
+    });
   }
   return out;
 }
@@ -1075,6 +1082,12 @@ NetworkUsage Engine::UsageOf(const std::string& network_name) const {
     u.clusters = static_cast<int>(agg->second.clusters.size());
   }
   if (net) u.total = PoolCapacity(*net->lnet);
+  if (net && net->lnet->address_prefix) {
+    Use prefix{Role::kNetworkPool, FieldLabel("addressPrefix"), *net->lnet->address_prefix};
+    ForOverlaps(DomainOf(*net), prefix, net->Key(), [&](const Stored&, const Use& other) {
+      if (other.role == Role::kClaim) ++u.claims;
+    });
+  }
   if (u.total) {
     int64_t total =
         *u.total > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(*u.total);

@@ -145,6 +145,8 @@ struct NetworkUsage {
   int64_t required_by_nodes = 0;
   std::optional<int64_t> free;  // total - required, may be negative
   int clusters = 0;
+  // IPClaims inside the network's prefix in its domain (or in every domain).
+  int64_t claims = 0;
 };
 
 class Engine {

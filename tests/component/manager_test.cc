@@ -190,6 +190,7 @@ const std::map<Kind, std::string> kPlural = {
     {Kind::kLoadBalancerPool, "loadbalancerpools"},
     {Kind::kIPReservation, "ipreservations"},
     {Kind::kService, "services"},
+    {Kind::kIPClaim, "ipclaims"},
 };
 
 // The fake API server over TLS with the ipguard kinds, loaded with the
@@ -340,7 +341,7 @@ class ManagerTest : public testing::Test {
       }
     }
     for (const auto& [k, o] : all) {
-      if (k == Kind::kService) continue;
+      if (!InfoOf(k).owns_status) continue;  // Services and IPClaims have no status of ipguard's
       auto parsed = ParseObject(o);
       json current = o.value("status", json::object());
       json want = DesiredStatus(engine, *parsed, current, "2000-01-01T00:00:00Z");

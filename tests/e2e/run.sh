@@ -523,6 +523,8 @@ apiserver_restart() {
   check_eventually "the manager's watches started again (ipguard_watch_restarts_total grew from $before)" \
     watch_restarts_above "$before"
   check_eventually "the webhook judges after the API server restart" webhook_judges
+  check "the claims survive the API server restart (and the manager's)" \
+    jsonpath_is ipclaim/vlan3901-198.18.0.20 '{.spec.holder.name}' e2e-wlc-a
   expect_allowed "a change after the API server restart is admitted" <<<"$(wlc e2e-wlc-a e2e-lnet-a 198.18.0.20 7)"
   check_eventually "the controller sees that change (free 91)" jsonpath_is lnet/e2e-lnet-a '{.status.addresses.free}' 91
 }

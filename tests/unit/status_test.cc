@@ -30,12 +30,32 @@ class StatusTest : public testing::Test {
   Engine engine_;
 };
 
+// The claims of the ledger inside a network's prefix in its VLAN (or in every
+// VLAN) are counted in its status; those of another VLAN or outside the
+// prefix are not.
+TEST_F(StatusTest, NetworkCountsTheClaimsInsideIt) {
+  Object net = Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.59"));
+  auto claim = [&](const std::string& address, const std::string& vlan) {
+    std::string name = (vlan.empty() ? "any-" : "vlan" + vlan + "-") + address;
+    Store("apiVersion: ipguard.io/v1alpha1\nkind: IPClaim\nmetadata: {name: " + name +
+          "}\nspec: {address: " + address + (vlan.empty() ? "" : ", vlanId: " + vlan) +
+          ", holder: {kind: Service, namespace: a, name: " + name + "}}\n");
+  };
+  claim("10.20.0.10", "10");
+  claim("10.20.0.11", "");    // every domain
+  claim("10.20.0.12", "20");  // another VLAN
+  claim("10.30.0.1", "10");   // outside the prefix
+  json s = DesiredStatus(engine_, net, json(), "2026-11-24T10:00:00Z");
+  EXPECT_EQ(s["claims"], 2);
+}
+
 TEST_F(StatusTest, NetworkCountsAndCapacity) {
   Object net = Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.59"));
   Store(Cluster("t", "a", "lnet", "10.20.0.10", 3));  // needs 5
   json s = DesiredStatus(engine_, net, json(), "2026-11-24T10:00:00Z");
   EXPECT_EQ(s["addresses"], (json{{"total", 10}, {"requiredByNodes", 5}, {"free", 5}}));
   EXPECT_EQ(s["clusters"], 1);
+  EXPECT_EQ(s["claims"], 0);
   EXPECT_EQ((*Cond(s, "Ready"))["status"], "True");
   EXPECT_EQ((*Cond(s, "CapacityExceeded"))["status"], "False");
   Store(Cluster("t", "b", "lnet", "10.20.0.11", 8));  // needs 10: 15 > 10
