@@ -68,7 +68,7 @@ const char kManagerUsage[] =
     "  --claims=true|false          write an IPClaim for each single address admitted, so\n"
     "                               replicas and agents share one ledger (default true)\n"
     "  --claim-timeout DURATION     longest an admission waits on its claims, at most a third\n"
-    "                               of the API server's webhook timeout (default 2s)\n"
+    "                               of the API server's webhook timeout (default 5s)\n"
     "  --claim-writers N            threads writing claims (default 4)\n"
     "  --claim-grace DURATION       how long a new claim waits for its holder to be stored\n"
     "                               before the leader releases it (default 60s)\n"

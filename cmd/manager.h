@@ -39,7 +39,7 @@ struct ManagerOptions {
   // IPClaims written at admission (the ledger shared by every replica and
   // agent), each admission waiting at most claim_timeout on them.
   bool claims = true;
-  std::chrono::milliseconds claim_timeout{2000};
+  std::chrono::milliseconds claim_timeout{5000};
   int claim_writers = 4;
   // Not a flag: who this process is at the API server (kube::UsernameOf),
   // so that the claims it writes are admitted at once.

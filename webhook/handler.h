@@ -39,7 +39,7 @@ struct ClaimSettings {
   std::string cluster;  // holder.cluster of the claims ("" in the management cluster)
   // The longest an admission waits on its claims; never more than a third of
   // the timeout the API server gives the call (`?timeout=10s`).
-  std::chrono::milliseconds timeout{2000};
+  std::chrono::milliseconds timeout{5000};
 };
 
 // The timeout in a webhook call's target ("/validate?timeout=10s"), or
