@@ -281,7 +281,9 @@ Status Controller::ReconcileClaim(const std::string& key) {
     } else {
       return out;  // written by hand to reserve an address: kept
     }
-    if (!h.cluster.empty()) return out;  // the agent of that cluster releases it
+    // Only the claims of the cluster this process serves: another's holder
+    // cannot be seen here (that cluster's agent releases them).
+    if (h.cluster != engine.options().cluster) return out;
     out.name = claim->meta.name;
     out.uid = claim->meta.uid;
     out.created = claim->meta.creation_timestamp;

@@ -556,7 +556,7 @@ std::vector<WantedClaim> Engine::MissingClaims(const Object& obj,
 }
 
 bool Engine::SharesWith(const Object& obj, const ClaimHolder& holder) const {
-  if (obj.kind != Kind::kService || !holder.cluster.empty() ||
+  if (obj.kind != Kind::kService || holder.cluster != options_.cluster ||
       holder.kind != KindName(Kind::kService)) {
     return false;
   }
@@ -567,7 +567,7 @@ bool Engine::SharesWith(const Object& obj, const ClaimHolder& holder) const {
 
 const Object* Engine::StandingHolder(const Object& claim) const {
   const ClaimHolder& h = claim.claim->holder;
-  if (!h.cluster.empty()) return nullptr;
+  if (h.cluster != options_.cluster) return nullptr;
   Kind kind;
   if (h.kind == KindName(Kind::kWorkloadCluster)) {
     kind = Kind::kWorkloadCluster;
@@ -606,7 +606,7 @@ bool Engine::CollidesWith(const Object& obj, const Use& use, const Object& other
     const Use& peer_use = first ? other_use : use;
     const ClaimHolder& h = claim.claim->holder;
     // Its own holder, in the management cluster.
-    if (h.cluster.empty() && peer.kind != Kind::kIPClaim && h.kind == KindName(peer.kind) &&
+    if (h.cluster == options_.cluster && peer.kind != Kind::kIPClaim && h.kind == KindName(peer.kind) &&
         h.ns == peer.meta.ns && h.name == peer.meta.name) {
       return false;
     }
@@ -662,7 +662,8 @@ std::vector<WantedClaim> Engine::ClaimsOf(const Object& obj, const std::string& 
   const Domain domain = DomainOf(obj);
   std::optional<int> vlan;
   if (domain != kEveryDomain) vlan = domain;
-  ClaimHolder holder{cluster, obj.api_version, KindName(obj.kind), obj.meta.ns, obj.meta.name,
+  ClaimHolder holder{cluster.empty() ? options_.cluster : cluster, obj.api_version,
+                     KindName(obj.kind), obj.meta.ns, obj.meta.name,
                      obj.meta.uid};
   for (const Use& use : UsesOf(obj)) {
     if (use.role != asks || !use.block.is_single()) continue;

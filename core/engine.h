@@ -37,6 +37,11 @@ std::optional<Operation> ParseOperation(const std::string& s);
 struct Options {
   Platform platform = Platform::kAzureLocal;
   CapacityPolicy capacity_policy = CapacityPolicy::kEnforce;
+  // The cluster whose objects this engine holds besides the plan: empty for
+  // the management cluster (the manager), a workload cluster's name for its
+  // agent. A claim is "of this cluster" when its holder.cluster equals it:
+  // only then can its holder be found here, and only then is it its own.
+  std::string cluster;
 };
 
 // How many collisions one object reports (then "... and N more"), and how
@@ -203,8 +208,8 @@ class Engine {
   // The IPClaims an object needs once admitted: one for each single address
   // it asks for (a WorkloadCluster's controlPlaneIP, each address a
   // LoadBalancer Service asks for), in its domain given the networks stored
-  // now, held by it in `cluster` (empty: the management cluster). Nothing
-  // for other kinds, and nothing twice.
+  // now, held by it in `cluster` (empty: Options::cluster, the cluster this
+  // engine serves). Nothing for other kinds, and nothing twice.
   std::vector<WantedClaim> ClaimsOf(const Object& obj, const std::string& cluster = "") const;
   // Whether the Service `obj` may share an address with the claim holder
   // `holder`: a stored Service of this cluster with the same sharing key and

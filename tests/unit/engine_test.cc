@@ -332,3 +332,53 @@ TEST(ClaimsOf, SameHolderIsClusterKindNamespaceAndName) {
 
 }  // namespace
 }  // namespace ipguard
+
+namespace ipguard {
+namespace {
+
+// An engine serves one cluster (Options::cluster: "" for the management
+// cluster, a workload cluster's name for its agent). A claim is its holder's
+// own only in the holder's cluster: a Service of the same namespace and name
+// in another cluster is someone else.
+TEST(EngineClusterTest, AClaimIsItsHoldersOwnOnlyInTheHoldersCluster) {
+  const std::string svc =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+      "spec: {type: LoadBalancer, loadBalancerIP: 10.50.0.5, ports: [{port: 443}]}\n";
+  auto claim = [](const std::string& cluster) {
+    return testing_util::Obj(
+        "apiVersion: ipguard.io/v1alpha1\nkind: IPClaim\nmetadata: {name: any-10.50.0.5}\n"
+        "spec: {address: 10.50.0.5, holder: {cluster: \"" + cluster +
+        "\", kind: Service, namespace: shop, name: web}}\n");
+  };
+  Options edge;
+  edge.cluster = "edge-1";
+  Engine agent(edge);
+  agent.Upsert(claim("edge-1"));
+  Object web = testing_util::Obj(svc);
+  EXPECT_TRUE(agent.Review(Operation::kCreate, nullptr, &web).allowed());
+  auto wanted = agent.ClaimsOf(web);
+  ASSERT_EQ(wanted.size(), 1u);
+  EXPECT_EQ(wanted[0].holder.cluster, "edge-1");
+  agent.Upsert(web);
+  EXPECT_TRUE(agent.MissingClaims(web).empty());
+
+  // The same claim held in the management cluster is another object's.
+  Engine other(edge);
+  other.Upsert(claim(""));
+  Verdict v = other.Review(Operation::kCreate, nullptr, &web);
+  ASSERT_FALSE(v.allowed());
+  EXPECT_NE(v.Message().find("IPClaim any-10.50.0.5 (held by Service shop/web)"),
+            std::string::npos)
+      << v.Message();
+
+  // And the manager sees the agent's claim as another cluster's.
+  Engine manager;
+  manager.Upsert(claim("edge-1"));
+  Verdict m = manager.Review(Operation::kCreate, nullptr, &web);
+  ASSERT_FALSE(m.allowed());
+  EXPECT_NE(m.Message().find("(held by Service shop/web in cluster edge-1)"), std::string::npos)
+      << m.Message();
+}
+
+}  // namespace
+}  // namespace ipguard
