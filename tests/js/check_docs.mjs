@@ -192,6 +192,18 @@ for (const block of blocks) {
         if (doc.kind === "Config" && (doc.users ?? []).length > 0) webhookKubeconfigs.push({ where, doc });
         continue;
       }
+      if (doc.apiVersion.startsWith("ipguard.io/")) {
+        // ipguard's own kinds: judged by ipguard itself, alone, as a reader would apply it.
+        if (!ipguard) {
+          check(false, `${where}: ${doc.kind} ${doc.metadata?.name}: IPGUARD_BIN is not set`);
+          continue;
+        }
+        const file = join(work, "doc-object.yaml");
+        writeFileSync(file, block.text);
+        const r = spawnSync(ipguard, ["check", "-q", file], { encoding: "utf8" });
+        check(r.status === 0, `${where}: ${doc.kind} ${doc.metadata?.name} passes ipguard check`, `exit ${r.status}: ${r.stdout}${r.stderr}`);
+        continue;
+      }
       const problems = await schemaProblems(doc);
       check(problems.length === 0, `${where}: ${doc.kind} ${doc.metadata?.name}`, problems.join("; "));
       if (doc.kind === "Application" && doc.spec?.source?.path === "charts/ipguard") {
