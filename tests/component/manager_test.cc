@@ -340,6 +340,15 @@ class ManagerTest : public testing::Test {
         all.emplace_back(k, o);
       }
     }
+    // The ledger is complete: every holder that collides with nothing has its
+    // claims (the leader writes those the webhook did not).
+    for (const auto& [k, o] : all) {
+      if (k != Kind::kWorkloadCluster && k != Kind::kService) continue;
+      auto parsed = ParseObject(o);
+      if (!engine.CollisionsOf(parsed->Key()).empty()) continue;
+      auto missing = engine.MissingClaims(*parsed);
+      if (!missing.empty()) return parsed->Describe() + ": no IPClaim " + missing[0].name + " yet";
+    }
     for (const auto& [k, o] : all) {
       if (!InfoOf(k).owns_status) continue;  // Services and IPClaims have no status of ipguard's
       auto parsed = ParseObject(o);
