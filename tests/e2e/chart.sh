@@ -800,6 +800,26 @@ EOF
     bash -c "kubectl get ipclaim vlan10-10.10.0.30 -o jsonpath='{.spec.holder.name}' | grep -q '^chart-e2e-race-'"
   for i in $(seq 1 30); do echo "chart-e2e-race-$i"; done | xargs kubectl -n team-a delete wlc --ignore-not-found >/dev/null 2>&1
 
+  section "the agent's role in the management cluster"
+  kubectl -n "$NS" create serviceaccount e2e-agent >/dev/null 2>&1 || true
+  kubectl create clusterrolebinding e2e-agent --clusterrole="$RELEASE-agent" \
+    --serviceaccount="$NS:e2e-agent" >/dev/null 2>&1 || true
+  local as="system:serviceaccount:$NS:e2e-agent" verb_res ok=1 denied_ok=1
+  for verb_res in "list logicalnetworks.ipguard.io" "watch workloadclusters.ipguard.io" \
+                  "create ipclaims.ipguard.io" "delete ipclaims.ipguard.io" "watch ipclaims.ipguard.io" \
+                  "create loadbalancerpools.ipguard.io" "update loadbalancerpools.ipguard.io" "delete loadbalancerpools.ipguard.io"; do
+    # shellcheck disable=SC2086
+    [ "$(kubectl auth can-i $verb_res --as="$as" 2>/dev/null)" = yes ] || { ok=0; echo "     cannot $verb_res"; }
+  done
+  for verb_res in "update logicalnetworks.ipguard.io" "update workloadclusters.ipguard.io --subresource=status" \
+                  "get secrets -n $NS" "list services" "update ipclaims.ipguard.io"; do
+    # shellcheck disable=SC2086
+    [ "$(kubectl auth can-i $verb_res --as="$as" 2>/dev/null)" = no ] || { denied_ok=0; echo "     can $verb_res"; }
+  done
+  if [ "$ok" = 1 ]; then pass "bound to the agent role, an identity reads the plan, keeps IPClaims and writes LoadBalancerPools"; else fail "the agent role grants what the agent needs"; fi
+  if [ "$denied_ok" = 1 ]; then pass "and changes nothing else, reads no Secret and no Service"; else fail "the agent role grants nothing more"; fi
+  kubectl delete clusterrolebinding e2e-agent --ignore-not-found >/dev/null 2>&1
+
   section "ipguard check --from-cluster with the chart's plan-reader role"
   # A pipeline's identity: a ServiceAccount bound to the ClusterRole the chart ships for it.
   kubectl -n "$NS" create serviceaccount e2e-plan-check >/dev/null 2>&1 || true

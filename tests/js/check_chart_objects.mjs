@@ -174,6 +174,20 @@ check(pdb.spec?.minAvailable === 1 && selects(pdb.spec?.selector?.matchLabels), 
 // ---------------------------------------------------------------------------------------
 
 const vwcNames = find(base, "ValidatingWebhookConfiguration").map((v) => v.metadata.name).sort();
+// The agent's role in the management cluster: exactly what API.md gives it, bound to nobody.
+{
+  const agent = one(base, "ClusterRole", "ipguard-agent");
+  const grants = new Set((agent?.rules ?? []).flatMap((r) =>
+    r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))));
+  const want = [
+    ...["logicalnetworks", "workloadclusters", "loadbalancerpools", "ipreservations"].flatMap((r) => ["get", "list", "watch"].map((v) => `ipguard.io/${r}:${v}`)),
+    ...["create", "get", "list", "watch", "delete"].map((v) => `ipguard.io/ipclaims:${v}`),
+    ...["create", "update", "delete"].map((v) => `ipguard.io/loadbalancerpools:${v}`),
+  ];
+  check(want.every((g) => grants.has(g)) && grants.size === want.length,
+        "ClusterRole ipguard-agent: read the plan, keep IPClaims, mirror LoadBalancerPools, nothing else", [...grants].join(" "));
+  check(!find(base, "ClusterRoleBinding").some((b) => b.roleRef?.name === "ipguard-agent"), "ClusterRole ipguard-agent is bound to nobody");
+}
 for (const [setName, docs] of Object.entries(renders)) {
   for (const role of find(docs, "ClusterRole")) {
     for (const rule of role.rules ?? []) {
