@@ -272,34 +272,20 @@ Status Controller::ReconcileClaim(const std::string& key) {
     const Object* claim = engine.Find(key);
     if (!claim) return out;
     out.found = true;
+    // Kept: a claim written by hand to hold an address (a holder of another
+    // kind), one of another cluster (its agent releases it), and one whose
+    // holder is stored and asks for it.
     const ClaimHolder& h = claim->claim->holder;
-    Kind kind;
-    if (h.kind == KindName(Kind::kWorkloadCluster)) {
-      kind = Kind::kWorkloadCluster;
-    } else if (h.kind == KindName(Kind::kService)) {
-      kind = Kind::kService;
-    } else {
-      return out;  // written by hand to reserve an address: kept
-    }
-    // Only the claims of the cluster this process serves: another's holder
-    // cannot be seen here (that cluster's agent releases them).
-    if (h.cluster != engine.options().cluster) return out;
+    auto holder_key = engine.HolderKey(h);
+    if (!holder_key || engine.StandingHolder(*claim)) return out;
     out.name = claim->meta.name;
     out.uid = claim->meta.uid;
     out.created = claim->meta.creation_timestamp;
-    std::string holder;
-    AppendHolder(&holder, h);
-    const Object* o = engine.Find(ObjectKey(kind, h.ns, h.name));
-    if (!o) {
-      out.release = true;
-      out.why = "its holder " + holder + " does not exist";
-      return out;
-    }
-    for (const WantedClaim& c : engine.ClaimsOf(*o)) {
-      if (c.name == out.name) return out;  // asked for: kept
-    }
     out.release = true;
-    out.why = "its holder " + holder + " no longer asks for this address in this domain";
+    out.why = "its holder ";
+    AppendHolder(&out.why, h);
+    out.why += engine.Find(*holder_key) ? " no longer asks for this address in this domain"
+                                        : " does not exist";
     return out;
   });
   const auto now = clock_->Now();

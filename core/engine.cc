@@ -555,28 +555,25 @@ std::vector<WantedClaim> Engine::MissingClaims(const Object& obj,
   return out;
 }
 
-bool Engine::SharesWith(const Object& obj, const ClaimHolder& holder) const {
-  if (obj.kind != Kind::kService || holder.cluster != options_.cluster ||
-      holder.kind != KindName(Kind::kService)) {
-    return false;
+std::optional<std::string> Engine::HolderKey(const ClaimHolder& h) const {
+  if (h.cluster != options_.cluster) return std::nullopt;
+  for (Kind kind : {Kind::kWorkloadCluster, Kind::kService}) {
+    if (h.kind == KindName(kind)) return ObjectKey(kind, h.ns, h.name);
   }
+  return std::nullopt;
+}
+
+bool Engine::SharesWith(const Object& obj, const ClaimHolder& holder) const {
+  if (obj.kind != Kind::kService || holder.kind != KindName(Kind::kService)) return false;
   if (holder.ns == obj.meta.ns && holder.name == obj.meta.name) return false;
-  const Object* other = Find(ObjectKey(Kind::kService, holder.ns, holder.name));
+  auto key = HolderKey(holder);
+  const Object* other = key ? Find(*key) : nullptr;
   return other && MayShare(*other->svc, *obj.svc);
 }
 
 const Object* Engine::StandingHolder(const Object& claim) const {
-  const ClaimHolder& h = claim.claim->holder;
-  if (h.cluster != options_.cluster) return nullptr;
-  Kind kind;
-  if (h.kind == KindName(Kind::kWorkloadCluster)) {
-    kind = Kind::kWorkloadCluster;
-  } else if (h.kind == KindName(Kind::kService)) {
-    kind = Kind::kService;
-  } else {
-    return nullptr;
-  }
-  const Object* holder = Find(ObjectKey(kind, h.ns, h.name));
+  auto key = HolderKey(claim.claim->holder);
+  const Object* holder = key ? Find(*key) : nullptr;
   if (!holder) return nullptr;
   for (const WantedClaim& c : ClaimsOf(*holder)) {
     if (c.name == claim.meta.name) return holder;

@@ -219,6 +219,14 @@ class Engine {
   // The claims of ClaimsOf() that are not stored already as the holder's own
   // or as that of a holder `obj` may share the address with.
   std::vector<WantedClaim> MissingClaims(const Object& obj, const std::string& cluster = "") const;
+  // The key a claim's holder has in this engine when ipguard claims for it:
+  // a WorkloadCluster or a Service of this engine's cluster (Options::cluster).
+  // nullopt for a holder of any other kind (a claim written by hand to hold
+  // an address) or of another cluster (that cluster's agent sees it).
+  std::optional<std::string> HolderKey(const ClaimHolder& holder) const;
+  // The holder of a claim of this cluster when it is stored and asks for the
+  // claim's address in the claim's domain; null otherwise.
+  const Object* StandingHolder(const Object& claim) const;
 
   // Visits stored objects of one kind, in no particular order.
   void ForEach(Kind kind, const std::function<void(const Object&)>& fn) const;
@@ -271,9 +279,6 @@ class Engine {
   // for it (StandingHolder) is not a side of its own: its holder is.
   bool CollidesWith(const Object& obj, const Use& use, const Object& other,
                     const Use& other_use) const;
-  // The holder of a claim of this cluster when it is stored and asks for the
-  // claim's address in the claim's domain; null otherwise.
-  const Object* StandingHolder(const Object& claim) const;
   static std::string CollisionText(const Object& obj, const Use& use, const Object& other,
                                    const Use& other_use);
   void CheckLogicalNetwork(Operation op, const Object* old_obj, const Object& obj,
