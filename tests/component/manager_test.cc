@@ -392,6 +392,40 @@ class ManagerTest : public testing::Test {
         {"spec", {{"type", "LoadBalancer"}, {"loadBalancerIP", ip}, {"ports", {{{"port", 80}}}}}}};
   }
 
+  // Options of a manager whose webhook serves on 127.0.0.1 (any free port)
+  // with a certificate of ca_ written to `dir`.
+  ManagerOptions WebhookOptions(const std::string& dir) const {
+    auto serving = *certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
+                                           std::chrono::hours(24));
+    std::ofstream(dir + "/tls.crt") << serving.cert_pem;
+    std::ofstream(dir + "/tls.key") << serving.key_pem;
+    ManagerOptions o = Options();
+    o.webhook_port = 0;
+    o.webhook_bind = "127.0.0.1";
+    o.cert_dir = dir;
+    return o;
+  }
+
+  // An AdmissionReview of `obj` (its kind and namespace from the object);
+  // an UPDATE carries the same object as oldObject.
+  static json ReviewOf(const std::string& uid, const std::string& op, const json& obj,
+                       bool dry_run = false, const std::string& user = "") {
+    std::string api_version = obj.value("apiVersion", "");
+    size_t slash = api_version.find('/');
+    json kind = {{"group", slash == std::string::npos ? "" : api_version.substr(0, slash)},
+                 {"version", api_version.substr(slash == std::string::npos ? 0 : slash + 1)},
+                 {"kind", obj.value("kind", "")}};
+    json request = {{"uid", uid},
+                    {"kind", kind},
+                    {"operation", op},
+                    {"namespace", obj["metadata"].value("namespace", "")},
+                    {"object", obj}};
+    if (dry_run) request["dryRun"] = true;
+    if (!user.empty()) request["userInfo"] = {{"username", user}};
+    if (op == "UPDATE") request["oldObject"] = obj;
+    return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"request", request}};
+  }
+
   certs::KeyPair ca_;
   std::unique_ptr<FakeApiServer> fake_;
   std::vector<std::unique_ptr<Manager>> managers_;
@@ -774,18 +808,9 @@ TEST_F(ManagerTest, OnlyTheLeaseHolderWritesAndASuccessorTakesOver) {
 // losers that reached the other replica are told who holds the address.
 TEST_F(ManagerTest, TwoReplicasAdmitOneOfManyConcurrentRequestsForOneAddress) {
   std::string dir = TempDir();
-  auto serving = *certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
-                                         std::chrono::hours(24));
-  std::ofstream(dir + "/tls.crt") << serving.cert_pem;
-  std::ofstream(dir + "/tls.key") << serving.key_pem;
+  const ManagerOptions o = WebhookOptions(dir);
   std::vector<Manager*> replicas;
-  for (int i = 0; i < 2; ++i) {
-    ManagerOptions o = Options();
-    o.webhook_port = 0;
-    o.webhook_bind = "127.0.0.1";
-    o.cert_dir = dir;
-    replicas.push_back(StartManager(o));
-  }
+  for (int i = 0; i < 2; ++i) replicas.push_back(StartManager(o));
   for (Manager* m : replicas) ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
 
   constexpr int kPerReplica = 40;
@@ -797,16 +822,8 @@ TEST_F(ManagerTest, TwoReplicasAdmitOneOfManyConcurrentRequestsForOneAddress) {
     for (int i = 0; i < kPerReplica; ++i) {
       threads.emplace_back([&, r, i] {
         std::string name = "race-" + std::to_string(r) + "-" + std::to_string(i);
-        json review = {
-            {"apiVersion", "admission.k8s.io/v1"},
-            {"kind", "AdmissionReview"},
-            {"request",
-             {{"uid", name},
-              {"kind", {{"group", "ipguard.io"}, {"version", "v1alpha1"}, {"kind", "WorkloadCluster"}}},
-              {"operation", "CREATE"},
-              {"namespace", "team-z"},
-              {"userInfo", {{"username", "argocd"}}},
-              {"object", Wlc("team-z", name, "10.10.0.30")}}}};
+        json review =
+            ReviewOf(name, "CREATE", Wlc("team-z", name, "10.10.0.30"), false, "argocd");
         testing_util::TestClient client(replicas[r]->webhook_port(), true, ca_.cert_pem);
         std::string err = client.Connect();
         auto reply = err.empty() ? client.Request("POST", "/validate?timeout=10s", review.dump())
@@ -855,30 +872,12 @@ TEST_F(ManagerTest, TwoReplicasAdmitOneOfManyConcurrentRequestsForOneAddress) {
 // address against everyone else.
 TEST_F(ManagerTest, ClaimsAreWrittenOnlyForRealAdmissionsAndReusedByTheirHolder) {
   std::string dir = TempDir();
-  auto serving = *certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
-                                         std::chrono::hours(24));
-  std::ofstream(dir + "/tls.crt") << serving.cert_pem;
-  std::ofstream(dir + "/tls.key") << serving.key_pem;
-  ManagerOptions o = Options();
-  o.webhook_port = 0;
-  o.webhook_bind = "127.0.0.1";
-  o.cert_dir = dir;
-  Manager* m = StartManager(o);
+  Manager* m = StartManager(WebhookOptions(dir));
   ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
   auto review = [&](const std::string& op, const json& obj, bool dry_run) {
-    json r = {{"apiVersion", "admission.k8s.io/v1"},
-              {"kind", "AdmissionReview"},
-              {"request",
-               {{"uid", "u"},
-                {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Service"}}},
-                {"operation", op},
-                {"namespace", "default"},
-                {"dryRun", dry_run},
-                {"object", obj}}}};
-    if (op == "UPDATE") r["request"]["oldObject"] = obj;
     testing_util::TestClient client(m->webhook_port(), true, ca_.cert_pem);
     EXPECT_EQ(client.Connect(), "");
-    auto reply = client.Request("POST", "/validate", r.dump());
+    auto reply = client.Request("POST", "/validate", ReviewOf("u", op, obj, dry_run).dump());
     EXPECT_TRUE(reply.ok) << reply.error;
     return json::parse(reply.body, nullptr, false)["response"];
   };
@@ -991,29 +990,14 @@ TEST_F(ManagerTest, TheLeaderReleasesAndWritesClaimsAsHoldersComeAndGo) {
 // loses none that is still held.
 TEST_F(ManagerTest, CreateDeleteCyclesLeaveNoClaimBehind) {
   std::string dir = TempDir();
-  auto serving = *certs::GenerateServing(ca_, "ipguard-webhook", {"localhost"}, {"127.0.0.1"},
-                                         std::chrono::hours(24));
-  std::ofstream(dir + "/tls.crt") << serving.cert_pem;
-  std::ofstream(dir + "/tls.key") << serving.key_pem;
-  ManagerOptions o = Options();
-  o.webhook_port = 0;
-  o.webhook_bind = "127.0.0.1";
-  o.cert_dir = dir;
+  ManagerOptions o = WebhookOptions(dir);
   o.claim_grace_ms = 1000;
   Manager* m = StartManager(o);
   ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
   auto admit = [&](Manager* mgr, const json& svc) {
-    json r = {{"apiVersion", "admission.k8s.io/v1"},
-              {"kind", "AdmissionReview"},
-              {"request",
-               {{"uid", "u"},
-                {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Service"}}},
-                {"operation", "CREATE"},
-                {"namespace", "default"},
-                {"object", svc}}}};
     testing_util::TestClient client(mgr->webhook_port(), true, ca_.cert_pem);
     if (!client.Connect().empty()) return false;
-    auto reply = client.Request("POST", "/validate", r.dump());
+    auto reply = client.Request("POST", "/validate", ReviewOf("u", "CREATE", svc).dump());
     return reply.ok && json::parse(reply.body, nullptr, false)["response"].value("allowed", false);
   };
   auto ours = [&] {
@@ -1107,17 +1091,8 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
   // A denial through the binary's webhook, verified against the CA it made.
   testing_util::TestClient client(webhook_port, true, *ca);
   ASSERT_EQ(client.Connect(), "") << log();
-  json wlc = Wlc("team-z", "clash", "10.10.0.20");
-  json review = {
-      {"apiVersion", "admission.k8s.io/v1"},
-      {"kind", "AdmissionReview"},
-      {"request",
-       {{"uid", "u-1"},
-        {"kind", {{"group", "ipguard.io"}, {"version", "v1alpha1"}, {"kind", "WorkloadCluster"}}},
-        {"operation", "CREATE"},
-        {"namespace", "team-z"},
-        {"object", wlc}}}};
-  auto reply = client.Request("POST", "/validate", review.dump());
+  auto reply = client.Request("POST", "/validate",
+                              ReviewOf("u-1", "CREATE", Wlc("team-z", "clash", "10.10.0.20")).dump());
   ASSERT_TRUE(reply.ok) << reply.error;
   json answer = json::parse(reply.body);
   EXPECT_EQ(answer["response"]["uid"], "u-1");
@@ -1235,16 +1210,8 @@ class ChartRbacTest : public ManagerTest {
     }
     testing_util::TestClient client(webhook_port, true, webhook_ca);
     ASSERT_EQ(client.Connect(), "") << log();
-    json review = {
-        {"apiVersion", "admission.k8s.io/v1"},
-        {"kind", "AdmissionReview"},
-        {"request",
-         {{"uid", "u-claim"},
-          {"kind", {{"group", "ipguard.io"}, {"version", "v1alpha1"}, {"kind", "WorkloadCluster"}}},
-          {"operation", "CREATE"},
-          {"namespace", "team-z"},
-          {"object", Wlc("team-z", "claimed", "10.10.0.31")}}}};
-    auto reply = client.Request("POST", "/validate", review.dump());
+    auto reply = client.Request(
+        "POST", "/validate", ReviewOf("u-claim", "CREATE", Wlc("team-z", "claimed", "10.10.0.31")).dump());
     ASSERT_TRUE(reply.ok) << reply.error;
     EXPECT_TRUE(json::parse(reply.body)["response"]["allowed"].get<bool>()) << reply.body;
     EXPECT_TRUE(fake_->Get("ipclaims", "", "vlan10-10.10.0.31")) << log();
