@@ -160,14 +160,19 @@ std::string ClaimWriter::WriteOne(const WantedClaim& claim, kube::Clock::TimePoi
                                   const std::function<bool(const ClaimHolder&)>& shares,
                                   bool* created) {
   *created = false;
+  // Each request gets what is left of the deadline; none is sent past it.
+  std::chrono::milliseconds left;
+  auto out_of_time = [&] {
+    left = Left(clock_, deadline);
+    if (left.count() > 0) return false;
+    Count("timeout");
+    return true;
+  };
+  const char* kNoTime = "no time left of the admission's deadline";
   // Twice at most: a claim that goes between our create (409) and our read
   // (404) is created again.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto left = Left(clock_, deadline);
-    if (left.count() <= 0) {
-      Count("timeout");
-      return Unwritten(claim, "no time left of the admission's deadline");
-    }
+    if (out_of_time()) return Unwritten(claim, kNoTime);
     auto made = client_->Create(ClaimResource(), "", ClaimObject(claim), left);
     if (made.ok()) {
       Count("created");
@@ -179,11 +184,7 @@ std::string ClaimWriter::WriteOne(const WantedClaim& claim, kube::Clock::TimePoi
       Count(e.code == 0 ? "timeout" : "error");
       return Unwritten(claim, e.ToString());
     }
-    left = Left(clock_, deadline);
-    if (left.count() <= 0) {
-      Count("timeout");
-      return Unwritten(claim, "no time left of the admission's deadline");
-    }
+    if (out_of_time()) return Unwritten(claim, kNoTime);
     auto got = client_->Get(ClaimResource(), "", claim.name, left);
     if (!got.ok()) {
       if (got.error().IsNotFound()) continue;
