@@ -13,6 +13,8 @@ const char kUsage[] =
     "usage: ipguard <command> [flags]\n"
     "  check PATH...   check manifests against the address rules (see ipguard check --help)\n"
     "  manager         run the operator and webhook (see ipguard manager --help)\n"
+    "  agent           run in a workload cluster against the management cluster's plan\n"
+    "                  (see ipguard agent --help)\n"
     "  version         print the version\n";
 
 }  // namespace
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
     return ipguard::CheckMain(args, std::cin, std::cout, std::cerr, ipguard::ReadLivePlanFrom);
   }
   if (cmd == "manager") return ipguard::RunManager(args, std::cerr);
+  if (cmd == "agent") return ipguard::RunAgent(args, std::cerr);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "ipguard " << IPGUARD_VERSION << "\n";
     return 0;

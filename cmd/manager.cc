@@ -82,9 +82,34 @@ const char kManagerUsage[] =
     "  --log-level debug|info|warn|error (default info)\n"
     "  --log-format text|json       (default text)\n";
 
+const char kAgentUsage[] =
+    "usage: ipguard agent --plan-kubeconfig PATH --cluster-name NAME [flags]\n"
+    "  --plan-kubeconfig PATH       kubeconfig of the management cluster, where the plan is\n"
+    "  --plan-context NAME          its context (default: its current-context)\n"
+    "  --cluster-name NAME          this workload cluster's name in the ledger (holder.cluster)\n"
+    "                               and in the names of mirrored pools (a DNS-1123 label)\n"
+    "  --cluster-ref NAMESPACE/NAME this cluster's WorkloadCluster: Services without the\n"
+    "                               ipguard.io/logical-network annotation live in its network\n"
+    "  --metallb                    also judge MetalLB IPAddressPools and mirror them into the\n"
+    "                               management cluster as LoadBalancerPools <cluster>-<pool>\n"
+    "  --kubeconfig, --context      this cluster (default: in-cluster)\n"
+    "  --lease-name NAME            (default ipguard-agent)\n"
+    "  and the manager's flags for the webhook, certificates, claims, probes and logs\n"
+    "  (ipguard manager --help).\n";
+
 namespace {
 
 using nlohmann::json;
+
+// A DNS-1123 label: lowercase letters, digits and '-', 1 to 63, starting and
+// ending with a letter or digit.
+bool IsDnsLabel(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return s.front() != '-' && s.back() != '-';
+}
 
 Result<int> ParsePort(const std::string& flag, const std::string& v, int min) {
   char* end = nullptr;
@@ -292,9 +317,65 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
   return o;
 }
 
+Result<ManagerOptions> ParseAgentFlags(const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  std::string plan_kubeconfig, plan_context, cluster, ref;
+  bool lease_named = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string value;
+    size_t eq = a.find('=');
+    bool has_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (has_value) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    }
+    std::string* into = a == "--plan-kubeconfig" ? &plan_kubeconfig
+                        : a == "--plan-context"  ? &plan_context
+                        : a == "--cluster-name"  ? &cluster
+                        : a == "--cluster-ref"   ? &ref
+                                                 : nullptr;
+    if (!into) {
+      lease_named = lease_named || a == "--lease-name";
+      rest.push_back(args[i]);
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) return Status::Error(a + " needs a value");
+      value = args[++i];
+    }
+    *into = value;
+  }
+  if (plan_kubeconfig.empty()) {
+    return Status::Error("--plan-kubeconfig is required: the management cluster holds the plan");
+  }
+  if (!IsDnsLabel(cluster)) {
+    return Status::Error(
+        "--cluster-name must be a DNS-1123 label (lowercase letters, digits and '-', at most 63), "
+        "not \"" + cluster + "\"");
+  }
+  size_t slash = ref.find('/');
+  if (!ref.empty() && (slash == std::string::npos || !IsDnsLabel(ref.substr(0, slash)) ||
+                       slash + 1 == ref.size() || ref.find('/', slash + 1) != std::string::npos)) {
+    return Status::Error("--cluster-ref must be NAMESPACE/NAME of a WorkloadCluster, not \"" + ref +
+                         "\"");
+  }
+  auto parsed = ParseManagerFlags(rest);
+  if (!parsed.ok()) return parsed.status();
+  ManagerOptions o = std::move(parsed).value();
+  o.agent = true;
+  o.plan_kubeconfig = plan_kubeconfig;
+  o.plan_context = plan_context;
+  o.engine.cluster = cluster;
+  o.engine.cluster_ref = ref;
+  if (!lease_named) o.lease_name = "ipguard-agent";
+  return o;
+}
+
 struct Manager::Impl {
   struct Informer {
     WatchedKind what;
+    bool plan = false;  // an agent's: watched in the management cluster
     kube::Store store;
     std::unique_ptr<kube::Reflector> reflector;
     std::thread thread;
@@ -303,8 +384,14 @@ struct Manager::Impl {
   const std::string identity;  // of this process, for the Lease and events
   ManagerOptions options;
   std::unique_ptr<kube::Transport> transport;
+  std::unique_ptr<kube::Transport> plan_transport;
   kube::Clock* clock = kube::RealClock::Get();
   kube::Client client;
+  // The management cluster's API server: the agent's second connection, or
+  // `client` itself.
+  std::unique_ptr<kube::Client> plan_owned;
+  kube::Client* plan;
+  std::atomic<bool> plan_reachable{true};
   kube::Metrics metrics;
   kube::ClusterState state;
   kube::EventRecorder events;
@@ -321,17 +408,26 @@ struct Manager::Impl {
   std::mutex mu;
   std::condition_variable cv;
 
-  Impl(ManagerOptions o, std::unique_ptr<kube::Transport> t, std::string id)
+  Impl(ManagerOptions o, std::unique_ptr<kube::Transport> t, std::unique_ptr<kube::Transport> p,
+       std::string id)
       : identity(std::move(id)),
         options(std::move(o)),
         transport(std::move(t)),
+        plan_transport(std::move(p)),
         client(transport.get()),
+        plan(&client),
         state(options.engine, clock, std::chrono::seconds(options.pending_ttl_seconds),
               static_cast<size_t>(options.max_holds_per_requester)),
-        events(&client, clock, "ipguard.io/manager", identity, &metrics) {
+        events(&client, clock, options.agent ? "ipguard.io/agent" : "ipguard.io/manager", identity,
+               &metrics) {
+    if (plan_transport) {
+      plan_owned = std::make_unique<kube::Client>(plan_transport.get());
+      plan = plan_owned.get();
+    }
     // Every write the API server refuses is logged and counted here, whoever
-    // made it (status, events, the Lease, certificates, webhook configurations).
-    client.SetWriteFailureObserver([this](const kube::WriteFailure& f) {
+    // made it (status, events, the Lease, certificates, webhook
+    // configurations, claims, mirrored pools).
+    auto observe = [this](const kube::WriteFailure& f) {
       metrics.Add("ipguard_api_write_errors_total",
                   {{"resource", f.resource},
                    {"verb", f.verb},
@@ -342,7 +438,9 @@ struct Manager::Impl {
       } else {
         spdlog::warn("{} {} failed: {}", f.verb, f.path, f.error.ToString());
       }
-    });
+    };
+    client.SetWriteFailureObserver(observe);
+    if (plan_owned) plan_owned->SetWriteFailureObserver(observe);
   }
 
   bool MayWrite() const { return !stopping.load() && (!elector || elector->IsLeader()); }
@@ -385,6 +483,15 @@ struct Manager::Impl {
     metrics.Describe("ipguard_claims", T::kGauge,
                      "IPClaims in the ledger, by holder cluster (empty: the management cluster) "
                      "and VLAN (\"any\": every domain).");
+    if (options.agent) {
+      metrics.Describe("ipguard_plan_reachable", T::kGauge,
+                       "1 while the management cluster answers the agent.");
+      metrics.Describe("ipguard_claims_deferred_total", T::kCounter,
+                       "Objects admitted without their claims because the management cluster did "
+                       "not answer (written by the leader when it is back).");
+      metrics.Describe("ipguard_pool_mirror_writes_total", T::kCounter,
+                       "Writes of mirrored LoadBalancerPools in the management cluster, by verb.");
+    }
     metrics.Describe("ipguard_leader", T::kGauge, "1 while this replica holds the Lease.");
     metrics.Describe("ipguard_informers_synced", T::kGauge, "1 once every informer has listed.");
     metrics.Describe("ipguard_pending_admissions", T::kGauge,
@@ -481,6 +588,7 @@ struct Manager::Impl {
       m.Set("ipguard_heap_in_use_bytes", {}, static_cast<double>(mallinfo2().uordblks));
     }
     m.Set("ipguard_leader", {}, IsLeader() ? 1 : 0);
+    if (options.agent) m.Set("ipguard_plan_reachable", {}, plan_reachable.load() ? 1 : 0);
     m.Set("ipguard_informers_synced", {}, Synced() ? 1 : 0);
     m.Set("ipguard_pending_admissions", {}, static_cast<double>(state.pending()));
     auto counter = [&m](const char* name, double now) {
@@ -510,7 +618,16 @@ struct Manager::Impl {
     std::string path = req.target.substr(0, req.target.find('?'));
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
-      if (Ready()) return {200, "text/plain; charset=utf-8", "ok\n"};
+      if (Ready()) {
+        // An agent keeps judging on the plan last seen: still ready (its
+        // cluster's Services need the webhook), and says so.
+        if (options.agent && !plan_reachable.load()) {
+          return {200, "text/plain; charset=utf-8",
+                  "ok: the management cluster is unreachable; judging on the plan last seen, "
+                  "claims are written when it is back\n"};
+        }
+        return {200, "text/plain; charset=utf-8", "ok\n"};
+      }
       std::string why = stopping.load() ? "shutting down"
                         : !Synced()     ? "informers not synced"
                                         : "no certificate loaded";
@@ -539,21 +656,45 @@ struct Manager::Impl {
     co.status_write_burst = options.status_burst;
     co.write_claims = options.claims;
     co.claim_grace = std::chrono::milliseconds(options.claim_grace_ms);
+    co.ledger = plan;
+    co.claim_events = !options.agent;
+    if (options.agent && options.metallb) co.mirror_cluster = options.engine.cluster;
+    co.warn = [](const std::string& line) { spdlog::warn("{}", line); };
     controller = std::make_unique<Controller>(
         &client, clock, &state, &events, &metrics, [this] { return MayWrite(); }, co);
+    const std::string cluster = options.engine.cluster;
     for (const WatchedKind& w : KindsToWatch(options.metallb)) {
       auto inf = std::make_unique<Informer>();
       inf->what = w;
+      // An agent reads the plan (ipguard's kinds) in the management cluster
+      // and the rest (Services, MetalLB's pools) in its own.
+      inf->plan = options.agent && std::string(InfoOf(w.kind).group) == kGroup;
       Kind kind = w.kind;
       std::string api_version = w.resource.ApiVersion();
-      inf->store.SetTransform([kind, api_version](const json& obj) {
+      // An agent's own mirrored pools stand for its IPAddressPools, which it
+      // watches itself: they are marked here and left out of its engine.
+      const bool mark_mirrors = options.agent && kind == Kind::kLoadBalancerPool;
+      inf->store.SetTransform([kind, api_version, mark_mirrors](const json& obj) {
         json out = TrimObject(kind, obj);
         // List items of the core group come without them; the engine needs both.
         out["kind"] = KindName(kind);
         out["apiVersion"] = api_version;
+        if (mark_mirrors) {
+          auto meta = obj.find("metadata");
+          if (meta != obj.end() && meta->is_object()) {
+            auto labels = meta->find("labels");
+            if (labels != meta->end() && labels->is_object() && labels->contains(kClusterLabel)) {
+              out["metadata"]["labels"] = {{kClusterLabel, (*labels)[kClusterLabel]}};
+            }
+          }
+        }
         return out;
       });
-      inf->store.AddHandler([this](kube::EventType type, const json& obj) {
+      inf->store.AddHandler([this, mark_mirrors, cluster](kube::EventType type, const json& obj) {
+        if (mark_mirrors && obj["metadata"].value("labels", json::object()).value(kClusterLabel, "") ==
+                                cluster) {
+          type = kube::EventType::kDeleted;
+        }
         // Until every informer has listed, the first full pass after the
         // sync (Housekeeping) reconciles everything once: neither the
         // neighbours nor the enqueueing of each object listed are needed
@@ -563,6 +704,11 @@ struct Manager::Impl {
         if (synced && !keys.empty()) {
           controller->Enqueue(keys.front());  // the object itself
           for (size_t i = 1; i < keys.size(); ++i) controller->EnqueueNeighbor(keys[i]);
+        }
+        if (synced && options.agent && keys.size() && NetworkOfRefChanged()) {
+          // Its Services moved to another domain: their claims and the
+          // mirrors of its pools follow.
+          controller->EnqueueAll();
         }
       });
       kube::ReflectorOptions ro;
@@ -578,9 +724,13 @@ struct Manager::Impl {
         if (auto p = ParseProjected(line, WatchEventProjection())) return std::move(*p);
         return json::parse(line.begin(), line.end(), nullptr, false);
       };
-      inf->reflector =
-          std::make_unique<kube::Reflector>(&client, w.resource, "", &inf->store, clock, ro);
-      controller->Watch(kind, w.resource, &inf->store);
+      inf->reflector = std::make_unique<kube::Reflector>(inf->plan ? plan : &client, w.resource, "",
+                                                         &inf->store, clock, ro);
+      // An agent reconciles its own cluster's objects and its claims; the
+      // plan's status is the manager's.
+      if (!options.agent || !inf->plan || kind == Kind::kIPClaim) {
+        controller->Watch(kind, w.resource, &inf->store);
+      }
       informers.push_back(std::move(inf));
     }
 
@@ -612,12 +762,21 @@ struct Manager::Impl {
       if (options.claims) {
         webhook::ClaimWriterOptions wo;
         wo.threads = options.claim_writers;
-        claim_writer = std::make_unique<webhook::ClaimWriter>(&client, clock, &metrics, wo);
+        claim_writer = std::make_unique<webhook::ClaimWriter>(plan, clock, &metrics, wo);
         claim_writer->Start();
         cs.ledger = claim_writer.get();
         cs.clock = clock;
         cs.self_username = options.self_username;
         cs.timeout = options.claim_timeout;
+        cs.cluster = options.engine.cluster;
+        if (options.agent) {
+          cs.admit_unanswered = true;
+          cs.offline = [this] { return !plan_reachable.load(); };
+          cs.on_unanswered = [this] {
+            metrics.Add("ipguard_claims_deferred_total", {});
+            SetPlanReachable(false);
+          };
+        }
       }
       webhook::AdmissionHandler handler(
           &state, &metrics, AdmissionOptions{options.metallb}, [](const AdmissionOutcome& out) {
@@ -667,6 +826,7 @@ struct Manager::Impl {
     }
     if (rotator) threads.emplace_back([this] { rotator->Run(); });
     threads.emplace_back([this] { Housekeeping(); });
+    if (options.agent) threads.emplace_back([this] { WatchPlan(); });
     controller->Start();
     if (elector) {
       elector->on_started = [this] {
@@ -685,11 +845,61 @@ struct Manager::Impl {
                          "judged like any other)"
                        : " as " + options.self_username);
     }
+    if (options.agent) {
+      spdlog::info("agent of cluster {}: plan read from the management cluster{}", options.engine.cluster,
+                   options.engine.cluster_ref.empty()
+                       ? ""
+                       : ", Services in the network of WorkloadCluster " + options.engine.cluster_ref);
+    }
     spdlog::info(
-        "manager started: {} kinds watched, webhook port {}, metrics port {}, probe port {}",
-        informers.size(), webhook_server ? webhook_server->port() : -1,
+        "{} started: {} kinds watched, webhook port {}, metrics port {}, probe port {}",
+        options.agent ? "agent" : "manager", informers.size(), webhook_server ? webhook_server->port() : -1,
         metrics_server ? metrics_server->port() : -1, probe_server ? probe_server->port() : -1);
     return Status::Ok();
+  }
+
+  // Agent: whether the network of its WorkloadCluster (--cluster-ref)
+  // differs from when last asked.
+  std::string ref_network;
+  bool NetworkOfRefChanged() {
+    if (options.engine.cluster_ref.empty()) return false;
+    std::string now = state.Read([this](const Engine& e) {
+      const std::string& ref = options.engine.cluster_ref;
+      size_t slash = ref.find('/');
+      const Object* wlc = e.Find(
+          ObjectKey(Kind::kWorkloadCluster, ref.substr(0, slash), ref.substr(slash + 1)));
+      return wlc ? wlc->wlc->logical_network_name : std::string();
+    });
+    std::lock_guard<std::mutex> l(mu);
+    if (now == ref_network) return false;
+    ref_network = now;
+    return true;
+  }
+
+  void SetPlanReachable(bool now) {
+    if (plan_reachable.exchange(now) == now) return;
+    if (!now) {
+      spdlog::warn("the management cluster is unreachable: judging on the plan last seen; "
+                   "admitted Services are claimed when it is back");
+      return;
+    }
+    spdlog::info("the management cluster answers again: writing the claims that wait");
+    if (synced_once.load() && IsLeader()) controller->EnqueueAll();
+  }
+
+  // Agent: asks the management cluster every plan_probe_interval whether it
+  // answers (a read of an IPClaim that does not exist: any answer will do).
+  void WatchPlan() {
+    const kube::Resource claims = kube::ResourceOf(InfoOf(Kind::kIPClaim));
+    std::unique_lock<std::mutex> l(mu);
+    while (!stopping.load()) {
+      cv.wait_for(l, options.plan_probe_interval, [this] { return stopping.load(); });
+      if (stopping.load()) break;
+      l.unlock();
+      auto r = plan->Get(claims, "", "ipguard-reachability-probe", std::chrono::seconds(2));
+      SetPlanReachable(r.ok() || r.error().code != 0);
+      l.lock();
+    }
   }
 
   // Expires pending admissions every second and logs when the informers
@@ -704,6 +914,7 @@ struct Manager::Impl {
       for (const std::string& key : state.ExpirePending()) controller->Enqueue(key);
       if (!logged_sync && Synced()) {
         logged_sync = true;
+        NetworkOfRefChanged();  // the network the listing found
         synced_once = true;
         spdlog::info("informers synced: {} objects in the index",
                      state.Read([](const Engine& e) { return e.size(); }));
@@ -740,14 +951,17 @@ struct Manager::Impl {
   }
 };
 
-Manager::Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(transport), Identity())) {}
+Manager::Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport,
+                 std::unique_ptr<kube::Transport> plan)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(transport), std::move(plan),
+                                   Identity())) {}
 Manager::~Manager() { Stop(); }
 Status Manager::Start() { return impl_->Start(); }
 void Manager::Stop() { impl_->Stop(); }
 bool Manager::Synced() const { return impl_->Synced(); }
 bool Manager::Ready() const { return impl_->Ready(); }
 bool Manager::IsLeader() const { return impl_->IsLeader(); }
+bool Manager::PlanReachable() const { return impl_->plan_reachable.load(); }
 int Manager::webhook_port() const {
   return impl_->webhook_server ? impl_->webhook_server->port() : -1;
 }
@@ -790,6 +1004,82 @@ void SetUpLogging(const ManagerOptions& o) {
   spdlog::set_default_logger(logger);
 }
 
+// Loads the kubeconfig at `path` (in-cluster when empty and running in a
+// pod) and makes a transport of it; `config` gets what was loaded.
+Result<std::unique_ptr<kube::Transport>> Connect(const std::string& path,
+                                                 const std::string& context, bool in_cluster,
+                                                 kube::RestConfig* config) {
+  Result<kube::RestConfig> loaded = Status::Error("no configuration");
+  if (path.empty() && in_cluster && std::getenv("KUBERNETES_SERVICE_HOST")) {
+    loaded = kube::InClusterConfig();
+  } else {
+    loaded = kube::LoadKubeconfig(path, context);
+  }
+  if (!loaded.ok()) return loaded.status();
+  *config = *loaded;
+  return kube::NewHttpTransport(*config, kube::RealClock::Get());
+}
+
+// The command both `manager` and `agent` are, once their flags are read.
+int Run(ManagerOptions options, const char* command, std::ostream& err) {
+  SetUpLogging(options);
+  // glibc gives each thread that allocates its own arena (up to 8 per
+  // core); the manager's threads parse JSON in bursts, and every arena
+  // would keep its own high-water mark. Two arenas hold RSS near the live
+  // heap (docs/performance.md).
+  mallopt(M_ARENA_MAX, 2);
+  // A fixed threshold: list pages and response bodies above it are mapped
+  // and unmapped whole. glibc would otherwise raise the threshold to the
+  // largest block freed so far and carve such buffers out of the heap, where
+  // the holes they leave keep RSS well above the live heap.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+
+  kube::RestConfig config;
+  auto transport = Connect(options.kubeconfig, options.context, true, &config);
+  if (!transport.ok()) {
+    err << "ipguard " << command << ": " << transport.error() << "\n";
+    return 2;
+  }
+  std::unique_ptr<kube::Transport> plan_transport;
+  if (options.agent) {
+    kube::RestConfig plan_config;
+    auto p = Connect(options.plan_kubeconfig, options.plan_context, false, &plan_config);
+    if (!p.ok()) {
+      err << "ipguard agent: --plan-kubeconfig: " << p.error() << "\n";
+      return 2;
+    }
+    plan_transport = std::move(p).value();
+    // Who writes the claims, in the management cluster.
+    options.self_username = kube::UsernameOf(plan_config);
+  } else {
+    options.self_username = kube::UsernameOf(config);
+  }
+  if (options.ns.empty()) {
+    const char* pod_ns = std::getenv("POD_NAMESPACE");
+    options.ns = pod_ns && *pod_ns ? pod_ns : !config.ns.empty() ? config.ns : "ipguard-system";
+  }
+
+  // Signals are taken by sigwait below, never by a handler, so every
+  // thread started from here on must have them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Manager manager(options, std::move(transport).value(), std::move(plan_transport));
+  if (Status s = manager.Start(); !s.ok()) {
+    spdlog::error("cannot start: {}", s.message());
+    manager.Stop();
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  manager.Stop();
+  return 0;
+}
+
 }  // namespace
 
 int RunManager(const std::vector<std::string>& args, std::ostream& err) {
@@ -804,59 +1094,22 @@ int RunManager(const std::vector<std::string>& args, std::ostream& err) {
     err << "ipguard manager: " << parsed.error() << "\n" << kManagerUsage;
     return 2;
   }
-  ManagerOptions options = std::move(parsed).value();
-  SetUpLogging(options);
-  // glibc gives each thread that allocates its own arena (up to 8 per
-  // core); the manager's threads parse JSON in bursts, and every arena
-  // would keep its own high-water mark. Two arenas hold RSS near the live
-  // heap (docs/performance.md).
-  mallopt(M_ARENA_MAX, 2);
-  // A fixed threshold: list pages and response bodies above it are mapped
-  // and unmapped whole. glibc would otherwise raise the threshold to the
-  // largest block freed so far and carve such buffers out of the heap, where
-  // the holes they leave keep RSS well above the live heap.
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  return Run(std::move(parsed).value(), "manager", err);
+}
 
-  Result<kube::RestConfig> config = Status::Error("no configuration");
-  if (options.kubeconfig.empty() && std::getenv("KUBERNETES_SERVICE_HOST")) {
-    config = kube::InClusterConfig();
-  } else {
-    config = kube::LoadKubeconfig(options.kubeconfig, options.context);
+int RunAgent(const std::vector<std::string>& args, std::ostream& err) {
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") {
+      err << kAgentUsage;
+      return 0;
+    }
   }
-  if (!config.ok()) {
-    err << "ipguard manager: " << config.error() << "\n";
+  auto parsed = ParseAgentFlags(args);
+  if (!parsed.ok()) {
+    err << "ipguard agent: " << parsed.error() << "\n" << kAgentUsage;
     return 2;
   }
-  options.self_username = kube::UsernameOf(*config);
-  if (options.ns.empty()) {
-    const char* pod_ns = std::getenv("POD_NAMESPACE");
-    options.ns = pod_ns && *pod_ns ? pod_ns : !config->ns.empty() ? config->ns : "ipguard-system";
-  }
-  auto transport = kube::NewHttpTransport(*config, kube::RealClock::Get());
-  if (!transport.ok()) {
-    err << "ipguard manager: " << transport.error() << "\n";
-    return 2;
-  }
-
-  // Signals are taken by sigwait below, never by a handler, so every
-  // thread started from here on must have them blocked.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  Manager manager(options, std::move(transport).value());
-  if (Status s = manager.Start(); !s.ok()) {
-    spdlog::error("cannot start: {}", s.message());
-    manager.Stop();
-    return 1;
-  }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  manager.Stop();
-  return 0;
+  return Run(std::move(parsed).value(), "agent", err);
 }
 
 }  // namespace ipguard

@@ -2,6 +2,12 @@
 // controller (Lease holder only), /metrics, /healthz and /readyz, wired
 // together. Everything that decides lives in the libraries; this only
 // connects them and owns their threads.
+//
+// `ipguard agent` is the same process wired for a workload cluster: the plan
+// (ipguard's kinds and the IPClaims) is watched in the management cluster
+// through a second connection, the Services (and MetalLB pools) in its own
+// cluster, and the claims of its Services are written to the management
+// cluster with its cluster name.
 #ifndef IPGUARD_CMD_MANAGER_H_
 #define IPGUARD_CMD_MANAGER_H_
 
@@ -18,6 +24,12 @@
 namespace ipguard {
 
 struct ManagerOptions {
+  // `ipguard agent`: the plan is read from, and claims written to, the
+  // management cluster (plan_kubeconfig); engine.cluster is its
+  // --cluster-name, engine.cluster_ref its --cluster-ref.
+  bool agent = false;
+  std::string plan_kubeconfig;
+  std::string plan_context;
   std::string kubeconfig;
   std::string context;
   std::string ns;  // resolved: flag, $POD_NAMESPACE, kubeconfig, "ipguard-system"
@@ -58,17 +70,24 @@ struct ManagerOptions {
   int lease_seconds = 15, renew_deadline_seconds = 10, retry_period_seconds = 2;
   int pending_ttl_seconds = 30;
   int claim_grace_ms = 60000;  // --claim-grace: a new claim's wait for its holder
+  // Agent: how often the management cluster is asked whether it answers.
+  std::chrono::milliseconds plan_probe_interval{5000};
 };
 
 // Parses the flags after "manager"; an error names the bad flag.
 Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args);
 extern const char kManagerUsage[];
+// The flags after "agent": the agent's own, then the manager's.
+Result<ManagerOptions> ParseAgentFlags(const std::vector<std::string>& args);
+extern const char kAgentUsage[];
 
 class Manager {
  public:
   // `transport` talks to the API server (the real one from a RestConfig in
-  // RunManager, any Transport in tests).
-  Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport);
+  // RunManager, any Transport in tests); for an agent, `plan` talks to the
+  // management cluster's.
+  Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport,
+          std::unique_ptr<kube::Transport> plan = nullptr);
   ~Manager();
   Status Start();
   // Stops taking work, finishes what is in flight, releases the Lease.
@@ -77,6 +96,8 @@ class Manager {
   bool Synced() const;
   bool Ready() const;
   bool IsLeader() const;
+  // Agent: whether the management cluster answered when last asked.
+  bool PlanReachable() const;
   int webhook_port() const;
   int metrics_port() const;
   int probe_port() const;
@@ -90,6 +111,7 @@ class Manager {
 // The whole command: flags, logging, config, Start, wait for SIGTERM or
 // SIGINT, Stop. Returns the exit code.
 int RunManager(const std::vector<std::string>& args, std::ostream& err);
+int RunAgent(const std::vector<std::string>& args, std::ostream& err);
 
 }  // namespace ipguard
 

@@ -47,6 +47,7 @@ Controller::Controller(kube::Client* client, kube::Clock* clock, kube::ClusterSt
                        kube::EventRecorder* events, kube::Metrics* metrics,
                        std::function<bool()> may_write, ControllerOptions options)
     : client_(client),
+      ledger_(options.ledger ? options.ledger : client),
       clock_(clock),
       state_(state),
       events_(events),
@@ -85,6 +86,20 @@ void Controller::EnqueueAll() {
   for (const auto& [kind, w] : watched_) {
     if (kind == Kind::kService) {
       EnqueueServicesToReport();
+      continue;
+    }
+    if (kind == Kind::kIPAddressPool && !options_.mirror_cluster.empty()) EnqueueMirrored();
+    if (kind == Kind::kIPClaim && !options_.claim_events) {
+      // Only this cluster's claims can have anything to do: the other
+      // clusters' (100k of them across an estate) are not reported here.
+      auto keys = state_->Read([](const Engine& engine) {
+        std::vector<std::string> out;
+        engine.ForEach(Kind::kIPClaim, [&](const Object& o) {
+          if (o.claim->holder.cluster == engine.options().cluster) out.push_back(o.Key());
+        });
+        return out;
+      });
+      for (const std::string& key : keys) queue_.Add(key);
       continue;
     }
     for (const std::string& store_key : w.store->Keys()) {
@@ -250,7 +265,7 @@ Status Controller::EnsureClaims(const std::string& key) {
   });
   for (const WantedClaim& c : missing) {
     if (!may_write_()) return Status::Ok();
-    auto r = client_->Create(watched_.at(Kind::kIPClaim).resource, "", ClaimObject(c));
+    auto r = ledger_->Create(watched_.at(Kind::kIPClaim).resource, "", ClaimObject(c));
     // 409: written meanwhile (by the webhook, or for another holder, which
     // then collides and is reported).
     if (!r.ok() && !r.error().IsConflict()) {
@@ -273,11 +288,13 @@ Status Controller::ReconcileClaim(const std::string& key) {
     if (!claim) return out;
     out.found = true;
     // Kept: a claim written by hand to hold an address (a holder of another
-    // kind), one of another cluster (its agent releases it), and one whose
-    // holder is stored and asks for it.
+    // kind), one of another cluster (the manager or that cluster's agent
+    // releases it), and one whose holder is stored and asks for it.
     const ClaimHolder& h = claim->claim->holder;
     auto holder_key = engine.HolderKey(h);
-    if (!holder_key || engine.StandingHolder(*claim)) return out;
+    if (!holder_key || h.cluster != engine.options().cluster || engine.StandingHolder(*claim)) {
+      return out;
+    }
     out.name = claim->meta.name;
     out.uid = claim->meta.uid;
     out.created = claim->meta.creation_timestamp;
@@ -316,7 +333,7 @@ Status Controller::ReconcileClaim(const std::string& key) {
   }
   if (!may_write_()) return Status::Ok();
   // Only the claim seen here: one made again meanwhile (another uid) stays.
-  auto r = client_->Delete(watched_.at(Kind::kIPClaim).resource, "", f.name,
+  auto r = ledger_->Delete(watched_.at(Kind::kIPClaim).resource, "", f.name,
                            std::chrono::milliseconds(0), f.uid);
   if (!r.ok() && !r.error().IsNotFound() && r.error().code != 409) {
     return Status::Error("releasing IPClaim " + f.name + ": " + r.error().ToString());
@@ -334,6 +351,121 @@ Status Controller::ReconcileClaim(const std::string& key) {
       events_->Emit(regarding, "Normal", "ClaimReleased", "released: " + f.why);
     }
   }
+  return Status::Ok();
+}
+
+json MirrorOf(const std::string& cluster, const std::string& network, const Object& pool) {
+  json addresses = json::array();
+  for (const LabeledBlock& b : pool.addr->addresses) addresses.push_back(b.block.ToString());
+  json spec = {{"addresses", addresses}};
+  if (!network.empty()) spec["logicalNetworkName"] = network;
+  const KindInfo& info = InfoOf(Kind::kLoadBalancerPool);
+  return {{"apiVersion", info.ApiVersion()},
+          {"kind", KindName(Kind::kLoadBalancerPool)},
+          {"metadata",
+           {{"name", cluster + "-" + pool.meta.name},
+            {"labels", {{kClusterLabel, cluster}}},
+            {"annotations",
+             {{kMirrorOfAnnotation, pool.meta.ns + "/" + pool.meta.name},
+              {kWrittenByAnnotation, "ipguard"}}}}},
+          {"spec", spec}};
+}
+
+void Controller::EnqueueMirrored() {
+  kube::ListOptions lo;
+  lo.label_selector = std::string(kClusterLabel) + "=" + options_.mirror_cluster;
+  auto list = ledger_->List(kube::ResourceOf(InfoOf(Kind::kLoadBalancerPool)), "", lo);
+  if (!list.ok()) {
+    // Not fatal: the next EnqueueAll (leadership, the management cluster
+    // coming back) lists again.
+    if (options_.warn) {
+      options_.warn("listing the mirrored LoadBalancerPools: " + list.error().ToString());
+    }
+    return;
+  }
+  for (const json& item : list.value().value("items", json::array())) {
+    std::string of = item["metadata"].value("annotations", json::object()).value(kMirrorOfAnnotation, "");
+    size_t slash = of.find('/');
+    if (slash == std::string::npos) continue;
+    queue_.Add(ObjectKey(Kind::kIPAddressPool, of.substr(0, slash), of.substr(slash + 1)));
+  }
+}
+
+Status Controller::MirrorPool(const std::string& key) {
+  KeyParts parts;
+  if (!SplitKey(key, &parts)) return Status::Ok();
+  struct Want {
+    bool present = false;
+    json mirror;
+  };
+  Want want = state_->Read([&](const Engine& engine) {
+    Want w;
+    const Object* pool = engine.Find(key);
+    // A pool with fields that do not read is not mirrored (the webhook
+    // refuses it; the controller reports it).
+    if (!pool || !pool->errors.empty() || pool->addr->addresses.empty()) return w;
+    std::string network;
+    const std::string& ref = engine.options().cluster_ref;
+    if (size_t slash = ref.find('/'); slash != std::string::npos) {
+      const Object* wlc = engine.Find(
+          ObjectKey(Kind::kWorkloadCluster, ref.substr(0, slash), ref.substr(slash + 1)));
+      if (wlc) network = wlc->wlc->logical_network_name;
+    }
+    w.present = true;
+    w.mirror = MirrorOf(options_.mirror_cluster, network, *pool);
+    return w;
+  });
+  const kube::Resource r = kube::ResourceOf(InfoOf(Kind::kLoadBalancerPool));
+  const std::string name = options_.mirror_cluster + "-" + parts.name;
+  if (!may_write_()) return Status::Ok();
+  auto got = ledger_->Get(r, "", name);
+  if (!got.ok() && !got.error().IsNotFound()) {
+    return Status::Error("reading LoadBalancerPool " + name + ": " + got.error().ToString());
+  }
+  const bool exists = got.ok();
+  auto ours = [&](const json& obj) {
+    const json& meta = obj["metadata"];
+    return meta.value("labels", json::object()).value(kClusterLabel, "") ==
+               options_.mirror_cluster &&
+           meta.value("annotations", json::object()).value(kMirrorOfAnnotation, "") ==
+               parts.ns + "/" + parts.name;
+  };
+  if (exists && !ours(got.value())) {
+    // Written by someone else (by hand, or from Azure's resource of the same
+    // name): never overwritten or deleted; the two meet in the plan.
+    if (want.present && options_.warn) {
+      options_.warn("LoadBalancerPool " + name + " exists and is not the mirror of IPAddressPool " +
+                    parts.ns + "/" + parts.name + ": left as it is");
+    }
+    return Status::Ok();
+  }
+  if (!want.present) {
+    if (!exists) return Status::Ok();
+    auto del = ledger_->Delete(r, "", name, std::chrono::milliseconds(0),
+                               got.value()["metadata"].value("uid", ""));
+    if (!del.ok() && !del.error().IsNotFound() && del.error().code != 409) {
+      return Status::Error("deleting LoadBalancerPool " + name + ": " + del.error().ToString());
+    }
+    if (del.ok() && metrics_) metrics_->Add("ipguard_pool_mirror_writes_total", {{"verb", "delete"}});
+    return Status::Ok();
+  }
+  if (!exists) {
+    auto made = ledger_->Create(r, "", want.mirror);
+    if (!made.ok() && !made.error().IsConflict()) {
+      return Status::Error("creating LoadBalancerPool " + name + ": " + made.error().ToString());
+    }
+    if (made.ok() && metrics_) metrics_->Add("ipguard_pool_mirror_writes_total", {{"verb", "create"}});
+    if (!made.ok()) queue_.AddAfter(key, std::chrono::seconds(1));  // made meanwhile: look again
+    return Status::Ok();
+  }
+  json current = got.value();
+  if (current.value("spec", json::object()) == want.mirror["spec"]) return Status::Ok();
+  current["spec"] = want.mirror["spec"];
+  auto put = ledger_->Update(r, current);
+  if (!put.ok()) {
+    return Status::Error("updating LoadBalancerPool " + name + ": " + put.error().ToString());
+  }
+  if (metrics_) metrics_->Add("ipguard_pool_mirror_writes_total", {{"verb", "update"}});
   return Status::Ok();
 }
 
@@ -366,8 +498,14 @@ Status Controller::Reconcile(const std::string& key) {
     if (Status st = EnsureClaims(key); !st.ok()) return st;
   }
   if (w->kind == Kind::kIPClaim) {
-    if (Status st = ReconcileForeign(key, *w); !st.ok()) return st;
+    if (options_.claim_events) {
+      if (Status st = ReconcileForeign(key, *w); !st.ok()) return st;
+    }
     return ReconcileClaim(key);
+  }
+  if (w->kind == Kind::kIPAddressPool && !options_.mirror_cluster.empty()) {
+    if (Status st = ReconcileForeign(key, *w); !st.ok()) return st;
+    return MirrorPool(key);
   }
   if (!InfoOf(w->kind).owns_status) return ReconcileForeign(key, *w);
   const std::string store_key = parts.ns.empty() ? parts.name : parts.ns + "/" + parts.name;

@@ -52,7 +52,34 @@ struct ControllerOptions {
   // while the webhook was away, or a sharer whose claim holder went), unless
   // it collides with something.
   bool write_claims = false;
+  // Where IPClaims are written and released: the management cluster's API
+  // server (null: the controller's own client). An agent's controller
+  // writes events and reads its Services in its own cluster, and keeps its
+  // claims in the management cluster.
+  kube::Client* ledger = nullptr;
+  // Whether IPClaims get IPConflict / ConflictResolved events. The manager
+  // reports them; an agent leaves the management cluster's objects to it and
+  // reconciles only the claims its own Services hold.
+  bool claim_events = true;
+  // An agent's --metallb: each MetalLB IPAddressPool of its cluster is kept
+  // as a LoadBalancerPool "<mirror_cluster>-<pool>" in the management
+  // cluster (through `ledger`), labelled ipguard.io/cluster, in the network
+  // of Options::cluster_ref's WorkloadCluster when there is one; it goes
+  // when the pool goes. Empty: no mirrors.
+  std::string mirror_cluster;
+  // Told of what goes wrong that is no failed write (those are logged by
+  // the client's observer): may be empty.
+  std::function<void(const std::string&)> warn;
 };
+
+// The label and annotation of a LoadBalancerPool mirrored by an agent.
+inline constexpr char kClusterLabel[] = "ipguard.io/cluster";
+inline constexpr char kMirrorOfAnnotation[] = "ipguard.io/mirror-of";
+
+// The LoadBalancerPool that mirrors the IPAddressPool `pool` of `cluster`,
+// in `network` ("": none), as the API server takes it.
+nlohmann::json MirrorOf(const std::string& cluster, const std::string& network,
+                        const Object& pool);
 
 class Controller {
  public:
@@ -114,6 +141,12 @@ class Controller {
   Status ReconcileClaim(const std::string& key);
   // Creates the claims the object at `key` lacks (write_claims).
   Status EnsureClaims(const std::string& key);
+  // Makes the mirror of the IPAddressPool at `key` what the pool is now:
+  // created, updated, or deleted when the pool is gone (mirror_cluster).
+  Status MirrorPool(const std::string& key);
+  // Queues the pools whose mirrors exist in the management cluster, so
+  // that a mirror whose pool went while nobody watched goes too.
+  void EnqueueMirrored();
   // Emits IPConflict or ConflictResolved when `conflicting` differs from what
   // was last reported for `key`.
   void ReportTransition(const std::string& key, Kind kind, const nlohmann::json& obj, bool was,
@@ -126,6 +159,7 @@ class Controller {
   void DropSlot(const std::string& key);
 
   kube::Client* client_;
+  kube::Client* ledger_;  // options_.ledger, or client_
   kube::Clock* clock_;
   kube::ClusterState* state_;
   kube::EventRecorder* events_;

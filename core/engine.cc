@@ -245,6 +245,12 @@ bool Engine::IsOlder(const Object& a, const Object& b) {
   return a.Ref() < b.Ref();
 }
 
+bool Engine::HoldsAgainst(const Object& a, const Object& b) {
+  const bool a_claim = a.kind == Kind::kIPClaim, b_claim = b.kind == Kind::kIPClaim;
+  if (a_claim != b_claim) return a_claim;
+  return IsOlder(a, b);
+}
+
 uint32_t Engine::Slot(const std::string& key) const {
   auto it = by_key_.find(key);
   return it == by_key_.end() ? UINT32_MAX : it->second;
@@ -268,7 +274,7 @@ std::string Engine::NetworkNameOf(const Object& obj) const {
       return obj.addr->logical_network_name;
     case Kind::kService: {
       auto it = obj.meta.annotations.find(kLogicalNetworkAnnotation);
-      return it == obj.meta.annotations.end() ? "" : it->second;
+      return it == obj.meta.annotations.end() ? service_network_ : it->second;
     }
     default:
       return "";
@@ -425,7 +431,7 @@ void Engine::Store(Object obj, bool pending) {
       ++it;
     }
   }
-  Remove(key);
+  Erase(key, true);
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -452,9 +458,39 @@ void Engine::Store(Object obj, bool pending) {
   }
   if (o.kind == Kind::kLoadBalancerPool || o.kind == Kind::kIPAddressPool) ++load_balancer_pools_;
   if (o.kind == Kind::kLogicalNetwork) ReindexDependents(o.meta.name);
+  if (o.kind == Kind::kWorkloadCluster && !options_.cluster_ref.empty() &&
+      options_.cluster_ref == o.meta.ns + "/" + o.meta.name) {
+    SetServiceNetwork(o.wlc->logical_network_name);
+  }
 }
 
-bool Engine::Remove(const std::string& key) {
+void Engine::SetServiceNetwork(const std::string& name) {
+  if (name == service_network_) return;
+  std::vector<uint32_t> moved;
+  auto old_net = networks_.find(service_network_);
+  for (uint32_t i = 0; i < slots_.size(); ++i) {
+    const Stored& s = slots_[i];
+    if (!s.alive || s.obj.kind != Kind::kService ||
+        s.obj.meta.annotations.count(kLogicalNetworkAnnotation)) {
+      continue;
+    }
+    moved.push_back(i);
+    if (old_net != networks_.end()) old_net->second.dependents.erase(s.obj.Key());
+  }
+  if (old_net != networks_.end() && old_net->second.dependents.empty()) networks_.erase(old_net);
+  service_network_ = name;
+  for (uint32_t i : moved) {
+    if (!name.empty()) networks_[name].dependents.insert(slots_[i].obj.Key());
+    if (slots_[i].domain != DomainOf(slots_[i].obj)) {
+      UnindexSlot(i);
+      IndexSlot(i);
+    }
+  }
+}
+
+bool Engine::Remove(const std::string& key) { return Erase(key, false); }
+
+bool Engine::Erase(const std::string& key, bool replacing) {
   uint32_t slot = Slot(key);
   if (slot == UINT32_MAX) return false;
   UnindexSlot(slot);
@@ -474,11 +510,16 @@ bool Engine::Remove(const std::string& key) {
     --load_balancer_pools_;
   Kind kind = s.obj.kind;
   std::string name = s.obj.meta.name;
+  std::string ns = s.obj.meta.ns;
   s.obj = Object();
   s.alive = false;
   by_key_.erase(key);
   free_slots_.push_back(slot);
   if (kind == Kind::kLogicalNetwork) ReindexDependents(name);
+  if (!replacing && kind == Kind::kWorkloadCluster && !options_.cluster_ref.empty() &&
+      options_.cluster_ref == ns + "/" + name) {
+    SetServiceNetwork("");
+  }
   return true;
 }
 
@@ -556,9 +597,11 @@ std::vector<WantedClaim> Engine::MissingClaims(const Object& obj,
 }
 
 std::optional<std::string> Engine::HolderKey(const ClaimHolder& h) const {
-  if (h.cluster != options_.cluster) return std::nullopt;
-  for (Kind kind : {Kind::kWorkloadCluster, Kind::kService}) {
-    if (h.kind == KindName(kind)) return ObjectKey(kind, h.ns, h.name);
+  if (h.kind == KindName(Kind::kWorkloadCluster) && h.cluster.empty()) {
+    return ObjectKey(Kind::kWorkloadCluster, h.ns, h.name);
+  }
+  if (h.kind == KindName(Kind::kService) && h.cluster == options_.cluster) {
+    return ObjectKey(Kind::kService, h.ns, h.name);
   }
   return std::nullopt;
 }
@@ -602,9 +645,9 @@ bool Engine::CollidesWith(const Object& obj, const Use& use, const Object& other
     const Object& peer = first ? other : obj;
     const Use& peer_use = first ? other_use : use;
     const ClaimHolder& h = claim.claim->holder;
-    // Its own holder, in the management cluster.
-    if (h.cluster == options_.cluster && peer.kind != Kind::kIPClaim && h.kind == KindName(peer.kind) &&
-        h.ns == peer.meta.ns && h.name == peer.meta.name) {
+    // Its own holder.
+    if (peer.kind != Kind::kIPClaim && h.kind == KindName(peer.kind) && h.ns == peer.meta.ns &&
+        h.name == peer.meta.name && HolderKey(h)) {
       return false;
     }
     // A Service's address belongs in a load-balancer pool.
@@ -1053,7 +1096,7 @@ CollisionList Engine::CollisionsOf(const std::string& key, bool only_older) cons
   for (const Use& use : UsesOf(self.obj)) {
     bool went_on = ForOverlaps(self.domain, use, key, [&](const Stored& other, const Use& other_use) {
       if (!CollidesWith(self.obj, use, other.obj, other_use)) return true;
-      bool older = IsOlder(other.obj, self.obj);
+      bool older = HoldsAgainst(other.obj, self.obj);
       if (only_older && !older) return true;
       if (out.listed.size() < kMaxCollisionsListed) {
         std::string msg = CollisionText(self.obj, use, other.obj, other_use);

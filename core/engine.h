@@ -41,7 +41,15 @@ struct Options {
   // the management cluster (the manager), a workload cluster's name for its
   // agent. A claim is "of this cluster" when its holder.cluster equals it:
   // only then can its holder be found here, and only then is it its own.
+  // (WorkloadClusters live in the management cluster whichever engine this
+  // is: a claim of one has holder.cluster empty everywhere.)
   std::string cluster;
+  // "namespace/name" of the WorkloadCluster of the workload cluster this
+  // engine serves (the agent's --cluster-ref): a Service without the
+  // ipguard.io/logical-network annotation lives in the domain of that
+  // cluster's LogicalNetwork, and in every domain while the WorkloadCluster
+  // is not stored. Empty: such Services live in every domain.
+  std::string cluster_ref;
 };
 
 // How many collisions one object reports (then "... and N more"), and how
@@ -188,7 +196,8 @@ class Engine {
   // Collisions between a stored object and the other stored objects, in both
   // directions (what it overlaps, and what overlaps it), each message
   // written from the side of the object named by `key`.
-  // With only_older, only the collisions with older objects (the ones the
+  // With only_older, only the collisions with the objects that hold against
+  // it (HoldsAgainst: claims, then older objects; the ones the
   // object must give way to). Listed up to kMaxCollisionsListed.
   CollisionList CollisionsOf(const std::string& key, bool only_older = false) const;
 
@@ -220,7 +229,8 @@ class Engine {
   // or as that of a holder `obj` may share the address with.
   std::vector<WantedClaim> MissingClaims(const Object& obj, const std::string& cluster = "") const;
   // The key a claim's holder has in this engine when ipguard claims for it:
-  // a WorkloadCluster or a Service of this engine's cluster (Options::cluster).
+  // a WorkloadCluster (of the management cluster) or a Service of this
+  // engine's cluster (Options::cluster).
   // nullopt for a holder of any other kind (a claim written by hand to hold
   // an address) or of another cluster (that cluster's agent sees it).
   std::optional<std::string> HolderKey(const ClaimHolder& holder) const;
@@ -245,6 +255,11 @@ class Engine {
   std::vector<std::string> Neighbors(const std::string& key) const;
   // Oldest first: creationTimestamp, then namespace/name.
   static bool IsOlder(const Object& a, const Object& b);
+  // Which side of a collision keeps its address (the other is reported
+  // Conflicting): an IPClaim against anything that is not one (the API
+  // server decided who holds the address, whatever came first), else the
+  // older (IsOlder).
+  static bool HoldsAgainst(const Object& a, const Object& b);
 
  private:
   struct Stored {
@@ -266,6 +281,12 @@ class Engine {
   void IndexSlot(uint32_t slot);
   void UnindexSlot(uint32_t slot);
   void ReindexDependents(const std::string& network_name);
+  // Removes the object at `key`; `replacing`: Store puts its new version
+  // in right after.
+  bool Erase(const std::string& key, bool replacing);
+  // Moves every Service without its own network annotation to the network
+  // `name` (Options::cluster_ref's), re-indexing those whose domain changes.
+  void SetServiceNetwork(const std::string& name);
   const Object* Network(const std::string& name) const;
   std::string NetworkNameOf(const Object& obj) const;
 
@@ -297,6 +318,8 @@ class Engine {
   std::unordered_map<std::string, uint32_t> by_key_;
   std::unordered_map<std::string, NetworkAggregate> networks_;
   size_t load_balancer_pools_ = 0;  // LoadBalancerPools and IPAddressPools stored
+  // The network of Services without the annotation (Options::cluster_ref).
+  std::string service_network_;
 };
 
 // Addresses in a network's bounded pool: ipPools for Static, dhcpScope for

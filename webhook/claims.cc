@@ -134,7 +134,7 @@ ClaimOutcome ClaimWriter::Write(const std::vector<WantedClaim>& claims,
   std::vector<const WantedClaim*> created;
   for (const WantedClaim& c : claims) {
     bool made = false;
-    std::string denial = WriteOne(c, deadline, shares, &made);
+    std::string denial = WriteOne(c, deadline, shares, &made, &o.unanswered);
     if (!denial.empty()) {
       o.message = std::move(denial);
       // Nobody holds the claims made for an object that is refused: give
@@ -158,7 +158,7 @@ ClaimOutcome ClaimWriter::Write(const std::vector<WantedClaim>& claims,
 
 std::string ClaimWriter::WriteOne(const WantedClaim& claim, kube::Clock::TimePoint deadline,
                                   const std::function<bool(const ClaimHolder&)>& shares,
-                                  bool* created) {
+                                  bool* created, bool* unanswered) {
   *created = false;
   // Each request gets what is left of the deadline; none is sent past it.
   std::chrono::milliseconds left;
@@ -182,6 +182,7 @@ std::string ClaimWriter::WriteOne(const WantedClaim& claim, kube::Clock::TimePoi
     const kube::ApiError& e = made.error();
     if (!e.IsConflict()) {
       Count(e.code == 0 ? "timeout" : "error");
+      *unanswered = e.code == 0;
       return Unwritten(claim, e.ToString());
     }
     if (out_of_time()) return Unwritten(claim, kNoTime);
@@ -189,6 +190,7 @@ std::string ClaimWriter::WriteOne(const WantedClaim& claim, kube::Clock::TimePoi
     if (!got.ok()) {
       if (got.error().IsNotFound()) continue;
       Count(got.error().code == 0 ? "timeout" : "error");
+      *unanswered = got.error().code == 0;
       return Unwritten(claim, got.error().ToString());
     }
     auto parsed = ParseObject(got.value());

@@ -39,6 +39,9 @@ struct ClaimOutcome {
   std::string message;  // why not, worded for the denial
   int created = 0;      // claims this call created
   int existing = 0;     // claims the holder had already, or shares with their holder
+  // The API server did not answer (no connection, no reply in time): the
+  // ledger is unreachable, as opposed to refusing.
+  bool unanswered = false;
 };
 
 // Where the webhook's claims go: a ClaimWriter, or a fake in tests.
@@ -95,7 +98,8 @@ class ClaimWriter : public ClaimLedger {
   // One claim: "" when it is the holder's now (`created` says whether this
   // call made it), else the denial.
   std::string WriteOne(const WantedClaim& claim, kube::Clock::TimePoint deadline,
-                       const std::function<bool(const ClaimHolder&)>& shares, bool* created);
+                       const std::function<bool(const ClaimHolder&)>& shares, bool* created,
+                       bool* unanswered);
   void Count(const char* result);
 
   kube::Client* client_;

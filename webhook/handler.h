@@ -40,6 +40,15 @@ struct ClaimSettings {
   // The longest an admission waits on its claims; never more than a third of
   // the timeout the API server gives the call (`?timeout=10s`).
   std::chrono::milliseconds timeout{5000};
+  // An agent's choice (API.md: it keeps judging without the management
+  // cluster): when the ledger does not answer, or `offline()` says it is
+  // known to be away, an admitted object is admitted with a warning, its
+  // claims left to the backfill once the ledger is back. `on_unanswered`
+  // hears of each admission that did so. The manager leaves these unset:
+  // it never admits unclaimed.
+  bool admit_unanswered = false;
+  std::function<bool()> offline;
+  std::function<void()> on_unanswered;
 };
 
 // The timeout in a webhook call's target ("/validate?timeout=10s"), or

@@ -22,6 +22,7 @@
 #include "core/manifest.h"
 #include "kube/http_transport.h"
 #include "tests/component/eventually.h"
+#include "tests/component/fake_cluster.h"
 #include "tests/component/tls_client.h"
 #include "tests/fakeapi/fake_apiserver.h"
 #include "tests/files.h"
@@ -184,14 +185,7 @@ bool Allows(const json& rule, const Access& a) {
   return names.empty() || (!a.name.empty() && Has(names, a.name));
 }
 
-const std::map<Kind, std::string> kPlural = {
-    {Kind::kLogicalNetwork, "logicalnetworks"},
-    {Kind::kWorkloadCluster, "workloadclusters"},
-    {Kind::kLoadBalancerPool, "loadbalancerpools"},
-    {Kind::kIPReservation, "ipreservations"},
-    {Kind::kService, "services"},
-    {Kind::kIPClaim, "ipclaims"},
-};
+const std::map<Kind, std::string>& kPlural = testing_util::Plurals();
 
 // The fake API server over TLS with the ipguard kinds, loaded with the
 // shipped clean example plan.
@@ -199,16 +193,7 @@ class ManagerTest : public testing::Test {
  protected:
   void SetUp() override {
     ca_ = *certs::GenerateCA("fake-apiserver-ca", std::chrono::hours(24));
-    auto serving = *certs::GenerateServing(ca_, "fake-apiserver", {"localhost"}, {"127.0.0.1"},
-                                           std::chrono::hours(24));
-    fakeapi::FakeApiOptions o;
-    o.tls = true;
-    o.cert_pem = serving.cert_pem;
-    o.key_pem = serving.key_pem;
-    o.bookmark_interval = std::chrono::milliseconds(200);
-    fake_ = std::make_unique<FakeApiServer>(o);
-    fake_->AddStandardResources();
-    ASSERT_TRUE(fake_->Start().ok());
+    fake_ = testing_util::StartFakeApi(ca_);
     LoadExamples();
   }
   void TearDown() override {
@@ -218,33 +203,10 @@ class ManagerTest : public testing::Test {
   }
 
   void LoadExamples() {
-    for (auto& f :
-         testing_util::ReadManifestDir(fs::path(IPGUARD_SOURCE_DIR) / "examples" / "clean")) {
-      ASSERT_TRUE(f.status.ok()) << f.status.message();
-      for (auto& d : f.docs) {
-        std::string kind = d.json.value("kind", "");
-        for (const auto& [k, plural] : kPlural) {
-          if (kind == KindName(k)) {
-            if (!d.json["metadata"].contains("namespace") &&
-                (k == Kind::kWorkloadCluster || k == Kind::kService)) {
-              d.json["metadata"]["namespace"] = "default";
-            }
-            // Created long ago, so that objects a test adds are younger.
-            d.json["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z";
-            ASSERT_FALSE(fake_->Upsert(plural, d.json).is_null()) << kind;
-          }
-        }
-        if (kind == "IPAddressPool") fake_->Upsert("ipaddresspools", d.json);
-      }
-    }
+    testing_util::LoadExamples(fake_.get(), [](Kind) { return true; });
   }
 
-  kube::RestConfig Config() const {
-    kube::RestConfig c;
-    c.server = fake_->url();
-    c.ca_pem = ca_.cert_pem;
-    return c;
-  }
+  kube::RestConfig Config() const { return testing_util::ConfigOf(*fake_, ca_); }
 
   ManagerOptions Options(bool leader_elect = false) const {
     ManagerOptions o;
@@ -384,12 +346,8 @@ class ManagerTest : public testing::Test {
               {"nodePools", {{{"name", "np1"}, {"count", 1}}}}}}};
   }
 
-  json LbService(const std::string& name, const std::string& ip) const {
-    return {
-        {"apiVersion", "v1"},
-        {"kind", "Service"},
-        {"metadata", {{"name", name}, {"namespace", "default"}}},
-        {"spec", {{"type", "LoadBalancer"}, {"loadBalancerIP", ip}, {"ports", {{{"port", 80}}}}}}};
+  static json LbService(const std::string& name, const std::string& ip) {
+    return testing_util::LbService(name, ip);
   }
 
   // Options of a manager whose webhook serves on 127.0.0.1 (any free port)
@@ -406,24 +364,9 @@ class ManagerTest : public testing::Test {
     return o;
   }
 
-  // An AdmissionReview of `obj` (its kind and namespace from the object);
-  // an UPDATE carries the same object as oldObject.
   static json ReviewOf(const std::string& uid, const std::string& op, const json& obj,
                        bool dry_run = false, const std::string& user = "") {
-    std::string api_version = obj.value("apiVersion", "");
-    size_t slash = api_version.find('/');
-    json kind = {{"group", slash == std::string::npos ? "" : api_version.substr(0, slash)},
-                 {"version", api_version.substr(slash == std::string::npos ? 0 : slash + 1)},
-                 {"kind", obj.value("kind", "")}};
-    json request = {{"uid", uid},
-                    {"kind", kind},
-                    {"operation", op},
-                    {"namespace", obj["metadata"].value("namespace", "")},
-                    {"object", obj}};
-    if (dry_run) request["dryRun"] = true;
-    if (!user.empty()) request["userInfo"] = {{"username", user}};
-    if (op == "UPDATE") request["oldObject"] = obj;
-    return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"request", request}};
+    return testing_util::ReviewOf(uid, op, obj, dry_run, user);
   }
 
   certs::KeyPair ca_;

@@ -380,5 +380,116 @@ TEST(EngineClusterTest, AClaimIsItsHoldersOwnOnlyInTheHoldersCluster) {
       << m.Message();
 }
 
+
+// An agent's engine (Options::cluster_ref): a Service without its own
+// network annotation lives in the domain of the cluster's WorkloadCluster's
+// network, follows it when it moves, and lives in every domain while the
+// WorkloadCluster is not there; one with the annotation keeps its own.
+TEST(EngineClusterTest, ServicesLiveInTheNetworkOfTheClusterRef) {
+  Options o;
+  o.cluster = "edge-1";
+  o.cluster_ref = "team-a/prod";
+  Engine e(o);
+  auto net = [](const std::string& name, int vlan) {
+    return testing_util::Obj("apiVersion: ipguard.io/v1alpha1\nkind: LogicalNetwork\nmetadata: {name: " +
+                             name + "}\nspec: {vmSwitchName: s, ipAllocationMethod: DHCP, vlanId: " +
+                             std::to_string(vlan) + "}\n");
+  };
+  auto wlc = [](const std::string& network) {
+    return testing_util::Obj(
+        "apiVersion: ipguard.io/v1alpha1\nkind: WorkloadCluster\nmetadata: {name: prod, namespace: "
+        "team-a}\nspec: {logicalNetworkName: " + network + ", controlPlaneIP: 10.60.0.2}\n");
+  };
+  e.Upsert(net("lnet-a", 10));
+  e.Upsert(net("lnet-b", 20));
+  e.Upsert(testing_util::Obj(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+      "spec: {type: LoadBalancer, loadBalancerIP: 10.60.0.5}\n"));
+  e.Upsert(testing_util::Obj(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: own, namespace: shop, annotations: "
+      "{ipguard.io/logical-network: lnet-b}}\nspec: {type: LoadBalancer, loadBalancerIP: 10.60.0.6}\n"));
+  auto domain = [&](const std::string& name) {
+    return e.DomainOf(*e.Find(ObjectKey(Kind::kService, "shop", name)));
+  };
+  auto claim_name = [&](const std::string& name) {
+    return e.ClaimsOf(*e.Find(ObjectKey(Kind::kService, "shop", name)))[0].name;
+  };
+  EXPECT_EQ(domain("web"), kEveryDomain);
+  EXPECT_EQ(claim_name("web"), "any-10.60.0.5");
+  e.Upsert(wlc("lnet-a"));
+  EXPECT_EQ(domain("web"), 10);
+  EXPECT_EQ(claim_name("web"), "vlan10-10.60.0.5");
+  EXPECT_EQ(domain("own"), 20);
+  // A Service in VLAN 10 now collides with a reservation there, and not
+  // with one in VLAN 20: the index moved it.
+  Object res10 = testing_util::Obj(
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+      "spec: {vlanId: 10, addresses: [10.60.0.5]}\n");
+  Object res20 = testing_util::Obj(
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: r}\n"
+      "spec: {vlanId: 20, addresses: [10.60.0.5]}\n");
+  EXPECT_FALSE(e.Review(Operation::kCreate, nullptr, &res10).allowed());
+  EXPECT_TRUE(e.Review(Operation::kCreate, nullptr, &res20).allowed());
+  // The cluster moves to another network; an update of its status (the
+  // same network) changes nothing.
+  e.Upsert(wlc("lnet-b"));
+  EXPECT_EQ(domain("web"), 20);
+  EXPECT_TRUE(e.Review(Operation::kCreate, nullptr, &res10).allowed());
+  EXPECT_FALSE(e.Review(Operation::kCreate, nullptr, &res20).allowed());
+  e.Upsert(wlc("lnet-b"));
+  EXPECT_EQ(domain("web"), 20);
+  // It goes: every domain again; the network's count of dependents drops.
+  EXPECT_TRUE(e.Remove(ObjectKey(Kind::kWorkloadCluster, "team-a", "prod")));
+  EXPECT_EQ(domain("web"), kEveryDomain);
+  EXPECT_EQ(domain("own"), 20);
+  EXPECT_TRUE(e.Remove(ObjectKey(Kind::kService, "shop", "web")));
+}
+
+// A WorkloadCluster lives in the management cluster whichever engine judges:
+// in an agent's engine its claim stands for it too, so a Service asking for
+// its control-plane IP is refused once, naming the cluster.
+TEST(EngineClusterTest, AWorkloadClustersClaimStandsForItInAnAgent) {
+  Options o;
+  o.cluster = "edge-1";
+  Engine e(o);
+  e.Upsert(testing_util::Obj(
+      "apiVersion: ipguard.io/v1alpha1\nkind: WorkloadCluster\nmetadata: {name: prod, namespace: "
+      "team-a}\nspec: {logicalNetworkName: none, controlPlaneIP: 10.70.0.2}\n"));
+  Object claim = testing_util::Obj(
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPClaim\nmetadata: {name: any-10.70.0.2}\n"
+      "spec: {address: 10.70.0.2, holder: {kind: WorkloadCluster, namespace: team-a, name: prod}}\n");
+  e.Upsert(claim);
+  EXPECT_NE(e.StandingHolder(*e.Find(claim.Key())), nullptr);
+  EXPECT_TRUE(e.CollisionsOf(claim.Key()).empty());
+  Object svc = testing_util::Obj(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+      "spec: {type: LoadBalancer, loadBalancerIP: 10.70.0.2}\n");
+  Verdict v = e.Review(Operation::kCreate, nullptr, &svc);
+  ASSERT_EQ(v.violations.size(), 1u) << v.Message();
+  EXPECT_NE(v.Message().find("WorkloadCluster team-a/prod"), std::string::npos) << v.Message();
+}
+
+// The ledger decides who holds an address: a stored object that collides
+// with a claim it does not hold gives way to it (is reported), whichever
+// came first; between two objects that are not claims, the older holds.
+TEST(EngineClusterTest, AClaimHoldsAgainstWhatCameBeforeIt) {
+  Options o;
+  o.cluster = "edge-1";
+  Engine e(o);
+  Object svc = testing_util::Obj(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop, creationTimestamp: "
+      "'2026-01-01T00:00:00Z'}\nspec: {type: LoadBalancer, loadBalancerIP: 10.80.0.5}\n");
+  Object claim = testing_util::Obj(
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPClaim\nmetadata: {name: any-10.80.0.5, "
+      "creationTimestamp: '2026-06-01T00:00:00Z'}\nspec: {address: 10.80.0.5, holder: {cluster: "
+      "edge-2, kind: Service, namespace: shop, name: cart}}\n");
+  e.Upsert(svc);
+  e.Upsert(claim);
+  EXPECT_EQ(e.CollisionsOf(svc.Key(), true).listed.size(), 1u) << "the Service gives way";
+  EXPECT_TRUE(e.CollisionsOf(claim.Key(), true).listed.empty()) << "the claim holds";
+  EXPECT_TRUE(Engine::HoldsAgainst(claim, svc));
+  EXPECT_FALSE(Engine::HoldsAgainst(svc, claim));
+}
+
 }  // namespace
 }  // namespace ipguard

@@ -64,7 +64,25 @@ app.kubernetes.io/part-of: ipguard
 {{- end }}
 
 {{- define "ipguard.leaseName" -}}
-{{- printf "%s-manager" (include "ipguard.fullname" .) }}
+{{- printf "%s-%s" (include "ipguard.fullname" .) (include "ipguard.component" .) }}
+{{- end }}
+
+{{/* manager or agent: the command the pods run, and their component label. */}}
+{{- define "ipguard.component" -}}
+{{- if eq .Values.mode "agent" }}agent{{ else }}manager{{ end }}
+{{- end }}
+
+{{/*
+Whether <fullname>-resources is rendered: always for a manager (the ipguard.io kinds); for
+an agent only with metallb.enabled (its MetalLB pools).
+*/}}
+{{- define "ipguard.resourcesWebhook" -}}
+{{- if or (ne .Values.mode "agent") .Values.metallb.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Where an agent reads the management cluster's kubeconfig. */}}
+{{- define "ipguard.planKubeconfigDir" -}}
+/etc/ipguard/plan
 {{- end }}
 
 {{/* The Secret with tls.crt and tls.key (and, in selfSigned mode, the CA). */}}
@@ -188,6 +206,14 @@ annotations:
 
 {{/* Refuses combinations that cannot work, with a message that says what to change. */}}
 {{- define "ipguard.validate" -}}
+{{- if eq .Values.mode "agent" }}
+{{- if not .Values.agent.clusterName }}
+{{- fail "mode=agent needs agent.clusterName: this workload cluster's name in the ledger" }}
+{{- end }}
+{{- if not .Values.agent.planKubeconfig.secretName }}
+{{- fail "mode=agent needs agent.planKubeconfig.secretName: a Secret with a kubeconfig of the management cluster (docs/install.md)" }}
+{{- end }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "leaderElection.enabled=false needs replicaCount=1: two managers without a leader would both write status and events" }}
 {{- end }}
