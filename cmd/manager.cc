@@ -487,8 +487,8 @@ struct Manager::Impl {
       metrics.Describe("ipguard_plan_reachable", T::kGauge,
                        "1 while the management cluster answers the agent.");
       metrics.Describe("ipguard_claims_deferred_total", T::kCounter,
-                       "Objects admitted without their claims because the management cluster did "
-                       "not answer (written by the leader when it is back).");
+                       "Objects admitted without their claims while the management cluster was "
+                       "unreachable (written by the leader when it is back).");
       metrics.Describe("ipguard_pool_mirror_writes_total", T::kCounter,
                        "Writes of mirrored LoadBalancerPools in the management cluster, by verb.");
     }
@@ -770,12 +770,9 @@ struct Manager::Impl {
         cs.timeout = options.claim_timeout;
         cs.cluster = options.engine.cluster;
         if (options.agent) {
-          cs.admit_unanswered = true;
           cs.offline = [this] { return !plan_reachable.load(); };
-          cs.on_unanswered = [this] {
-            metrics.Add("ipguard_claims_deferred_total", {});
-            SetPlanReachable(false);
-          };
+          cs.on_deferred = [this] { metrics.Add("ipguard_claims_deferred_total", {}); };
+          cs.on_unanswered = [this] { ProbePlanNow(); };
         }
       }
       webhook::AdmissionHandler handler(
@@ -887,17 +884,34 @@ struct Manager::Impl {
     if (synced_once.load() && IsLeader()) controller->EnqueueAll();
   }
 
-  // Agent: asks the management cluster every plan_probe_interval whether it
-  // answers (a read of an IPClaim that does not exist: any answer will do).
+  // Agent: asks the management cluster every plan_probe_interval, and at
+  // once after a claim write it did not answer, whether it answers (a read
+  // of an IPClaim that does not exist: any answer will do). Two unanswered
+  // reads in a row make it unreachable, one answer reachable again: a
+  // management cluster that is only slow for a moment never lets the
+  // webhook admit unclaimed.
+  bool probe_now = false;
+  void ProbePlanNow() {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      probe_now = true;
+    }
+    cv.notify_all();
+  }
   void WatchPlan() {
     const kube::Resource claims = kube::ResourceOf(InfoOf(Kind::kIPClaim));
+    int unanswered = 0;
     std::unique_lock<std::mutex> l(mu);
     while (!stopping.load()) {
-      cv.wait_for(l, options.plan_probe_interval, [this] { return stopping.load(); });
+      cv.wait_for(l, options.plan_probe_interval,
+                  [this] { return stopping.load() || probe_now; });
       if (stopping.load()) break;
+      probe_now = false;
       l.unlock();
-      auto r = plan->Get(claims, "", "ipguard-reachability-probe", std::chrono::seconds(2));
-      SetPlanReachable(r.ok() || r.error().code != 0);
+      auto r = plan->Get(claims, "", "ipguard-reachability-probe", std::chrono::seconds(5));
+      unanswered = r.ok() || r.error().code != 0 ? 0 : unanswered + 1;
+      if (unanswered == 0) SetPlanReachable(true);
+      if (unanswered >= 2) SetPlanReachable(false);
       l.lock();
     }
   }

@@ -8,9 +8,9 @@ namespace ipguard::webhook {
 
 namespace {
 
-// The warning of an object admitted while the ledger is away.
+// The warning of an object admitted while the ledger is known to be away.
 std::string Unclaimed(size_t claims) {
-  return "the management cluster did not answer: admitted on the plan last seen; the " +
+  return "the management cluster is unreachable: admitted on the plan last seen; the " +
          std::string(claims == 1 ? "claim of its address is" : "claims of its addresses are") +
          " written when it is back";
 }
@@ -100,9 +100,9 @@ void AdmissionHandler::Serve(const ServerRequest& req, Reply reply) const {
       },
       hold, d.outcome.requester, &seq);
   if (!v.allowed() || wanted.empty()) return Answer(std::move(d), v, start, reply);
-  if (claims_.admit_unanswered && claims_.offline && claims_.offline()) {
+  if (claims_.offline && claims_.offline()) {
     v.warnings.push_back(Unclaimed(wanted.size()));
-    if (claims_.on_unanswered) claims_.on_unanswered();
+    if (claims_.on_deferred) claims_.on_deferred();
     return Answer(std::move(d), v, start, reply);
   }
 
@@ -119,14 +119,11 @@ void AdmissionHandler::Serve(const ServerRequest& req, Reply reply) const {
       return self && e.SharesWith(*self, holder);
     });
   };
-  const size_t count = wanted.size();
   claims_.ledger->Claim(
       std::move(wanted), deadline,
-      [self = *this, waiting, v, start, reply, key, seq, count](ClaimOutcome o) mutable {
-        if (!o.ok && o.unanswered && self.claims_.admit_unanswered) {
-          v.warnings.push_back(Unclaimed(count));
-          if (self.claims_.on_unanswered) self.claims_.on_unanswered();
-        } else if (!o.ok) {
+      [self = *this, waiting, v, start, reply, key, seq](ClaimOutcome o) mutable {
+        if (!o.ok) {
+          if (o.unanswered && self.claims_.on_unanswered) self.claims_.on_unanswered();
           self.state_->ReleaseHold(key, seq);
           v.violations.push_back(std::move(o.message));
         }

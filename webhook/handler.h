@@ -41,13 +41,16 @@ struct ClaimSettings {
   // the timeout the API server gives the call (`?timeout=10s`).
   std::chrono::milliseconds timeout{5000};
   // An agent's choice (API.md: it keeps judging without the management
-  // cluster): when the ledger does not answer, or `offline()` says it is
-  // known to be away, an admitted object is admitted with a warning, its
-  // claims left to the backfill once the ledger is back. `on_unanswered`
-  // hears of each admission that did so. The manager leaves these unset:
-  // it never admits unclaimed.
-  bool admit_unanswered = false;
+  // cluster): while `offline()` says the ledger is known to be away, an
+  // admitted object is admitted with a warning, its claims left to the
+  // backfill once the ledger is back (`on_deferred` hears of each). A
+  // single claim write that gets no answer still refuses the write (the
+  // ledger may only be slow, and two clusters would then both admit one
+  // address); `on_unanswered` hears of it, so the agent can ask at once
+  // whether the ledger is away. The manager leaves these unset: it never
+  // admits unclaimed.
   std::function<bool()> offline;
+  std::function<void()> on_deferred;
   std::function<void()> on_unanswered;
 };
 

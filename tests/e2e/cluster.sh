@@ -151,6 +151,7 @@ echo "e2e: control plane ready in $((SECONDS - started)) s (kube-apiserver $(kub
 export KUBECONFIG=$kubeconfig
 export IPGUARD_E2E_APISERVER_RESTART="$K8S/restart-apiserver.sh $STATE"
 export IPGUARD_E2E_K8S_STATE=$STATE
+export IPGUARD_E2E_K8S_DIR=$K8S  # agent.sh starts a second control plane with it
 export IPGUARD_E2E_CLIENT_CA=$STATE/webhook-client/ca.crt
 export IPGUARD_E2E_CLIENT_CERT=$STATE/webhook-client/test.crt
 export IPGUARD_E2E_CLIENT_KEY=$STATE/webhook-client/test.key

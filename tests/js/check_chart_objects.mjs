@@ -49,9 +49,9 @@ if (!existsSync(helm)) {
   process.exit(1);
 }
 
-function render(flags, kube) {
-  const out = execFileSync(helm, ["template", "ipguard", chart, "-n", NS, "--kube-version", kube, "--include-crds", ...flags],
-                           { encoding: "utf8", env: { ...process.env, HELM_CACHE_HOME: "/tmp/ipguard-helm-cache" } });
+function render(flags, kube, crds = "--include-crds") {
+  const out = execFileSync(helm, ["template", "ipguard", chart, "-n", NS, "--kube-version", kube, crds, ...flags],
+                           { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HELM_CACHE_HOME: "/tmp/ipguard-helm-cache" } });
   return parseAllDocuments(out).map((d) => d.toJS()).filter((d) => d != null);
 }
 
@@ -519,6 +519,85 @@ for (const [setName, docs] of Object.entries(renders)) {
         `${setName}: ServiceMonitor and PrometheusRule only when enabled`);
   check(find(docs, "CustomResourceDefinition").length === 5, `${setName}: --include-crds gives the five CRDs`);
 }
+
+// ---------------------------------------------------------------------------------------
+// mode: agent, installed with --skip-crds in a workload cluster.
+// ---------------------------------------------------------------------------------------
+
+const AGENT = ["--set", "mode=agent", "--set", "agent.clusterName=edge-1", "--set", "agent.planKubeconfig.secretName=plan"];
+const AGENT_SETS = {
+  agent: AGENT,
+  agentFull: [...AGENT, "--set", "agent.clusterRef=team-a/prod", "--set", "agent.planKubeconfig.key=config",
+              "--set", "metallb.enabled=true", "--set", "prometheusRule.enabled=true", "--set", "serviceMonitor.enabled=true"],
+};
+for (const [name, flags] of Object.entries(AGENT_SETS)) {
+  for (const kube of ["1.26.0", "1.30.0"]) {
+    const where = `${name}@${kube}`;
+    const docs = render(flags, kube, "--skip-crds");
+    const full = name === "agentFull";
+    for (const obj of docs) {
+      await validateObject(obj, where);
+      const id = `${where}: ${obj.kind} ${obj.metadata?.name}`;
+      if (CLUSTER_SCOPED.has(obj.kind)) check(obj.metadata.namespace === undefined, id, "a cluster-scoped object with a namespace");
+      else check(obj.metadata.namespace === NS, id, `namespace ${obj.metadata.namespace}`);
+    }
+    check(find(docs, "CustomResourceDefinition").length === 0, `${where}: no CRD`);
+    const dep = one(docs, "Deployment");
+    const podSpec = dep?.spec?.template?.spec ?? {};
+    const c = (podSpec.containers ?? [])[0] ?? {};
+    const args = c.args ?? [];
+    check(args[0] === "agent", `${where}: the pods run ipguard agent`, args.join(" "));
+    check(flagValue(args, "--cluster-name") === "edge-1", `${where}: --cluster-name from agent.clusterName`);
+    check(full ? flagValue(args, "--cluster-ref") === "team-a/prod" : !args.includes("--cluster-ref"),
+          `${where}: --cluster-ref only from agent.clusterRef`, args.join(" "));
+    check(flagValue(args, "--lease-name") === "ipguard-agent", `${where}: the agent's own Lease`);
+    // The management cluster's kubeconfig: the Secret's key, mounted read-only where --plan-kubeconfig points.
+    const planPath = flagValue(args, "--plan-kubeconfig") ?? "";
+    const vol = (podSpec.volumes ?? []).find((v) => v.secret?.secretName === "plan");
+    const mount = (c.volumeMounts ?? []).find((m) => m.name === vol?.name);
+    const item = (vol?.secret?.items ?? [])[0] ?? {};
+    check(vol && mount?.readOnly === true && item.key === (full ? "config" : "kubeconfig") &&
+          planPath === `${mount.mountPath}/${item.path}`,
+          `${where}: --plan-kubeconfig is the Secret's key, mounted read-only`, JSON.stringify({ planPath, vol, mount }));
+    // In its own cluster the agent reads Services (and MetalLB pools) and writes events: nothing of ipguard.io.
+    const rules = find(docs, "ClusterRole").flatMap((r) => r.rules ?? []);
+    check(!rules.some((r) => (r.apiGroups ?? []).includes("ipguard.io")), `${where}: no ipguard.io rule in the workload cluster`);
+    check(find(docs, "ClusterRole").map((r) => r.metadata.name).join() === "ipguard-agent",
+          `${where}: one ClusterRole, the agent's`, find(docs, "ClusterRole").map((r) => r.metadata.name).join());
+    const grants = (group, resource, verb) => rules.some((r) => (r.apiGroups ?? []).includes(group) &&
+      (r.resources ?? []).includes(resource) && (r.verbs ?? []).includes(verb));
+    check(["get", "list", "watch"].every((v) => grants("", "services", v)) && grants("events.k8s.io", "events", "create"),
+          `${where}: Services read, events written`);
+    check(["list", "watch"].every((v) => grants("metallb.io", "ipaddresspools", v)) === full,
+          `${where}: MetalLB pools read only with metallb.enabled`);
+    // Webhooks: Services, and MetalLB pools with metallb.enabled; nothing of ipguard.io, no claims webhook.
+    const hooks = find(docs, "ValidatingWebhookConfiguration").flatMap((v) => v.webhooks ?? []);
+    const resources = hooks.flatMap((h) => (h.rules ?? []).flatMap((r) => r.resources ?? [])).sort();
+    check(JSON.stringify(resources) === JSON.stringify(full ? ["ipaddresspools", "services"] : ["services"]),
+          `${where}: the agent's webhooks judge Services${full ? " and MetalLB pools" : ""} only`, resources.join());
+    const configs = find(docs, "ValidatingWebhookConfiguration").map((v) => v.metadata.name).sort();
+    const patched = args.flatMap((a, i) => (args[i - 1] === "--webhook-config" ? [a] : [])).sort();
+    check(JSON.stringify(configs) === JSON.stringify(patched), `${where}: --webhook-config names each rendered configuration`,
+          `${configs} vs ${patched}`);
+    if (full) {
+      const alerts = (one(docs, "PrometheusRule").spec?.groups ?? []).flatMap((g) => g.rules ?? []);
+      const plan = alerts.find((a) => a.alert === "IPGuardPlanUnreachable");
+      check(plan && promMetrics(plan.expr).every((m) => exported.has(m)) &&
+            opsHeadings.get((plan.annotations?.runbook_url ?? "").split("#")[1]) === "IPGuardPlanUnreachable",
+            `${where}: IPGuardPlanUnreachable reads an exported metric and has its runbook`, JSON.stringify(plan));
+      check(!alerts.some((a) => a.alert === "IPGuardClaimWebhookUnreachable"), `${where}: no claims webhook, no alert for it`);
+    }
+  }
+}
+for (const [missing, flags] of [["agent.clusterName", ["--set", "mode=agent", "--set", "agent.planKubeconfig.secretName=plan"]],
+                                ["agent.planKubeconfig.secretName", ["--set", "mode=agent", "--set", "agent.clusterName=edge-1"]],
+                                ["a DNS-1123 label", ["--set", "mode=agent", "--set", "agent.clusterName=Edge_1", "--set", "agent.planKubeconfig.secretName=p"]]]) {
+  let refused = "";
+  try { render(flags, "1.30.0"); } catch (e) { refused = String(e.stderr ?? e); }
+  check(refused !== "" && (missing.startsWith("a ") || refused.includes(missing)), `mode=agent without ${missing} is refused at install`, refused);
+}
+check(!find(renders["selfSigned@1.30.0"], "Deployment")[0]?.spec?.template?.spec?.containers?.[0]?.args?.includes("--plan-kubeconfig"),
+      "manager mode: no agent flags");
 
 console.log(`chart objects: ${Object.keys(renders).length} renders, ${Object.values(renders).flat().length} objects`);
 finish();
