@@ -4,13 +4,17 @@
 //
 //   bench_apiserver --kubeconfig K load     [--networks 1000] [--clusters 10000]
 //                                           [--services 100000] [--threads 16]
+//                                           [--claims 0 --claim-clusters 10]
 //   bench_apiserver --kubeconfig K startup  [--binary build/cmd/ipguard] [--runs 3]
 //   bench_apiserver --kubeconfig K race     [--binary ...] [--creates 1000]
 //   bench_apiserver --kubeconfig K latency  [--binary ...] [--rate 200] [--seconds 10]
 //                                           [--no-status-writes | --floor]
 //
 // load:    creates the synthetic plan of bench/plan_objects.h through the API server
-//          (Services with allocateLoadBalancerNodePorts false, so 100k fit).
+//          (Services with allocateLoadBalancerNodePorts false, so 100k fit); with
+//          --claims, the ledger of an estate whose Services live in workload clusters:
+//          the claims of every control-plane IP and of `claims` Services of
+//          `claim-clusters` clusters (as their agents write them).
 // startup: starts the manager on that plan `runs` times: time from start to /readyz and
 //          peak RSS (VmHWM) at ready and once every status is written; then the lists as
 //          a client that lists from the watch cache receives them (resourceVersion=0: the
@@ -69,6 +73,7 @@ const Resource kNamespaces{"", "v1", "namespaces", false};
 const Resource kServices{"", "v1", "services", true};
 const Resource kNetworks{"ipguard.io", "v1alpha1", "logicalnetworks", false};
 const Resource kClusters{"ipguard.io", "v1alpha1", "workloadclusters", true};
+const Resource kClaims{"ipguard.io", "v1alpha1", "ipclaims", false};
 const Resource kWebhooks{"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
                          false};
 const char kWebhookConfig[] = "ipguard-bench";
@@ -87,6 +92,9 @@ struct Flags {
   std::vector<std::string> manager_flags;  // passed on to every manager started
   int networks = 1000, clusters = 10000, services = 100000, threads = 16, runs = 3;
   int creates = 1000, rate = 200, seconds = 10;
+  // load: IPClaims of this many Services of `claim_clusters` workload clusters (the
+  // Services themselves live there, not here), and the claims of the control-plane IPs.
+  int claims = 0, claim_clusters = 10;
 };
 
 // CPU seconds (user + system) a process has used.
@@ -159,6 +167,18 @@ int Load(Client& c, const Flags& f) {
     json o = ipguard::bench::ClusterJson(i, f.networks, "team-" + std::to_string(i % 100));
     return CreateRetrying(c, kClusters, o["metadata"]["namespace"], o);
   });
+  if (f.claims > 0) {
+    auto claims_start = SteadyClock::now();
+    failed += Parallel(f.clusters, f.threads, [&](int i) {
+      return CreateRetrying(c, kClaims, "",
+                            ipguard::bench::ClusterClaimJson(i, f.networks, "team-" + std::to_string(i % 100)));
+    });
+    failed += Parallel(f.claims, f.threads, [&](int i) {
+      return CreateRetrying(c, kClaims, "", ipguard::bench::ServiceClaimJson(i, f.claim_clusters));
+    });
+    std::printf("loaded %d + %d claims (Services of %d clusters) in %.1f s\n", f.clusters, f.claims,
+                f.claim_clusters, Seconds(SteadyClock::now() - claims_start));
+  }
   auto services_start = SteadyClock::now();
   failed += Parallel(f.services, f.threads, [&](int i) {
     json o = ipguard::bench::ServiceJson(i);
@@ -365,7 +385,7 @@ int Startup(Client& c, const Flags& f) {
   auto* t = c.transport();
   double total_s = 0;
   size_t bytes = 0, items = 0;
-  for (const Resource* r : {&kNetworks, &kClusters, &kServices}) {
+  for (const Resource* r : {&kNetworks, &kClusters, &kServices, &kClaims}) {
     ipguard::kube::HttpRequest req;
     req.path = r->Path() + "?resourceVersion=0&limit=500";
     req.timeout = std::chrono::seconds(120);
@@ -740,6 +760,8 @@ int main(int argc, char** argv) {
     else if (a == "--networks") f.networks = std::stoi(next());
     else if (a == "--clusters") f.clusters = std::stoi(next());
     else if (a == "--services") f.services = std::stoi(next());
+    else if (a == "--claims") f.claims = std::stoi(next());
+    else if (a == "--claim-clusters") f.claim_clusters = std::stoi(next());
     else if (a == "--threads") f.threads = std::stoi(next());
     else if (a == "--runs") f.runs = std::stoi(next());
     else if (a == "--creates") f.creates = std::stoi(next());

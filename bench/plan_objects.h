@@ -72,6 +72,42 @@ inline nlohmann::json ServiceJson(int s, const std::string& created = "") {
           {"status", {{"loadBalancer", {{"ingress", {{{"ip", ip}}}}}}}}};
 }
 
+// The ledger's claim of Service s as an agent writes it: the Service lives in
+// workload cluster edge-(s % clusters), in every domain (no network).
+inline nlohmann::json ServiceClaimJson(int s, int clusters) {
+  std::string ip = ServiceIp(s);
+  return {{"apiVersion", "ipguard.io/v1alpha1"},
+          {"kind", "IPClaim"},
+          {"metadata", {{"name", "any-" + ip}, {"annotations", {{"ipguard.io/written-by", "ipguard"}}}}},
+          {"spec",
+           {{"address", ip},
+            {"holder",
+             {{"cluster", "edge-" + std::to_string(s % clusters)},
+              {"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"namespace", "apps-" + std::to_string(s % 500)},
+              {"name", "svc-" + std::to_string(s)}}}}}};
+}
+
+// The claim of cluster c's control-plane IP, as the manager writes it.
+inline nlohmann::json ClusterClaimJson(int c, int networks, const std::string& ns) {
+  int n = c % networks;
+  std::string ip = Ip4(NetworkBase(n) + 10 + static_cast<uint32_t>(c / networks) % 40);
+  return {{"apiVersion", "ipguard.io/v1alpha1"},
+          {"kind", "IPClaim"},
+          {"metadata",
+           {{"name", "vlan" + std::to_string(n % 4094 + 1) + "-" + ip},
+            {"annotations", {{"ipguard.io/written-by", "ipguard"}}}}},
+          {"spec",
+           {{"address", ip},
+            {"vlanId", n % 4094 + 1},
+            {"holder",
+             {{"apiVersion", "ipguard.io/v1alpha1"},
+              {"kind", "WorkloadCluster"},
+              {"namespace", ns},
+              {"name", "wlc-" + std::to_string(c)}}}}}};
+}
+
 }  // namespace ipguard::bench
 
 #endif  // IPGUARD_BENCH_PLAN_OBJECTS_H_
