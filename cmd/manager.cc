@@ -149,6 +149,17 @@ std::vector<WatchedKind> KindsToWatch(bool metallb) {
   return out;
 }
 
+// The ipguard.io/cluster label of a LoadBalancerPool as the agent's store keeps
+// it ("" without one): the workload cluster whose agent mirrors it.
+std::string MirroredBy(const json& obj) {
+  auto meta = obj.find("metadata");
+  if (meta == obj.end() || !meta->is_object()) return "";
+  auto labels = meta->find("labels");
+  if (labels == meta->end() || !labels->is_object()) return "";
+  auto v = labels->find(kClusterLabel);
+  return v != labels->end() && v->is_string() ? v->get<std::string>() : "";
+}
+
 std::string Identity() {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "ipguard");
@@ -679,22 +690,14 @@ struct Manager::Impl {
         // List items of the core group come without them; the engine needs both.
         out["kind"] = KindName(kind);
         out["apiVersion"] = api_version;
-        if (mark_mirrors) {
-          auto meta = obj.find("metadata");
-          if (meta != obj.end() && meta->is_object()) {
-            auto labels = meta->find("labels");
-            if (labels != meta->end() && labels->is_object() && labels->contains(kClusterLabel)) {
-              out["metadata"]["labels"] = {{kClusterLabel, (*labels)[kClusterLabel]}};
-            }
-          }
+        if (mark_mirrors && out.contains("metadata")) {
+          std::string by = MirroredBy(obj);
+          if (!by.empty()) out["metadata"]["labels"] = {{kClusterLabel, by}};
         }
         return out;
       });
       inf->store.AddHandler([this, mark_mirrors, cluster](kube::EventType type, const json& obj) {
-        if (mark_mirrors && obj["metadata"].value("labels", json::object()).value(kClusterLabel, "") ==
-                                cluster) {
-          type = kube::EventType::kDeleted;
-        }
+        if (mark_mirrors && MirroredBy(obj) == cluster) type = kube::EventType::kDeleted;
         // Until every informer has listed, the first full pass after the
         // sync (Housekeeping) reconciles everything once: neither the
         // neighbours nor the enqueueing of each object listed are needed

@@ -22,6 +22,22 @@ bool SplitKey(const std::string& key, KeyParts* out) {
   return !out->name.empty();
 }
 
+// The member `key` of `obj` when both are objects, else an empty object: for
+// reading what the API server sent without trusting its shape.
+const json& Member(const json& obj, const char* key) {
+  static const json kEmpty = json::object();
+  if (!obj.is_object()) return kEmpty;
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_object() ? *it : kEmpty;
+}
+
+// A string member of a member ("metadata", "uid"), or "".
+std::string Text(const json& obj, const char* outer, const char* key) {
+  const json& m = Member(obj, outer);
+  auto it = m.find(key);
+  return it != m.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 bool ConditionTrue(const json& status, const char* type) {
   if (!status.is_object()) return false;
   auto c = status.find("conditions");
@@ -383,8 +399,9 @@ void Controller::EnqueueMirrored() {
     }
     return;
   }
-  for (const json& item : list.value().value("items", json::array())) {
-    std::string of = item["metadata"].value("annotations", json::object()).value(kMirrorOfAnnotation, "");
+  const json& items = list.value().contains("items") ? list.value()["items"] : json::array();
+  for (const json& item : items.is_array() ? items : json::array()) {
+    std::string of = Text(Member(item, "metadata"), "annotations", kMirrorOfAnnotation);
     size_t slash = of.find('/');
     if (slash == std::string::npos) continue;
     queue_.Add(ObjectKey(Kind::kIPAddressPool, of.substr(0, slash), of.substr(slash + 1)));
@@ -424,11 +441,9 @@ Status Controller::MirrorPool(const std::string& key) {
   }
   const bool exists = got.ok();
   auto ours = [&](const json& obj) {
-    const json& meta = obj["metadata"];
-    return meta.value("labels", json::object()).value(kClusterLabel, "") ==
-               options_.mirror_cluster &&
-           meta.value("annotations", json::object()).value(kMirrorOfAnnotation, "") ==
-               parts.ns + "/" + parts.name;
+    const json& meta = Member(obj, "metadata");
+    return Text(meta, "labels", kClusterLabel) == options_.mirror_cluster &&
+           Text(meta, "annotations", kMirrorOfAnnotation) == parts.ns + "/" + parts.name;
   };
   if (exists && !ours(got.value())) {
     // Written by someone else (by hand, or from Azure's resource of the same
@@ -442,7 +457,7 @@ Status Controller::MirrorPool(const std::string& key) {
   if (!want.present) {
     if (!exists) return Status::Ok();
     auto del = ledger_->Delete(r, "", name, std::chrono::milliseconds(0),
-                               got.value()["metadata"].value("uid", ""));
+                               Text(got.value(), "metadata", "uid"));
     if (!del.ok() && !del.error().IsNotFound() && del.error().code != 409) {
       return Status::Error("deleting LoadBalancerPool " + name + ": " + del.error().ToString());
     }
