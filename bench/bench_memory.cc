@@ -5,7 +5,7 @@
 // server adds) into an Engine and reads glibc's heap-in-use before and after
 // each kind.
 //
-//   build/bench/bench_memory [services]
+//   build/bench/bench_memory [services] [claims]
 #include <malloc.h>
 
 #include <cstdio>
@@ -59,6 +59,9 @@ double Load(Engine* engine, int count, MakeJson make) {
 
 int main(int argc, char** argv) {
   const int services = argc > 1 ? std::atoi(argv[1]) : 100000;
+  // The ledger of an estate whose Services live in 10 workload clusters:
+  // their claims, and those of the control-plane IPs.
+  const int claims = argc > 2 ? std::atoi(argv[2]) : 100000;
   const int networks = 1000, clusters = 10000;
   Engine engine;
   double per_network = Load(&engine, networks, [](int n) { return ipguard::bench::NetworkJson(n); });
@@ -66,8 +69,10 @@ int main(int argc, char** argv) {
     return ipguard::bench::ClusterJson(c, networks, "team-" + std::to_string(c % 100));
   });
   double per_service = Load(&engine, services, [](int s) { return ipguard::bench::ServiceJson(s); });
-  std::printf("engine bytes per object: LogicalNetwork %.0f, WorkloadCluster %.0f, Service %.0f\n",
-              per_network, per_cluster, per_service);
+  double per_claim = Load(&engine, claims, [](int s) { return ipguard::bench::ServiceClaimJson(s, 10); });
+  std::printf("engine bytes per object: LogicalNetwork %.0f, WorkloadCluster %.0f, Service %.0f, "
+              "IPClaim %.0f\n",
+              per_network, per_cluster, per_service, per_claim);
   std::printf("engine total: %.1f MB for %zu objects (index %.1f MB)\n",
               static_cast<double>(HeapInUse()) / 1e6, engine.size(),
               static_cast<double>(engine.IndexMemoryBytes()) / 1e6);

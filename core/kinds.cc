@@ -47,7 +47,7 @@ std::vector<KindInfo> MakeKinds() {
       // names decides between concurrent requests. No status of its own.
       {Kind::kIPClaim, kGroup, kVersion, "IPClaim", "ipclaims",
        /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/false,
-       {{kWrittenByAnnotation, U::kReadFromMetadata}}, {"spec"}},
+       {{kWrittenByAnnotation, U::kAtAdmission}}, {"spec"}},
   };
   for (size_t i = 0; i < kinds.size(); ++i) assert(static_cast<size_t>(kinds[i].kind) == i);
   assert(kinds.size() == kKindCount);

@@ -50,6 +50,10 @@ enum class AnnotationUse : uint8_t {
   // Service is on, the consent to delete a network in use): the engine keeps
   // it.
   kReadFromMetadata,
+  // Read only from the object under review (ipguard's mark on the claims it
+  // writes, which its webhook admits at once): nothing stored needs it, so
+  // the engine does not keep it (100k claims would each carry it).
+  kAtAdmission,
 };
 
 struct AnnotationInfo {

@@ -82,6 +82,8 @@ TEST(KindRegistry, AnnotationsAreExactAndLabelled) {
   EXPECT_TRUE(
       lists(Kind::kLogicalNetwork, kAllowDeleteAnnotation, AnnotationUse::kReadFromMetadata));
   EXPECT_TRUE(lists(Kind::kService, kLogicalNetworkAnnotation, AnnotationUse::kReadFromMetadata));
+  // ipguard's mark on its claims matters at admission only: the engine keeps none.
+  EXPECT_TRUE(lists(Kind::kIPClaim, kWrittenByAnnotation, AnnotationUse::kAtAdmission));
 }
 
 // An object of `info`'s kind carrying every annotation the registry names
