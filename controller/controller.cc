@@ -105,17 +105,8 @@ void Controller::EnqueueAll() {
       continue;
     }
     if (kind == Kind::kIPAddressPool && !options_.mirror_cluster.empty()) EnqueueMirrored();
-    if (kind == Kind::kIPClaim && !options_.claim_events) {
-      // Only this cluster's claims can have anything to do: the other
-      // clusters' (100k of them across an estate) are not reported here.
-      auto keys = state_->Read([](const Engine& engine) {
-        std::vector<std::string> out;
-        engine.ForEach(Kind::kIPClaim, [&](const Object& o) {
-          if (o.claim->holder.cluster == engine.options().cluster) out.push_back(o.Key());
-        });
-        return out;
-      });
-      for (const std::string& key : keys) queue_.Add(key);
+    if (kind == Kind::kIPClaim) {
+      EnqueueClaimsToReconcile();
       continue;
     }
     for (const std::string& store_key : w.store->Keys()) {
@@ -147,6 +138,32 @@ void Controller::EnqueueServicesToReport() {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& [key, kind] : conflicting_) {
       if (kind == Kind::kService) keys.push_back(key);
+    }
+  }
+  for (const std::string& key : keys) queue_.Add(key);
+}
+
+// Of 110k claims (an estate of workload clusters), only those that collide
+// now or were reported before (events), and those of this cluster whose
+// holder does not stand for them (a release) can have anything to do.
+void Controller::EnqueueClaimsToReconcile() {
+  std::vector<std::string> keys = state_->Read([this](const Engine& engine) {
+    std::vector<std::string> out;
+    engine.ForEach(Kind::kIPClaim, [&](const Object& o) {
+      const ClaimHolder& h = o.claim->holder;
+      bool release = h.cluster == engine.options().cluster && engine.HolderKey(h) &&
+                     !engine.StandingHolder(o);
+      std::string key = o.Key();
+      if (release || (options_.claim_events && !engine.CollisionsOf(key).empty())) {
+        out.push_back(std::move(key));
+      }
+    });
+    return out;
+  });
+  if (options_.claim_events) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [key, kind] : conflicting_) {
+      if (kind == Kind::kIPClaim) keys.push_back(key);
     }
   }
   for (const std::string& key : keys) queue_.Add(key);

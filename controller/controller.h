@@ -100,8 +100,10 @@ class Controller {
   // `neighbor_delay`, however many changes arrive meanwhile, so a burst of
   // creates costs one status write of their network, not one per create.
   void EnqueueNeighbor(const std::string& key);
-  // Every object of every watched kind, except Services that neither collide
-  // now nor were reported Conflicting (their reconcile would do nothing).
+  // Every object of every watched kind, except Services and IPClaims whose
+  // reconcile would do nothing (a Service that neither collides now, nor was
+  // reported Conflicting, nor lacks a claim; a claim that neither collides,
+  // nor was reported, nor is this cluster's with no holder standing for it).
   void EnqueueAll();
 
   void Start();
@@ -130,6 +132,7 @@ class Controller {
   };
   void Work();
   void EnqueueServicesToReport();
+  void EnqueueClaimsToReconcile();
   // For the kinds whose status ipguard does not write (KindInfo::owns_status):
   // only the events of ReportTransition tell of a collision.
   Status ReconcileForeign(const std::string& key, const Watched& w);

@@ -13,6 +13,7 @@
 
 #include "cmd/manager.h"
 #include "kube/http_transport.h"
+#include "tests/component/chart_render.h"
 #include "tests/component/eventually.h"
 #include "tests/component/fake_cluster.h"
 #include "tests/component/tls_client.h"
@@ -325,6 +326,36 @@ TEST(AgentFlags, TheManagementClusterAndAClusterNameAreRequiredAndChecked) {
   EXPECT_EQ(ok->claim_timeout.count(), 2000);
   EXPECT_EQ(ParseAgentFlags({"--plan-kubeconfig=k", "--cluster-name=e", "--lease-name=x"})->lease_name,
             "x");
+}
+
+// The chart's Deployment in agent mode runs flags the agent takes, with the
+// values it was given.
+TEST(AgentFlags, TheChartsAgentDeploymentRunsFlagsTheAgentTakes) {
+  auto chart = testing_util::RenderChart(
+      "--set mode=agent --set agent.clusterName=edge-7 --set agent.clusterRef=clusters/edge-7 "
+      "--set agent.planKubeconfig.secretName=plan --set metallb.enabled=true");
+  ASSERT_FALSE(chart.empty()) << "helm template failed (run scripts/setup.sh)";
+  json args;
+  for (const json& d : chart) {
+    if (d["kind"] == "Deployment") args = d["spec"]["template"]["spec"]["containers"][0]["args"];
+  }
+  ASSERT_TRUE(args.is_array() && !args.empty());
+  EXPECT_EQ(args[0], "agent");
+  std::vector<std::string> flags;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string a = args[i];
+    flags.push_back(a == "$(POD_NAMESPACE)" ? "ipguard-system" : a);
+  }
+  auto parsed = ParseAgentFlags(flags);
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_TRUE(parsed->agent);
+  EXPECT_EQ(parsed->engine.cluster, "edge-7");
+  EXPECT_EQ(parsed->engine.cluster_ref, "clusters/edge-7");
+  EXPECT_EQ(parsed->plan_kubeconfig, "/etc/ipguard/plan/kubeconfig");
+  EXPECT_EQ(parsed->lease_name, "ipguard-agent");
+  EXPECT_TRUE(parsed->metallb);
+  EXPECT_TRUE(parsed->self_signed);
+  EXPECT_EQ(parsed->webhook_configs, (std::vector<std::string>{"ipguard-resources", "ipguard-services"}));
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "core/manifest.h"
 #include "kube/http_transport.h"
 #include "tests/component/eventually.h"
+#include "tests/component/chart_render.h"
 #include "tests/component/fake_cluster.h"
 #include "tests/component/tls_client.h"
 #include "tests/fakeapi/fake_apiserver.h"
@@ -103,26 +104,6 @@ std::vector<std::pair<std::string, std::string>> PrinterColumns(const std::strin
       if (c["name"] != "Age") out.emplace_back(c["name"], c["jsonPath"]);
     }
   }
-  return out;
-}
-
-// The chart as the real helm renders it (scripts/setup.sh puts helm in
-// .tools/; IPGUARD_HELM names another), parsed; empty when helm fails.
-std::vector<json> RenderChart(const std::string& flags) {
-  const char* env = std::getenv("IPGUARD_HELM");
-  std::string helm = env ? env : std::string(IPGUARD_SOURCE_DIR) + "/.tools/helm";
-  std::string cmd = helm + " template ipguard " + IPGUARD_SOURCE_DIR +
-                    "/charts/ipguard -n ipguard-system " + flags + " 2>/dev/null";
-  std::string text;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
-    if (::pclose(p) != 0) text.clear();
-  }
-  std::vector<Document> docs;
-  if (text.empty() || !ParseManifests(text, "chart", &docs).ok()) return {};
-  std::vector<json> out;
-  for (auto& d : docs) out.push_back(std::move(d.json));
   return out;
 }
 
@@ -1073,7 +1054,7 @@ TEST_F(ManagerTest, TheBinaryServesTheWebhookAndStopsCleanlyOnSigterm) {
 class ChartRbacTest : public ManagerTest {
  protected:
   void Run(const std::string& flags, bool self_signed) {
-    std::vector<json> chart = RenderChart("--set metallb.enabled=true " + flags);
+    std::vector<json> chart = testing_util::RenderChart("--set metallb.enabled=true " + flags);
     ASSERT_FALSE(chart.empty()) << "helm template failed (run scripts/setup.sh)";
     json deployment, cluster_role, role;
     for (const json& d : chart) {

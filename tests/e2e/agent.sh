@@ -120,11 +120,15 @@ start_manager() {  # start_manager a|b
   PIDS+=("${PID[$who]}")
 }
 
+# The agent runs as the chart's ServiceAccount in the workload cluster (its token, so the
+# chart's agent-mode RBAC decides) and as the ServiceAccount bound to ipguard-agent in the
+# management cluster.
 start_agent() {
   echo "---- start $(date -u +%FT%TZ)" >>"$WORK/agent.log"
-  "$IPGUARD_BIN" agent --kubeconfig "$WL_KUBECONFIG" --plan-kubeconfig "$WORK/plan.kubeconfig" \
-    --cluster-name "$CLUSTER" --cluster-ref "$NS/$CLUSTER" --metallb --namespace "$NS" \
-    --self-signed --cert-dir "$WORK/certs-agent" --webhook-config "$VWC" --webhook-ip 127.0.0.1 \
+  "$IPGUARD_BIN" agent --kubeconfig "$WORK/workload-agent.kubeconfig" --plan-kubeconfig "$WORK/plan.kubeconfig" \
+    --cluster-name "$CLUSTER" --cluster-ref "$NS/$CLUSTER" --metallb --namespace ipguard-system \
+    --self-signed --cert-dir "$WORK/certs-agent" --webhook-config ipguard-services \
+    --webhook-config ipguard-resources --webhook-ip 127.0.0.1 \
     --webhook-bind 127.0.0.1 --webhook-port "${WEBHOOK[agent]}" \
     --metrics-port "${METRICS[agent]}" --probe-port "${PROBE[agent]}" --probe-bind 127.0.0.1 \
     --claim-grace 5s "${ca_flags[@]}" >>"$WORK/agent.log" 2>&1 &
@@ -307,29 +311,54 @@ EOF
   start_manager a
   start_manager b
 
-  # The workload cluster: MetalLB's CRD, the namespace, the agent's webhook.
+  # The workload cluster: MetalLB's CRD, the namespaces, the chart's ServiceAccount and
+  # RBAC of mode: agent (its token is the agent's only grant there), and the agent's two
+  # webhook configurations under the chart's names (its RBAC patches only those).
   kwl apply -f "$HERE/metallb-ipaddresspool-crd.yaml" >/dev/null
   kwl create namespace "$NS" >/dev/null
+  kwl create namespace ipguard-system >/dev/null
   check_eventually "the MetalLB CRD is established in the workload cluster" \
     kwl wait --for condition=established --timeout=5s crd/ipaddresspools.metallb.io
-  kwl apply -f - >/dev/null <<EOF
+  helm template ipguard "$ROOT/charts/ipguard" -n ipguard-system --skip-crds --set mode=agent \
+    --set agent.clusterName="$CLUSTER" --set agent.planKubeconfig.secretName=ipguard-plan \
+    --set metallb.enabled=true --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml |
+    kwl apply -f - >/dev/null
+  check "the chart's agent-mode RBAC is applied in the workload cluster" kwl get clusterrole ipguard-agent
+  local agent_token
+  agent_token=$(kwl -n ipguard-system create token ipguard --duration=6h)
+  cat >"$WORK/workload-agent.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: workload
+  cluster: {server: "https://127.0.0.1:16643", certificate-authority: $WL_STATE/pki/ca.crt}
+users:
+- name: ipguard
+  user: {token: $agent_token}
+contexts:
+- name: workload
+  context: {cluster: workload, user: ipguard}
+current-context: workload
+EOF
+  check "in its own cluster the agent reads Services and MetalLB pools, and no Secret but its own" bash -c "
+    kubectl --kubeconfig '$WORK/workload-agent.kubeconfig' auth can-i watch services -A | grep -qx yes &&
+    kubectl --kubeconfig '$WORK/workload-agent.kubeconfig' auth can-i watch ipaddresspools.metallb.io -A | grep -qx yes &&
+    ! kubectl --kubeconfig '$WORK/workload-agent.kubeconfig' auth can-i get secrets -n default >/dev/null"
+  local config rule
+  for config in services resources; do
+    if [ $config = services ]; then
+      rule='{apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: [services], scope: Namespaced}'
+    else
+      rule='{apiGroups: ["metallb.io"], apiVersions: ["v1beta1"], operations: ["CREATE", "UPDATE"], resources: [ipaddresspools], scope: Namespaced}'
+    fi
+    kwl apply -f - >/dev/null <<EOF
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
-metadata: {name: $VWC}
+metadata: {name: ipguard-$config}
 webhooks:
-  - name: services.e2e-agent.ipguard.io
+  - name: $config.e2e-agent.ipguard.io
     clientConfig: {url: "https://127.0.0.1:${WEBHOOK[agent]}/validate"}
-    rules:
-      - apiGroups: [""]
-        apiVersions: ["v1"]
-        operations: ["CREATE", "UPDATE"]
-        resources: [services]
-        scope: Namespaced
-      - apiGroups: ["metallb.io"]
-        apiVersions: ["v1beta1"]
-        operations: ["CREATE", "UPDATE"]
-        resources: [ipaddresspools]
-        scope: Namespaced
+    rules: [$rule]
     namespaceSelector:
       matchLabels: {kubernetes.io/metadata.name: $NS}
     failurePolicy: Fail
@@ -337,14 +366,16 @@ webhooks:
     admissionReviewVersions: ["v1"]
     timeoutSeconds: 10
 EOF
+  done
   start_agent
   check_eventually "manager A is ready" ready a
   check_eventually "manager B is ready" ready b
   check_eventually "the agent is ready (it has listed the plan in the management cluster)" ready agent
   check_eventually "the managers wrote the CA into both of their webhooks" bash -c \
     "[ -n \"\$(kubectl --kubeconfig '$MGMT' get validatingwebhookconfiguration $VWC -o jsonpath='{.webhooks[1].clientConfig.caBundle}')\" ]"
-  check_eventually "the agent wrote the CA into its webhook" bash -c \
-    "[ -n \"\$(kubectl --kubeconfig '$WL_KUBECONFIG' get validatingwebhookconfiguration $VWC -o jsonpath='{.webhooks[0].clientConfig.caBundle}')\" ]"
+  check_eventually "the agent wrote the CA into its two webhook configurations" bash -c \
+    "[ -n \"\$(kubectl --kubeconfig '$WL_KUBECONFIG' get validatingwebhookconfiguration ipguard-services -o jsonpath='{.webhooks[0].clientConfig.caBundle}')\" ] &&
+     [ -n \"\$(kubectl --kubeconfig '$WL_KUBECONFIG' get validatingwebhookconfiguration ipguard-resources -o jsonpath='{.webhooks[0].clientConfig.caBundle}')\" ]"
 
   section "a workload cluster's Services judged against the plan"
   # The API server may take a moment to pick up the caBundle.
@@ -443,6 +474,11 @@ EOF
   svc web-again 198.18.0.60 | expect_apply "a second Service still cannot take web's address" denied "Service $NS/web" kwl
 
   section "logs"
+  if grep -qi "forbidden" "$WORK/agent.log"; then
+    fail "the chart's RBAC let the agent make every request, in both clusters" "$(grep -i forbidden "$WORK/agent.log" | head -5)"
+  else
+    pass "the chart's RBAC let the agent make every request, in both clusters"
+  fi
   if grep -E '\b(error|critical)\b' "$WORK/agent.log" | grep -v "connection refused\|Connection refused\|unreachable\|no answer" | grep -q .; then
     fail "the agent logged no unexpected error" "$(grep -E '\b(error|critical)\b' "$WORK/agent.log" | head -5)"
   else
