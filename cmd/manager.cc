@@ -454,7 +454,13 @@ struct Manager::Impl {
     if (plan_owned) plan_owned->SetWriteFailureObserver(observe);
   }
 
-  bool MayWrite() const { return !stopping.load() && (!elector || elector->IsLeader()); }
+  // Nothing is written before every informer has listed: a status, an event
+  // or a claim judged on part of the plan would be wrong (a Service whose
+  // network is not listed yet lives in every domain). The first pass after
+  // the sync (Housekeeping) reconciles everything the Lease holder dropped.
+  bool MayWrite() const {
+    return !stopping.load() && synced_once.load() && (!elector || elector->IsLeader());
+  }
 
   bool Synced() const {
     for (const auto& inf : informers) {

@@ -73,14 +73,14 @@ class AgentTest : public testing::Test {
     return o;
   }
 
-  Manager* Start(ManagerOptions o) {
+  Manager* Start(ManagerOptions o, bool wait_ready = true) {
     auto local = kube::NewHttpTransport(testing_util::ConfigOf(*local_, ca_), kube::RealClock::Get());
     auto plan = kube::NewHttpTransport(testing_util::ConfigOf(*plan_, ca_), kube::RealClock::Get());
     EXPECT_TRUE(local.ok() && plan.ok());
     agent_ = std::make_unique<Manager>(o, std::move(local).value(), std::move(plan).value());
     Status s = agent_->Start();
     EXPECT_TRUE(s.ok()) << s.message();
-    EXPECT_TRUE(Eventually([&] { return agent_->Ready(); }));
+    if (wait_ready) EXPECT_TRUE(Eventually([&] { return agent_->Ready(); }));
     return agent_.get();
   }
 
@@ -179,6 +179,21 @@ TEST_F(AgentTest, ServicesAreJudgedAgainstThePlanAndClaimedWithTheClusterName) {
   ASSERT_TRUE(Eventually([&] { return !Claim("vlan10-10.10.0.203") && !Claim("vlan10-10.10.0.201"); },
                          std::chrono::seconds(10)));
   EXPECT_TRUE(Claim("vlan10-10.10.0.202"));
+}
+
+// A leader that has not listed the whole plan writes nothing: its Services'
+// networks are not known yet, and a claim in every domain would be wrong.
+TEST_F(AgentTest, NothingIsWrittenBeforeThePlanIsListed) {
+  ASSERT_FALSE(local_->Upsert("services", testing_util::LbService("stored", "10.10.0.203")).is_null());
+  plan_->FailMatching("GET", "/logicalnetworks", 500, "InternalError", "etcd is away");
+  ManagerOptions o = Options();
+  o.leader_elect = true;
+  Manager* agent = Start(o, /*wait_ready=*/false);
+  ASSERT_TRUE(Eventually([&] { return agent->IsLeader(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  EXPECT_FALSE(agent->Ready());
+  EXPECT_TRUE(plan_->List("ipclaims").empty()) << plan_->List("ipclaims")[0].dump();
+  EXPECT_EQ(Events(local_.get(), "IPConflict", "stored"), 0u);
 }
 
 TEST_F(AgentTest, ItKeepsJudgingWhileTheManagementClusterIsAwayAndCatchesUp) {
