@@ -926,6 +926,9 @@ TEST_F(ManagerTest, CreateDeleteCyclesLeaveNoClaimBehind) {
   std::string dir = TempDir();
   ManagerOptions o = WebhookOptions(dir);
   o.claim_grace_ms = 1000;
+  // A Service admitted and never stored is held for this long; its claim goes
+  // after that (not the subject here, and 30 s would crowd the final wait).
+  o.pending_ttl_seconds = 5;
   Manager* m = StartManager(o);
   ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
   auto admit = [&](Manager* mgr, const json& svc) {
