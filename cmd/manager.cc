@@ -1103,36 +1103,33 @@ int Run(ManagerOptions options, const char* command, std::ostream& err) {
   return 0;
 }
 
+// `ipguard NAME ARGS`: --help prints `usage`; flags that `parse` refuses
+// print the reason and `usage` and exit 2.
+int RunCommand(const std::vector<std::string>& args, std::ostream& err, const char* name,
+               const char* usage,
+               Result<ManagerOptions> (*parse)(const std::vector<std::string>&)) {
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help") {
+      err << usage;
+      return 0;
+    }
+  }
+  auto parsed = parse(args);
+  if (!parsed.ok()) {
+    err << "ipguard " << name << ": " << parsed.error() << "\n" << usage;
+    return 2;
+  }
+  return Run(std::move(parsed).value(), name, err);
+}
+
 }  // namespace
 
 int RunManager(const std::vector<std::string>& args, std::ostream& err) {
-  for (const auto& a : args) {
-    if (a == "-h" || a == "--help") {
-      err << kManagerUsage;
-      return 0;
-    }
-  }
-  auto parsed = ParseManagerFlags(args);
-  if (!parsed.ok()) {
-    err << "ipguard manager: " << parsed.error() << "\n" << kManagerUsage;
-    return 2;
-  }
-  return Run(std::move(parsed).value(), "manager", err);
+  return RunCommand(args, err, "manager", kManagerUsage, ParseManagerFlags);
 }
 
 int RunAgent(const std::vector<std::string>& args, std::ostream& err) {
-  for (const auto& a : args) {
-    if (a == "-h" || a == "--help") {
-      err << kAgentUsage;
-      return 0;
-    }
-  }
-  auto parsed = ParseAgentFlags(args);
-  if (!parsed.ok()) {
-    err << "ipguard agent: " << parsed.error() << "\n" << kAgentUsage;
-    return 2;
-  }
-  return Run(std::move(parsed).value(), "agent", err);
+  return RunCommand(args, err, "agent", kAgentUsage, ParseAgentFlags);
 }
 
 }  // namespace ipguard

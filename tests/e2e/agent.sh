@@ -77,21 +77,6 @@ trap 'exit 130' INT TERM
 kmgmt() { kubectl --kubeconfig "$MGMT" "$@"; }
 kwl() { kubectl --kubeconfig "$WL_KUBECONFIG" "$@"; }
 
-# free_port VAR
-USED_PORTS=""
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    case " $USED_PORTS " in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+=" $p"
-      printf -v "$1" '%s' "$p"
-      return 0
-    fi
-  done
-  return 1
-}
 
 # ---------------------------------------------------------------------------------------
 # The processes: two manager replicas (A, B) and the agent

@@ -71,3 +71,20 @@ expect_warning() {
     fail "$name" "admitted without the warning \"$want\": $out"
   fi
 }
+
+# free_port VAR: stores in VAR a local TCP port that nothing listens on (nor was handed
+# out before in this run).
+USED_PORTS=""
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 40000))
+    case " $USED_PORTS " in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      USED_PORTS+=" $p"
+      printf -v "$1" '%s' "$p"
+      return 0
+    fi
+  done
+  return 1
+}

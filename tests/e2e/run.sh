@@ -362,21 +362,6 @@ check_from_cluster() {
 # The manager
 # ---------------------------------------------------------------------------------------
 
-# free_port VAR: stores in VAR a local TCP port that nothing listens on.
-free_port() {
-  local p
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    case " $USED_PORTS " in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+=" $p"
-      printf -v "$1" '%s' "$p"
-      return 0
-    fi
-  done
-  return 1
-}
-USED_PORTS=""
 
 # "<run's shell PID> <manager PID>", kept where the next run against the same cluster and
 # namespace looks for a manager that a hard-killed run left behind (it would keep
