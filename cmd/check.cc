@@ -138,11 +138,36 @@ void ReadPath(const std::string& arg, std::istream& in, std::vector<Document>* d
   parse(text, arg);
 }
 
+}  // namespace
+
+void ReadInputs(const std::vector<std::string>& paths, std::istream& in, std::vector<Document>* docs,
+                std::vector<std::string>* errors) {
+  for (const auto& p : paths) ReadPath(p, in, docs, errors);
+}
+
+Status ReadParametersFile(const std::string& path, ArmParameters* params) {
+  std::string text;
+  Status s = ReadFile(path, &text);
+  if (!s.ok()) return s;
+  std::vector<Document> docs;
+  s = ParseManifests(text, path, &docs);
+  if (!s.ok()) return s;
+  if (docs.size() != 1) return Status::Error(path + ": an ARM parameters file is one JSON object");
+  s = params->Add(docs[0].json);
+  if (!s.ok()) return Status::Error(path + ": " + s.message());
+  return Status::Ok();
+}
+
+namespace {
+
 const char kUsage[] =
     "usage: ipguard check [-o table|json|junit] [-q] [--strict] [--platform azurelocal|vmware]\n"
     "                     [--capacity-policy Enforce|Warn]\n"
-    "                     [--from-cluster [--kubeconfig PATH] [--context NAME]] PATH...\n"
-    "PATH is a file, a directory (searched for .yaml, .yml and .json) or - for stdin.\n"
+    "                     [--from-cluster [--kubeconfig PATH] [--context NAME]]\n"
+    "                     [--parameters FILE]... PATH...\n"
+    "PATH is a file, a directory (searched for .yaml, .yml and .json) or - for stdin:\n"
+    "Kubernetes manifests, and Azure Resource Manager JSON (az ... show/list -o json, ARM\n"
+    "templates and az bicep build output).\n"
     "  -o, --output FORMAT  table (default), json or junit; also -ojson, --output=json\n"
     "  -q                   only the violations and the result line (table)\n"
     "  --strict             warnings and skipped documents count as violations\n"
@@ -150,6 +175,7 @@ const char kUsage[] =
     "                       the input replaces objects of the same kind and name\n"
     "  --kubeconfig PATH    with --from-cluster (default: $KUBECONFIG, then ~/.kube/config)\n"
     "  --context NAME       with --from-cluster (default: the current context)\n"
+    "  --parameters FILE    an ARM parameters file for the templates' [parameters('x')]\n"
     "Exit status: 0 clean, 1 violations, 2 unreadable input or bad usage.\n";
 
 }  // namespace
@@ -260,7 +286,8 @@ std::string XmlEscape(const std::string& s) {
 }  // namespace
 
 CheckReport RunRules(std::vector<Document> docs, const Options& options,
-                     const std::vector<Object>* live, const ResultFn& on_result) {
+                     const std::vector<Object>* live, const ResultFn& on_result,
+                     const ArmParameters* azure_params) {
   CheckReport report;
   // Counted, handed to on_result, and stored (without its messages when
   // on_result took them).
@@ -275,22 +302,95 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
     report.results.push_back(std::move(r));
   };
   struct Pending {
-    const Document* doc;
+    const Document* doc = nullptr;
     Object obj;
+    int item = 0;
+    // Read from Azure: its id and what reading it warned of.
+    std::string azure_id;
+    std::vector<std::string> read_warnings;
+    // The document's problems, on the first object read from it.
+    bool with_problems = true;
+    // What differs from the Azure resource of the same kind and name (on
+    // the plan's object), and that resource's result.
+    std::vector<std::string> drift, drift_warnings;
+    std::optional<size_t> twin;
   };
   // A result for `d` whose violations start with what was read but is not
   // clean, such as a key written twice.
   auto result_of = [](const Document& d, std::string object) {
-    ObjectResult r{d.source, d.index, std::move(object), d.item, {}, {}};
+    ObjectResult r{d.source, d.index, std::move(object), d.item, {}, {}, {}};
     r.verdict.violations = d.problems;
     return r;
   };
+  const ArmParameters no_params;
   std::vector<Pending> pending;
   for (Document& d : docs) {
     // Each document's JSON is dropped once read: the typed objects are a
     // fraction of its size.
     const json j = std::move(d.json);
     d.json = json();
+    if (IsArmParametersFile(j)) {
+      ++report.skipped["ARM parameters files (read with --parameters)"];
+      continue;
+    }
+    if (IsAzureInput(j)) {
+      bool first = true;
+      for (AzureRead& a : ReadAzure(j, azure_params ? *azure_params : no_params)) {
+        const int item = a.index > 0 ? a.index : d.item;
+        auto azure_result = [&](const std::string& object) {
+          ObjectResult r = result_of(d, object);
+          if (!first) r.verdict.violations.clear();
+          first = false;
+          r.item = item;
+          r.azure_id = a.id;
+          return r;
+        };
+        switch (a.outcome) {
+          case AzureRead::Outcome::kOtherType:
+            ++report.skipped["Azure " + (a.type.empty() ? std::string("(no type)") : a.type)];
+            break;
+          case AzureRead::Outcome::kSkipped:
+            ++report.skipped["Azure resources a template does not deploy"];
+            break;
+          case AzureRead::Outcome::kUnread: {
+            ObjectResult r = azure_result(a.description);
+            for (auto& w : a.warnings) r.verdict.warnings.push_back("not read: " + w);
+            ++report.skipped["Azure resources not read"];
+            finish(std::move(r));
+            break;
+          }
+          case AzureRead::Outcome::kBroken: {
+            ObjectResult r = azure_result(a.description);
+            for (auto& e : a.errors) r.verdict.violations.push_back(std::move(e));
+            r.verdict.warnings = std::move(a.warnings);
+            ++report.objects;
+            finish(std::move(r));
+            break;
+          }
+          case AzureRead::Outcome::kRead: {
+            auto obj = ParseObject(a.object);
+            if (!obj.ok()) {  // cannot happen: ReadAzure names every object
+              ObjectResult r = azure_result(a.description);
+              r.verdict.violations.push_back(obj.error());
+              ++report.objects;
+              finish(std::move(r));
+              break;
+            }
+            Pending p;
+            p.doc = &d;
+            p.obj = std::move(obj).value();
+            p.item = item;
+            p.azure_id = a.id;
+            p.read_warnings = std::move(a.warnings);
+            p.with_problems = first;
+            first = false;
+            pending.push_back(std::move(p));
+            break;
+          }
+        }
+      }
+      continue;
+    }
     if (!j.is_object() || !j.contains("apiVersion") || !j["apiVersion"].is_string() ||
         !j.contains("kind") || !j["kind"].is_string()) {
       report.not_objects.push_back(d.source + ": " + DocumentName(d.index, d.item));
@@ -320,7 +420,48 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
       finish(std::move(r));
       continue;
     }
-    pending.push_back({&d, std::move(obj).value()});
+    Pending p;
+    p.doc = &d;
+    p.obj = std::move(obj).value();
+    p.item = d.item;
+    pending.push_back(std::move(p));
+  }
+  // Drift: an Azure resource read as an object of the plan is compared with
+  // it, and stands aside (the plan's object is judged).
+  {
+    std::unordered_map<std::string, size_t> plan_of;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (pending[i].azure_id.empty()) plan_of.emplace(pending[i].obj.Key(), i);
+    }
+    if (!plan_of.empty()) {
+      std::vector<Pending> kept;
+      kept.reserve(pending.size());
+      std::vector<std::pair<size_t, Pending>> twins;  // (plan's index in pending, twin)
+      for (size_t i = 0; i < pending.size(); ++i) {
+        auto plan = pending[i].azure_id.empty() ? plan_of.end() : plan_of.find(pending[i].obj.Key());
+        if (plan == plan_of.end()) continue;
+        Pending& p = pending[plan->second];
+        const Pending& twin = pending[i];
+        ObjectResult r = result_of(*twin.doc, twin.obj.Describe());
+        if (!twin.with_problems) r.verdict.violations.clear();
+        r.item = twin.item;
+        r.azure_id = twin.azure_id;
+        r.verdict.warnings = twin.read_warnings;
+        ++report.objects;
+        finish(std::move(r));
+        AzureDrift drift = CompareWithAzure(p.obj, twin.obj, twin.azure_id);
+        if (!p.twin) {
+          p.twin = report.results.size() - 1;
+          p.drift = std::move(drift.violations);
+          p.drift_warnings = std::move(drift.warnings);
+        }
+        pending[i].doc = nullptr;  // taken
+      }
+      for (Pending& p : pending) {
+        if (p.doc) kept.push_back(std::move(p));
+      }
+      pending = std::move(kept);
+    }
   }
   std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
     return ApplyRank(a.obj.kind) < ApplyRank(b.obj.kind);
@@ -348,6 +489,9 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
     const Document& d = *p.doc;
     const std::string key = p.obj.Key();
     ObjectResult r = result_of(d, p.obj.Describe());
+    if (!p.with_problems) r.verdict.violations.clear();
+    r.item = p.item;
+    r.azure_id = p.azure_id;
     ++report.objects;
     auto [it, fresh] = first_seen.emplace(key, report.results.size());
     if (!fresh) {
@@ -374,6 +518,12 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
       }
       // Read into r.others; the keys are not needed again.
       r.verdict.others = {};
+      for (const std::string& m : p.drift) {
+        r.others.push_back({r.verdict.violations.size(), Origin{*p.twin, false, {}}});
+        r.verdict.violations.push_back(m);
+      }
+      for (const auto& w : p.read_warnings) r.verdict.warnings.push_back(w);
+      for (const auto& w : p.drift_warnings) r.verdict.warnings.push_back(w);
       // Stored even when refused, so every later collision with it is
       // reported too, as the controller would see objects that got in.
       engine.Upsert(p.obj);
@@ -521,7 +671,11 @@ void AppendMember(std::string* out, int depth, const char* key, bool first) {
 void JsonEntry(const ObjectResult& r, const std::string& message, const Origin* o,
                const ObjectResult* other, std::string* out) {
   out->assign("{");
-  AppendMember(out, 3, "document", true);
+  if (!r.azure_id.empty()) {
+    AppendMember(out, 3, "azureId", true);
+    AppendJsonString(out, r.azure_id);
+  }
+  AppendMember(out, 3, "document", r.azure_id.empty());
   out->append(std::to_string(r.document));
   if (r.item > 0) {
     AppendMember(out, 3, "item", false);
@@ -540,7 +694,11 @@ void JsonEntry(const ObjectResult& r, const std::string& message, const Origin* 
       AppendMember(out, 4, "object", false);
       AppendJsonString(out, o->object);
     } else {
-      AppendMember(out, 4, "document", true);
+      if (!other->azure_id.empty()) {
+        AppendMember(out, 4, "azureId", true);
+        AppendJsonString(out, other->azure_id);
+      }
+      AppendMember(out, 4, "document", other->azure_id.empty());
       out->append(std::to_string(other->document));
       if (other->item > 0) {
         AppendMember(out, 4, "item", false);
@@ -834,6 +992,7 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
   std::string kubeconfig, context;
   bool kubeconfig_given = false, context_given = false;
   std::vector<std::string> paths;
+  ArmParameters azure_params;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](const std::string& flag, std::string* v) {
@@ -864,6 +1023,12 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
     } else if (value("--context", &v)) {
       context = v;
       context_given = true;
+    } else if (value("--parameters", &v)) {
+      Status s = ReadParametersFile(v, &azure_params);
+      if (!s.ok()) {
+        err << "ipguard check: --parameters: " << s.message() << "\n";
+        return 2;
+      }
     } else if (value("-o", &v) || value("--output", &v) ||
                (a.size() > 2 && a.rfind("-o", 0) == 0 && a[2] != '=' && (v = a.substr(2), true))) {
       if (v != "table" && v != "json" && v != "junit") {
@@ -922,7 +1087,7 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
   }
   std::vector<Document> docs;
   std::vector<std::string> errors;
-  for (const auto& p : paths) ReadPath(p, in, &docs, &errors);
+  ReadInputs(paths, in, &docs, &errors);
   // Each object's lines are written aside as it is judged (ReportWriter),
   // so the report is never held whole.
   ReportWriter writer(output == "json"    ? ReportWriter::Format::kJson
@@ -931,7 +1096,8 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
                       quiet, strict);
   CheckReport report = RunRules(
       std::move(docs), options, from_cluster ? &live : nullptr,
-      [&](const CheckReport& so_far, const ObjectResult& r) { writer.Add(so_far, r); });
+      [&](const CheckReport& so_far, const ObjectResult& r) { writer.Add(so_far, r); },
+      &azure_params);
   report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
   // What could be read is checked and reported whatever the format; what
   // could not is named on stderr too, and the exit status is 2.

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/azure.h"
 #include "core/manifest.h"
 #include "core/engine.h"
 #include "core/plan.h"
@@ -37,6 +38,8 @@ struct ObjectResult {
   std::string source;
   int document = 0;
   std::string object;  // "WorkloadCluster team-a/prod"
+  // The item of a List or a top-level JSON array, or the resource of an ARM
+  // template (1-based); 0 otherwise.
   int item = 0;
   // The object's violations: first what was read but is not clean
   // (Document::problems, such as a duplicate key), then the rules'.
@@ -44,6 +47,8 @@ struct ObjectResult {
   // For each collision in verdict.violations (by index): where the other
   // object came from, when it came from the input.
   std::vector<std::pair<size_t, Origin>> others;
+  // The Azure resource id, for what was read from Azure.
+  std::string azure_id;
 };
 
 struct CheckReport {
@@ -86,9 +91,19 @@ int ApplyRank(Kind k);
 // collisions) and stored without its messages: the caller writes them, and
 // a report of a million violations is never held in memory. The counts are
 // the same either way.
+//
+// Azure input (core/azure.h) is read with `azure_params` for its template
+// expressions: each resource of the three types becomes the object it reads
+// as, judged like any other. An Azure resource read as the kind and name of
+// an object of the plan (the rest of the input) is not judged again: it is
+// compared with that object, and what differs is reported on the plan's
+// object (drift), with the resource as the other side. Resources of other
+// types are skipped and counted; those that cannot be read are skipped and
+// counted, with a warning that says why.
 using ResultFn = std::function<void(const CheckReport& so_far, const ObjectResult& result)>;
 CheckReport RunRules(std::vector<Document> docs, const Options& options,
-                     const std::vector<Object>* live = nullptr, const ResultFn& on_result = nullptr);
+                     const std::vector<Object>* live = nullptr, const ResultFn& on_result = nullptr,
+                     const ArmParameters* azure_params = nullptr);
 
 // Writes a report in one format, object by object as RunRules judges them
 // (Add), then whole (Finish): the summary, the plan and the sections in
@@ -136,6 +151,15 @@ std::string RenderJunit(const CheckReport& report, bool strict = false);
 // (cmd/live_plan.h); this library does no network I/O.
 using ClusterReader = std::function<Status(const std::string& kubeconfig, const std::string& context,
                                            const std::function<void(nlohmann::json&)>& on_object)>;
+
+// Reads the command line's PATHs (files, directories searched for .yaml,
+// .yml and .json, `-` for `in`) into documents; what cannot be read goes to
+// `errors`, one message each.
+void ReadInputs(const std::vector<std::string>& paths, std::istream& in, std::vector<Document>* docs,
+                std::vector<std::string>* errors);
+
+// Reads an ARM parameters file (--parameters) into `params`.
+Status ReadParametersFile(const std::string& path, ArmParameters* params);
 
 // args excludes "check" itself. Reads files and `-` (stdin from `in`).
 // Without a cluster reader, --from-cluster is a usage error.

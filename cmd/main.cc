@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cmd/check.h"
+#include "cmd/import.h"
 #include "cmd/live_plan.h"
 #include "cmd/manager.h"
 
@@ -12,6 +13,8 @@ namespace {
 const char kUsage[] =
     "usage: ipguard <command> [flags]\n"
     "  check PATH...   check manifests against the address rules (see ipguard check --help)\n"
+    "  import PATH...  print the ipguard objects read from Azure resources, as YAML\n"
+    "                  (see ipguard import --help)\n"
     "  manager         run the operator and webhook (see ipguard manager --help)\n"
     "  agent           run in a workload cluster against the management cluster's plan\n"
     "                  (see ipguard agent --help)\n"
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
   if (cmd == "check") {
     return ipguard::CheckMain(args, std::cin, std::cout, std::cerr, ipguard::ReadLivePlanFrom);
   }
+  if (cmd == "import") return ipguard::ImportMain(args, std::cin, std::cout, std::cerr);
   if (cmd == "manager") return ipguard::RunManager(args, std::cerr);
   if (cmd == "agent") return ipguard::RunAgent(args, std::cerr);
   if (cmd == "version" || cmd == "--version") {

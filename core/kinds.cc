@@ -12,12 +12,14 @@ std::vector<KindInfo> MakeKinds() {
       // CRD does not declare), status written by the controller.
       {Kind::kLogicalNetwork, kGroup, kVersion, "LogicalNetwork", "logicalnetworks",
        /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/true,
-       {{kAllowDeleteAnnotation, U::kReadFromMetadata}},
+       {{kAllowDeleteAnnotation, U::kReadFromMetadata}, {kAzureIdAnnotation, U::kReadFromMetadata}},
        {"spec"}},
       {Kind::kWorkloadCluster, kGroup, kVersion, "WorkloadCluster", "workloadclusters",
-       /*namespaced=*/true, /*opt_in=*/false, /*owns_status=*/true, {}, {"spec"}},
+       /*namespaced=*/true, /*opt_in=*/false, /*owns_status=*/true,
+       {{kAzureIdAnnotation, U::kReadFromMetadata}}, {"spec"}},
       {Kind::kLoadBalancerPool, kGroup, kVersion, "LoadBalancerPool", "loadbalancerpools",
-       /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/true, {}, {"spec"}},
+       /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/true,
+       {{kAzureIdAnnotation, U::kReadFromMetadata}}, {"spec"}},
       {Kind::kIPReservation, kGroup, kVersion, "IPReservation", "ipreservations",
        /*namespaced=*/false, /*opt_in=*/false, /*owns_status=*/true, {}, {"spec"}},
       // The annotations of MetalLB, kube-vip and Cilium LB-IPAM that ask for

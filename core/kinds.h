@@ -37,6 +37,9 @@ inline constexpr char kLogicalNetworkAnnotation[] = "ipguard.io/logical-network"
 // On the IPClaims ipguard writes: with the writer's identity, it tells the
 // webhook that the claim was judged with its holder.
 inline constexpr char kWrittenByAnnotation[] = "ipguard.io/written-by";
+// On every object read from Azure (`ipguard check`, `ipguard import`): the
+// resource id it was read from. Messages name the Azure resource by it.
+inline constexpr char kAzureIdAnnotation[] = "ipguard.io/azure-id";
 
 // What ipguard makes of an annotation; it decides who keeps it.
 enum class AnnotationUse : uint8_t {

@@ -502,6 +502,15 @@ void Object::AppendDescription(std::string* out) const {
     out->push_back('/');
   }
   out->append(meta.name);
+  // What was read from Azure is named by its resource id too.
+  if (!meta.annotations.empty()) {
+    auto azure = meta.annotations.find(kAzureIdAnnotation);
+    if (azure != meta.annotations.end() && !azure->second.empty()) {
+      out->append(" (Azure ");
+      out->append(CutUtf8(azure->second, kMaxQuoted));
+      out->push_back(')');
+    }
+  }
   // A claim stands for its holder: the holder is what a user looks for.
   if (kind == Kind::kIPClaim && !claim->holder.name.empty()) {
     out->append(" (held by ");

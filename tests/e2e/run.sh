@@ -358,6 +358,52 @@ check_from_cluster() {
   [ "$rc" = "$code" ] && [[ $out == *"$text"* ]]
 }
 
+# import_azure_example: ipguard import of examples/azure, applied with kubectl (labelled as
+# the test's, so the test's webhook judges it), then a collision with it through the
+# webhook, which names the Azure resource; everything removed again.
+AZURE_NS=azure
+import_azure_example() {
+  local out rc azure_ns_ours=0
+  out=$("$IPGUARD_BIN" import --parameters "$ROOT/examples/azure/main.parameters.json" \
+    "$ROOT/examples/azure" 2>"$WORK/import.err" >"$WORK/imported.yaml"; echo $?)
+  rc=${out##*$'\n'}
+  if [ "$rc" = 0 ] && [ "$(grep -c '^kind:' "$WORK/imported.yaml")" = 5 ]; then
+    pass "ipguard import prints the five objects of examples/azure (exit 0)"
+  else
+    fail "ipguard import prints the five objects of examples/azure (exit 0)" "exit $rc: $(cat "$WORK/import.err")"
+  fi
+  if ! kubectl get namespace "$AZURE_NS" >/dev/null 2>&1; then
+    kubectl create namespace "$AZURE_NS" >/dev/null && azure_ns_ours=1
+    kubectl label namespace "$AZURE_NS" "$LABEL_KEY=$LABEL_VALUE" >/dev/null
+  fi
+  kubectl label --local -f "$WORK/imported.yaml" "$LABEL_KEY=$LABEL_VALUE" -o json >"$WORK/imported-labelled.json" 2>"$WORK/label.err"
+  expect_allowed "kubectl apply takes what ipguard import printed, through the webhook" \
+    <"$WORK/imported-labelled.json"
+  check "the imported cluster keeps its Azure id" \
+    jsonpath_is "wlc/aks-edge-01" '{.metadata.annotations.ipguard\.io/azure-id}' \
+    "/subscriptions/3f2a9c4e-6b1d-4e8a-9c7f-2d5e8a1b0c93/resourceGroups/rg-edge-lab/providers/Microsoft.Kubernetes/connectedClusters/aks-edge-01/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default" \
+    -n "$AZURE_NS"
+  expect_denied "a collision with an imported cluster names its Azure resource" \
+    "equals controlPlaneIP 192.168.200.20 of WorkloadCluster azure/aks-edge-01 (Azure /subscriptions/3f2a9c4e-6b1d-4e8a-9c7f-2d5e8a1b0c93/" \
+    < <(wlc e2e-wlc-azure-clash lnet-edge-200 192.168.200.20 1)
+  check "ipguard check --from-cluster reads the imported plan back clean" \
+    check_from_cluster 0 "Result: 0 violations" "$WORK/imported.yaml"
+  kubectl delete -f "$WORK/imported.yaml" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1
+  delete_claims_of "$AZURE_NS"
+  [ "$azure_ns_ours" = 1 ] && kubectl delete namespace "$AZURE_NS" --wait=false >/dev/null 2>&1
+  return 0
+}
+
+# delete_claims_of NAMESPACE: the claims whose holder is in NAMESPACE.
+delete_claims_of() {
+  local claims
+  kubectl get crd ipclaims.ipguard.io >/dev/null 2>&1 || return 0
+  claims=$(kubectl get ipclaims -o jsonpath="{range .items[?(@.spec.holder.namespace==\"$1\")]}{.metadata.name}{' '}{end}" 2>/dev/null)
+  # shellcheck disable=SC2086
+  [ -n "$claims" ] && kubectl delete ipclaims $claims --ignore-not-found >/dev/null 2>&1
+  return 0
+}
+
 # ---------------------------------------------------------------------------------------
 # The manager
 # ---------------------------------------------------------------------------------------
@@ -549,11 +595,12 @@ delete_test_objects() {
     kubectl delete ipaddresspools.metallb.io -n "$METALLB_NS" -l "$LABEL_KEY=$LABEL_VALUE" --ignore-not-found >/dev/null 2>&1
   fi
   # The claims the manager wrote for the test's objects carry no label of the test's.
-  if kubectl get crd ipclaims.ipguard.io >/dev/null 2>&1; then
-    local claims
-    claims=$(kubectl get ipclaims -o jsonpath="{range .items[?(@.spec.holder.namespace==\"$NS\")]}{.metadata.name}{' '}{end}" 2>/dev/null)
-    # shellcheck disable=SC2086
-    [ -n "$claims" ] && kubectl delete ipclaims $claims --ignore-not-found >/dev/null 2>&1
+  delete_claims_of "$NS"
+  # The namespace of the imported Azure example, when the test made it.
+  if [ "$(kubectl get namespace "$AZURE_NS" -o "jsonpath={.metadata.labels.${LABEL_KEY//./\\.}}" 2>/dev/null)" = "$LABEL_VALUE" ]; then
+    kubectl delete wlc -n "$AZURE_NS" --all --ignore-not-found >/dev/null 2>&1
+    delete_claims_of "$AZURE_NS"
+    kubectl delete namespace "$AZURE_NS" --ignore-not-found --wait=false >/dev/null 2>&1
   fi
   for kind in ipclaims.ipguard.io loadbalancerpools.ipguard.io ipreservations.ipguard.io logicalnetworks.ipguard.io; do
     kubectl get crd "$kind" >/dev/null 2>&1 || continue
@@ -885,6 +932,8 @@ main() {
   check "with --from-cluster, an unknown context is exit 2" \
     check_from_cluster 2 "ipguard check: --from-cluster:" "$WORK/change.yaml" --context no-such-context
 
+  section "ipguard import: Azure's resources applied with kubectl"
+  import_azure_example
   section "collisions that get in anyway"
   webhook_off
   # The API server may still call the webhook for a moment after the configuration is gone.
