@@ -198,6 +198,16 @@ int ImportMain(const std::vector<std::string>& args, std::istream& in, std::ostr
             err << "ipguard import: " << where(a) << " " << a.description << ": " << e << "\n";
           break;
         case AzureRead::Outcome::kRead: {
+          // YAML (and kubectl) carry only UTF-8: a name or id that is not
+          // would be printed changed.
+          try {
+            (void)a.object.dump();
+          } catch (const json::exception&) {
+            ++not_printed;
+            err << "ipguard import: " << where(a) << " " << a.description
+                << ": a value is not UTF-8 text: not printed\n";
+            break;
+          }
           auto obj = ParseObject(a.object);
           const std::string key = obj.ok() ? obj->Key() : a.description;
           auto [it, fresh] = printed.emplace(key, where(a));

@@ -13,7 +13,7 @@ for target in build-fuzz/tests/fuzz/fuzz_*; do
   name=$(basename "$target")
   corpus=tests/fuzz/corpus/${name#fuzz_}
   seeds=()
-  if [ "$name" = fuzz_manifest ]; then seeds=(examples/clean examples/broken tests/fixtures/rules); fi
+  if [ "$name" = fuzz_manifest ]; then seeds=(examples/clean examples/broken examples/azure tests/fixtures/rules tests/fixtures/azure); fi
   dict=()
   if [ -f "tests/fuzz/${name#fuzz_}.dict" ]; then dict=(-dict="tests/fuzz/${name#fuzz_}.dict"); fi
   work=$(mktemp -d)

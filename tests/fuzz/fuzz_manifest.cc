@@ -1,5 +1,11 @@
 // Manifest text through the whole `ipguard check` pipeline: YAML/JSON
-// parsing, typed objects, every rule and the plan. Must never crash or hang.
+// parsing, typed objects, every rule and the plan, and Azure Resource
+// Manager JSON read into objects (with template parameters of a few types).
+// Must never crash or hang.
+//
+// Also holds `ipguard import`'s YAML to its promise: every object read from
+// Azure, written by ToYaml and read back, is the same JSON. A difference
+// aborts with both.
 //
 // Also holds the two YAML readers to one answer (core/yaml_reader.h):
 // whatever the fast reader reads, yaml-cpp must read the same, to the same
@@ -11,6 +17,8 @@
 #include <string>
 
 #include "cmd/check.h"
+#include "cmd/import.h"
+#include "core/azure.h"
 #include "core/manifest.h"
 #include "core/yaml_reader.h"
 
@@ -58,6 +66,42 @@ void CheckReadersAgree(const std::string& text) {
   std::abort();
 }
 
+const ipguard::ArmParameters& Parameters() {
+  static const ipguard::ArmParameters* params = [] {
+    auto* p = new ipguard::ArmParameters();
+    (void)p->Add(nlohmann::json::parse(R"({"parameters": {
+        "prefix": {"value": "10.0.0.0/24"}, "clusterName": {"value": "c1"},
+        "vlan": {"value": 7}, "pools": {"value": [{"start": "10.0.0.10", "end": "10.0.0.20"}]},
+        "kv": {"reference": {"keyVault": {"id": "x"}, "secretName": "s"}}}})"));
+    return p;
+  }();
+  return *params;
+}
+
+void CheckImportRoundTrip(const std::vector<ipguard::Document>& docs) {
+  for (const auto& d : docs) {
+    if (!ipguard::IsAzureInput(d.json)) continue;
+    for (const auto& a : ipguard::ReadAzure(d.json, Parameters())) {
+      if (a.outcome != ipguard::AzureRead::Outcome::kRead) continue;
+      // Text that is not UTF-8 is refused by ipguard import (nothing can
+      // carry it to kubectl).
+      try {
+        (void)a.object.dump();
+      } catch (const nlohmann::json::exception&) {
+        continue;
+      }
+      const std::string yaml = ipguard::ToYaml(a.object);
+      std::vector<ipguard::Document> back;
+      ipguard::Status s = ipguard::ParseManifests(yaml, "import", &back);
+      if (s.ok() && back.size() == 1 && back[0].json == a.object) continue;
+      std::fprintf(stderr, "ipguard import's YAML does not read back\nobject: %s\nyaml:\n%s\n%s\n",
+                   a.object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(),
+                   yaml.c_str(), s.ok() ? "" : s.message().c_str());
+      std::abort();
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -66,7 +110,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckReadersAgree(text);
   std::vector<ipguard::Document> docs;
   if (!ipguard::ParseManifests(text, "fuzz", &docs).ok()) return 0;
-  ipguard::CheckReport report = ipguard::RunRules(docs, {});
+  CheckImportRoundTrip(docs);
+  ipguard::CheckReport report = ipguard::RunRules(docs, {}, nullptr, nullptr, &Parameters());
   (void)ipguard::RenderTable(report);
   (void)ipguard::RenderJson(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return 0;

@@ -615,6 +615,13 @@ TEST(AzureImport, WhatCannotBeReadIsNamedAndNotPrinted) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.out, "");
+  // A name that is not UTF-8 cannot be printed as it is: named, not printed.
+  r = Import({"-"}, std::string("{\"id\": \"/x/lnet\xff\", \"name\": \"lnet-a\", \"type\": "
+                        "\"Microsoft.AzureStackHCI/logicalNetworks\", \"properties\": {\"subnets\": "
+                        "[{\"properties\": {\"ipAllocationMethod\": \"Dynamic\"}}]}}"));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("is not UTF-8 text"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
   EXPECT_EQ(Import({}, "").code, 2);
   EXPECT_EQ(Import({"--bogus", "-"}, "").code, 2);
   EXPECT_EQ(Import({"-"}, "{not json: [").code, 2);
