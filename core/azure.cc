@@ -715,7 +715,17 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   if (!props && !r.unread() && std::string(kind) == "LoadBalancerPool" && res.contains("addresses")) {
     props = &res;
   }
-  if (!r.unread() && !props) r.Error("Azure resource has no properties");
+  if (!r.unread() && !props) {
+    // `az resource list` prints "properties": null for every resource.
+    auto p = res.find("properties");
+    r.Error(p != res.end() && p->is_null()
+                ? std::string("Azure resource has no properties (az resource list prints none: export ") +
+                      (std::string(kind) == "LogicalNetwork"    ? "with az stack-hci-vm network lnet list"
+                       : std::string(kind) == "WorkloadCluster" ? "with az aksarc show"
+                                                                : "with az k8s-runtime load-balancer list") +
+                      " -o json)"
+                : "Azure resource has no properties");
+  }
   if (props && !props->is_object()) {
     r.Wrong("properties", "must be an object", *props);
     props = nullptr;

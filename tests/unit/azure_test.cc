@@ -210,6 +210,13 @@ TEST(AzureRead, MissingPropertiesIsAViolation) {
   ASSERT_EQ(a.outcome, AzureRead::Outcome::kBroken);
   ASSERT_EQ(a.errors.size(), 1u);
   EXPECT_EQ(a.errors[0], "Azure resource has no properties");
+  // As az resource list prints every resource: the message says how to export instead.
+  doc["properties"] = nullptr;
+  a = ReadOne(doc);
+  ASSERT_EQ(a.errors.size(), 1u);
+  EXPECT_EQ(a.errors[0],
+            "Azure resource has no properties (az resource list prints none: export with "
+            "az stack-hci-vm network lnet list -o json)");
 }
 
 TEST(AzureRead, AnIdWithoutAConnectedClusterIsAViolation) {
