@@ -387,6 +387,23 @@ class Reader {
     return v;
   }
 
+  // Calls fn(item, path) for each item of the list `arr` at `path` that
+  // resolves to an object (objects) or a string (otherwise); an item of
+  // another type is a wrong field.
+  template <typename Fn>
+  void Items(const json* arr, const std::string& path, bool objects, Fn fn) {
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+      const std::string item_path = path + "[" + std::to_string(i) + "]";
+      const json* item = Resolve((*arr)[i], item_path);
+      if (!item) continue;
+      if (objects ? !item->is_object() : !item->is_string()) {
+        Wrong(item_path, objects ? "must be an object" : "must be a string", *item);
+        continue;
+      }
+      fn(*item, item_path);
+    }
+  }
+
   void Wrong(const std::string& path, const std::string& must, const json& v) {
     std::string m = "Azure field " + path + " " + must + ", not " + TypeOf(v);
     if (v.is_string()) m += " " + QuoteValue(v.get<std::string>());
@@ -491,22 +508,15 @@ json ReadLogicalNetwork(Reader& r, const json* props) {
   }
   if (const json* pools = r.Array(sp, "ipPools", base + ".ipPools")) {
     json out = json::array();
-    for (size_t i = 0; i < pools->size(); ++i) {
-      const std::string path = base + ".ipPools[" + std::to_string(i) + "]";
-      const json* pool = r.Resolve((*pools)[i], path);
-      if (!pool) continue;
-      if (!pool->is_object()) {
-        r.Wrong(path, "must be an object", *pool);
-        continue;
+    r.Items(pools, base + ".ipPools", true, [&](const json& pool, const std::string& path) {
+      auto start = r.String(&pool, "start", path + ".start");
+      auto end = r.String(&pool, "end", path + ".end");
+      if (start && end) {
+        out.push_back({{"start", *start}, {"end", *end}});
+      } else if (!r.unread()) {
+        r.Error("Azure field " + path + " needs start and end");
       }
-      auto start = r.String(pool, "start", path + ".start");
-      auto end = r.String(pool, "end", path + ".end");
-      if (!start || !end) {
-        if (!r.unread()) r.Error("Azure field " + path + " needs start and end");
-        continue;
-      }
-      out.push_back({{"start", *start}, {"end", *end}});
-    }
+    });
     if (!out.empty()) spec["ipPools"] = std::move(out);
   }
   if (auto vlan = r.Integer(sp, "vlan", base + ".vlan")) spec["vlanId"] = *vlan;
@@ -539,16 +549,8 @@ json ReadLogicalNetwork(Reader& r, const json* props) {
   const json* dhcp = r.Object(props, "dhcpOptions", "properties.dhcpOptions");
   if (const json* dns = r.Array(dhcp, "dnsServers", "properties.dhcpOptions.dnsServers")) {
     json out = json::array();
-    for (size_t i = 0; i < dns->size(); ++i) {
-      const std::string path = "properties.dhcpOptions.dnsServers[" + std::to_string(i) + "]";
-      const json* d = r.Resolve((*dns)[i], path);
-      if (!d) continue;
-      if (!d->is_string()) {
-        r.Wrong(path, "must be a string", *d);
-        continue;
-      }
-      out.push_back(*d);
-    }
+    r.Items(dns, "properties.dhcpOptions.dnsServers", false,
+            [&](const json& d, const std::string&) { out.push_back(d); });
     if (!out.empty()) spec["dnsServers"] = std::move(out);
   }
   return spec;
@@ -592,23 +594,16 @@ json ReadWorkloadCluster(Reader& r, const json* props) {
   }
   if (const json* pools = r.Array(props, "agentPoolProfiles", "properties.agentPoolProfiles")) {
     json out = json::array();
-    for (size_t i = 0; i < pools->size(); ++i) {
-      const std::string path = "properties.agentPoolProfiles[" + std::to_string(i) + "]";
-      const json* pool = r.Resolve((*pools)[i], path);
-      if (!pool) continue;
-      if (!pool->is_object()) {
-        r.Wrong(path, "must be an object", *pool);
-        continue;
+    r.Items(pools, "properties.agentPoolProfiles", true, [&](const json& pool, const std::string& path) {
+      auto name = r.String(&pool, "name", path + ".name");
+      auto count = r.Integer(&pool, "count", path + ".count");
+      if (name) {
+        // Azure's default count is 1.
+        out.push_back({{"name", *name}, {"count", count.value_or(1)}});
+      } else if (!r.unread()) {
+        r.Error("Azure field " + path + ".name is missing");
       }
-      auto name = r.String(pool, "name", path + ".name");
-      auto count = r.Integer(pool, "count", path + ".count");
-      if (!name) {
-        if (!r.unread()) r.Error("Azure field " + path + ".name is missing");
-        continue;
-      }
-      // Azure's default count is 1.
-      out.push_back({{"name", *name}, {"count", count.value_or(1)}});
-    }
+    });
     if (!out.empty()) spec["nodePools"] = std::move(out);
   }
   return spec;
@@ -620,16 +615,9 @@ json ReadLoadBalancerPool(Reader& r, const json* props, const std::string& base)
   json spec = json::object();
   if (const json* addresses = r.Array(props, "addresses", base + "addresses")) {
     json out = json::array();
-    for (size_t i = 0; i < addresses->size(); ++i) {
-      const std::string path = base + "addresses[" + std::to_string(i) + "]";
-      const json* a = r.Resolve((*addresses)[i], path);
-      if (!a) continue;
-      if (!a->is_string()) {
-        r.Wrong(path, "must be a string", *a);
-        continue;
-      }
-      out.push_back(AzureCidr(a->get<std::string>(), "Azure field " + path, r));
-    }
+    r.Items(addresses, base + "addresses", false, [&](const json& a, const std::string& path) {
+      out.push_back(AzureCidr(a.get<std::string>(), "Azure field " + path, r));
+    });
     spec["addresses"] = std::move(out);
   }
   return spec;
