@@ -1,6 +1,7 @@
 #include "cmd/check.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -84,8 +85,10 @@ Status ReadFile(const fs::path& path, std::string* out) {
   return Status::Ok();
 }
 
+// Any case of the extension: Windows writes LNETS.JSON as readily.
 bool IsManifest(const fs::path& p) {
   std::string ext = p.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return ext == ".yaml" || ext == ".yml" || ext == ".json";
 }
 
@@ -448,9 +451,17 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
         r.azure_id = twin.azure_id;
         r.verdict.warnings = twin.read_warnings;
         ++report.objects;
-        finish(std::move(r));
-        AzureDrift drift = CompareWithAzure(p.obj, twin.obj, twin.azure_id);
-        if (!p.twin) {
+        if (p.twin) {
+          // A second Azure resource read as the same object: which one the
+          // plan stands for is unclear, and neither is dropped silently.
+          const ObjectResult& first = report.results[*p.twin];
+          r.verdict.violations.push_back(twin.obj.Describe() + " is defined more than once (first in " +
+                                         first.source + ": " +
+                                         DocumentName(first.document, first.item) + ")");
+          finish(std::move(r));
+        } else {
+          finish(std::move(r));
+          AzureDrift drift = CompareWithAzure(p.obj, twin.obj, twin.azure_id);
           p.twin = report.results.size() - 1;
           p.drift = std::move(drift.violations);
           p.drift_warnings = std::move(drift.warnings);
@@ -757,7 +768,8 @@ void ReportWriter::Add(const CheckReport& report, const ObjectResult& r) {
         line.push_back('\n');
         sections_->first.Write(line);
       }
-      if (quiet_) break;
+      // Under --strict a warning fails the check: shown even with -q.
+      if (quiet_ && !strict_) break;
       for (const auto& m : warnings) {
         line.assign(head).append(m).push_back('\n');
         sections_->second.Write(line);
@@ -874,7 +886,7 @@ void ReportWriter::FinishTable(const CheckReport& report, std::ostream& out) {
     sections_->first.CopyTo(out);
     out << "\n";
   }
-  if (!quiet_ && report.warnings > 0) {
+  if ((!quiet_ || strict_) && report.warnings > 0) {
     out << "WARNINGS (" << report.warnings << ")\n";
     sections_->second.CopyTo(out);
     out << "\n";
@@ -885,7 +897,14 @@ void ReportWriter::FinishTable(const CheckReport& report, std::ostream& out) {
     out << "\n";
   }
   out << "Result: " << Plural(report.violations, "violation") << ", "
-      << Plural(report.warnings, "warning") << "\n";
+      << Plural(report.warnings, "warning");
+  // What fails the check when no violation does.
+  if (strict_ && report.violations == 0 && report.unreadable.empty() && report.ExitCode(true) == 1) {
+    out << ": failed under --strict (" << Plural(report.warnings, "warning") << ", "
+        << report.Skipped() << " skipped)";
+    if (quiet_ && report.Skipped() > 0) out << "\n  skipped: " << SkippedSummary(report);
+  }
+  out << "\n";
 }
 
 // The document dump(2) would write for the report, written part by part.
@@ -930,12 +949,21 @@ void ReportWriter::FinishJson(const CheckReport& report, std::ostream& out) {
 
 void ReportWriter::FinishJunit(const CheckReport& report, std::ostream& out) {
   int errors = static_cast<int>(report.unreadable.size());
+  // Under --strict skipped documents fail the check: one failed case says so.
+  const bool skipped_fail = strict_ && report.Skipped() > 0;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
-  out << "  <testsuite name=\"ipguard check\" tests=\"" << cases_ + errors << "\" failures=\""
-      << failures_ << "\" errors=\"" << errors << "\" skipped=\"0\">\n";
+  out << "  <testsuite name=\"ipguard check\" tests=\"" << cases_ + errors + skipped_fail
+      << "\" failures=\"" << failures_ + skipped_fail << "\" errors=\"" << errors
+      << "\" skipped=\"0\">\n";
   out << "    <properties><property name=\"skippedDocuments\" value=\"" << report.Skipped()
       << "\"/></properties>\n";
   sections_->first.CopyTo(out);
+  if (skipped_fail) {
+    const std::string what = std::to_string(report.Skipped()) + " skipped: " + SkippedSummary(report);
+    out << "    <testcase classname=\"ipguard check\" name=\"skipped documents\">\n      <failure message=\""
+        << XmlEscape(what) << "\" type=\"skipped\">" << XmlEscape(what)
+        << "</failure>\n    </testcase>\n";
+  }
   for (const auto& e : report.unreadable) {
     out << "    <testcase classname=\"ipguard check\" name=\"" << XmlEscape(e)
         << "\">\n      <error message=\"" << XmlEscape(e) << "\" type=\"unreadable\"/>\n    </testcase>\n";

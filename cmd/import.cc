@@ -180,6 +180,15 @@ int ImportMain(const std::vector<std::string>& args, std::istream& in, std::ostr
       continue;
     }
     for (AzureRead& a : ReadAzure(d.json, params)) {
+      // What was read but is not clean (a key written twice) is a violation
+      // in `ipguard check`: nothing of that document is printed.
+      if (!d.problems.empty() && (a.outcome == AzureRead::Outcome::kRead ||
+                                  a.outcome == AzureRead::Outcome::kBroken)) {
+        ++not_printed;
+        for (const auto& p : d.problems)
+          err << "ipguard import: " << where(a) << " " << a.description << ": " << p << "\n";
+        continue;
+      }
       switch (a.outcome) {
         case AzureRead::Outcome::kOtherType:
           ++skipped["Azure " + (a.type.empty() ? std::string("(no type)") : a.type)];

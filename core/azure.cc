@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string_view>
@@ -59,11 +60,16 @@ std::vector<std::string> Segments(std::string_view id) {
   return out;
 }
 
-// The connected cluster a resource id names ("…/connectedClusters/<name>/…").
+// The connected cluster a resource id names
+// ("…/providers/Microsoft.Kubernetes/connectedClusters/<name>/…", or a
+// template's scope "Microsoft.Kubernetes/connectedClusters/<name>"): the
+// name after the provider and type, whatever a resource group is called.
 std::string ConnectedCluster(std::string_view id) {
   std::vector<std::string> s = Segments(id);
-  for (size_t i = 0; i + 1 < s.size(); ++i) {
-    if (EqualNoCase(s[i], "connectedClusters")) return s[i + 1];
+  for (size_t i = 0; i + 2 < s.size(); ++i) {
+    if (EqualNoCase(s[i], "Microsoft.Kubernetes") && EqualNoCase(s[i + 1], "connectedClusters")) {
+      return s[i + 2];
+    }
   }
   return "";
 }
@@ -114,7 +120,12 @@ class Expression {
   }
 
   bool Value(json* out) {
-    if (++depth_ > 16) return Fail("it is nested too deeply");
+    struct Depth {
+      int& d;
+      explicit Depth(int& depth) : d(++depth) {}
+      ~Depth() { --d; }
+    } depth(depth_);
+    if (depth_ > 16) return Fail("it is nested too deeply");
     Skip();
     if (pos_ >= text_.size()) return Fail("it ends early");
     if (text_[pos_] == '\'') return Quoted(out);
@@ -165,7 +176,6 @@ class Expression {
     if (pos_ < text_.size() && (text_[pos_] == '.' || text_[pos_] == '[')) {
       return Fail("it reads a property of a value, which ipguard does not");
     }
-    --depth_;
     return Call(name, args, out);
   }
 
@@ -224,8 +234,12 @@ class Expression {
           if (close == std::string::npos) return Fail("format() with an unclosed {");
           size_t n = 0;
           size_t j = i + 1;
-          for (; j < close && std::isdigit(static_cast<unsigned char>(f[j])); ++j) n = n * 10 + (f[j] - '0');
-          if (j == i + 1 || n + 1 >= args.size()) return Fail("format() names an argument it lacks");
+          for (; j < close && std::isdigit(static_cast<unsigned char>(f[j])) && n < 1000; ++j) {
+            n = n * 10 + static_cast<size_t>(f[j] - '0');
+          }
+          if (j == i + 1 || n >= 1000 || n + 1 >= args.size()) {
+            return Fail("format() names an argument it lacks");
+          }
           s += args[n + 1].get<std::string>();
           i = close;
         } else {
@@ -355,15 +369,11 @@ class Reader {
     const json* v = Member(obj, key, path);
     if (!v) return std::nullopt;
     if (!v->is_number_integer()) {
-      // ARM takes an integer written as a string of digits in a template.
-      if (v->is_string()) {
-        const std::string& s = v->get_ref<const std::string&>();
-        if (!s.empty() && s.size() < 10 &&
-            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-          return std::stoll(s);
-        }
-      }
       Wrong(path, "must be an integer", *v);
+      return std::nullopt;
+    }
+    if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t{INT64_MAX}) {
+      out_->errors.push_back("Azure field " + path + " " + v->dump() + " is out of range");
       return std::nullopt;
     }
     return v->get<int64_t>();
@@ -509,6 +519,14 @@ json ReadLogicalNetwork(Reader& r, const json* props) {
   if (const json* pools = r.Array(sp, "ipPools", base + ".ipPools")) {
     json out = json::array();
     r.Items(pools, base + ".ipPools", true, [&](const json& pool, const std::string& path) {
+      // Only pools of node VMs ("vm", the default) give nodes their
+      // addresses; a "vippool" does not count as one.
+      auto type = r.String(&pool, "ipPoolType", path + ".ipPoolType");
+      if (type && !EqualNoCase(*type, "vm")) {
+        r.Warn("Azure field " + path + " is an ipPoolType " + QuoteValue(*type) +
+               " pool, not a pool of node VMs: not read");
+        return;
+      }
       auto start = r.String(&pool, "start", path + ".start");
       auto end = r.String(&pool, "end", path + ".end");
       if (start && end) {
@@ -528,6 +546,12 @@ json ReadLogicalNetwork(Reader& r, const json* props) {
                             : r.Array(table, "routes", base + ".routeTable.routes");
     const std::string rbase = base + (tp ? ".routeTable.properties.routes" : ".routeTable.routes");
     int defaults = 0;
+    // The default route of the subnet's family.
+    const std::string default_route =
+        spec.contains("addressPrefix") &&
+                spec["addressPrefix"].get<std::string>().find(':') != std::string::npos
+            ? "::/0"
+            : "0.0.0.0/0";
     for (size_t i = 0; routes && i < routes->size(); ++i) {
       const std::string path = rbase + "[" + std::to_string(i) + "]";
       const json* route = r.Resolve((*routes)[i], path);
@@ -536,7 +560,7 @@ json ReadLogicalNetwork(Reader& r, const json* props) {
       const json* fields = rp ? rp : route;
       const std::string fpath = rp ? path + ".properties" : path;
       auto prefix = r.String(fields, "addressPrefix", fpath + ".addressPrefix");
-      if (!prefix || (*prefix != "0.0.0.0/0" && *prefix != "::/0")) continue;
+      if (!prefix || *prefix != default_route) continue;
       auto hop = r.String(fields, "nextHopIpAddress", fpath + ".nextHopIpAddress");
       if (!hop) continue;
       if (++defaults == 1) {
@@ -573,7 +597,8 @@ json ReadWorkloadCluster(Reader& r, const json* props) {
         if (s.empty()) {
           r.Error("Azure field " + ids_path + "[0] is empty");
         } else {
-          spec["logicalNetworkName"] = s.back();
+          // Named as the network's object is: in lowercase.
+          spec["logicalNetworkName"] = Lower(s.back());
         }
       }
       if (ids->size() > 1) {
@@ -597,9 +622,23 @@ json ReadWorkloadCluster(Reader& r, const json* props) {
     r.Items(pools, "properties.agentPoolProfiles", true, [&](const json& pool, const std::string& path) {
       auto name = r.String(&pool, "name", path + ".name");
       auto count = r.Integer(&pool, "count", path + ".count");
+      // With autoscaling the pool may grow to maxCount nodes, each with an
+      // address: the network must hold that many.
+      const json* autoscale = r.Member(&pool, "enableAutoScaling", path + ".enableAutoScaling");
+      std::optional<int64_t> max;
+      if (autoscale && autoscale->is_boolean() && autoscale->get<bool>()) {
+        max = r.Integer(&pool, "maxCount", path + ".maxCount");
+      }
       if (name) {
         // Azure's default count is 1.
-        out.push_back({{"name", *name}, {"count", count.value_or(1)}});
+        int64_t nodes = count.value_or(1);
+        if (max && *max > nodes) {
+          r.Warn("Azure field " + path + " autoscales to maxCount " + std::to_string(*max) +
+                 ": read as " + std::to_string(*max) + " nodes (count " + std::to_string(nodes) +
+                 "), the addresses it may take");
+          nodes = *max;
+        }
+        out.push_back({{"name", *name}, {"count", nodes}});
       } else if (!r.unread()) {
         r.Error("Azure field " + path + ".name is missing");
       }
@@ -653,6 +692,9 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
     out.description = Describe(kind, ref, out.id);
     return out;
   };
+  // The name first, so that what is left unread is named as it resolves.
+  std::optional<std::string> name = r.String(&res, "name", "name");
+  if (name) shown_name = *name;
   if (const json* condition = r.Member(&res, "condition", "condition")) {
     if (!condition->is_boolean()) {
       if (!r.unread()) r.Unread("condition is not true or false");
@@ -667,20 +709,20 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
     r.Unread("it is deployed in a copy loop, which ipguard does not expand");
     return finish_unread(shown_name);
   }
-  std::optional<std::string> name = r.String(&res, "name", "name");
   std::optional<std::string> id = r.String(&res, "id", "id");
   std::optional<std::string> scope = r.String(&res, "scope", "scope", /*ids=*/true);
   if (r.unread()) return finish_unread(shown_name);
-  if (name) shown_name = *name;
   if (id) {
     out.id = *id;
   } else {
     // A template's resource: its id as the template would make it.
     out.id = (scope ? *scope + "/providers/" : std::string()) + out.type + "/" + shown_name;
   }
+  // Azure compares names without regard to case, Kubernetes names are
+  // lowercase: the object is named in lowercase (its id keeps Azure's case).
   std::string ns, object_name;
   if (std::string(kind) == "LogicalNetwork") {
-    object_name = shown_name;
+    object_name = Lower(shown_name);
   } else {
     std::string cluster = ConnectedCluster(id ? *id : scope.value_or(""));
     if (cluster.empty()) {
@@ -690,9 +732,9 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
     }
     if (std::string(kind) == "WorkloadCluster") {
       ns = kAzureNamespace;
-      object_name = cluster;
+      object_name = Lower(cluster);
     } else {
-      object_name = cluster + "-" + shown_name;
+      object_name = Lower(cluster + "-" + shown_name);
     }
   }
   if (!name) r.Error("Azure resource has no name");
@@ -773,6 +815,14 @@ Status ArmParameters::Add(const json& file) {
   return Status::Ok();
 }
 
+void ArmParameters::Set(const std::string& name, json value) {
+  values_[Lower(name)] = Value{std::move(value), ""};
+}
+
+void ArmParameters::SetUnresolvable(const std::string& name, std::string why) {
+  values_[Lower(name)] = Value{json(), std::move(why)};
+}
+
 const json* ArmParameters::Find(const std::string& name, std::string* why) const {
   auto it = values_.find(Lower(name));
   if (it == values_.end()) return nullptr;
@@ -806,28 +856,119 @@ bool IsArmParametersFile(const json& doc) {
          schema->get_ref<const std::string&>().find("deploymentParameters") != std::string::npos;
 }
 
-std::vector<AzureRead> ReadAzure(const json& doc, const ArmParameters& params) {
-  std::vector<AzureRead> out;
-  if (!IsArmTemplate(doc)) {
-    Context ctx{params, nullptr};
-    out.push_back(ReadResource(doc, ctx, 0));
-    return out;
+namespace {
+
+constexpr int kMaxNestedDeployments = 8;
+
+// `defaults`: the template parameters that give defaults (the template's
+// own when nullptr).
+void ReadTemplate(const json& tmpl, const ArmParameters& params, const json* defaults,
+                  int outer_index, int depth, std::vector<AzureRead>* out);
+
+// A nested deployment (`Microsoft.Resources/deployments`, what Bicep writes
+// for a module): its template's resources, read with the parameters it is
+// given (scope "inner", as Bicep writes it) or with the outer template's
+// (scope "outer", ARM's default).
+void ReadDeployment(const json& res, const Context& ctx, int index, int depth,
+                    std::vector<AzureRead>* out) {
+  AzureRead self;
+  self.index = index;
+  self.type = res.value("type", "");
+  Reader r(ctx, &self);
+  auto name = r.String(&res, "name", "name");
+  self.id = self.type + "/" + name.value_or("(unnamed)");
+  self.description = "Deployment " + CutUtf8(name.value_or("(unnamed)"), kMaxQuoted) + " (Azure " +
+                     CutUtf8(self.id, kMaxQuoted) + ")";
+  const json* props = r.Object(&res, "properties", "properties");
+  const json* tmpl = props ? r.Object(props, "template", "properties.template") : nullptr;
+  if (!tmpl || r.unread() || !self.errors.empty()) {
+    if (props && props->contains("templateLink")) {
+      r.Unread("its template is linked (properties.templateLink), which ipguard does not fetch: "
+               "check the linked template itself");
+    } else if (!r.unread() && self.errors.empty()) {
+      // A deployment with nothing ipguard can read: another type, skipped.
+      self.outcome = AzureRead::Outcome::kOtherType;
+      out->push_back(std::move(self));
+      return;
+    }
+    self.outcome = self.errors.empty() ? AzureRead::Outcome::kUnread : AzureRead::Outcome::kBroken;
+    out->push_back(std::move(self));
+    return;
   }
-  auto tp = doc.find("parameters");
-  Context ctx{params, tp != doc.end() ? &*tp : nullptr};
-  const json& resources = doc["resources"];
+  if (depth >= kMaxNestedDeployments) {
+    r.Unread("deployments nest more than " + std::to_string(kMaxNestedDeployments) + " deep");
+    self.outcome = AzureRead::Outcome::kUnread;
+    out->push_back(std::move(self));
+    return;
+  }
+  const json* options = r.Object(props, "expressionEvaluationOptions",
+                                 "properties.expressionEvaluationOptions");
+  auto scope = r.String(options, "scope", "properties.expressionEvaluationOptions.scope");
+  if (!scope || !EqualNoCase(*scope, "inner")) {
+    // The nested template's expressions are the outer template's.
+    ReadTemplate(*tmpl, ctx.params, ctx.template_parameters, index, depth + 1, out);
+    return;
+  }
+  // Scope inner: the parameters the deployment passes, resolved where it
+  // stands.
+  ArmParameters inner;
+  if (const json* given = r.Object(props, "parameters", "properties.parameters")) {
+    for (const auto& [key, v] : given->items()) {
+      if (!v.is_object()) continue;
+      auto value = v.find("value");
+      if (value == v.end()) {
+        inner.SetUnresolvable(key, "parameter '" + key + "' of deployment " +
+                                       name.value_or("(unnamed)") + " has no value ipguard reads");
+        continue;
+      }
+      std::string why;
+      if (value->is_string() && IsExpression(value->get<std::string>())) {
+        const std::string& text = value->get_ref<const std::string&>();
+        std::optional<json> resolved =
+            Expression(std::string_view(text).substr(1, text.size() - 2), ctx, /*ids=*/true)
+                .Evaluate(&why);
+        if (resolved) {
+          inner.Set(key, std::move(*resolved));
+        } else {
+          inner.SetUnresolvable(key, "parameter '" + key + "' of deployment " +
+                                         name.value_or("(unnamed)") + " is " + QuoteValue(text) +
+                                         ", which ipguard cannot resolve: " + why);
+        }
+      } else {
+        inner.Set(key, value->is_string() ? json(Literal(value->get<std::string>())) : *value);
+      }
+    }
+  }
+  ReadTemplate(*tmpl, inner, nullptr, index, depth + 1, out);
+}
+
+void ReadTemplate(const json& tmpl, const ArmParameters& params, const json* defaults,
+                  int outer_index, int depth, std::vector<AzureRead>* out) {
+  auto tp = tmpl.find("parameters");
+  Context ctx{params, defaults ? defaults : tp != tmpl.end() ? &*tp : nullptr};
+  auto rit = tmpl.find("resources");
+  if (rit == tmpl.end()) return;
+  const json& resources = *rit;
   int index = 0;
   auto one = [&](const json& res) {
     ++index;
+    // Resources of a nested deployment are named by the deployment's place.
+    const int where = outer_index > 0 ? outer_index : index;
     if (!res.is_object()) {
       AzureRead r;
-      r.index = index;
+      r.index = where;
       r.outcome = AzureRead::Outcome::kOtherType;
       r.type = "(not a resource)";
-      out.push_back(std::move(r));
+      out->push_back(std::move(r));
       return;
     }
-    out.push_back(ReadResource(res, ctx, index));
+    auto type = res.find("type");
+    if (type != res.end() && type->is_string() &&
+        EqualNoCase(type->get_ref<const std::string&>(), "Microsoft.Resources/deployments")) {
+      ReadDeployment(res, ctx, where, depth, out);
+      return;
+    }
+    out->push_back(ReadResource(res, ctx, where));
   };
   if (resources.is_array()) {
     for (const json& res : resources) one(res);
@@ -835,6 +976,18 @@ std::vector<AzureRead> ReadAzure(const json& doc, const ArmParameters& params) {
     // languageVersion 2.0: resources by symbolic name.
     for (const auto& [symbol, res] : resources.items()) one(res);
   }
+}
+
+}  // namespace
+
+std::vector<AzureRead> ReadAzure(const json& doc, const ArmParameters& params) {
+  std::vector<AzureRead> out;
+  if (!IsArmTemplate(doc)) {
+    Context ctx{params, nullptr};
+    out.push_back(ReadResource(doc, ctx, 0));
+    return out;
+  }
+  ReadTemplate(doc, params, nullptr, 0, 0, &out);
   return out;
 }
 

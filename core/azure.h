@@ -50,6 +50,10 @@ class ArmParameters {
   // The value of `name` (compared without regard to case, as ARM does), or
   // nullptr. `*why` says why a parameter that is present has no value.
   const nlohmann::json* Find(const std::string& name, std::string* why) const;
+  // A value given otherwise (a nested deployment's parameters).
+  void Set(const std::string& name, nlohmann::json value);
+  // A parameter that is given but has no value ipguard can read, and why.
+  void SetUnresolvable(const std::string& name, std::string why);
   bool empty() const { return values_.empty(); }
 
  private:

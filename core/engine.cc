@@ -28,6 +28,25 @@ bool IsDns1123Label(const std::string& s) {
   return true;
 }
 
+// What the API server takes as the name of a custom resource (and of a
+// MetalLB pool): an RFC 1123 subdomain.
+bool IsDns1123Subdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (alnum) continue;
+    // '-' and '.' inside a label: never first or last, '.' never next to
+    // another '.' or a '-'.
+    if (i == 0 || i + 1 == s.size()) return false;
+    if (c == '-' && s[i - 1] != '.' && s[i + 1] != '.') continue;
+    if (c == '.' && s[i - 1] != '.' && s[i - 1] != '-' && s[i + 1] != '.' && s[i + 1] != '-')
+      continue;
+    return false;
+  }
+  return true;
+}
+
 // The network address of a prefix, reserved unless the prefix is a /31 or
 // /32 (IPv4) or a /128 (IPv6); the broadcast address exists for IPv4 only.
 std::optional<IpAddr> NetworkAddress(const Block& prefix) {
@@ -838,6 +857,16 @@ Verdict Validate(const Object& obj, const Options& options) {
   if (obj.kind == Kind::kService && !obj.svc->is_load_balancer()) return verdict;
   v->violations = obj.errors;
   auto& out = v->violations;
+  // The API server refuses any other name (before any webhook sees it);
+  // `ipguard check` says so, and `ipguard import` never prints one.
+  // (Not a name the API server has yet to generate.)
+  auto need_subdomain_name = [&]() {
+    if (!IsNameToCome(obj.meta.name) && !IsDns1123Subdomain(obj.meta.name)) {
+      out.push_back("metadata.name " + QuoteValue(obj.meta.name) +
+                    " must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', at most 253 "
+                    "characters)");
+    }
+  };
   auto need_addresses = [&]() {
     if (obj.addr->address_count == 0)
       out.push_back("spec.addresses must have at least one address block");
@@ -845,7 +874,7 @@ Verdict Validate(const Object& obj, const Options& options) {
   switch (obj.kind) {
     case Kind::kLogicalNetwork: {
       const auto& s = *obj.lnet;
-      if (!IsDns1123Label(obj.meta.name)) {
+      if (!IsNameToCome(obj.meta.name) && !IsDns1123Label(obj.meta.name)) {
         out.push_back(
             "metadata.name " + QuoteValue(obj.meta.name) +
             " must be a lowercase DNS-1123 label (a-z, 0-9 and '-', at most 63 characters)");
@@ -881,6 +910,7 @@ Verdict Validate(const Object& obj, const Options& options) {
     }
     case Kind::kWorkloadCluster: {
       const auto& s = *obj.wlc;
+      need_subdomain_name();
       if (s.logical_network_name.empty()) out.push_back("spec.logicalNetworkName is required");
       if (!s.has_control_plane_ip) out.push_back("spec.controlPlaneIP is required");
       if (s.control_plane_count != 1 && s.control_plane_count != 3 && s.control_plane_count != 5) {
@@ -911,6 +941,7 @@ Verdict Validate(const Object& obj, const Options& options) {
     case Kind::kLoadBalancerPool:
     case Kind::kIPReservation:
     case Kind::kIPAddressPool:
+      need_subdomain_name();
       need_addresses();
       break;
     case Kind::kIPClaim: {

@@ -62,10 +62,23 @@ std::vector<std::string> Problems(std::vector<std::string> duplicate_paths) {
   return duplicate_paths;
 }
 
-// Adds a document, item by item when it is a List.
+// Adds a document, item by item when it is a List, or a list at its root (a
+// JSON array, `az ... list -o yaml`).
 Status Add(json doc, std::vector<std::string> duplicates, const std::string& source, int index,
            int item, std::vector<Document>* out) {
   if (doc.is_null()) return Status::Ok();  // an empty document between separators
+  if (doc.is_array() && item == 0) {
+    std::vector<std::vector<std::string>> per_element;
+    std::vector<std::string> outside;  // none: a list has no keys of its own
+    auto& arr = doc.get_ref<json::array_t&>();
+    SplitPaths(std::move(duplicates), "", arr.size(), &per_element, &outside);
+    for (size_t i = 0; i < arr.size(); ++i) {
+      Status s = Add(std::move(arr[i]), std::move(per_element[i]), source, index,
+                     static_cast<int>(i) + 1, out);
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
   std::optional<std::string> list = ListKind(doc);
   if (!list) {
     out->push_back({source, index, std::move(doc), item, Problems(std::move(duplicates))});
@@ -110,22 +123,25 @@ bool ParseJson(std::string_view text, const std::string& source, std::vector<Doc
     return true;
   }
   if (!parsed.ok) return false;  // not JSON after all; YAML is a superset, let it try and report
-  json& root = parsed.value;
-  if (!root.is_array()) {
-    *status = Add(std::move(root), std::move(parsed.duplicates), source, 1, 0, docs);
-    return true;
-  }
-  std::vector<std::vector<std::string>> per_element;
-  std::vector<std::string> outside;  // none: the root array has no keys of its own
-  auto& arr = root.get_ref<json::array_t&>();
-  SplitPaths(std::move(parsed.duplicates), "", arr.size(), &per_element, &outside);
-  for (size_t i = 0; i < arr.size(); ++i) {
-    *status =
-        Add(std::move(arr[i]), std::move(per_element[i]), source, 1, static_cast<int>(i) + 1, docs);
-    if (!status->ok()) return true;
-  }
-  *status = Status::Ok();
+  *status = Add(std::move(parsed.value), std::move(parsed.duplicates), source, 1, 0, docs);
   return true;
+}
+
+// Why JSON text is not JSON, as nlohmann::json says it, for `source`;
+// `fallback` when it parses after all.
+Status JsonError(std::string_view text, const std::string& source, Status fallback) {
+  try {
+    json parsed = json::parse(text.begin(), text.end());
+    (void)parsed;
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 1: ..."
+    size_t close = what.find("] ");
+    if (what.rfind("[json.exception.", 0) == 0 && close != std::string::npos) what.erase(0, close + 2);
+    return Status::Error(Where(source, 1) + ": not JSON: " + what);
+  } catch (const std::exception&) {
+  }
+  return fallback;
 }
 
 }  // namespace
@@ -139,6 +155,9 @@ Status ParseManifests(std::string_view text, const std::string& source,
     if (!LooksLikeJson(text) || !ParseJson(text, source, out, &status)) {
       std::vector<yaml_reader::YamlDocument> yaml;
       status = yaml_reader::ReadYaml(text, source, yaml_reader::Reader::kAuto, &yaml);
+      // Text that starts as JSON and is neither: the JSON parser says best
+      // what is wrong (a file cut short, a missing comma).
+      if (!status.ok() && LooksLikeJson(text)) status = JsonError(text, source, status);
       for (size_t i = 0; status.ok() && i < yaml.size(); ++i) {
         status = Add(std::move(yaml[i].json), std::move(yaml[i].duplicate_keys), source,
                      yaml[i].index, 0, out);

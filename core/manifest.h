@@ -3,9 +3,12 @@
 //
 // Contract:
 // - Text whose first character (after white space) is '{' or '[' and that
-//   parses as JSON is JSON: one document, or one per element of a top-level
-//   array. Anything else is YAML: every document between `---`/`...`,
-//   empty documents skipped (they still count in document numbers).
+//   parses as JSON is JSON: one document. Anything else is YAML: every
+//   document between `---`/`...`, empty documents skipped (they still count
+//   in document numbers). A document that is a list at its root (a JSON
+//   array, `az ... list -o yaml`) is read element by element, numbered by
+//   Document::item. Text that starts as JSON and is neither JSON nor YAML is
+//   refused with the JSON parser's reason.
 // - YAML is read by the YAML 1.2 core schema as it always was: null/~,
 //   true/false in their three spellings, decimal, 0x and 0o integers and
 //   floats resolve; quoted and block scalars and everything else are

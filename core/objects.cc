@@ -497,11 +497,20 @@ std::string Object::Describe() const {
 void Object::AppendDescription(std::string* out) const {
   out->append(KindName(kind));
   out->push_back(' ');
+  // Cut as quoted values are: a name the API server would refuse (longer
+  // than 253) must not make every message about it grow with it.
+  auto append_cut = [out](const std::string& s) {
+    if (s.size() <= kMaxQuoted) {
+      out->append(s);
+    } else {
+      out->append(CutUtf8(s, kMaxQuoted));
+    }
+  };
   if (!meta.ns.empty()) {
-    out->append(meta.ns);
+    append_cut(meta.ns);
     out->push_back('/');
   }
-  out->append(meta.name);
+  append_cut(meta.name);
   // What was read from Azure is named by its resource id too.
   if (!meta.annotations.empty()) {
     auto azure = meta.annotations.find(kAzureIdAnnotation);
@@ -520,16 +529,23 @@ void Object::AppendDescription(std::string* out) const {
 }
 
 void AppendHolder(std::string* out, const ClaimHolder& h) {
-  out->append(h.kind.empty() ? "object" : h.kind);
+  auto append_cut = [out](const std::string& s) {
+    if (s.size() <= kMaxQuoted) {
+      out->append(s);
+    } else {
+      out->append(CutUtf8(s, kMaxQuoted));
+    }
+  };
+  append_cut(h.kind.empty() ? "object" : h.kind);
   out->push_back(' ');
   if (!h.ns.empty()) {
-    out->append(h.ns);
+    append_cut(h.ns);
     out->push_back('/');
   }
-  out->append(h.name);
+  append_cut(h.name);
   if (!h.cluster.empty()) {
     out->append(" in cluster ");
-    out->append(h.cluster);
+    append_cut(h.cluster);
   }
 }
 
@@ -541,6 +557,17 @@ std::string ClaimName(std::optional<int> vlan_id, const IpAddr& address) {
   std::string name = vlan_id ? "vlan" + std::to_string(*vlan_id) + "-" : "any-";
   for (char c : address.ToString()) name.push_back(c == ':' ? '-' : c);
   return name;
+}
+
+std::string NameToCome(const std::string& generate_name) {
+  return generate_name.empty() ? "(unnamed)" : generate_name + "(generated)";
+}
+
+bool IsNameToCome(const std::string& name) {
+  static constexpr std::string_view kGenerated = "(generated)";
+  return name == "(unnamed)" ||
+         (name.size() >= kGenerated.size() &&
+          name.compare(name.size() - kGenerated.size(), kGenerated.size(), kGenerated) == 0);
 }
 
 std::string ObjectKey(Kind kind, const std::string& ns, const std::string& name) {

@@ -261,6 +261,12 @@ int64_t RequiredAddresses(const WorkloadClusterSpec& spec);
 
 std::string ObjectKey(Kind kind, const std::string& ns, const std::string& name);
 
+// The name the webhook gives an object under review that the API server has
+// yet to name: "<generateName>(generated)", or "(unnamed)". No name rule
+// applies to it.
+std::string NameToCome(const std::string& generate_name);
+bool IsNameToCome(const std::string& name);
+
 }  // namespace ipguard
 
 #endif  // IPGUARD_CORE_OBJECTS_H_

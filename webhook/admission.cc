@@ -82,7 +82,7 @@ Result<Object> ReadObject(json j, const std::string& request_ns, const char* wha
   if (!meta.contains("name") || !meta["name"].is_string() ||
       meta["name"].get<std::string>().empty()) {
     std::string gen = JsonString(meta, "generateName");
-    meta["name"] = gen.empty() ? "(unnamed)" : gen + "(generated)";
+    meta["name"] = NameToCome(gen);
   }
   if (!request_ns.empty() && (!meta.contains("namespace") || !meta["namespace"].is_string())) {
     meta["namespace"] = request_ns;

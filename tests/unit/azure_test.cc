@@ -771,5 +771,205 @@ TEST(AzureFixtures, AWindowsPowerShellFileInUtf16IsRead) {
   EXPECT_EQ(json::parse(r.out)["summary"]["objects"], 1) << r.out;
 }
 
+// What a review found, each held here.
+TEST(AzureReview, AzListAsYamlIsReadItemByItem) {
+  const std::string yaml = "- " + Lnet().dump() + "\n- " + Cluster().dump() + "\n";
+  std::vector<Document> docs;
+  ASSERT_TRUE(ParseManifests(yaml, "list.yaml", &docs).ok());
+  ASSERT_EQ(docs.size(), 2u);
+  EXPECT_EQ(docs[1].item, 2);
+  CliRun r = Check({"-o", "json", "-"}, yaml);
+  EXPECT_EQ(json::parse(r.out)["summary"]["objects"], 2) << r.out;
+}
+
+TEST(AzureReview, JsonCutShortSaysWhatTheJsonParserSays) {
+  CliRun r = Check({"-"}, "[{\"type\": \"Microsoft.AzureStackHCI/logicalNetworks\", \"name\": ");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("-: document 1: not JSON: parse error at line 1, column"), std::string::npos) << r.err;
+}
+
+TEST(AzureReview, NamesAreLowercasedAndNamesTheApiServerRefusesAreViolations) {
+  json lnet = Lnet();
+  lnet["name"] = "LNet-Prod";
+  json cluster = Cluster();
+  cluster["id"] = "/subscriptions/0/resourceGroups/connectedClusters/providers/Microsoft.Kubernetes/"
+                  "connectedClusters/AKS_Edge/providers/Microsoft.HybridContainerService/"
+                  "provisionedClusterInstances/default";
+  cluster["properties"]["cloudProviderProfile"]["infraNetworkProfile"]["vnetSubnetIds"][0] =
+      "/subscriptions/0/resourceGroups/rg/providers/Microsoft.AzureStackHCI/logicalNetworks/LNET-PROD";
+  AzureRead a = ReadOne(lnet), c = ReadOne(cluster);
+  EXPECT_EQ(a.object["metadata"]["name"], "lnet-prod");
+  // The connected cluster, not a resource group that happens to be called so.
+  EXPECT_EQ(c.object["metadata"]["name"], "aks_edge");
+  EXPECT_EQ(c.object["spec"]["logicalNetworkName"], "lnet-prod");
+  auto obj = ParseObject(c.object);
+  Verdict v = Validate(*obj, Options());
+  EXPECT_NE(v.Message().find("metadata.name \"aks_edge\" must be a lowercase RFC 1123 subdomain"),
+            std::string::npos)
+      << v.Message();
+  CliRun imp = Import({"-"}, json::array({lnet, cluster}).dump());
+  EXPECT_NE(imp.out.find("name: \"lnet-prod\""), std::string::npos) << imp.out;
+}
+
+TEST(AzureReview, AHugeNameDoesNotMakeEveryMessageHuge) {
+  const std::string name(100000, 'a');
+  std::string yaml;
+  for (int i = 0; i < 50; ++i) {
+    yaml += "apiVersion: ipguard.io/v1alpha1\nkind: LoadBalancerPool\nmetadata: {name: " + name +
+            std::to_string(i) + "}\nspec: {addresses: [10.0.0.0/24]}\n---\n";
+  }
+  CliRun r = Check({"-q", "-"}, yaml);
+  EXPECT_EQ(r.code, 1);
+  // 50 names of 100k: the report holds none of them whole.
+  EXPECT_LT(r.out.size(), yaml.size()) << r.out.size();
+  EXPECT_NE(r.out.find("must be a lowercase RFC 1123 subdomain"), std::string::npos);
+}
+
+TEST(AzureReview, ASecondAzureCopyOfAPlanObjectIsAViolation) {
+  json second = Lnet();
+  second["id"] = "/subscriptions/0000/resourceGroups/rg-other/providers/Microsoft.AzureStackHCI/"
+                 "logicalNetworks/lnet-prod";
+  second["properties"]["subnets"][0]["properties"]["addressPrefix"] = "10.99.0.0/16";
+  const std::string plan = R"J(apiVersion: ipguard.io/v1alpha1
+kind: LogicalNetwork
+metadata: {name: lnet-prod}
+spec: {vmSwitchName: "ConvergedSwitch(compute_management)", ipAllocationMethod: Static,
+  addressPrefix: 192.168.200.0/24, gateway: 192.168.200.1, dnsServers: [192.168.200.10], vlanId: 200,
+  ipPools: [{start: 192.168.200.100, end: 192.168.200.199}]}
+)J";
+  const std::string dir = ::testing::TempDir() + "/azure_twice";
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/plan.yaml") << plan; }
+  { std::ofstream(dir + "/a.json") << Lnet().dump(); }
+  { std::ofstream(dir + "/b.json") << second.dump(); }
+  CliRun r = Check({"-q", dir}, "");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("is defined more than once (first in " + dir + "/a.json: document 1)"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(AzureReview, AutoscalingCountsMaxCountAndVippoolsAreNoNodePools) {
+  json c = Cluster();
+  c["properties"]["agentPoolProfiles"][0]["enableAutoScaling"] = true;
+  c["properties"]["agentPoolProfiles"][0]["maxCount"] = 20;
+  AzureRead a = ReadOne(c);
+  EXPECT_EQ(a.object["spec"]["nodePools"][0]["count"], 20);
+  ASSERT_EQ(a.warnings.size(), 1u);
+  EXPECT_NE(a.warnings[0].find("autoscales to maxCount 20"), std::string::npos);
+  json l = Lnet();
+  l["properties"]["subnets"][0]["properties"]["ipPools"].push_back(
+      {{"ipPoolType", "vippool"}, {"start", "192.168.200.210"}, {"end", "192.168.200.220"}});
+  AzureRead b = ReadOne(l);
+  EXPECT_EQ(b.object["spec"]["ipPools"].size(), 1u);
+  ASSERT_EQ(b.warnings.size(), 1u);
+  EXPECT_NE(b.warnings[0].find("ipPoolType \"vippool\" pool, not a pool of node VMs"), std::string::npos);
+}
+
+TEST(AzureReview, AnIpv6NetworkTakesTheIpv6DefaultRoute) {
+  json l = Lnet();
+  auto& sp = l["properties"]["subnets"][0]["properties"];
+  sp["addressPrefix"] = "fd00:0:0:1::/64";
+  sp["ipPools"] = json::parse(R"J([{"start": "fd00:0:0:1::100", "end": "fd00:0:0:1::1ff"}])J");
+  sp["routeTable"]["properties"]["routes"] = json::parse(R"J([
+    {"name": "v4", "properties": {"addressPrefix": "0.0.0.0/0", "nextHopIpAddress": "10.0.0.1"}},
+    {"name": "v6", "properties": {"addressPrefix": "::/0", "nextHopIpAddress": "fd00:0:0:1::1"}}])J");
+  AzureRead a = ReadOne(l);
+  EXPECT_EQ(a.object["spec"]["gateway"], "fd00:0:0:1::1");
+  EXPECT_TRUE(a.warnings.empty());
+}
+
+TEST(AzureReview, ExpressionsAndNumbersAtTheirLimits) {
+  json t = Template();
+  std::string args;
+  for (int i = 0; i < 16; ++i) args += (i ? ", " : "") + std::string("'a'");
+  t["resources"][1]["scope"] = "[concat('Microsoft.Kubernetes/connectedClusters/', " + args + ")]";
+  t["resources"][2]["scope"] = "[format('Microsoft.Kubernetes/connectedClusters/{18446744073709551615}', 'x')]";
+  ArmParameters p = Params(R"J({"parameters": {"prefix": {"value": "10.0.0.0/24"}, "clusterName": {"value": "c"}}})J");
+  std::vector<AzureRead> reads = ReadAzure(t, p);
+  EXPECT_EQ(reads[1].outcome, AzureRead::Outcome::kRead) << reads[1].warnings[0];
+  EXPECT_EQ(reads[1].object["metadata"]["name"], "aaaaaaaaaaaaaaaa");
+  ASSERT_EQ(reads[2].outcome, AzureRead::Outcome::kUnread);
+  EXPECT_NE(reads[2].warnings[0].find("format() names an argument it lacks"), std::string::npos);
+  json c = Cluster();
+  c["properties"]["controlPlane"]["count"] = json(uint64_t{18446744073709551615u});
+  AzureRead a = ReadOne(c);
+  ASSERT_EQ(a.outcome, AzureRead::Outcome::kBroken);
+  EXPECT_EQ(a.errors[0], "Azure field properties.controlPlane.count 18446744073709551615 is out of range");
+}
+
+TEST(AzureReview, ImportPrintsNothingOfADocumentWithADuplicateKey) {
+  std::string text = Lnet().dump();
+  text.insert(text.rfind('}'), ", \"name\": \"lnet-prod\"");
+  CliRun r = Import({"-"}, text);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("duplicate key name"), std::string::npos) << r.err;
+}
+
+TEST(AzureReview, StrictSaysWhatFailsInEveryFormat) {
+  json list = json::array({Lnet(), json::parse(R"J({"type": "Microsoft.Kubernetes/connectedClusters", "name": "c"})J")});
+  CliRun q = Check({"-q", "--strict", "-"}, list.dump());
+  EXPECT_EQ(q.code, 1);
+  EXPECT_NE(q.out.find("Result: 0 violations, 0 warnings: failed under --strict (0 warnings, 1 skipped)"),
+            std::string::npos)
+      << q.out;
+  EXPECT_NE(q.out.find("skipped: 1 Azure Microsoft.Kubernetes/connectedClusters"), std::string::npos) << q.out;
+  CliRun j = Check({"-o", "junit", "--strict", "-"}, list.dump());
+  EXPECT_NE(j.out.find("failures=\"1\""), std::string::npos) << j.out;
+  EXPECT_NE(j.out.find("name=\"skipped documents\""), std::string::npos) << j.out;
+  json dhcp = Lnet();
+  dhcp["properties"]["subnets"][0]["properties"] = {{"ipAllocationMethod", "Dynamic"}};
+  dhcp["properties"].erase("dhcpOptions");
+  CliRun w = Check({"-q", "--strict", "-"}, dhcp.dump());
+  EXPECT_EQ(w.code, 1);
+  EXPECT_NE(w.out.find("WARNINGS (1)"), std::string::npos) << w.out;
+}
+
+TEST(AzureReview, DirectoriesAreSearchedForAnyCaseOfExtension) {
+  const std::string dir = ::testing::TempDir() + "/azure_upper";
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/LNETS.JSON") << Lnet().dump(); }
+  CliRun r = Check({"-o", "json", dir}, "");
+  EXPECT_EQ(json::parse(r.out)["summary"]["objects"], 1) << r.out;
+}
+
+// A Bicep module is a nested deployment: its resources are read with the
+// parameters it is given.
+TEST(AzureReview, BicepModulesAreRead) {
+  json inner = Template();
+  json outer = json::parse(R"J({
+    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    "contentVersion": "1.0.0.0",
+    "parameters": {"cluster": {"type": "string", "defaultValue": "aks-mod"}},
+    "resources": [
+      {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "network",
+       "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+         "parameters": {"prefix": {"value": "192.168.200.0/24"},
+                        "clusterName": {"value": "[parameters('cluster')]"}}}},
+      {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "linked",
+       "properties": {"mode": "Incremental", "templateLink": {"uri": "https://example.invalid/t.json"}}}
+    ]})J");
+  outer["resources"][0]["properties"]["template"] = inner;
+  std::vector<AzureRead> reads = ReadAzure(outer, ArmParameters());
+  ASSERT_EQ(reads.size(), 5u);
+  EXPECT_EQ(reads[0].outcome, AzureRead::Outcome::kRead);
+  EXPECT_EQ(reads[0].index, 1);
+  EXPECT_EQ(reads[1].outcome, AzureRead::Outcome::kRead);
+  EXPECT_EQ(reads[1].object["metadata"]["name"], "aks-mod");
+  EXPECT_EQ(reads[3].outcome, AzureRead::Outcome::kOtherType);  // the module's connected cluster
+  ASSERT_EQ(reads[4].outcome, AzureRead::Outcome::kUnread);
+  EXPECT_NE(reads[4].warnings[0].find("templateLink"), std::string::npos);
+  // Scope outer (ARM's default): the nested template reads the outer parameters.
+  json outer_scope = outer;
+  outer_scope["resources"][0]["properties"].erase("expressionEvaluationOptions");
+  outer_scope["parameters"]["prefix"] = {{"type", "string"}, {"defaultValue", "192.168.200.0/24"}};
+  outer_scope["parameters"]["clusterName"] = {{"type", "string"}, {"defaultValue", "aks-outer"}};
+  outer_scope["parameters"]["lnetName"] = {{"type", "string"}, {"defaultValue", "lnet-prod"}};
+  reads = ReadAzure(outer_scope, ArmParameters());
+  EXPECT_EQ(reads[0].outcome, AzureRead::Outcome::kRead);
+  EXPECT_EQ(reads[1].object["metadata"]["name"], "aks-outer");
+}
+
 }  // namespace
 }  // namespace ipguard

@@ -397,7 +397,8 @@ TEST(Check, JsonOutputSurvivesInvalidUtf8) {
   CliRun r = Check({"-o", "json", "-"},
                    "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: \"r\xe7\"}\n"
                    "spec: {addresses: [10.0.0.0/24]}\n");
-  EXPECT_EQ(r.code, 0) << r.err;
+  // A violation (no such name is a Kubernetes name), in a report that stays JSON.
+  EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_TRUE(nlohmann::json::accept(r.out)) << r.out;
 }
 
