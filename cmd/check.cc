@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -326,6 +327,9 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
     return r;
   };
   const ArmParameters no_params;
+  // Networks of the Azure input that could not be read: what names one is
+  // told so, not only that it is not found.
+  std::map<std::string, std::string> unread_networks;  // name -> description
   std::vector<Pending> pending;
   for (Document& d : docs) {
     // Each document's JSON is dropped once read: the typed objects are a
@@ -356,6 +360,8 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
             ++report.skipped["Azure resources a template does not deploy"];
             break;
           case AzureRead::Outcome::kUnread: {
+            if (a.kind == std::string("LogicalNetwork") && !a.name.empty())
+              unread_networks.emplace(a.name, a.description);
             ObjectResult r = azure_result(a.description);
             for (auto& w : a.warnings) r.verdict.warnings.push_back("not read: " + w);
             ++report.skipped["Azure resources not read"];
@@ -363,6 +369,8 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
             break;
           }
           case AzureRead::Outcome::kBroken: {
+            if (a.kind == std::string("LogicalNetwork") && !a.name.empty())
+              unread_networks.emplace(a.name, a.description);
             ObjectResult r = azure_result(a.description);
             for (auto& e : a.errors) r.verdict.violations.push_back(std::move(e));
             r.verdict.warnings = std::move(a.warnings);
@@ -514,6 +522,14 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
       auto old = replaced.find(key);
       Verdict v = old == replaced.end() ? engine.Review(Operation::kCreate, nullptr, &p.obj)
                                         : engine.Review(Operation::kUpdate, old->second, &p.obj);
+      for (auto& m : v.violations) {
+        for (const auto& [name, description] : unread_networks) {
+          const std::string tail = "LogicalNetwork " + QuoteValue(name) + " not found";
+          if (m.size() >= tail.size() && m.compare(m.size() - tail.size(), tail.size(), tail) == 0) {
+            m += ": the input has it, but it could not be read (" + description + ")";
+          }
+        }
+      }
       // The document's problems (result_of) go ahead of what the rules found.
       v.PutFirst(std::move(r.verdict.violations));
       r.verdict = std::move(v);

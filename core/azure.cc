@@ -686,10 +686,12 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   auto raw_name = res.find("name");
   std::string shown_name =
       raw_name != res.end() && raw_name->is_string() ? raw_name->get<std::string>() : "(unnamed)";
+  out.kind = kind;
   auto finish_unread = [&](const std::string& ref) {
     out.outcome = AzureRead::Outcome::kUnread;
     if (out.id.empty()) out.id = out.type + "/" + shown_name;
     out.description = Describe(kind, ref, out.id);
+    if (out.name.empty() && std::string(kind) == "LogicalNetwork") out.name = Lower(shown_name);
     return out;
   };
   // The name first, so that what is left unread is named as it resolves.
@@ -739,6 +741,7 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   }
   if (!name) r.Error("Azure resource has no name");
   const std::string ref = ns.empty() ? object_name : ns + "/" + object_name;
+  out.name = object_name;
   const json* props = r.Member(&res, "properties", "properties");
   // `az k8s-runtime load-balancer` prints the properties in the resource
   // itself.

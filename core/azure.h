@@ -87,6 +87,10 @@ struct AzureRead {
   std::string id;    // the resource id, or its type and name when the input has no id
   // "LogicalNetwork lnet-prod (Azure <id>)": what messages call it.
   std::string description;
+  // The kind and name it reads (or would read) as, when one of the three
+  // types: "LogicalNetwork", "lnet-prod".
+  std::string kind;
+  std::string name;
   int index = 0;  // 1-based position in a template's resources; 0 otherwise
   nlohmann::json object;  // kRead: the ipguard object, annotated with kAzureIdAnnotation
   std::vector<std::string> errors;    // kBroken: one per wrong field

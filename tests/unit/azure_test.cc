@@ -971,5 +971,18 @@ TEST(AzureReview, BicepModulesAreRead) {
   EXPECT_EQ(reads[1].object["metadata"]["name"], "aks-outer");
 }
 
+TEST(AzureReview, AClusterOnANetworkThatCouldNotBeReadSaysSo) {
+  json t = Template();  // the lnet's prefix has no value: it is not read
+  const std::string params = ::testing::TempDir() + "/azure_unread.parameters.json";
+  { std::ofstream(params) << R"J({"parameters": {"clusterName": {"value": "aks-prod"}}})J"; }
+  CliRun r = Check({"-q", "--parameters", params, "-"}, t.dump());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("spec.logicalNetworkName: LogicalNetwork \"lnet-prod\" not found: the input has "
+                       "it, but it could not be read (LogicalNetwork lnet-prod (Azure "
+                       "Microsoft.AzureStackHCI/logicalNetworks/lnet-prod))"),
+            std::string::npos)
+      << r.out;
+}
+
 }  // namespace
 }  // namespace ipguard
