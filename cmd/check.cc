@@ -86,6 +86,12 @@ Status ReadFile(const fs::path& path, std::string* out) {
   return Status::Ok();
 }
 
+bool HasJsonExtension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".json";
+}
+
 // Any case of the extension: Windows writes LNETS.JSON as readily.
 bool IsManifest(const fs::path& p) {
   std::string ext = p.extension().string();
@@ -97,6 +103,13 @@ bool IsManifest(const fs::path& p) {
 void ReadPath(const std::string& arg, std::istream& in, std::vector<Document>* docs,
               std::vector<std::string>* errors) {
   auto parse = [&](const std::string& text, const std::string& source) {
+    // An empty YAML file holds no document and is fine; an empty .json file
+    // is not JSON, and is what a failed `az ... -o json > FILE` leaves.
+    if (HasJsonExtension(source) &&
+        text.find_first_not_of(" \t\r\n") == std::string::npos) {
+      errors->push_back(source + ": empty: a .json file holds a JSON value (a failed export leaves it so)");
+      return;
+    }
     Status s = ParseManifests(text, source, docs);
     if (!s.ok()) errors->push_back(s.message());
   };

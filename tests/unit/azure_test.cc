@@ -926,6 +926,18 @@ TEST(AzureReview, StrictSaysWhatFailsInEveryFormat) {
   EXPECT_NE(w.out.find("WARNINGS (1)"), std::string::npos) << w.out;
 }
 
+TEST(AzureReview, AnEmptyJsonFileIsAFailedExportNotAPass) {
+  const std::string dir = ::testing::TempDir() + "/azure_empty";
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/lnets.json") << "\n"; }
+  { std::ofstream(dir + "/notes.yaml") << "# nothing yet\n"; }
+  CliRun r = Check({dir}, "");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.err.find("lnets.json: empty"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("notes.yaml"), std::string::npos) << r.err;  // an empty YAML file is fine
+  EXPECT_EQ(Import({dir + "/lnets.json"}, "").code, 2);
+}
+
 TEST(AzureReview, DirectoriesAreSearchedForAnyCaseOfExtension) {
   const std::string dir = ::testing::TempDir() + "/azure_upper";
   std::filesystem::create_directories(dir);
