@@ -256,7 +256,11 @@ std::string Block::ToString() const {
   return first_.ToString() + "-" + last_.ToString();
 }
 
-Result<Block> ParseCidr(std::string_view text) {
+namespace {
+
+// A CIDR's address and prefix length, checked as ParseCidr checks them but
+// for the host bits.
+Status ParseCidrParts(std::string_view text, IpAddr* ip_out, int* len_out) {
   Status common = CheckCommon(text);
   if (!common.ok()) return common;
   size_t slash = text.find('/');
@@ -277,14 +281,38 @@ Result<Block> ParseCidr(std::string_view text) {
     return Status::Error("the prefix length /" + std::to_string(len) + " is larger than /" +
                          std::to_string(ip->bits()));
   }
-  u128 mask = HostMask(ip->bits(), len);
-  if ((ip->value() & mask) != 0) {
-    IpAddr net = ip->is_v4() ? IpAddr::V4(static_cast<uint32_t>(ip->value() & ~mask))
-                             : IpAddr::V6(ip->value() & ~mask);
-    return Status::Error("host bits are set; the network is " + net.ToString() + "/" +
+  *ip_out = *ip;
+  *len_out = len;
+  return Status::Ok();
+}
+
+// The network of `ip` at `len`: its host bits cleared.
+IpAddr NetworkOf(const IpAddr& ip, int len) {
+  u128 mask = HostMask(ip.bits(), len);
+  return ip.is_v4() ? IpAddr::V4(static_cast<uint32_t>(ip.value() & ~mask))
+                    : IpAddr::V6(ip.value() & ~mask);
+}
+
+}  // namespace
+
+Result<Block> ParseCidr(std::string_view text) {
+  IpAddr ip;
+  int len = 0;
+  Status s = ParseCidrParts(text, &ip, &len);
+  if (!s.ok()) return s;
+  if ((ip.value() & HostMask(ip.bits(), len)) != 0) {
+    return Status::Error("host bits are set; the network is " + NetworkOf(ip, len).ToString() + "/" +
                          std::to_string(len));
   }
-  return Block::Cidr(*ip, len);
+  return Block::Cidr(ip, len);
+}
+
+Result<Block> ParseCidrCovering(std::string_view text) {
+  IpAddr ip;
+  int len = 0;
+  Status s = ParseCidrParts(text, &ip, &len);
+  if (!s.ok()) return s;
+  return Block::Cidr(NetworkOf(ip, len), len);
 }
 
 Result<Block> MakeRange(const IpAddr& start, const IpAddr& end) {

@@ -125,6 +125,9 @@ class Block {
 
 // `a.b.c.d/len` or `v6/len`; host bits must be zero.
 Result<Block> ParseCidr(std::string_view text);
+// The same, but host bits set are cleared instead of refused
+// (`192.168.50.1/24` is `192.168.50.0/24`): Azure's reading of a CIDR.
+Result<Block> ParseCidrCovering(std::string_view text);
 // `start-end` (spaces around the dash allowed, as MetalLB does); same family,
 // start <= end.
 Result<Block> ParseRange(std::string_view text);

@@ -436,22 +436,11 @@ class Reader {
 // A CIDR as Azure takes it: with host bits set it is the block it covers
 // (with a warning); anything else is kept as written for the rules to judge.
 std::string AzureCidr(const std::string& text, const std::string& path, Reader& r) {
-  size_t slash = text.find('/');
-  if (slash == std::string::npos || text.find('-') != std::string::npos) return text;
+  if (text.find('/') == std::string::npos || text.find('-') != std::string::npos) return text;
   if (ParseCidr(text).ok()) return text;
-  auto ip = ParseIp(std::string_view(text).substr(0, slash));
-  std::string len_text = text.substr(slash + 1);
-  if (!ip.ok() || len_text.empty() || len_text.size() > 3 ||
-      !std::all_of(len_text.begin(), len_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return text;
-  }
-  int len = std::stoi(len_text);
-  if (len > ip->bits()) return text;
-  u128 mask = len == 0 ? 0 : (~u128{0}) << (ip->bits() - len);
-  if (ip->is_v4()) mask &= 0xffffffffu;
-  IpAddr network = ip->is_v4() ? IpAddr::V4(static_cast<uint32_t>(ip->value() & mask))
-                               : IpAddr::V6(ip->value() & mask);
-  std::string block = Block::Cidr(network, len).ToString();
+  auto covering = ParseCidrCovering(text);
+  if (!covering.ok()) return text;
+  std::string block = covering->ToString();
   r.Warn(path + " " + QuoteValue(text) + " has host bits set: read as " + block +
          ", the block Azure takes it for");
   return block;

@@ -188,3 +188,24 @@ TEST(IpAddr, OrdersV4BeforeV6) {
 
 }  // namespace
 }  // namespace ipguard
+
+namespace ipguard {
+namespace {
+
+// Azure's reading of a CIDR: host bits cleared, everything else as strict as ParseCidr.
+TEST(Address, ParseCidrCoveringClearsHostBitsOnly) {
+  auto v4 = ParseCidrCovering("192.168.50.1/24");
+  ASSERT_TRUE(v4.ok()) << v4.error();
+  EXPECT_EQ(v4->ToString(), "192.168.50.0/24");
+  auto v6 = ParseCidrCovering("fd00::1:2/64");
+  ASSERT_TRUE(v6.ok()) << v6.error();
+  EXPECT_EQ(v6->ToString(), "fd00::/64");
+  EXPECT_EQ(ParseCidrCovering("10.0.0.0/8")->ToString(), "10.0.0.0/8");
+  EXPECT_EQ(ParseCidrCovering("10.0.0.1/0")->ToString(), "0.0.0.0/0");
+  EXPECT_FALSE(ParseCidrCovering("192.168.50.1/024").ok());
+  EXPECT_FALSE(ParseCidrCovering("192.168.50.1/33").ok());
+  EXPECT_FALSE(ParseCidrCovering("192.168.050.1/24").ok());
+}
+
+}  // namespace
+}  // namespace ipguard
