@@ -86,16 +86,17 @@ Status ReadFile(const fs::path& path, std::string* out) {
   return Status::Ok();
 }
 
-bool HasJsonExtension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext == ".json";
-}
-
-// Any case of the extension: Windows writes LNETS.JSON as readily.
-bool IsManifest(const fs::path& p) {
+// A file's extension in lowercase: Windows writes LNETS.JSON as readily.
+std::string Extension(const fs::path& p) {
   std::string ext = p.extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+bool HasJsonExtension(const std::string& path) { return Extension(path) == ".json"; }
+
+bool IsManifest(const fs::path& p) {
+  const std::string ext = Extension(p);
   return ext == ".yaml" || ext == ".yml" || ext == ".json";
 }
 

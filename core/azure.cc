@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/address.h"
+#include "core/json_util.h"
 
 namespace ipguard {
 namespace {
@@ -35,17 +36,6 @@ bool EqualNoCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-const char* TypeOf(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "a list";
-    case json::value_t::object: return "an object";
-    case json::value_t::number_float: return "a fractional number";
-    default: return "a number";
-  }
-}
 
 // The segments of "a/b/c", without empty ones (ids start with '/').
 std::vector<std::string> Segments(std::string_view id) {
@@ -415,7 +405,7 @@ class Reader {
   }
 
   void Wrong(const std::string& path, const std::string& must, const json& v) {
-    std::string m = "Azure field " + path + " " + must + ", not " + TypeOf(v);
+    std::string m = "Azure field " + path + " " + must + ", not " + TypeName(v);
     if (v.is_string()) m += " " + QuoteValue(v.get<std::string>());
     out_->errors.push_back(std::move(m));
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <set>
+#include <string_view>
 #include <type_traits>
 
 #include <nlohmann/json.hpp>
@@ -18,8 +19,9 @@ using Method = LogicalNetworkSpec::Method;
 bool IsServiceRole(Role r) { return r == Role::kServiceAsked || r == Role::kServiceHeld; }
 bool IsHostRole(Role r) { return r == Role::kGateway || r == Role::kDnsServer; }
 
-bool IsDns1123Label(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
+// One label of a DNS name: a-z and 0-9, and '-' inside.
+bool IsLabelShaped(std::string_view s) {
+  if (s.empty()) return false;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -28,23 +30,19 @@ bool IsDns1123Label(const std::string& s) {
   return true;
 }
 
+bool IsDns1123Label(const std::string& s) { return s.size() <= 63 && IsLabelShaped(s); }
+
 // What the API server takes as the name of a custom resource (and of a
-// MetalLB pool): an RFC 1123 subdomain.
+// MetalLB pool): an RFC 1123 subdomain, labels joined by '.'.
 bool IsDns1123Subdomain(const std::string& s) {
   if (s.empty() || s.size() > 253) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (alnum) continue;
-    // '-' and '.' inside a label: never first or last, '.' never next to
-    // another '.' or a '-'.
-    if (i == 0 || i + 1 == s.size()) return false;
-    if (c == '-' && s[i - 1] != '.' && s[i + 1] != '.') continue;
-    if (c == '.' && s[i - 1] != '.' && s[i - 1] != '-' && s[i + 1] != '.' && s[i + 1] != '-')
-      continue;
-    return false;
+  std::string_view rest(s);
+  while (true) {
+    size_t dot = rest.find('.');
+    if (!IsLabelShaped(rest.substr(0, dot))) return false;
+    if (dot == std::string_view::npos) return true;
+    rest.remove_prefix(dot + 1);
   }
-  return true;
 }
 
 // The network address of a prefix, reserved unless the prefix is a /31 or

@@ -23,6 +23,27 @@ inline std::string JsonString(const nlohmann::json& obj, const char* key, const 
   return v->is_string() ? v->get<std::string>() : "";
 }
 
+// "a string", "a list", "null": a value's type as messages name it ("must be
+// an integer, not a string").
+inline std::string TypeName(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+      return "null";
+    case nlohmann::json::value_t::object:
+      return "an object";
+    case nlohmann::json::value_t::array:
+      return "a list";
+    case nlohmann::json::value_t::string:
+      return "a string";
+    case nlohmann::json::value_t::boolean:
+      return "a boolean";
+    case nlohmann::json::value_t::number_float:
+      return "a decimal number";
+    default:
+      return "a number";
+  }
+}
+
 }  // namespace ipguard
 
 #endif  // IPGUARD_CORE_JSON_UTIL_H_

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_scan.h"
+#include "core/json_util.h"
 
 namespace ipguard {
 namespace {
@@ -21,24 +22,6 @@ using nlohmann::json;
 const char* const kIdentity[] = {
     "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation"};
 
-std::string TypeName(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::array:
-      return "a list";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::number_float:
-      return "a decimal number";
-    default:
-      return "a number";
-  }
-}
 
 // Reads fields of one JSON object, recording an error per bad field.
 class Reader {
@@ -488,6 +471,20 @@ void FieldLabel::AppendTo(std::string* out) const {
   }
 }
 
+namespace {
+
+// `s` cut as quoted values are: a name the API server would refuse (longer
+// than 253) must not make every message about it grow with it.
+void AppendCut(std::string* out, const std::string& s) {
+  if (s.size() <= kMaxQuoted) {
+    out->append(s);
+  } else {
+    out->append(CutUtf8(s, kMaxQuoted));
+  }
+}
+
+}  // namespace
+
 std::string Object::Describe() const {
   std::string out;
   AppendDescription(&out);
@@ -497,20 +494,11 @@ std::string Object::Describe() const {
 void Object::AppendDescription(std::string* out) const {
   out->append(KindName(kind));
   out->push_back(' ');
-  // Cut as quoted values are: a name the API server would refuse (longer
-  // than 253) must not make every message about it grow with it.
-  auto append_cut = [out](const std::string& s) {
-    if (s.size() <= kMaxQuoted) {
-      out->append(s);
-    } else {
-      out->append(CutUtf8(s, kMaxQuoted));
-    }
-  };
   if (!meta.ns.empty()) {
-    append_cut(meta.ns);
+    AppendCut(out, meta.ns);
     out->push_back('/');
   }
-  append_cut(meta.name);
+  AppendCut(out, meta.name);
   // What was read from Azure is named by its resource id too.
   if (!meta.annotations.empty()) {
     auto azure = meta.annotations.find(kAzureIdAnnotation);
@@ -529,23 +517,16 @@ void Object::AppendDescription(std::string* out) const {
 }
 
 void AppendHolder(std::string* out, const ClaimHolder& h) {
-  auto append_cut = [out](const std::string& s) {
-    if (s.size() <= kMaxQuoted) {
-      out->append(s);
-    } else {
-      out->append(CutUtf8(s, kMaxQuoted));
-    }
-  };
-  append_cut(h.kind.empty() ? "object" : h.kind);
+  AppendCut(out, h.kind.empty() ? "object" : h.kind);
   out->push_back(' ');
   if (!h.ns.empty()) {
-    append_cut(h.ns);
+    AppendCut(out, h.ns);
     out->push_back('/');
   }
-  append_cut(h.name);
+  AppendCut(out, h.name);
   if (!h.cluster.empty()) {
     out->append(" in cluster ");
-    append_cut(h.cluster);
+    AppendCut(out, h.cluster);
   }
 }
 

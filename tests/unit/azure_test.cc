@@ -996,5 +996,24 @@ TEST(AzureReview, AClusterOnANetworkThatCouldNotBeReadSaysSo) {
       << r.out;
 }
 
+TEST(AzureReview, NamesOfCustomResourcesAreRfc1123Subdomains) {
+  auto verdict = [](const std::string& name) {
+    auto obj = ParseObject(json{{"apiVersion", "ipguard.io/v1alpha1"}, {"kind", "LoadBalancerPool"},
+                                {"metadata", {{"name", name}}},
+                                {"spec", {{"addresses", {"10.0.0.0/24"}}}}});
+    return Validate(*obj, Options()).Message();
+  };
+  for (const std::string& good :
+       std::vector<std::string>{"a", "pool-1", "a.b-c.d", "0a", std::string(253, 'a')}) {
+    EXPECT_EQ(verdict(good), "") << good;
+  }
+  for (const char* bad : {"A", "a_b", "a..b", "a.-b", "a-.b", "-a", "a-", ".a", "a.", "(x)"}) {
+    EXPECT_NE(verdict(bad).find("must be a lowercase RFC 1123 subdomain"), std::string::npos) << bad;
+  }
+  EXPECT_NE(verdict(std::string(254, 'a')).find("RFC 1123"), std::string::npos);
+  // The webhook's stand-in for a name the API server has yet to generate.
+  EXPECT_EQ(verdict(NameToCome("pool-")), "");
+}
+
 }  // namespace
 }  // namespace ipguard
