@@ -374,7 +374,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
             ++report.skipped["Azure resources a template does not deploy"];
             break;
           case AzureRead::Outcome::kUnread: {
-            if (a.kind == std::string("LogicalNetwork") && !a.name.empty())
+            if (a.kind == Kind::kLogicalNetwork && !a.name.empty())
               unread_networks.emplace(a.name, a.description);
             ObjectResult r = azure_result(a.description);
             for (auto& w : a.warnings) r.verdict.warnings.push_back("not read: " + w);
@@ -383,7 +383,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
             break;
           }
           case AzureRead::Outcome::kBroken: {
-            if (a.kind == std::string("LogicalNetwork") && !a.name.empty())
+            if (a.kind == Kind::kLogicalNetwork && !a.name.empty())
               unread_networks.emplace(a.name, a.description);
             ObjectResult r = azure_result(a.description);
             for (auto& e : a.errors) r.verdict.violations.push_back(std::move(e));

@@ -16,9 +16,21 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kLogicalNetworks[] = "microsoft.azurestackhci/logicalnetworks";
-constexpr char kProvisionedClusters[] = "microsoft.hybridcontainerservice/provisionedclusterinstances";
-constexpr char kLoadBalancers[] = "microsoft.kubernetesruntime/loadbalancers";
+// The Azure types read: the type (in lowercase, as they compare), the
+// kind each becomes, and the `az` command that exports it whole.
+struct AzureType {
+  const char* type;
+  Kind kind;
+  const char* export_with;
+};
+constexpr AzureType kAzureTypes[] = {
+    {"microsoft.azurestackhci/logicalnetworks", Kind::kLogicalNetwork,
+     "az stack-hci-vm network lnet list"},
+    {"microsoft.hybridcontainerservice/provisionedclusterinstances", Kind::kWorkloadCluster,
+     "az aksarc show"},
+    {"microsoft.kubernetesruntime/loadbalancers", Kind::kLoadBalancerPool,
+     "az k8s-runtime load-balancer list"},
+};
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -370,18 +382,20 @@ class Reader {
   }
 
   const json* Object(const json* obj, const char* key, const std::string& path) {
-    const json* v = Member(obj, key, path);
-    if (v && !v->is_object()) {
-      Wrong(path, "must be an object", *v);
-      return nullptr;
-    }
-    return v;
+    return Typed(obj, key, path, &json::is_object, "must be an object");
   }
 
   const json* Array(const json* obj, const char* key, const std::string& path) {
+    return Typed(obj, key, path, &json::is_array, "must be a list");
+  }
+
+  // The member `key` when it is of the type `is` tests; a wrong field
+  // otherwise.
+  const json* Typed(const json* obj, const char* key, const std::string& path,
+                    bool (json::*is)() const noexcept, const char* must) {
     const json* v = Member(obj, key, path);
-    if (v && !v->is_array()) {
-      Wrong(path, "must be a list", *v);
+    if (v && !(v->*is)()) {
+      Wrong(path, must, *v);
       return nullptr;
     }
     return v;
@@ -437,7 +451,7 @@ std::string AzureCidr(const std::string& text, const std::string& path, Reader& 
 }
 
 std::string Describe(const char* kind, const std::string& ref, const std::string& id) {
-  return std::string(kind) + " " + ref + " (Azure " + CutUtf8(id, kMaxQuoted) + ")";
+  return std::string(kind) + " " + CutUtf8(ref, kMaxQuoted) + " (Azure " + CutUtf8(id, kMaxQuoted) + ")";
 }
 
 json ObjectJson(const char* kind, const std::string& ns, const std::string& name,
@@ -648,19 +662,21 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   auto type_it = res.find("type");
   out.type = type_it != res.end() && type_it->is_string() ? type_it->get<std::string>() : "";
   const std::string type = Lower(out.type);
-  const char* kind = type == kLogicalNetworks        ? "LogicalNetwork"
-                     : type == kProvisionedClusters ? "WorkloadCluster"
-                     : type == kLoadBalancers       ? "LoadBalancerPool"
-                                                    : nullptr;
+  const AzureType* azure_type = nullptr;
+  for (const AzureType& t : kAzureTypes) {
+    if (type == t.type) azure_type = &t;
+  }
   // What a template only refers to.
   if (auto e = res.find("existing"); e != res.end() && e->is_boolean() && e->get<bool>()) {
     out.outcome = AzureRead::Outcome::kSkipped;
     return out;
   }
-  if (!kind) {
+  if (!azure_type) {
     out.outcome = AzureRead::Outcome::kOtherType;
     return out;
   }
+  const Kind kind = azure_type->kind;
+  const char* kind_name = KindName(kind);
   Reader r(ctx, &out);
   auto raw_name = res.find("name");
   std::string shown_name =
@@ -669,8 +685,8 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   auto finish_unread = [&](const std::string& ref) {
     out.outcome = AzureRead::Outcome::kUnread;
     if (out.id.empty()) out.id = out.type + "/" + shown_name;
-    out.description = Describe(kind, ref, out.id);
-    if (out.name.empty() && std::string(kind) == "LogicalNetwork") out.name = Lower(shown_name);
+    out.description = Describe(kind_name, ref, out.id);
+    if (out.name.empty() && kind == Kind::kLogicalNetwork) out.name = Lower(shown_name);
     return out;
   };
   // The name first, so that what is left unread is named as it resolves.
@@ -702,7 +718,7 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   // Azure compares names without regard to case, Kubernetes names are
   // lowercase: the object is named in lowercase (its id keeps Azure's case).
   std::string ns, object_name;
-  if (std::string(kind) == "LogicalNetwork") {
+  if (kind == Kind::kLogicalNetwork) {
     object_name = Lower(shown_name);
   } else {
     std::string cluster = ConnectedCluster(id ? *id : scope.value_or(""));
@@ -711,7 +727,7 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
               (id ? "its id has no connectedClusters segment"
                   : "it needs a scope naming a Microsoft.Kubernetes/connectedClusters resource"));
     }
-    if (std::string(kind) == "WorkloadCluster") {
+    if (kind == Kind::kWorkloadCluster) {
       ns = kAzureNamespace;
       object_name = Lower(cluster);
     } else {
@@ -724,18 +740,16 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   const json* props = r.Member(&res, "properties", "properties");
   // `az k8s-runtime load-balancer` prints the properties in the resource
   // itself.
-  if (!props && !r.unread() && std::string(kind) == "LoadBalancerPool" && res.contains("addresses")) {
+  if (!props && !r.unread() && kind == Kind::kLoadBalancerPool && res.contains("addresses")) {
     props = &res;
   }
   if (!r.unread() && !props) {
     // `az resource list` prints "properties": null for every resource.
     auto p = res.find("properties");
     r.Error(p != res.end() && p->is_null()
-                ? std::string("Azure resource has no properties (az resource list prints none: export ") +
-                      (std::string(kind) == "LogicalNetwork"    ? "with az stack-hci-vm network lnet list"
-                       : std::string(kind) == "WorkloadCluster" ? "with az aksarc show"
-                                                                : "with az k8s-runtime load-balancer list") +
-                      " -o json)"
+                ? std::string("Azure resource has no properties (az resource list prints none: export "
+                              "with ") +
+                      azure_type->export_with + " -o json)"
                 : "Azure resource has no properties");
   }
   if (props && !props->is_object()) {
@@ -744,18 +758,18 @@ AzureRead ReadResource(const json& res, const Context& ctx, int index) {
   }
   json spec;
   if (props) {
-    spec = std::string(kind) == "LogicalNetwork"    ? ReadLogicalNetwork(r, props)
-           : std::string(kind) == "WorkloadCluster" ? ReadWorkloadCluster(r, props)
-                                                    : ReadLoadBalancerPool(r, props, props == &res ? "" : "properties.");
+    spec = kind == Kind::kLogicalNetwork    ? ReadLogicalNetwork(r, props)
+           : kind == Kind::kWorkloadCluster ? ReadWorkloadCluster(r, props)
+                                            : ReadLoadBalancerPool(r, props, props == &res ? "" : "properties.");
   }
   if (r.unread()) return finish_unread(ref);
-  out.description = Describe(kind, ref, out.id);
+  out.description = Describe(kind_name, ref, out.id);
   if (!out.errors.empty()) {
     out.outcome = AzureRead::Outcome::kBroken;
     return out;
   }
   out.outcome = AzureRead::Outcome::kRead;
-  out.object = ObjectJson(kind, ns, object_name, out.id, std::move(spec));
+  out.object = ObjectJson(kind_name, ns, object_name, out.id, std::move(spec));
   return out;
 }
 
@@ -859,8 +873,7 @@ void ReadDeployment(const json& res, const Context& ctx, int index, int depth,
   Reader r(ctx, &self);
   auto name = r.String(&res, "name", "name");
   self.id = self.type + "/" + name.value_or("(unnamed)");
-  self.description = "Deployment " + CutUtf8(name.value_or("(unnamed)"), kMaxQuoted) + " (Azure " +
-                     CutUtf8(self.id, kMaxQuoted) + ")";
+  self.description = Describe("Deployment", name.value_or("(unnamed)"), self.id);
   const json* props = r.Object(&res, "properties", "properties");
   const json* tmpl = props ? r.Object(props, "template", "properties.template") : nullptr;
   if (!tmpl || r.unread() || !self.errors.empty()) {

@@ -26,6 +26,7 @@
 #define IPGUARD_CORE_AZURE_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,8 +89,8 @@ struct AzureRead {
   // "LogicalNetwork lnet-prod (Azure <id>)": what messages call it.
   std::string description;
   // The kind and name it reads (or would read) as, when one of the three
-  // types: "LogicalNetwork", "lnet-prod".
-  std::string kind;
+  // types.
+  std::optional<Kind> kind;
   std::string name;
   int index = 0;  // 1-based position in a template's resources; 0 otherwise
   nlohmann::json object;  // kRead: the ipguard object, annotated with kAzureIdAnnotation
