@@ -9,16 +9,14 @@
 //   1. in process: ParseManifests + ReadAzure + ParseObject of every
 //      resource (the reading `ipguard check` and `ipguard import` share),
 //      cold (first run) and warm (best of three later ones);
-//   2. the built binary as a child process, wall time and peak RSS (wait4):
+//   2. the built binary as a child process of a fresh copy of this program
+//      (bench/child_process.h), wall time and peak RSS (wait4):
 //      `ipguard check -o json FILE`, `ipguard import FILE`, for the list and
 //      for the template (with --parameters).
 //
 //   build/bench/bench_azure [resources] [path/to/ipguard]
 //
 // Timings only; nothing here asserts one.
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -30,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/child_process.h"
 #include "core/azure.h"
 #include "core/manifest.h"
 #include "core/objects.h"
@@ -184,38 +183,10 @@ Figures TimeRead(const std::string& text, const ipguard::ArmParameters& params) 
   return f;
 }
 
-struct Run {
-  double seconds = 0;
-  long peak_kb = 0;
-  std::string outcome;
-};
-
-// The binary with `args`, stdout to /dev/null, waited for with wait4.
-Run RunChild(const std::string& binary, const std::vector<std::string>& args) {
-  Run r;
-  std::fflush(stdout);
-  auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr)) _exit(127);
-    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  struct rusage usage {};
-  wait4(pid, &status, 0, &usage);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.peak_kb = usage.ru_maxrss;
-  r.outcome = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "signal";
-  return r;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (ipguard::bench::MaybeRunChild(argc, argv)) return 0;
   const int count = argc > 1 ? std::atoi(argv[1]) : 10000;
   const std::string binary =
       argc > 2 ? argv[2]
@@ -264,7 +235,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (size_t i = 0; i < in.commands.size(); ++i) {
-      Run r = fs::exists(binary) ? RunChild(binary, in.commands[i]) : Run{0, 0, "no binary"};
+      ipguard::bench::ChildRun r = fs::exists(binary) ? ipguard::bench::RunChild(binary, in.commands[i], true)
+                                                      : ipguard::bench::ChildRun{0, 0, "no binary"};
       std::string command = "ipguard " + in.commands[i][0] + (in.commands[i][0] == "check" ? " -o json" : "");
       if (i == 0) {
         std::printf("%-9s %6.1f | %6.0f ms %6.0f ms %7zu | ", in.name, static_cast<double>(in.text->size()) / 1e6,
@@ -273,7 +245,7 @@ int main(int argc, char** argv) {
         std::printf("%-9s %6s | %9s %9s %7s | ", "", "", "", "", "");
       }
       std::printf("%-24s %6.2f s %6.0f MB  %s\n", command.c_str(), r.seconds,
-                  static_cast<double>(r.peak_kb) / 1024, r.outcome.c_str());
+                  static_cast<double>(r.peak_rss_kb) / 1024, r.outcome.c_str());
       std::fflush(stdout);
     }
   }

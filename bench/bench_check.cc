@@ -18,14 +18,11 @@
 //
 // Timings only; nothing here asserts one.
 #include <malloc.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -34,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/child_process.h"
 #include "bench/plan_objects.h"
 #include "core/manifest.h"
 
@@ -205,86 +203,11 @@ ParseFigures TimeParse(const std::string& text, const std::string& source) {
   return f;
 }
 
-struct RunFigures {
-  double seconds = 0;
-  long peak_rss_kb = 0;
-  std::string outcome;  // "exit N", or what stopped it
-};
-
-// A child that outgrows these is stopped and reported, not waited for: the
-// machine is shared.
-constexpr double kTimeoutSeconds = 120;
-constexpr rlim_t kAddressSpaceLimit = rlim_t{4} << 30;
-
-// `ipguard check -o json FILE >/dev/null`, waited for with wait4 for the
-// child's own peak RSS. Run from a small process (this program again, with
-// --run-check): a child forked from this large one would count this one's
-// pages in its peak until its exec.
-RunFigures RunCheckHere(const std::string& binary, const std::string& file) {
-  RunFigures r;
-  std::fflush(stdout);  // or the child's stdio would write our buffer again
-  auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = fork();
-  if (pid == 0) {
-    struct rlimit limit {
-      kAddressSpaceLimit, kAddressSpaceLimit
-    };
-    setrlimit(RLIMIT_AS, &limit);
-    if (!std::freopen("/dev/null", "w", stdout)) _exit(127);
-    execl(binary.c_str(), binary.c_str(), "check", "-o", "json", file.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  struct rusage usage {};
-  bool killed = false;
-  while (wait4(pid, &status, WNOHANG, &usage) == 0) {
-    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >
-        kTimeoutSeconds) {
-      kill(pid, SIGKILL);
-      killed = true;
-      wait4(pid, &status, 0, &usage);
-      break;
-    }
-    usleep(2000);
-  }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.peak_rss_kb = usage.ru_maxrss;
-  if (killed) {
-    r.outcome = "timeout";
-  } else if (WIFEXITED(status)) {
-    r.outcome = "exit " + std::to_string(WEXITSTATUS(status));
-  } else {
-    r.outcome = "signal " + std::to_string(WTERMSIG(status));
-  }
-  return r;
-}
-
-// RunCheckHere in a fresh copy of this program, its figures read back.
-RunFigures RunCheck(const std::string& binary, const std::string& file) {
-  RunFigures r{0, 0, "bench_check --run-check failed"};
-  const std::string cmd =
-      fs::canonical("/proc/self/exe").string() + " --run-check '" + binary + "' '" + file + "'";
-  std::fflush(stdout);
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char outcome[64] = {0};
-  if (std::fscanf(p, "%lf %ld %63[^\n]", &r.seconds, &r.peak_rss_kb, outcome) == 3) {
-    r.outcome = outcome;
-  }
-  pclose(p);
-  return r;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (ipguard::bench::MaybeRunChild(argc, argv)) return 0;
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 3 && args[0] == "--run-check") {
-    RunFigures r = RunCheckHere(args[1], args[2]);
-    std::printf("%f %ld %s\n", r.seconds, r.peak_rss_kb, r.outcome.c_str());
-    return 0;
-  }
   bool parse_only = false, keep = false;
   while (!args.empty() && (args[0] == "--parse-only" || args[0] == "--keep")) {
     (args[0] == "--keep" ? keep : parse_only) = true;
@@ -309,7 +232,8 @@ int main(int argc, char** argv) {
   const fs::path dir(dir_template);
   std::printf("%d objects; files in %s; ipguard at %s\n\n", count, dir.c_str(), binary.c_str());
   std::printf("(ipguard check is stopped after %.0f s or at %llu GB of address space)\n\n",
-              kTimeoutSeconds, static_cast<unsigned long long>(kAddressSpaceLimit >> 30));
+              ipguard::bench::kChildTimeoutSeconds,
+              static_cast<unsigned long long>(ipguard::bench::kChildAddressSpaceLimit >> 30));
   std::printf("%-12s %-5s %6s | %14s %14s %6s %10s | %8s %9s  %s\n", "plan", "form", "MB",
               "parse cold", "parse warm", "docs", "docs heap", "check", "peak RSS", "outcome");
   for (int which = 0; which < 2; ++which) {
@@ -324,8 +248,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: %s\n", file.c_str(), p.error.c_str());
         return 1;
       }
-      RunFigures r;
-      if (!parse_only) r = RunCheck(binary, file.string());
+      ipguard::bench::ChildRun r;
+      if (!parse_only) r = ipguard::bench::RunChild(binary, {"check", "-o", "json", file.string()}, false);
       const double mb = static_cast<double>(text.size()) / 1e6;
       std::printf(
           "%-12s %-5s %6.1f | %6.0f ms %3.0f MB/s %6.0f ms %3.0f MB/s %6zu %7.0f MB | %6.2f s "
