@@ -301,6 +301,13 @@ std::string XmlEscape(const std::string& s) {
   return out;
 }
 
+// "WorkloadCluster team-a/prod is defined more than once (first in
+// plan/clusters.yaml: document 1)".
+std::string DefinedTwice(const Object& obj, const ObjectResult& first) {
+  return obj.Describe() + " is defined more than once (first in " + first.source + ": " +
+         DocumentName(first.document, first.item) + ")";
+}
+
 }  // namespace
 
 CheckReport RunRules(std::vector<Document> docs, const Options& options,
@@ -340,10 +347,25 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
     r.verdict.violations = d.problems;
     return r;
   };
+  // The result of an object of `pending`: its place, its Azure id, and the
+  // document's problems when it is the first object read from it.
+  auto pending_result = [&](const Pending& p) {
+    ObjectResult r = result_of(*p.doc, p.obj.Describe());
+    if (!p.with_problems) r.verdict.violations.clear();
+    r.item = p.item;
+    r.azure_id = p.azure_id;
+    return r;
+  };
   const ArmParameters no_params;
   // Networks of the Azure input that could not be read: what names one is
-  // told so, not only that it is not found.
-  std::map<std::string, std::string> unread_networks;  // name -> description
+  // told so, not only that it is not found. By the end of the message that
+  // says it is not found.
+  std::map<std::string, std::string> unread_networks;  // message tail -> description
+  auto note_unread = [&](const AzureRead& a) {
+    if (a.kind == Kind::kLogicalNetwork && !a.name.empty()) {
+      unread_networks.emplace("LogicalNetwork " + QuoteValue(a.name) + " not found", a.description);
+    }
+  };
   std::vector<Pending> pending;
   for (Document& d : docs) {
     // Each document's JSON is dropped once read: the typed objects are a
@@ -374,8 +396,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
             ++report.skipped["Azure resources a template does not deploy"];
             break;
           case AzureRead::Outcome::kUnread: {
-            if (a.kind == Kind::kLogicalNetwork && !a.name.empty())
-              unread_networks.emplace(a.name, a.description);
+            note_unread(a);
             ObjectResult r = azure_result(a.description);
             for (auto& w : a.warnings) r.verdict.warnings.push_back("not read: " + w);
             ++report.skipped["Azure resources not read"];
@@ -383,8 +404,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
             break;
           }
           case AzureRead::Outcome::kBroken: {
-            if (a.kind == Kind::kLogicalNetwork && !a.name.empty())
-              unread_networks.emplace(a.name, a.description);
+            note_unread(a);
             ObjectResult r = azure_result(a.description);
             for (auto& e : a.errors) r.verdict.violations.push_back(std::move(e));
             r.verdict.warnings = std::move(a.warnings);
@@ -461,25 +481,18 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
     if (!plan_of.empty()) {
       std::vector<Pending> kept;
       kept.reserve(pending.size());
-      std::vector<std::pair<size_t, Pending>> twins;  // (plan's index in pending, twin)
       for (size_t i = 0; i < pending.size(); ++i) {
         auto plan = pending[i].azure_id.empty() ? plan_of.end() : plan_of.find(pending[i].obj.Key());
         if (plan == plan_of.end()) continue;
         Pending& p = pending[plan->second];
         const Pending& twin = pending[i];
-        ObjectResult r = result_of(*twin.doc, twin.obj.Describe());
-        if (!twin.with_problems) r.verdict.violations.clear();
-        r.item = twin.item;
-        r.azure_id = twin.azure_id;
+        ObjectResult r = pending_result(twin);
         r.verdict.warnings = twin.read_warnings;
         ++report.objects;
         if (p.twin) {
           // A second Azure resource read as the same object: which one the
           // plan stands for is unclear, and neither is dropped silently.
-          const ObjectResult& first = report.results[*p.twin];
-          r.verdict.violations.push_back(twin.obj.Describe() + " is defined more than once (first in " +
-                                         first.source + ": " +
-                                         DocumentName(first.document, first.item) + ")");
+          r.verdict.violations.push_back(DefinedTwice(twin.obj, report.results[*p.twin]));
           finish(std::move(r));
         } else {
           finish(std::move(r));
@@ -519,26 +532,18 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
   // The result of the first object of each identity.
   std::unordered_map<std::string, size_t> first_seen;
   for (const Pending& p : pending) {
-    const Document& d = *p.doc;
     const std::string key = p.obj.Key();
-    ObjectResult r = result_of(d, p.obj.Describe());
-    if (!p.with_problems) r.verdict.violations.clear();
-    r.item = p.item;
-    r.azure_id = p.azure_id;
+    ObjectResult r = pending_result(p);
     ++report.objects;
     auto [it, fresh] = first_seen.emplace(key, report.results.size());
     if (!fresh) {
-      const ObjectResult& first = report.results[it->second];
-      r.verdict.violations.push_back(p.obj.Describe() + " is defined more than once (first in " +
-                                     first.source + ": " +
-                                     DocumentName(first.document, first.item) + ")");
+      r.verdict.violations.push_back(DefinedTwice(p.obj, report.results[it->second]));
     } else {
       auto old = replaced.find(key);
       Verdict v = old == replaced.end() ? engine.Review(Operation::kCreate, nullptr, &p.obj)
                                         : engine.Review(Operation::kUpdate, old->second, &p.obj);
       for (auto& m : v.violations) {
-        for (const auto& [name, description] : unread_networks) {
-          const std::string tail = "LogicalNetwork " + QuoteValue(name) + " not found";
+        for (const auto& [tail, description] : unread_networks) {
           if (m.size() >= tail.size() && m.compare(m.size() - tail.size(), tail.size(), tail) == 0) {
             m += ": the input has it, but it could not be read (" + description + ")";
           }
