@@ -373,7 +373,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
     const json j = std::move(d.json);
     d.json = json();
     if (IsArmParametersFile(j)) {
-      ++report.skipped["ARM parameters files (read with --parameters)"];
+      ++report.skipped[kArmParametersSkipped];
       continue;
     }
     if (IsAzureInput(j)) {
@@ -390,10 +390,8 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
         };
         switch (a.outcome) {
           case AzureRead::Outcome::kOtherType:
-            ++report.skipped["Azure " + (a.type.empty() ? std::string("(no type)") : a.type)];
-            break;
           case AzureRead::Outcome::kSkipped:
-            ++report.skipped["Azure resources a template does not deploy"];
+            ++report.skipped[SkippedAs(a)];
             break;
           case AzureRead::Outcome::kUnread: {
             note_unread(a);

@@ -172,7 +172,7 @@ int ImportMain(const std::vector<std::string>& args, std::istream& in, std::ostr
       return w;
     };
     if (IsArmParametersFile(d.json)) {
-      ++skipped["ARM parameters files (read with --parameters)"];
+      ++skipped[kArmParametersSkipped];
       continue;
     }
     if (!IsAzureInput(d.json)) {
@@ -191,10 +191,8 @@ int ImportMain(const std::vector<std::string>& args, std::istream& in, std::ostr
       }
       switch (a.outcome) {
         case AzureRead::Outcome::kOtherType:
-          ++skipped["Azure " + (a.type.empty() ? std::string("(no type)") : a.type)];
-          break;
         case AzureRead::Outcome::kSkipped:
-          ++skipped["Azure resources a template does not deploy"];
+          ++skipped[SkippedAs(a)];
           break;
         case AzureRead::Outcome::kUnread:
           ++not_printed;

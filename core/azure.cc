@@ -975,6 +975,11 @@ void ReadTemplate(const json& tmpl, const ArmParameters& params, const json* def
 
 }  // namespace
 
+std::string SkippedAs(const AzureRead& read) {
+  if (read.outcome == AzureRead::Outcome::kSkipped) return "Azure resources a template does not deploy";
+  return "Azure " + (read.type.empty() ? std::string("(no type)") : read.type);
+}
+
 std::vector<AzureRead> ReadAzure(const json& doc, const ArmParameters& params) {
   std::vector<AzureRead> out;
   if (!IsArmTemplate(doc)) {

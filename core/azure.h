@@ -98,6 +98,12 @@ struct AzureRead {
   std::vector<std::string> warnings;  // kRead: read with a warning; kUnread: why
 };
 
+// How `ipguard check` and `ipguard import` count what they skip: an ARM
+// parameters file among the inputs, and a resource that is kOtherType
+// ("Azure <type>") or kSkipped.
+inline constexpr char kArmParametersSkipped[] = "ARM parameters files (read with --parameters)";
+std::string SkippedAs(const AzureRead& read);
+
 // Every resource of `doc` (one resource, or a template's resources), read.
 // `doc` must be IsAzureInput().
 std::vector<AzureRead> ReadAzure(const nlohmann::json& doc, const ArmParameters& params);
