@@ -101,7 +101,7 @@ bool IsManifest(const fs::path& p) {
 }
 
 // Reads one command-line path into documents; errors go to `errors`.
-void ReadPath(const std::string& arg, std::istream& in, std::vector<Document>* docs,
+void ReadPath(const std::string& arg, std::istream& in, const DocumentSink& docs,
               std::vector<std::string>* errors) {
   auto parse = [&](const std::string& text, const std::string& source) {
     // An empty YAML file holds no document and is fine; an empty .json file
@@ -158,9 +158,18 @@ void ReadPath(const std::string& arg, std::istream& in, std::vector<Document>* d
 
 }  // namespace
 
+void ReadInputs(const std::vector<std::string>& paths, std::istream& in, const DocumentSink& sink,
+                std::vector<std::string>* errors) {
+  for (const auto& p : paths) ReadPath(p, in, sink, errors);
+}
+
 void ReadInputs(const std::vector<std::string>& paths, std::istream& in, std::vector<Document>* docs,
                 std::vector<std::string>* errors) {
-  for (const auto& p : paths) ReadPath(p, in, docs, errors);
+  DocumentSink sink{[docs](Document&& d) { docs->push_back(std::move(d)); }, nullptr, nullptr};
+  size_t kept = docs->size();
+  sink.take_back = [docs, &kept] { docs->resize(kept); };
+  sink.keep = [docs, &kept] { kept = docs->size(); };
+  ReadInputs(paths, in, sink, errors);
 }
 
 Status ReadParametersFile(const std::string& path, ArmParameters* params) {
@@ -310,213 +319,266 @@ std::string DefinedTwice(const Object& obj, const ObjectResult& first) {
 
 }  // namespace
 
-CheckReport RunRules(std::vector<Document> docs, const Options& options,
-                     const std::vector<Object>* live, const ResultFn& on_result,
-                     const ArmParameters* azure_params) {
-  CheckReport report;
-  // Counted, handed to on_result, and stored (without its messages when
-  // on_result took them).
-  auto finish = [&](ObjectResult r) {
-    report.violations += static_cast<int>(r.verdict.ViolationCount());
-    report.warnings += static_cast<int>(r.verdict.warnings.size());
-    if (on_result) {
-      on_result(report, r);
-      r.verdict = Verdict();
-      r.others = {};
-    }
-    report.results.push_back(std::move(r));
-  };
-  struct Pending {
-    const Document* doc = nullptr;
-    Object obj;
-    int item = 0;
-    // Read from Azure: its id and what reading it warned of.
-    std::string azure_id;
-    std::vector<std::string> read_warnings;
-    // The document's problems, on the first object read from it.
-    bool with_problems = true;
-    // What differs from the Azure resource of the same kind and name (on
-    // the plan's object), and that resource's result.
-    std::vector<std::string> drift, drift_warnings;
-    std::optional<size_t> twin;
-  };
+// An object read from the input, waiting for every document to be read
+// (judged in apply order), with where it was read.
+struct CheckRun::Pending {
+  const std::string* source = nullptr;  // in CheckRun::sources_
+  int document = 0;
+  int item = 0;
+  Object obj;
+  // The document's problems, on the first object read from it.
+  std::vector<std::string> problems;
+  // Read from Azure: its id and what reading it warned of.
+  std::string azure_id;
+  std::vector<std::string> read_warnings;
+  // What differs from the Azure resource of the same kind and name (on
+  // the plan's object), and that resource's result.
+  std::vector<std::string> drift, drift_warnings;
+  std::optional<size_t> twin;
+  bool taken = false;  // an Azure resource paired with the plan's object
+};
+
+// What the documents of the source being read add to the report; kept
+// with its source, or dropped when the source turns out unreadable.
+struct CheckRun::Stage {
+  std::vector<ObjectResult> results;
+  std::map<std::string, int> skipped;
+  std::vector<std::string> not_objects;
+  std::map<std::string, std::string> unread_networks;
+  int objects = 0;
+  size_t pending_mark = 0;
+};
+
+CheckRun::CheckRun(const Options& options, const std::vector<Object>* live, ResultFn on_result,
+                   const ArmParameters* azure_params)
+    : options_(options),
+      live_(live),
+      on_result_(std::move(on_result)),
+      azure_params_(azure_params ? azure_params : &no_params_),
+      stage_(new Stage()) {}
+
+CheckRun::~CheckRun() = default;
+
+DocumentSink CheckRun::Sink() {
+  return DocumentSink{[this](Document&& d) { Add(std::move(d)); }, [this] { TakeBack(); },
+                      [this] { Keep(); }};
+}
+
+void CheckRun::Finish(ObjectResult r) {
+  report_.violations += static_cast<int>(r.verdict.ViolationCount());
+  report_.warnings += static_cast<int>(r.verdict.warnings.size());
+  if (on_result_) {
+    on_result_(report_, r);
+    // Assigned fresh containers, which free their memory (`= {}` would
+    // keep the capacity: 50k objects of 20 collisions each held 90 MB).
+    r.verdict = Verdict();
+    r.others = decltype(r.others)();
+  }
+  report_.results.push_back(std::move(r));
+}
+
+ObjectResult CheckRun::PendingResult(const Pending& p) {
+  ObjectResult r{*p.source, p.document, p.obj.Describe(), p.item, {}, {}, {}};
+  r.verdict.violations = p.problems;
+  r.azure_id = p.azure_id;
+  return r;
+}
+
+void CheckRun::TakeBack() {
+  pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(stage_->pending_mark), pending_.end());
+  *stage_ = Stage();
+  stage_->pending_mark = pending_.size();
+}
+
+void CheckRun::Keep() {
+  Stage& st = *stage_;
+  report_.objects += st.objects;
+  for (const auto& [what, n] : st.skipped) report_.skipped[what] += n;
+  report_.not_objects.insert(report_.not_objects.end(), st.not_objects.begin(), st.not_objects.end());
+  unread_networks_.insert(st.unread_networks.begin(), st.unread_networks.end());
+  for (ObjectResult& r : st.results) Finish(std::move(r));
+  st = Stage();
+  st.pending_mark = pending_.size();
+}
+
+void CheckRun::Add(Document&& d) {
+  Stage& st = *stage_;
+  // Each document's JSON is dropped once read: the typed objects are a
+  // fraction of its size.
+  const json j = std::move(d.json);
+  d.json = json();
+  if (sources_.empty() || sources_.back() != d.source) sources_.push_back(d.source);
+  const std::string* source = &sources_.back();
   // A result for `d` whose violations start with what was read but is not
   // clean, such as a key written twice.
-  auto result_of = [](const Document& d, std::string object) {
+  auto result_of = [&](std::string object) {
     ObjectResult r{d.source, d.index, std::move(object), d.item, {}, {}, {}};
     r.verdict.violations = d.problems;
     return r;
   };
-  // The result of an object of `pending`: its place, its Azure id, and the
-  // document's problems when it is the first object read from it.
-  auto pending_result = [&](const Pending& p) {
-    ObjectResult r = result_of(*p.doc, p.obj.Describe());
-    if (!p.with_problems) r.verdict.violations.clear();
-    r.item = p.item;
-    r.azure_id = p.azure_id;
-    return r;
+  auto pending = [&](Object obj, int item) -> Pending& {
+    Pending& p = pending_.emplace_back();
+    p.source = source;
+    p.document = d.index;
+    p.item = item;
+    p.obj = std::move(obj);
+    return p;
   };
-  const ArmParameters no_params;
   // Networks of the Azure input that could not be read: what names one is
   // told so, not only that it is not found. By the end of the message that
   // says it is not found.
-  std::map<std::string, std::string> unread_networks;  // message tail -> description
   auto note_unread = [&](const AzureRead& a) {
     if (a.kind == Kind::kLogicalNetwork && !a.name.empty()) {
-      unread_networks.emplace("LogicalNetwork " + QuoteValue(a.name) + " not found", a.description);
+      st.unread_networks.emplace("LogicalNetwork " + QuoteValue(a.name) + " not found", a.description);
     }
   };
-  std::vector<Pending> pending;
-  for (Document& d : docs) {
-    // Each document's JSON is dropped once read: the typed objects are a
-    // fraction of its size.
-    const json j = std::move(d.json);
-    d.json = json();
-    if (IsArmParametersFile(j)) {
-      ++report.skipped[kArmParametersSkipped];
-      continue;
-    }
-    if (IsAzureInput(j)) {
-      bool first = true;
-      for (AzureRead& a : ReadAzure(j, azure_params ? *azure_params : no_params)) {
-        const int item = a.index > 0 ? a.index : d.item;
-        auto azure_result = [&](const std::string& object) {
-          ObjectResult r = result_of(d, object);
-          if (!first) r.verdict.violations.clear();
+  if (IsArmParametersFile(j)) {
+    ++st.skipped[kArmParametersSkipped];
+    return;
+  }
+  if (IsAzureInput(j)) {
+    bool first = true;
+    for (AzureRead& a : ReadAzure(j, *azure_params_)) {
+      const int item = a.index > 0 ? a.index : d.item;
+      auto azure_result = [&](const std::string& object) {
+        ObjectResult r = result_of(object);
+        if (!first) r.verdict.violations.clear();
+        first = false;
+        r.item = item;
+        r.azure_id = a.id;
+        return r;
+      };
+      switch (a.outcome) {
+        case AzureRead::Outcome::kOtherType:
+        case AzureRead::Outcome::kSkipped:
+          ++st.skipped[SkippedAs(a)];
+          break;
+        case AzureRead::Outcome::kUnread: {
+          note_unread(a);
+          ObjectResult r = azure_result(a.description);
+          for (auto& w : a.warnings) r.verdict.warnings.push_back("not read: " + w);
+          ++st.skipped["Azure resources not read"];
+          st.results.push_back(std::move(r));
+          break;
+        }
+        case AzureRead::Outcome::kBroken: {
+          note_unread(a);
+          ObjectResult r = azure_result(a.description);
+          for (auto& e : a.errors) r.verdict.violations.push_back(std::move(e));
+          r.verdict.warnings = std::move(a.warnings);
+          ++st.objects;
+          st.results.push_back(std::move(r));
+          break;
+        }
+        case AzureRead::Outcome::kRead: {
+          auto obj = ParseObject(a.object);
+          if (!obj.ok()) {  // cannot happen: ReadAzure names every object
+            ObjectResult r = azure_result(a.description);
+            r.verdict.violations.push_back(obj.error());
+            ++st.objects;
+            st.results.push_back(std::move(r));
+            break;
+          }
+          Pending& p = pending(std::move(obj).value(), item);
+          p.azure_id = a.id;
+          p.read_warnings = std::move(a.warnings);
+          if (first) p.problems = d.problems;
           first = false;
-          r.item = item;
-          r.azure_id = a.id;
-          return r;
-        };
-        switch (a.outcome) {
-          case AzureRead::Outcome::kOtherType:
-          case AzureRead::Outcome::kSkipped:
-            ++report.skipped[SkippedAs(a)];
-            break;
-          case AzureRead::Outcome::kUnread: {
-            note_unread(a);
-            ObjectResult r = azure_result(a.description);
-            for (auto& w : a.warnings) r.verdict.warnings.push_back("not read: " + w);
-            ++report.skipped["Azure resources not read"];
-            finish(std::move(r));
-            break;
-          }
-          case AzureRead::Outcome::kBroken: {
-            note_unread(a);
-            ObjectResult r = azure_result(a.description);
-            for (auto& e : a.errors) r.verdict.violations.push_back(std::move(e));
-            r.verdict.warnings = std::move(a.warnings);
-            ++report.objects;
-            finish(std::move(r));
-            break;
-          }
-          case AzureRead::Outcome::kRead: {
-            auto obj = ParseObject(a.object);
-            if (!obj.ok()) {  // cannot happen: ReadAzure names every object
-              ObjectResult r = azure_result(a.description);
-              r.verdict.violations.push_back(obj.error());
-              ++report.objects;
-              finish(std::move(r));
-              break;
-            }
-            Pending p;
-            p.doc = &d;
-            p.obj = std::move(obj).value();
-            p.item = item;
-            p.azure_id = a.id;
-            p.read_warnings = std::move(a.warnings);
-            p.with_problems = first;
-            first = false;
-            pending.push_back(std::move(p));
-            break;
-          }
+          break;
         }
       }
-      continue;
     }
-    if (!j.is_object() || !j.contains("apiVersion") || !j["apiVersion"].is_string() ||
-        !j.contains("kind") || !j["kind"].is_string()) {
-      report.not_objects.push_back(d.source + ": " + DocumentName(d.index, d.item));
-      continue;
-    }
-    std::string api = j["apiVersion"].get<std::string>();
-    std::string kind = j["kind"].get<std::string>();
-    if (!KindOf(api, kind)) {
-      // One of ipguard's kinds at a version it does not serve is a mistake
-      // to report, not a kind to skip: the API server would refuse it.
-      if (api.rfind(std::string(kGroup) + "/", 0) == 0 &&
-          KindOf(std::string(kGroup) + "/" + kVersion, kind)) {
-        ObjectResult r = result_of(d, kind);
-        r.verdict.violations.push_back("apiVersion " + QuoteValue(api) + " is not served: " + kind +
-                                       " is " + kGroup + "/" + kVersion);
-        finish(std::move(r));
-        ++report.objects;
-        continue;
-      }
-      ++report.skipped[api + " " + kind];
-      continue;
-    }
-    auto obj = ParseObject(j);
-    if (!obj.ok()) {
-      ObjectResult r = result_of(d, kind + " (unnamed)");
-      r.verdict.violations.push_back(obj.error());
-      finish(std::move(r));
-      continue;
-    }
-    Pending p;
-    p.doc = &d;
-    p.obj = std::move(obj).value();
-    p.item = d.item;
-    pending.push_back(std::move(p));
+    return;
   }
+  if (!j.is_object() || !j.contains("apiVersion") || !j["apiVersion"].is_string() ||
+      !j.contains("kind") || !j["kind"].is_string()) {
+    st.not_objects.push_back(d.source + ": " + DocumentName(d.index, d.item));
+    return;
+  }
+  const std::string& api = j["apiVersion"].get_ref<const std::string&>();
+  const std::string& kind = j["kind"].get_ref<const std::string&>();
+  if (!KindOf(api, kind)) {
+    // One of ipguard's kinds at a version it does not serve is a mistake
+    // to report, not a kind to skip: the API server would refuse it.
+    if (api.rfind(std::string(kGroup) + "/", 0) == 0 &&
+        KindOf(std::string(kGroup) + "/" + kVersion, kind)) {
+      ObjectResult r = result_of(kind);
+      r.verdict.violations.push_back("apiVersion " + QuoteValue(api) + " is not served: " + kind +
+                                     " is " + kGroup + "/" + kVersion);
+      ++st.objects;
+      st.results.push_back(std::move(r));
+      return;
+    }
+    ++st.skipped[api + " " + kind];
+    return;
+  }
+  auto obj = ParseObject(j);
+  if (!obj.ok()) {
+    ObjectResult r = result_of(kind + " (unnamed)");
+    r.verdict.violations.push_back(obj.error());
+    st.results.push_back(std::move(r));
+    return;
+  }
+  pending(std::move(obj).value(), d.item).problems = std::move(d.problems);
+}
+
+CheckReport CheckRun::Finish() {
+  TakeBack();  // what was added and not kept
+  CheckReport& report = report_;
+  std::deque<Pending>& pending = pending_;
+  const std::vector<Object>* live = live_;
+  auto pending_result = [&](const Pending& p) { return PendingResult(p); };
+  auto finish = [&](ObjectResult r) { Finish(std::move(r)); };
   // Drift: an Azure resource read as an object of the plan is compared with
   // it, and stands aside (the plan's object is judged).
-  {
+  const bool azure = std::any_of(pending.begin(), pending.end(),
+                                 [](const Pending& p) { return !p.azure_id.empty(); });
+  if (azure) {
     std::unordered_map<std::string, size_t> plan_of;
     for (size_t i = 0; i < pending.size(); ++i) {
       if (pending[i].azure_id.empty()) plan_of.emplace(pending[i].obj.Key(), i);
     }
-    if (!plan_of.empty()) {
-      std::vector<Pending> kept;
-      kept.reserve(pending.size());
-      for (size_t i = 0; i < pending.size(); ++i) {
-        auto plan = pending[i].azure_id.empty() ? plan_of.end() : plan_of.find(pending[i].obj.Key());
-        if (plan == plan_of.end()) continue;
-        Pending& p = pending[plan->second];
-        const Pending& twin = pending[i];
-        ObjectResult r = pending_result(twin);
-        r.verdict.warnings = twin.read_warnings;
-        ++report.objects;
-        if (p.twin) {
-          // A second Azure resource read as the same object: which one the
-          // plan stands for is unclear, and neither is dropped silently.
-          r.verdict.violations.push_back(DefinedTwice(twin.obj, report.results[*p.twin]));
-          finish(std::move(r));
-        } else {
-          finish(std::move(r));
-          AzureDrift drift = CompareWithAzure(p.obj, twin.obj, twin.azure_id);
-          p.twin = report.results.size() - 1;
-          p.drift = std::move(drift.violations);
-          p.drift_warnings = std::move(drift.warnings);
-        }
-        pending[i].doc = nullptr;  // taken
+    for (size_t i = 0; i < pending.size(); ++i) {
+      auto plan = pending[i].azure_id.empty() ? plan_of.end() : plan_of.find(pending[i].obj.Key());
+      if (plan == plan_of.end()) continue;
+      Pending& p = pending[plan->second];
+      const Pending& twin = pending[i];
+      ObjectResult r = pending_result(twin);
+      r.verdict.warnings = twin.read_warnings;
+      ++report.objects;
+      if (p.twin) {
+        // A second Azure resource read as the same object: which one the
+        // plan stands for is unclear, and neither is dropped silently.
+        r.verdict.violations.push_back(DefinedTwice(twin.obj, report.results[*p.twin]));
+        finish(std::move(r));
+      } else {
+        finish(std::move(r));
+        AzureDrift drift = CompareWithAzure(p.obj, twin.obj, twin.azure_id);
+        p.twin = report.results.size() - 1;
+        p.drift = std::move(drift.violations);
+        p.drift_warnings = std::move(drift.warnings);
       }
-      for (Pending& p : pending) {
-        if (p.doc) kept.push_back(std::move(p));
-      }
-      pending = std::move(kept);
+      pending[i].taken = true;
     }
   }
-  std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-    return ApplyRank(a.obj.kind) < ApplyRank(b.obj.kind);
+  // Apply order: by kind, input order within a kind (the objects stay
+  // where they are: 50k of them moved cost as much as judging them).
+  std::vector<size_t> order;
+  order.reserve(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (!pending[i].taken) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return ApplyRank(pending[a].obj.kind) < ApplyRank(pending[b].obj.kind);
   });
-  Engine engine(options);
+  report.results.reserve(report.results.size() + order.size());
+  Engine engine(options_);
   // The live objects the input does not replace are there from the start;
   // those it replaces are what its objects update.
   std::unordered_map<std::string, const Object*> replaced;
   if (live) {
     std::unordered_set<std::string> input;
-    for (const Pending& p : pending) input.insert(p.obj.Key());
+    for (size_t i : order) input.insert(pending[i].obj.Key());
     for (const Object& o : *live) {
       std::string key = o.Key();
       if (input.count(key)) {
@@ -529,7 +591,9 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
   }
   // The result of the first object of each identity.
   std::unordered_map<std::string, size_t> first_seen;
-  for (const Pending& p : pending) {
+  first_seen.reserve(order.size());
+  for (size_t i : order) {
+    const Pending& p = pending[i];
     const std::string key = p.obj.Key();
     ObjectResult r = pending_result(p);
     ++report.objects;
@@ -541,7 +605,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
       Verdict v = old == replaced.end() ? engine.Review(Operation::kCreate, nullptr, &p.obj)
                                         : engine.Review(Operation::kUpdate, old->second, &p.obj);
       for (auto& m : v.violations) {
-        for (const auto& [tail, description] : unread_networks) {
+        for (const auto& [tail, description] : unread_networks_) {
           if (m.size() >= tail.size() && m.compare(m.size() - tail.size(), tail.size(), tail) == 0) {
             m += ": the input has it, but it could not be read (" + description + ")";
           }
@@ -561,7 +625,7 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
         }
       }
       // Read into r.others; the keys are not needed again.
-      r.verdict.others = {};
+      r.verdict.others = decltype(r.verdict.others)();
       for (const std::string& m : p.drift) {
         r.others.push_back({r.verdict.violations.size(), Origin{*p.twin, false, {}}});
         r.verdict.violations.push_back(m);
@@ -570,12 +634,22 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
       for (const auto& w : p.drift_warnings) r.verdict.warnings.push_back(w);
       // Stored even when refused, so every later collision with it is
       // reported too, as the controller would see objects that got in.
-      engine.Upsert(p.obj);
+      // Moved: the input's copy is not needed again.
+      engine.Upsert(std::move(pending[i].obj));
     }
     finish(std::move(r));
   }
   report.plan = BuildPlan(engine);
-  return report;
+  return std::move(report_);
+}
+
+CheckReport RunRules(std::vector<Document> docs, const Options& options,
+                     const std::vector<Object>* live, const ResultFn& on_result,
+                     const ArmParameters* azure_params) {
+  CheckRun run(options, live, on_result, azure_params);
+  for (Document& d : docs) run.Add(std::move(d));
+  run.Keep();
+  return run.Finish();
 }
 
 namespace {
@@ -588,6 +662,7 @@ namespace {
 class Spill {
  public:
   static constexpr size_t kSpillInMemory = 8 << 20;
+  static constexpr size_t kFileBuffer = 1 << 20;
 
   Spill() = default;
   ~Spill() {
@@ -611,6 +686,9 @@ class Spill {
     memory_.append(text);
     if (memory_.size() > kSpillInMemory && !no_file_) {
       file_ = std::tmpfile();
+      // Written in large blocks: stdio's default of 4 KiB makes 80,000 write
+      // calls of a 320 MB report.
+      if (file_) std::setvbuf(file_, nullptr, _IOFBF, kFileBuffer);
       if (file_ && std::fwrite(memory_.data(), 1, memory_.size(), file_) == memory_.size()) {
         in_file_ = memory_.size();
         memory_.clear();
@@ -1146,19 +1224,19 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
       return 2;
     }
   }
-  std::vector<Document> docs;
-  std::vector<std::string> errors;
-  ReadInputs(paths, in, &docs, &errors);
   // Each object's lines are written aside as it is judged (ReportWriter),
-  // so the report is never held whole.
+  // so the report is never held whole; each document is read into objects
+  // as the reader goes (CheckRun), so the input's JSON is never held whole.
   ReportWriter writer(output == "json"    ? ReportWriter::Format::kJson
                       : output == "junit" ? ReportWriter::Format::kJunit
                                           : ReportWriter::Format::kTable,
                       quiet, strict);
-  CheckReport report = RunRules(
-      std::move(docs), options, from_cluster ? &live : nullptr,
-      [&](const CheckReport& so_far, const ObjectResult& r) { writer.Add(so_far, r); },
-      &azure_params);
+  CheckRun run(options, from_cluster ? &live : nullptr,
+               [&](const CheckReport& so_far, const ObjectResult& r) { writer.Add(so_far, r); },
+               &azure_params);
+  std::vector<std::string> errors;
+  ReadInputs(paths, in, run.Sink(), &errors);
+  CheckReport report = run.Finish();
   report.unreadable.insert(report.unreadable.begin(), errors.begin(), errors.end());
   // What could be read is checked and reported whatever the format; what
   // could not is named on stderr too, and the exit status is 2.

@@ -9,6 +9,7 @@
 #ifndef IPGUARD_CMD_CHECK_H_
 #define IPGUARD_CMD_CHECK_H_
 
+#include <deque>
 #include <functional>
 #include <iosfwd>
 #include <map>
@@ -105,6 +106,47 @@ CheckReport RunRules(std::vector<Document> docs, const Options& options,
                      const std::vector<Object>* live = nullptr, const ResultFn& on_result = nullptr,
                      const ArmParameters* azure_params = nullptr);
 
+// RunRules in steps, for input read as it goes: documents are added one at
+// a time (each one's JSON is dropped once it is read into objects, so the
+// JSON of the whole input is never held), then kept, or taken back when
+// their source turns out unreadable (it then adds nothing); Finish judges
+// what was kept. Sink() hands documents to it as ParseManifests reads them.
+class CheckRun {
+ public:
+  CheckRun(const Options& options, const std::vector<Object>* live, ResultFn on_result,
+           const ArmParameters* azure_params);
+  ~CheckRun();
+  CheckRun(const CheckRun&) = delete;
+  CheckRun& operator=(const CheckRun&) = delete;
+
+  void Add(Document&& doc);
+  // Keeps what was added since the last Keep or TakeBack, or drops it.
+  void Keep();
+  void TakeBack();
+  DocumentSink Sink();
+  // Judges what was kept; once.
+  CheckReport Finish();
+
+ private:
+  struct Pending;
+  struct Stage;
+  void Finish(ObjectResult r);
+  static ObjectResult PendingResult(const Pending& p);
+
+  Options options_;
+  const std::vector<Object>* live_;
+  ResultFn on_result_;
+  const ArmParameters no_params_;
+  const ArmParameters* azure_params_;
+  CheckReport report_;
+  std::deque<std::string> sources_;
+  std::deque<Pending> pending_;
+  std::unique_ptr<Stage> stage_;
+  // Networks of the Azure input that could not be read: message tail (that
+  // says it is not found) -> what it is.
+  std::map<std::string, std::string> unread_networks_;
+};
+
 // Writes a report in one format, object by object as RunRules judges them
 // (Add), then whole (Finish): the summary, the plan and the sections in
 // their order, each section's lines having waited in a temporary file.
@@ -153,8 +195,12 @@ using ClusterReader = std::function<Status(const std::string& kubeconfig, const 
                                            const std::function<void(nlohmann::json&)>& on_object)>;
 
 // Reads the command line's PATHs (files, directories searched for .yaml,
-// .yml and .json, `-` for `in`) into documents; what cannot be read goes to
-// `errors`, one message each.
+// .yml and .json, `-` for `in`) into documents, handed to `sink` as they are
+// read (ParseManifests: each source's are kept, or taken back when it is
+// unreadable); what cannot be read goes to `errors`, one message each.
+void ReadInputs(const std::vector<std::string>& paths, std::istream& in, const DocumentSink& sink,
+                std::vector<std::string>* errors);
+// The same, appended to `docs`.
 void ReadInputs(const std::vector<std::string>& paths, std::istream& in, std::vector<Document>* docs,
                 std::vector<std::string>* errors);
 

@@ -164,11 +164,24 @@ Result<u128> ParseV6(std::string_view text) {
 
 constexpr u128 kMappedMask = (static_cast<u128>(0xffff) << 32);
 
+// Appends the decimal digits of `n` (0-255).
+void AppendOctet(std::string* out, uint32_t n) {
+  if (n >= 100) out->push_back(static_cast<char>('0' + n / 100));
+  if (n >= 10) out->push_back(static_cast<char>('0' + n / 10 % 10));
+  out->push_back(static_cast<char>('0' + n % 10));
+}
+
+void AppendV4(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    AppendOctet(out, (v >> shift) & 0xff);
+    if (shift > 0) out->push_back('.');
+  }
+}
+
 std::string V4ToString(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "%u.%u.%u.%u", (v >> 24) & 0xff, (v >> 16) & 0xff,
-                (v >> 8) & 0xff, v & 0xff);
-  return buf;
+  std::string out;
+  AppendV4(&out, v);
+  return out;
 }
 
 u128 HostMask(int bits, int prefix_len) {
@@ -181,7 +194,16 @@ u128 HostMask(int bits, int prefix_len) {
 }  // namespace
 
 std::string IpAddr::ToString() const {
-  if (is_v4()) return V4ToString(static_cast<uint32_t>(value_));
+  std::string out;
+  AppendTo(&out);
+  return out;
+}
+
+void IpAddr::AppendTo(std::string* out) const {
+  if (is_v4()) {
+    AppendV4(out, static_cast<uint32_t>(value_));
+    return;
+  }
   uint16_t g[8];
   for (int i = 0; i < 8; ++i) g[i] = static_cast<uint16_t>(value_ >> (16 * (7 - i)));
   // RFC 5952: compress the longest run of two or more zero groups, the first on a tie.
@@ -199,19 +221,23 @@ std::string IpAddr::ToString() const {
     }
     i = j;
   }
-  std::string out;
-  char buf[8];
+  static constexpr char kHex[] = "0123456789abcdef";
+  const size_t start = out->size();
   for (int i = 0; i < 8; ++i) {
     if (i == best) {
-      out += "::";
+      out->append("::");
       i += best_len - 1;
       continue;
     }
-    if (!out.empty() && out.back() != ':') out += ':';
-    std::snprintf(buf, sizeof(buf), "%x", g[i]);
-    out += buf;
+    if (out->size() > start && out->back() != ':') out->push_back(':');
+    bool digits = false;  // lowercase, without leading zeros
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      const int d = (g[i] >> shift) & 0xf;
+      if (d == 0 && !digits && shift > 0) continue;
+      digits = true;
+      out->push_back(kHex[d]);
+    }
   }
-  return out;
 }
 
 Result<IpAddr> ParseIp(std::string_view text) {
@@ -245,15 +271,25 @@ uint64_t Block::Size() const {
 }
 
 std::string Block::ToString() const {
+  std::string out;
+  AppendTo(&out);
+  return out;
+}
+
+void Block::AppendTo(std::string* out) const {
+  first_.AppendTo(out);
   switch (form_) {
     case Form::kSingle:
-      return first_.ToString();
+      return;
     case Form::kCidr:
-      return first_.ToString() + "/" + std::to_string(prefix_len_);
+      out->push_back('/');
+      out->append(std::to_string(prefix_len_));
+      return;
     case Form::kRange:
-      break;
+      out->push_back('-');
+      last_.AppendTo(out);
+      return;
   }
-  return first_.ToString() + "-" + last_.ToString();
 }
 
 namespace {

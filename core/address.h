@@ -35,6 +35,9 @@ class IpAddr {
   int bits() const { return is_v4() ? 32 : 128; }
 
   std::string ToString() const;
+  // Appends ToString() to `out` (a report of a million messages builds them
+  // without a string per address).
+  void AppendTo(std::string* out) const;
 
   friend bool operator==(const IpAddr& a, const IpAddr& b) {
     return a.family_ == b.family_ && a.value_ == b.value_;
@@ -109,6 +112,7 @@ class Block {
 
   // `10.0.0.5`, `10.0.0.0/24` or `10.0.0.1-10.0.0.9`.
   std::string ToString() const;
+  void AppendTo(std::string* out) const;
 
   friend bool operator==(const Block& a, const Block& b) {
     return a.first_ == b.first_ && a.last_ == b.last_;

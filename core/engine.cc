@@ -87,7 +87,7 @@ std::string SpecField(const LabeledBlock& b) { return "spec." + Labeled(b.field,
 void AppendSide(std::string* out, const Use& use, const Object& obj) {
   use.field.AppendTo(out);
   out->push_back(' ');
-  out->append(use.block.ToString());
+  use.block.AppendTo(out);
   out->append(" of ");
   obj.AppendDescription(out);
 }

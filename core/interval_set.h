@@ -101,33 +101,33 @@ class IntervalArray {
     return true;
   }
 
-  // Becomes the merge of itself and `other` (both in start order), without
-  // the intervals whose id is no longer alive (`dropped` is told of each):
-  // one pass into one new array, then the max tree.
+  // Becomes the merge of itself and `other` (both in start order; equal
+  // starts keep this array's first), without the intervals whose id is no
+  // longer alive (`dropped` is told of each, in merge order): one pass in
+  // place, then the max tree. The array grows by half its size when it must,
+  // so that inserting one interval after another does not allocate (and
+  // touch) a new array at every merge.
   template <typename Alive, typename Dropped>
   void MergeFrom(const IntervalArray& other, const Alive& alive, const Dropped& dropped) {
-    std::vector<Node> merged;
-    merged.reserve(nodes_.size() + other.nodes_.size());
-    K max_len = 0;
-    auto keep = [&](const Node& n) {
-      if (!alive(n.id)) {
-        dropped(n.id);
-        return;
-      }
-      merged.push_back({n.start, n.end, n.end, n.id});
-      max_len = std::max<K>(max_len, n.end - n.start);
-    };
-    size_t i = 0, j = 0;
-    const auto& a = nodes_;
+    const size_t n = nodes_.size(), m = other.nodes_.size();
+    if (n + m > nodes_.capacity()) nodes_.reserve(std::max(n + m, nodes_.capacity() + nodes_.capacity() / 2));
+    // This array moves up by m; the merge writes from the front, never
+    // past what it has still to read.
+    nodes_.resize(n + m);
+    std::move_backward(nodes_.begin(), nodes_.begin() + static_cast<std::ptrdiff_t>(n), nodes_.end());
     const auto& b = other.nodes_;
-    while (i < a.size() || j < b.size()) {
-      if (j == b.size() || (i < a.size() && !(b[j].start < a[i].start))) {
-        keep(a[i++]);
-      } else {
-        keep(b[j++]);
+    size_t i = m, j = 0, k = 0;
+    K max_len = 0;
+    while (i < n + m || j < m) {
+      const Node next = (j == m || (i < n + m && !(b[j].start < nodes_[i].start))) ? nodes_[i++] : b[j++];
+      if (!alive(next.id)) {
+        dropped(next.id);
+        continue;
       }
+      nodes_[k++] = {next.start, next.end, next.end, next.id};
+      max_len = std::max<K>(max_len, next.end - next.start);
     }
-    nodes_.swap(merged);
+    nodes_.resize(k);
     max_len_ = max_len;
     BuildMax(0, nodes_.size());
     tree_ = true;
@@ -135,7 +135,12 @@ class IntervalArray {
 
   size_t size() const { return nodes_.size(); }
   size_t MemoryBytes() const { return nodes_.capacity() * sizeof(Node); }
-  void Clear() { Assign({}); }
+  // Empties it, keeping its memory for what is inserted next.
+  void Clear() {
+    nodes_.clear();
+    max_len_ = 0;
+    tree_ = true;
+  }
 
  private:
   static constexpr uint32_t kLeafSize = 8;

@@ -65,7 +65,7 @@ std::vector<std::string> Problems(std::vector<std::string> duplicate_paths) {
 // Adds a document, item by item when it is a List, or a list at its root (a
 // JSON array, `az ... list -o yaml`).
 Status Add(json doc, std::vector<std::string> duplicates, const std::string& source, int index,
-           int item, std::vector<Document>* out) {
+           int item, const DocumentSink& out) {
   if (doc.is_null()) return Status::Ok();  // an empty document between separators
   if (doc.is_array() && item == 0) {
     std::vector<std::vector<std::string>> per_element;
@@ -81,7 +81,7 @@ Status Add(json doc, std::vector<std::string> duplicates, const std::string& sou
   }
   std::optional<std::string> list = ListKind(doc);
   if (!list) {
-    out->push_back({source, index, std::move(doc), item, Problems(std::move(duplicates))});
+    out.add({source, index, std::move(doc), item, Problems(std::move(duplicates))});
     return Status::Ok();
   }
   json& items = doc["items"];
@@ -92,14 +92,14 @@ Status Add(json doc, std::vector<std::string> duplicates, const std::string& sou
   SplitPaths(std::move(duplicates), "items", items.size(), &per_item, &outside);
   if (items.empty()) {
     if (!outside.empty())
-      out->push_back({source, index, std::move(doc), item, Problems(std::move(outside))});
+      out.add({source, index, std::move(doc), item, Problems(std::move(outside))});
     return Status::Ok();
   }
   per_item[0].insert(per_item[0].begin(), outside.begin(), outside.end());
   auto& arr = items.get_ref<json::array_t&>();
   for (size_t i = 0; i < arr.size(); ++i) {
-    out->push_back({source, index, std::move(arr[i]), static_cast<int>(i) + 1,
-                    Problems(std::move(per_item[i]))});
+    out.add({source, index, std::move(arr[i]), static_cast<int>(i) + 1,
+             Problems(std::move(per_item[i]))});
   }
   return Status::Ok();
 }
@@ -113,7 +113,7 @@ bool LooksLikeJson(std::string_view text) {
 }
 
 // JSON text: true when it was JSON (then `*status` says how it went).
-bool ParseJson(std::string_view text, const std::string& source, std::vector<Document>* docs,
+bool ParseJson(std::string_view text, const std::string& source, const DocumentSink& docs,
                Status* status) {
   JsonText parsed = ParseJsonText(text, yaml_reader::kMaxDepth);
   if (parsed.too_deep) {
@@ -146,28 +146,48 @@ Status JsonError(std::string_view text, const std::string& source, Status fallba
 
 }  // namespace
 
-Status ParseManifests(std::string_view text, const std::string& source,
-                      std::vector<Document>* out) {
-  // Documents go straight to `out` and are taken back on an error.
-  const size_t first = out->size();
+Status ParseManifests(std::string_view text, const std::string& source, const DocumentSink& sink) {
+  // Documents go to the sink as they are read and are taken back on an
+  // error.
   Status status;
   try {
-    if (!LooksLikeJson(text) || !ParseJson(text, source, out, &status)) {
-      std::vector<yaml_reader::YamlDocument> yaml;
-      status = yaml_reader::ReadYaml(text, source, yaml_reader::Reader::kAuto, &yaml);
+    if (!LooksLikeJson(text) || !ParseJson(text, source, sink, &status)) {
+      // A List's items go one by one; the first error stops the reading.
+      Status added;
+      yaml_reader::YamlSink yaml{[&](yaml_reader::YamlDocument&& d) {
+                                   if (!added.ok()) return;
+                                   added = Add(std::move(d.json), std::move(d.duplicate_keys), source,
+                                               d.index, 0, sink);
+                                 },
+                                 [&] {
+                                   added = Status::Ok();
+                                   sink.take_back();
+                                 }};
+      status = yaml_reader::ReadYaml(text, source, yaml_reader::Reader::kAuto, yaml);
       // Text that starts as JSON and is neither: the JSON parser says best
       // what is wrong (a file cut short, a missing comma).
       if (!status.ok() && LooksLikeJson(text)) status = JsonError(text, source, status);
-      for (size_t i = 0; status.ok() && i < yaml.size(); ++i) {
-        status = Add(std::move(yaml[i].json), std::move(yaml[i].duplicate_keys), source,
-                     yaml[i].index, 0, out);
-      }
+      if (status.ok()) status = added;
     }
   } catch (const std::exception& e) {
     status = Status::Error(source + ": not YAML or JSON: " + e.what());
   }
-  if (!status.ok()) out->erase(out->begin() + static_cast<std::ptrdiff_t>(first), out->end());
+  if (!status.ok()) {
+    sink.take_back();
+  } else if (sink.keep) {
+    sink.keep();
+  }
   return status;
+}
+
+Status ParseManifests(std::string_view text, const std::string& source,
+                      std::vector<Document>* out) {
+  const size_t first = out->size();
+  return ParseManifests(
+      text, source,
+      DocumentSink{[out](Document&& d) { out->push_back(std::move(d)); },
+                   [out, first] { out->erase(out->begin() + static_cast<std::ptrdiff_t>(first), out->end()); },
+                   nullptr});
 }
 
 }  // namespace ipguard

@@ -36,6 +36,7 @@
 #ifndef IPGUARD_CORE_MANIFEST_H_
 #define IPGUARD_CORE_MANIFEST_H_
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -55,8 +56,23 @@ struct Document {
   std::vector<std::string> problems;
 };
 
-// Appends the documents of `text` to `out`. On error nothing is appended and
-// the message names `source` and the document number.
+// Where ParseManifests hands its documents, one at a time as they are read,
+// so that a caller that keeps only what it makes of each document never
+// holds the JSON of all of them. `take_back` drops every document handed
+// over since the call began (on an error, or when the text is read again
+// from its start); `keep`, when given, is called once the call has handed
+// over all of them.
+struct DocumentSink {
+  std::function<void(Document&&)> add;
+  std::function<void()> take_back;
+  std::function<void()> keep;
+};
+
+// Hands the documents of `text` to `sink`. On error everything handed over
+// has been taken back and the message names `source` and the document
+// number.
+Status ParseManifests(std::string_view text, const std::string& source, const DocumentSink& sink);
+// The same, appended to `out`: on error nothing is appended.
 Status ParseManifests(std::string_view text, const std::string& source, std::vector<Document>* out);
 
 }  // namespace ipguard

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -460,14 +461,18 @@ std::string FieldLabel::str() const {
 }
 
 void FieldLabel::AppendTo(std::string* out) const {
-  for (const char* c = name_; *c; ++c) {
-    if (*c == '#') {
-      char digits[12];
-      int n = std::snprintf(digits, sizeof digits, "%d", index_);
-      out->append(digits, static_cast<size_t>(n));
-    } else {
-      out->push_back(*c);
+  for (const char* c = name_; *c;) {
+    const char* hash = std::strchr(c, '#');
+    if (!hash) {
+      out->append(c);
+      return;
     }
+    out->append(c, static_cast<size_t>(hash - c));
+    char digits[12];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, index_);
+    (void)ec;  // an int always fits
+    out->append(digits, end);
+    c = hash + 1;
   }
 }
 

@@ -1492,7 +1492,7 @@ class MemoryBuffer : public std::streambuf {
 // would in the whole text); the empty document it starts is not read.
 Status ReadWithYamlCpp(std::string_view text, const std::string& source, int first_index,
                        int first_line, bool whole, size_t* alias_values,
-                       std::vector<YamlDocument>* out, int* documents, int drop_at_line = -1) {
+                       const YamlSink& sink, int* documents, int drop_at_line = -1) {
   auto where = [&](int doc) { return whole && doc <= 0 ? source : Where(source, doc); };
   if (auto e = CheckNesting(text)) {
     return Status::Error(where(whole ? 0 : first_index) + ": not YAML: " + *e);
@@ -1557,7 +1557,7 @@ Status ReadWithYamlCpp(std::string_view text, const std::string& source, int fir
   *documents = static_cast<int>(docs.size());
   for (YamlDocument& d : docs) {
     d.index += first_index - 1;
-    out->push_back(std::move(d));
+    sink.add(std::move(d));
   }
   return Status::Ok();
 }
@@ -1575,13 +1575,13 @@ bool ForYamlCpp(std::string_view text) {
 }  // namespace
 
 Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
-                std::vector<YamlDocument>* out, ReadInfo* info) {
+                const YamlSink& sink, ReadInfo* info) {
   ReadInfo unused;
   if (!info) info = &unused;
   size_t alias_values = 0;
   int documents = 0;
   if (reader == Reader::kYamlCpp) {
-    return ReadWithYamlCpp(text, source, 1, 0, true, &alias_values, out, &documents);
+    return ReadWithYamlCpp(text, source, 1, 0, true, &alias_values, sink, &documents);
   }
 
   // yaml-cpp skips a UTF-8 byte order mark; so does the fast reader.
@@ -1601,11 +1601,10 @@ Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
     }
     if (!whole) text = unix_text;
   }
-  // Documents go straight to `out` (a copy of 50k of them costs page
-  // faults); on an error or a restart they are taken back.
-  const size_t first = out->size();
+  // Documents go to the sink as they are read (50k of them held at once
+  // cost page faults); on an error or a restart they are taken back.
   auto fail = [&](Status s) {
-    out->erase(out->begin() + static_cast<std::ptrdiff_t>(first), out->end());
+    sink.take_back();
     return s;
   };
   if (!whole) {
@@ -1616,11 +1615,11 @@ Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
         ++index;
         const char* start = fast.line_start();
         try {
-          YamlDocument& doc = out->emplace_back();
+          YamlDocument doc;
           doc.index = index;
           fast.ReadDocument(&doc.json, &doc.duplicate_keys);
+          sink.add(std::move(doc));
         } catch (const HandOver& h) {
-          out->pop_back();
           if (reader == Reader::kFast) {
             info->handed_over = true;
             return fail(Status::Error(Where(source, index) + ": left to yaml-cpp at line " +
@@ -1638,7 +1637,7 @@ Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
             slice += '\n';
           }
           Status s = ReadWithYamlCpp(slice, source, index, fast.LineOf(start), false, &alias_values,
-                                     out, &documents, drop_at_line);
+                                     sink, &documents, drop_at_line);
           if (!s.ok()) return fail(s);
           info->yamlcpp_documents += documents;
           if (documents > 1) index += documents - 1;
@@ -1652,17 +1651,25 @@ Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
     }
   }
   if (whole) {
-    out->erase(out->begin() + static_cast<std::ptrdiff_t>(first), out->end());
+    sink.take_back();
     if (reader == Reader::kFast) {
       info->handed_over = true;
       return Status::Error(source + ": left to yaml-cpp");
     }
     alias_values = 0;
-    Status s = ReadWithYamlCpp(text, source, 1, 0, true, &alias_values, out, &documents);
-    if (!s.ok()) return s;
+    Status s = ReadWithYamlCpp(text, source, 1, 0, true, &alias_values, sink, &documents);
+    if (!s.ok()) return fail(s);
     info->yamlcpp_documents = documents;
   }
   return Status::Ok();
+}
+
+Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
+                std::vector<YamlDocument>* out, ReadInfo* info) {
+  const size_t first = out->size();
+  YamlSink sink{[out](YamlDocument&& d) { out->push_back(std::move(d)); },
+                [out, first] { out->erase(out->begin() + static_cast<std::ptrdiff_t>(first), out->end()); }};
+  return ReadYaml(text, source, reader, sink, info);
 }
 
 }  // namespace ipguard::yaml_reader

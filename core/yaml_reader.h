@@ -17,6 +17,7 @@
 #ifndef IPGUARD_CORE_YAML_READER_H_
 #define IPGUARD_CORE_YAML_READER_H_
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -49,8 +50,21 @@ struct ReadInfo {
   int yamlcpp_documents = 0;  // kAuto: documents yaml-cpp read
 };
 
-// Appends the documents of `text` to `out` (also the empty ones). Errors name
-// `source`, the document and, where known, the line and column.
+// Where ReadYaml hands its documents, one at a time as they are read (so
+// that a caller can drop each one's JSON before the next is built).
+// `take_back` drops every document handed over since the call began: on an
+// error, and when the reader starts the text again with yaml-cpp.
+struct YamlSink {
+  std::function<void(YamlDocument&&)> add;
+  std::function<void()> take_back;
+};
+
+// Hands the documents of `text` to `sink` (also the empty ones). Errors name
+// `source`, the document and, where known, the line and column; on an error
+// everything handed over has been taken back.
+Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
+                const YamlSink& sink, ReadInfo* info = nullptr);
+// The same, appended to `out` (nothing appended on an error).
 Status ReadYaml(std::string_view text, const std::string& source, Reader reader,
                 std::vector<YamlDocument>* out, ReadInfo* info = nullptr);
 

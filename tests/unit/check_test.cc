@@ -120,6 +120,34 @@ TEST(Check, UnreadableFileDoesNotHideTheRest) {
   EXPECT_NE(r.err.find("/nonexistent/file.yaml: no such file or directory"), std::string::npos);
 }
 
+// Documents are read into objects as the reader goes; a file that turns out
+// unreadable after some of its documents were read adds none of them.
+TEST(Check, AFileUnreadableAfterItsFirstDocumentsAddsNothing) {
+  const std::string reservation =
+      "apiVersion: ipguard.io/v1alpha1\nkind: IPReservation\nmetadata: {name: NAME}\n"
+      "spec: {addresses: [10.0.0.0/24]}\n";
+  auto named = [&](const std::string& name) {
+    std::string r = reservation;
+    r.replace(r.find("NAME"), 4, name);
+    return r;
+  };
+  const std::string dir = ::testing::TempDir() + "/ipguard-check-streamed";
+  std::filesystem::create_directories(dir);
+  const std::string broken = dir + "/a-broken.yaml", good = dir + "/b-good.yaml";
+  std::ofstream(broken) << named("first") + "---\n" + named("second") + "---\nkey: [unclosed\n";
+  std::ofstream(good) << named("third");
+  CliRun r = Check({"-ojson", broken, good});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(r.code, 2) << r.err;
+  auto report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report["summary"]["objects"], 1) << r.out;
+  const std::string reservations = report["everyDomain"]["reservations"].dump();
+  EXPECT_NE(reservations.find("third"), std::string::npos) << reservations;
+  EXPECT_EQ(reservations.find("first"), std::string::npos) << reservations;
+  EXPECT_EQ(reservations.find("second"), std::string::npos) << reservations;
+  EXPECT_NE(r.err.find("a-broken.yaml: document 3"), std::string::npos) << r.err;
+}
+
 TEST(Check, OutputFlagSpellings) {
   for (std::vector<std::string> args : {std::vector<std::string>{"-o", "json", "-"},
                                         {"-ojson", "-"}, {"--output=json", "-"},

@@ -769,6 +769,80 @@ TEST(Manifest, BothYamlReadersGiveOneAnswerOnTheTestInputs) {
   for (const std::string& text : fast_reads) EXPECT_TRUE(ExpectSameAnswer(text, "fast")) << text;
 }
 
+// What a sink holds after ReadYaml: the documents handed over and not
+// taken back, and how often it was asked to take them back.
+struct SinkRecord {
+  Status status;
+  std::vector<YamlDocument> live;
+  int adds = 0;
+  int take_backs = 0;
+};
+
+SinkRecord ReadIntoSink(const std::string& text, Reader reader) {
+  SinkRecord r;
+  yaml_reader::YamlSink sink{[&](YamlDocument&& d) {
+                               ++r.adds;
+                               r.live.push_back(std::move(d));
+                             },
+                             [&] {
+                               ++r.take_backs;
+                               r.live.clear();
+                             }};
+  r.status = yaml_reader::ReadYaml(text, "t", reader, sink);
+  return r;
+}
+
+// Documents are handed over one at a time as they are read; what an error
+// or a fresh start with yaml-cpp undoes is taken back, so that the sink ends
+// with what the whole text holds, or with nothing.
+TEST(Manifest, TheSinkEndsWithTheDocumentsOfTheTextOrNothing) {
+  const std::vector<std::string> inputs = {
+      kMultiDocument, kScalars, kDuplicateYaml, kWorkloadClusterList, kComplexKey, kTabs, kCrlf,
+      kDirective, kGarbageIndent, kFlowUnterminated, kNotYamlAtAll,
+      // read fast, then a document for yaml-cpp, then a tab that sends the whole text to it
+      "a: 1\n---\n? x\n: y\n...\n\t# c\nc: 3\n",
+      // good documents, then one that is not YAML
+      "a: 1\n---\nb: 2\n---\nc: [unclosed\n",
+  };
+  for (const std::string& text : inputs) {
+    SinkRecord fast = ReadIntoSink(text, Reader::kAuto);
+    SinkRecord whole = ReadIntoSink(text, Reader::kYamlCpp);
+    EXPECT_EQ(Render(fast.status, fast.live), Render(whole.status, whole.live)) << text;
+    if (!fast.status.ok()) EXPECT_TRUE(fast.live.empty()) << text;
+  }
+  // Two documents read before the error were handed over and taken back.
+  SinkRecord broken = ReadIntoSink("a: 1\n---\nb: 2\n---\nc: [unclosed\n", Reader::kAuto);
+  EXPECT_FALSE(broken.status.ok());
+  EXPECT_GE(broken.adds, 2);
+  EXPECT_GE(broken.take_backs, 1);
+  // A fresh start with yaml-cpp hands every document over again, once.
+  SinkRecord restarted = ReadIntoSink("a: 1\n---\n? x\n: y\n...\n\t# c\nc: 3\n", Reader::kAuto);
+  ASSERT_TRUE(restarted.status.ok()) << restarted.status.message();
+  EXPECT_EQ(restarted.take_backs, 1);
+  EXPECT_GT(restarted.adds, 3);
+  ASSERT_EQ(restarted.live.size(), 3u);
+  EXPECT_EQ(restarted.live[2].json["c"], 3);
+}
+
+// ParseManifests hands over the items of a List one by one, and keeps or
+// takes back what it handed over with its text.
+TEST(Manifest, ParseManifestsKeepsOrTakesBackWithTheText) {
+  std::vector<Document> live;
+  int keeps = 0;
+  DocumentSink sink{[&](Document&& d) { live.push_back(std::move(d)); }, [&] { live.clear(); },
+                    [&] { ++keeps; }};
+  ASSERT_TRUE(ParseManifests(kWorkloadClusterList, "l.yaml", sink).ok());
+  EXPECT_EQ(keeps, 1);
+  const size_t items = live.size();
+  EXPECT_GE(items, 2u);
+  for (size_t i = 0; i < items; ++i) EXPECT_EQ(live[i].item, static_cast<int>(i) + 1);
+  live.clear();
+  Status s = ParseManifests(std::string(kWorkloadClusterList) + "---\nc: [unclosed\n", "l.yaml", sink);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(live.empty()) << "the List read before the error is taken back";
+  EXPECT_EQ(keeps, 1);
+}
+
 TEST(Manifest, BothYamlReadersGiveOneAnswerOnEveryManifestFile) {
   const fs::path root(IPGUARD_SOURCE_DIR);
   int files = 0;
