@@ -1,8 +1,10 @@
 #include "cmd/check.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -52,16 +54,6 @@ void Entries(const std::string& title, const std::vector<PlanEntry>& entries,
     if (e.required > 0) owner += " (needs " + std::to_string(e.required) + " node addresses)";
     rows->push_back({"  " + title, e.block, owner});
   }
-}
-
-json EntriesJson(const std::vector<PlanEntry>& entries) {
-  json arr = json::array();
-  for (const auto& e : entries) {
-    json j = {{"object", e.owner}, {"field", e.field}, {"address", e.block}};
-    if (e.required > 0) j["requiredAddresses"] = e.required;
-    arr.push_back(j);
-  }
-  return arr;
 }
 
 // "document 3", or "document 3, item 2" for an item of a List.
@@ -251,9 +243,7 @@ void AppendPlace(std::string* out, const std::string& source, int document, int 
 }
 
 // Appends " (other side: b.yaml #3)", or nothing.
-void AppendOtherSide(std::string* out, const CheckReport& report, const ObjectResult& r,
-                     size_t index) {
-  const Origin* o = OtherOf(r, index);
+void AppendOtherSide(std::string* out, const CheckReport& report, const Origin* o) {
   if (!o) return;
   if (o->in_cluster) {
     out->append(" (other side: in the cluster)");
@@ -267,7 +257,7 @@ void AppendOtherSide(std::string* out, const CheckReport& report, const ObjectRe
 
 std::string OtherSide(const CheckReport& report, const ObjectResult& r, size_t index) {
   std::string out;
-  AppendOtherSide(&out, report, r, index);
+  AppendOtherSide(&out, report, OtherOf(r, index));
   return out;
 }
 
@@ -614,13 +604,14 @@ CheckReport CheckRun::Finish() {
       // The document's problems (result_of) go ahead of what the rules found.
       v.PutFirst(std::move(r.verdict.violations));
       r.verdict = std::move(v);
+      r.others.reserve(r.verdict.others.size());
       for (const auto& [index, other_key] : r.verdict.others) {
-        const Object* o = engine.Find(other_key);
-        if (!o) continue;
+        // Every object of the input judged so far is stored; what else the
+        // engine holds came from the cluster.
         auto other = first_seen.find(other_key);
         if (other != first_seen.end()) {
           r.others.push_back({index, Origin{other->second, false, {}}});
-        } else if (live) {
+        } else if (const Object* o = live ? engine.Find(other_key) : nullptr) {
           r.others.push_back({index, Origin{0, true, o->Describe()}});
         }
       }
@@ -702,6 +693,42 @@ class Spill {
   }
   bool empty() const { return empty_; }
 
+  // Reads back, from the start, `n` bytes of what was written; false at the
+  // end. Called after the last Write.
+  bool Read(char* dst, size_t n) {
+    if (!reading_) {
+      reading_ = true;
+      if (file_) {
+        std::fflush(file_);
+        std::rewind(file_);
+        file_left_ = in_file_;
+      }
+    }
+    while (n > 0) {
+      if (block_read_ == block_.size()) {
+        // The file in blocks, then what is in memory.
+        block_read_ = 0;
+        if (file_ && file_left_ > 0) {
+          block_.resize(std::min(file_left_, kFileBuffer));
+          if (std::fread(block_.data(), 1, block_.size(), file_) != block_.size()) return false;
+          file_left_ -= block_.size();
+        } else if (memory_read_ < memory_.size()) {
+          block_.assign(memory_.begin() + static_cast<std::ptrdiff_t>(memory_read_), memory_.end());
+          memory_read_ = memory_.size();
+        } else {
+          block_.clear();
+          return false;
+        }
+      }
+      const size_t take = std::min(n, block_.size() - block_read_);
+      std::memcpy(dst, block_.data() + block_read_, take);
+      block_read_ += take;
+      dst += take;
+      n -= take;
+    }
+    return true;
+  }
+
   void CopyTo(std::ostream& out) {
     if (!file_) {
       out << memory_;
@@ -736,6 +763,119 @@ class Spill {
   bool no_file_ = false;
   std::string memory_;
   bool empty_ = true;
+  bool reading_ = false;
+  size_t file_left_ = 0;
+  size_t memory_read_ = 0;
+  std::vector<char> block_;  // read back, not yet taken
+  size_t block_read_ = 0;
+};
+
+// What the table and JSON reports hold aside for one object: its result's
+// index and its lines' messages with their other sides, not the lines
+// themselves. The object's place and name, written on each of its lines,
+// are in its result and are added as the lines are written out: a report
+// of a million lines spills about half the bytes it prints.
+class LineRecords {
+ public:
+  explicit LineRecords(Spill* spill) : spill_(spill) {}
+
+  void Begin(size_t result) {
+    record_.clear();
+    previous_.clear();
+    lines_ = 0;
+    Put(static_cast<uint32_t>(result));
+    Put(uint32_t{0});  // the line count, set by End
+  }
+  void Line(const std::string& message, const Origin* other) {
+    ++lines_;
+    record_.push_back(static_cast<char>(!other ? 0 : other->in_cluster ? 2 : 1));
+    if (other && !other->in_cluster) Put(static_cast<uint32_t>(other->result));
+    if (other && other->in_cluster) PutText(other->object);
+    // An object's messages mostly start alike (its own side, then the
+    // verb): each is held as what it shares with the one before and the
+    // rest.
+    const size_t shared = std::mismatch(previous_.begin(),
+                                        previous_.begin() + static_cast<std::ptrdiff_t>(
+                                                                std::min(previous_.size(), message.size())),
+                                        message.begin())
+                              .first -
+                          previous_.begin();
+    Put(static_cast<uint32_t>(shared));
+    PutText(std::string_view(message).substr(shared));
+    previous_ = message;
+  }
+  void End() {
+    if (lines_ == 0) return;
+    std::memcpy(record_.data() + sizeof(uint32_t), &lines_, sizeof lines_);
+    spill_->Write(record_);
+  }
+
+  // Calls fn(result, message, other) for every line, in the order written.
+  template <typename Fn>
+  static void ForEach(Spill& spill, const Fn& fn) {
+    uint32_t result, lines, other, shared;
+    std::string message, rest;
+    Origin origin;
+    while (spill.Read(reinterpret_cast<char*>(&result), sizeof result) &&
+           spill.Read(reinterpret_cast<char*>(&lines), sizeof lines)) {
+      for (uint32_t i = 0; i < lines; ++i) {
+        char kind = 0;
+        if (!spill.Read(&kind, 1)) return;
+        origin = Origin{};
+        if (kind == 1) {
+          if (!spill.Read(reinterpret_cast<char*>(&other), sizeof other)) return;
+          origin.result = other;
+        } else if (kind == 2) {
+          origin.in_cluster = true;
+          if (!ReadText(spill, &origin.object)) return;
+        }
+        if (!spill.Read(reinterpret_cast<char*>(&shared), sizeof shared)) return;
+        if (!ReadText(spill, &rest)) return;
+        if (i == 0 || shared > message.size()) shared = 0;
+        message.resize(shared);
+        message.append(rest);
+        fn(result, message, kind == 0 ? nullptr : &origin);
+      }
+    }
+  }
+
+ private:
+  void Put(uint32_t v) { record_.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void PutText(std::string_view s) {
+    Put(static_cast<uint32_t>(s.size()));
+    record_.append(s);
+  }
+  static bool ReadText(Spill& spill, std::string* s) {
+    uint32_t n;
+    if (!spill.Read(reinterpret_cast<char*>(&n), sizeof n)) return false;
+    s->resize(n);
+    return n == 0 || spill.Read(s->data(), n);
+  }
+
+  Spill* spill_;
+  std::string record_;
+  std::string previous_;  // the record's last message
+  uint32_t lines_ = 0;
+};
+
+// Output gathered in blocks before it goes to the stream.
+class Blocks {
+ public:
+  explicit Blocks(std::ostream& out) : out_(out) {}
+  ~Blocks() { Flush(); }
+  std::string& text() { return text_; }
+  void Done() {
+    if (text_.size() >= kBlock) Flush();
+  }
+  void Flush() {
+    out_.write(text_.data(), static_cast<std::streamsize>(text_.size()));
+    text_.clear();
+  }
+
+ private:
+  static constexpr size_t kBlock = 1 << 20;
+  std::ostream& out_;
+  std::string text_;
 };
 
 // `j` as dump(2) writes it, nested `depth` levels deep in a document that
@@ -760,14 +900,14 @@ std::string Nested(const json& j, int depth) {
 // anything else (escapes, UTF-8, bytes that are not UTF-8, written as
 // U+FFFD) by nlohmann/json itself.
 void AppendJsonString(std::string* out, std::string_view s) {
+  // Bytes that dump() writes otherwise than as themselves.
+  static const std::array<bool, 256> kSpecial = [] {
+    std::array<bool, 256> special{};
+    for (int c = 0; c < 256; ++c) special[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+    return special;
+  }();
   bool plain = true;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
-      plain = false;
-      break;
-    }
-  }
+  for (char c : s) plain &= !kSpecial[static_cast<unsigned char>(c)];
   if (plain) {
     out->push_back('"');
     out->append(s);
@@ -785,6 +925,39 @@ void AppendMember(std::string* out, int depth, const char* key, bool first) {
   out->push_back('"');
   out->append(key);
   out->append("\": ");
+}
+
+// `entries` as dump(2) writes a list of them as a member of an object that
+// it writes `depth` levels deep (members in sorted order).
+void AppendEntries(std::string* out, const std::vector<PlanEntry>& entries, int depth) {
+  if (entries.empty()) {
+    out->append("[]");
+    return;
+  }
+  out->push_back('[');
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const PlanEntry& e = entries[i];
+    if (i > 0) out->push_back(',');
+    out->push_back('\n');
+    out->append(static_cast<size_t>(2 * (depth + 1)), ' ');
+    out->push_back('{');
+    AppendMember(out, depth + 2, "address", true);
+    AppendJsonString(out, e.block);
+    AppendMember(out, depth + 2, "field", false);
+    AppendJsonString(out, e.field);
+    AppendMember(out, depth + 2, "object", false);
+    AppendJsonString(out, e.owner);
+    if (e.required > 0) {
+      AppendMember(out, depth + 2, "requiredAddresses", false);
+      out->append(std::to_string(e.required));
+    }
+    out->push_back('\n');
+    out->append(static_cast<size_t>(2 * (depth + 1)), ' ');
+    out->push_back('}');
+  }
+  out->push_back('\n');
+  out->append(static_cast<size_t>(2 * depth), ' ');
+  out->push_back(']');
 }
 
 // One violation or warning of the JSON report, as dump(2) writes it as an
@@ -838,16 +1011,28 @@ void JsonEntry(const ObjectResult& r, const std::string& message, const Origin* 
   out->append("\n    }");
 }
 
-// A list written as dump(2) writes a member list at depth 1, its items
-// already written (each "\n    " + item, comma-separated) in `items`.
-void WriteList(std::ostream& out, const char* key, Spill& items) {
+// A list of entries (JsonEntry) as dump(2) writes a member list at depth 1,
+// from the lines held in `records` (LineRecords).
+void WriteEntries(const CheckReport& report, std::ostream& out, const char* key, Spill& records) {
   out << "  \"" << key << "\": ";
-  if (items.empty()) {
+  if (records.empty()) {
     out << "[]";
     return;
   }
   out << "[";
-  items.CopyTo(out);
+  {
+    Blocks blocks(out);
+    std::string entry;
+    bool first = true;
+    LineRecords::ForEach(records, [&](size_t result, const std::string& message, const Origin* o) {
+      const ObjectResult& r = report.results[result];
+      const ObjectResult* other = o && !o->in_cluster ? &report.results[o->result] : nullptr;
+      JsonEntry(r, message, o, other, &entry);
+      blocks.text().append(first ? "\n    " : ",\n    ").append(entry);
+      first = false;
+      blocks.Done();
+    });
+  }
   out << "\n  ]";
 }
 
@@ -863,44 +1048,23 @@ ReportWriter::ReportWriter(Format format, bool quiet, bool strict)
 
 ReportWriter::~ReportWriter() = default;
 
-void ReportWriter::Add(const CheckReport& report, const ObjectResult& r) {
+void ReportWriter::Add(const CheckReport& report, size_t index, const ObjectResult& r) {
+  (void)report;
   const auto& violations = r.verdict.violations;
   const auto& warnings = r.verdict.warnings;
   switch (format_) {
-    case Format::kTable: {
-      // "  FILE #N OBJECT: ", once for all the object's lines.
-      std::string head = "  ";
-      AppendPlace(&head, r.source, r.document, r.item);
-      head.append(" ").append(r.object).append(": ");
-      std::string line;
-      for (size_t i = 0; i < violations.size(); ++i) {
-        line.assign(head).append(violations[i]);
-        AppendOtherSide(&line, report, r, i);
-        line.push_back('\n');
-        sections_->first.Write(line);
-      }
-      // Under --strict a warning fails the check: shown even with -q.
-      if (quiet_ && !strict_) break;
-      for (const auto& m : warnings) {
-        line.assign(head).append(m).push_back('\n');
-        sections_->second.Write(line);
-      }
-      break;
-    }
+    case Format::kTable:
     case Format::kJson: {
-      std::string entry;
-      for (size_t i = 0; i < violations.size(); ++i) {
-        const Origin* o = OtherOf(r, i);
-        const ObjectResult* other = o && !o->in_cluster ? &report.results[o->result] : nullptr;
-        JsonEntry(r, violations[i], o, other, &entry);
-        sections_->first.Write(sections_->first.empty() ? "\n    " : ",\n    ");
-        sections_->first.Write(entry);
-      }
-      for (const auto& m : warnings) {
-        JsonEntry(r, m, nullptr, nullptr, &entry);
-        sections_->second.Write(sections_->second.empty() ? "\n    " : ",\n    ");
-        sections_->second.Write(entry);
-      }
+      LineRecords first(&sections_->first);
+      first.Begin(index);
+      for (size_t i = 0; i < violations.size(); ++i) first.Line(violations[i], OtherOf(r, i));
+      first.End();
+      // Under --strict a warning fails the check: shown even with -q.
+      if (format_ == Format::kTable && quiet_ && !strict_) break;
+      LineRecords second(&sections_->second);
+      second.Begin(index);
+      for (const auto& m : warnings) second.Line(m, nullptr);
+      second.End();
       break;
     }
     case Format::kJunit: {
@@ -992,14 +1156,28 @@ void ReportWriter::FinishTable(const CheckReport& report, std::ostream& out) {
     Entries("service", plan.shared_services, &rows);
     out << Table(rows) << "\n";
   }
+  // "  FILE #N OBJECT: MESSAGE (other side: FILE #M)" for every line.
+  auto lines = [&](Spill& spill) {
+    Blocks blocks(out);
+    std::string& text = blocks.text();
+    LineRecords::ForEach(spill, [&](size_t result, const std::string& message, const Origin* other) {
+      const ObjectResult& r = report.results[result];
+      text.append("  ");
+      AppendPlace(&text, r.source, r.document, r.item);
+      text.append(" ").append(r.object).append(": ").append(message);
+      AppendOtherSide(&text, report, other);
+      text.push_back('\n');
+      blocks.Done();
+    });
+  };
   if (report.violations > 0) {
     out << "VIOLATIONS (" << report.violations << ")\n";
-    sections_->first.CopyTo(out);
+    lines(sections_->first);
     out << "\n";
   }
   if ((!quiet_ || strict_) && report.warnings > 0) {
     out << "WARNINGS (" << report.warnings << ")\n";
-    sections_->second.CopyTo(out);
+    lines(sections_->second);
     out << "\n";
   }
   if (!report.unreadable.empty()) {
@@ -1021,26 +1199,53 @@ void ReportWriter::FinishTable(const CheckReport& report, std::ostream& out) {
 // The document dump(2) would write for the report, written part by part.
 // Members in dump's (sorted) order.
 void ReportWriter::FinishJson(const CheckReport& report, std::ostream& out) {
-  json nets = json::array();
-  for (const auto& n : report.plan.networks) {
-    json j = {{"name", n.name},
-              {"ipAllocationMethod", n.method},
-              {"vlanId", n.vlan},
-              {"pools", n.pools},
-              {"clusters", n.usage.clusters},
-              {"requiredByNodes", n.usage.required_by_nodes},
-              {"controlPlaneIPs", EntriesJson(n.control_planes)},
-              {"loadBalancerPools", EntriesJson(n.load_balancer_pools)},
-              {"reservations", EntriesJson(n.reservations)},
-              {"services", EntriesJson(n.services)}};
-    if (!n.prefix.empty()) j["addressPrefix"] = n.prefix;
-    j["total"] = n.usage.total ? json(*n.usage.total) : json(nullptr);
-    j["free"] = n.usage.free ? json(*n.usage.free) : json(nullptr);
-    nets.push_back(j);
+  // The plan, written as dump(2) writes it without building its document
+  // (50k Services are 50k entries).
+  std::string plan = "{\n  \"everyDomain\": {";
+  AppendMember(&plan, 2, "loadBalancerPools", true);
+  AppendEntries(&plan, report.plan.shared_load_balancer_pools, 2);
+  AppendMember(&plan, 2, "reservations", false);
+  AppendEntries(&plan, report.plan.shared_reservations, 2);
+  AppendMember(&plan, 2, "services", false);
+  AppendEntries(&plan, report.plan.shared_services, 2);
+  plan.append("\n  },\n  \"networks\": ");
+  if (report.plan.networks.empty()) plan.append("[]");
+  for (size_t i = 0; i < report.plan.networks.size(); ++i) {
+    const PlanNetwork& n = report.plan.networks[i];
+    plan.append(i == 0 ? "[\n    {" : ",\n    {");
+    if (!n.prefix.empty()) {
+      AppendMember(&plan, 3, "addressPrefix", true);
+      AppendJsonString(&plan, n.prefix);
+    }
+    AppendMember(&plan, 3, "clusters", n.prefix.empty());
+    plan.append(std::to_string(n.usage.clusters));
+    AppendMember(&plan, 3, "controlPlaneIPs", false);
+    AppendEntries(&plan, n.control_planes, 3);
+    AppendMember(&plan, 3, "free", false);
+    plan.append(n.usage.free ? std::to_string(*n.usage.free) : "null");
+    AppendMember(&plan, 3, "ipAllocationMethod", false);
+    AppendJsonString(&plan, n.method);
+    AppendMember(&plan, 3, "loadBalancerPools", false);
+    AppendEntries(&plan, n.load_balancer_pools, 3);
+    AppendMember(&plan, 3, "name", false);
+    AppendJsonString(&plan, n.name);
+    AppendMember(&plan, 3, "pools", false);
+    plan.append(Nested(json(n.pools), 3));
+    AppendMember(&plan, 3, "requiredByNodes", false);
+    plan.append(std::to_string(n.usage.required_by_nodes));
+    AppendMember(&plan, 3, "reservations", false);
+    AppendEntries(&plan, n.reservations, 3);
+    AppendMember(&plan, 3, "services", false);
+    AppendEntries(&plan, n.services, 3);
+    AppendMember(&plan, 3, "total", false);
+    plan.append(n.usage.total ? std::to_string(*n.usage.total) : "null");
+    AppendMember(&plan, 3, "vlanId", false);
+    plan.append(std::to_string(n.vlan));
+    plan.append("\n    }");
+    if (i + 1 == report.plan.networks.size()) plan.append("\n  ]");
   }
-  json every = {{"loadBalancerPools", EntriesJson(report.plan.shared_load_balancer_pools)},
-                {"reservations", EntriesJson(report.plan.shared_reservations)},
-                {"services", EntriesJson(report.plan.shared_services)}};
+  out << plan;
+  plan = std::string();
   json summary = {{"objects", report.objects},
                   {"fromCluster", report.live_objects},
                   {"skipped", report.Skipped()},
@@ -1049,12 +1254,11 @@ void ReportWriter::FinishJson(const CheckReport& report, std::ostream& out) {
                   {"violations", report.violations},
                   {"warnings", report.warnings},
                   {"exitCode", report.ExitCode(strict_)}};
-  out << "{\n  \"everyDomain\": " << Nested(every, 1) << ",\n  \"networks\": " << Nested(nets, 1)
-      << ",\n  \"summary\": " << Nested(summary, 1)
+  out << ",\n  \"summary\": " << Nested(summary, 1)
       << ",\n  \"unreadable\": " << Nested(json(report.unreadable), 1) << ",\n";
-  WriteList(out, "violations", sections_->first);
+  WriteEntries(report, out, "violations", sections_->first);
   out << ",\n";
-  WriteList(out, "warnings", sections_->second);
+  WriteEntries(report, out, "warnings", sections_->second);
   out << "\n}\n";
 }
 
@@ -1087,7 +1291,7 @@ namespace {
 void WriteStored(const CheckReport& report, ReportWriter::Format format, bool quiet, bool strict,
                  std::ostream& out) {
   ReportWriter w(format, quiet, strict);
-  for (const auto& r : report.results) w.Add(report, r);
+  for (size_t i = 0; i < report.results.size(); ++i) w.Add(report, i, report.results[i]);
   w.Finish(report, out);
 }
 
@@ -1231,9 +1435,10 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
                       : output == "junit" ? ReportWriter::Format::kJunit
                                           : ReportWriter::Format::kTable,
                       quiet, strict);
-  CheckRun run(options, from_cluster ? &live : nullptr,
-               [&](const CheckReport& so_far, const ObjectResult& r) { writer.Add(so_far, r); },
-               &azure_params);
+  CheckRun run(
+      options, from_cluster ? &live : nullptr,
+      [&](const CheckReport& so_far, const ObjectResult& r) { writer.Add(so_far, so_far.results.size(), r); },
+      &azure_params);
   std::vector<std::string> errors;
   ReadInputs(paths, in, run.Sink(), &errors);
   CheckReport report = run.Finish();

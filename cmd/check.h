@@ -157,7 +157,10 @@ class ReportWriter {
   // fail their object (JUnit) and count in the exit code (JSON summary).
   ReportWriter(Format format, bool quiet, bool strict);
   ~ReportWriter();
-  void Add(const CheckReport& so_far, const ObjectResult& result);
+  // `index`: where `result` is, or is to be, in so_far.results (the
+  // lines are written out at Finish from the stored result, which keeps
+  // its place and name).
+  void Add(const CheckReport& so_far, size_t index, const ObjectResult& result);
   void Finish(const CheckReport& report, std::ostream& out);
 
  private:
