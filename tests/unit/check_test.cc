@@ -323,6 +323,46 @@ TEST(Check, TheStreamedReportIsTheStoredOne) {
   for (const auto& r : streamed.results) EXPECT_TRUE(r.verdict.violations.empty());
 }
 
+// A report larger than what is held in memory (8 MB) goes to a temporary
+// file as records and comes back line for line: every violation the rules
+// found, with its place and other side, in order.
+TEST(Check, AReportLargerThanMemoryComesBackLineForLine) {
+  std::string text;
+  for (int i = 0; i < 2500; ++i) {
+    text += "apiVersion: v1\nkind: Service\nmetadata: {name: svc-" + std::to_string(i) +
+            ", namespace: team-a}\nspec: {type: LoadBalancer, loadBalancerIP: 10.0.0.5, "
+            "ports: [{port: 80}]}\n---\n";
+  }
+  const std::string dir = ::testing::TempDir() + "/ipguard-check-large";
+  std::filesystem::create_directories(dir);
+  const std::string file = dir + "/services.yaml";
+  std::ofstream(file) << text;
+  std::vector<Document> docs;
+  ASSERT_TRUE(ParseManifests(text, file, &docs).ok());
+  CheckReport report = RunRules(docs, Options());  // stored: every message kept
+  std::string expected;
+  for (const ObjectResult& r : report.results) {
+    for (size_t i = 0; i < r.verdict.violations.size(); ++i) {
+      expected += "  " + file + " #" + std::to_string(r.document) + " " + r.object + ": " +
+                  r.verdict.violations[i];
+      for (const auto& [index, origin] : r.others) {
+        if (index == i) expected += " (other side: " + file + " #" +
+                                    std::to_string(report.results[origin.result].document) + ")";
+      }
+      expected += "\n";
+    }
+  }
+  ASSERT_GT(expected.size(), size_t{10} << 20);
+  CliRun r = Check({"-q", file});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(r.code, 1);
+  const std::string head = "VIOLATIONS (" + std::to_string(report.violations) + ")\n";
+  ASSERT_EQ(r.out.rfind(head, 0), 0u) << r.out.substr(0, 200);
+  const std::string listed = r.out.substr(head.size(), expected.size());
+  EXPECT_TRUE(listed == expected) << "the report differs from the rules' messages";
+  EXPECT_EQ(r.out.substr(head.size() + expected.size(), 8), "\nResult:");
+}
+
 TEST(Check, QuietPrintsOnlyViolationsAndTheResult) {
   CliRun r = Check({"-q", Example("broken")});
   EXPECT_EQ(r.code, 1);
