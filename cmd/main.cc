@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cmd/check.h"
+#include "cmd/huge_pages.h"
 #include "cmd/import.h"
 #include "cmd/live_plan.h"
 #include "cmd/manager.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   args.erase(args.begin());
+  if (cmd == "check" || cmd == "import") ipguard::StartAgainWithHugePages(argv);
   if (cmd == "check") {
     return ipguard::CheckMain(args, std::cin, std::cout, std::cerr, ipguard::ReadLivePlanFrom);
   }
