@@ -5,6 +5,7 @@
 #   race      1,000 concurrent creates of one control-plane IP through the API server
 #   latency   creates at 200/s: the webhook's share as the API server measures it
 #             (IPGUARD_BENCH_FLAGS=--floor: a responder that only allows, instead of the manager)
+#             After every mode: how long etcd waited on its disk for the writes the mode made
 #   load      1k LogicalNetworks, 10k WorkloadClusters, 100k LoadBalancer Services
 #   startup   the manager on that plan: time to ready and peak RSS, three runs
 #   peer      a client-go peer on the same plan: kube-controller-manager restarted with
@@ -46,8 +47,39 @@ peer() {
   $cmd >>"$state/logs/controller-manager.log" 2>&1 &
   echo $! >"$state/controller-manager.pid"
 }
+# etcd's own histograms of its disk waits (WAL fsync, backend commit), as counts
+# per bucket: read before and after a mode, their difference says what the disk
+# added to every write the run made (a write is acknowledged after its fsync).
+etcd_disk() {
+  curl -s "http://127.0.0.1:${K8S_ETCD_PORT:-23790}/metrics" |
+    grep -E '^etcd_disk_(wal_fsync|backend_commit)_duration_seconds_(bucket|count)' || true
+}
+etcd_disk_report() {  # before after
+  awk '
+    FNR == NR { before[$1] = $2; next }
+    { delta[$1] = $2 - before[$1] }
+    END {
+      for (m = 1; m <= 2; m++) {
+        name = m == 1 ? "etcd_disk_wal_fsync_duration_seconds" : "etcd_disk_backend_commit_duration_seconds"
+        total = delta[name "_count"]
+        if (total <= 0) continue
+        line = sprintf("%s in the run: %d", m == 1 ? "etcd WAL fsyncs" : "etcd backend commits", total)
+        split("0.001 0.002 0.004 0.008 0.016 0.032 0.064 0.128", les, " ")
+        for (i = 1; i <= 8; i++) {
+          key = name "_bucket{le=\"" les[i] "\"}"
+          if (key in delta) line = line sprintf(", %.1f%% under %g ms", 100 * delta[key] / total, les[i] * 1000)
+        }
+        print line
+      }
+    }' "$1" "$2"
+}
 for mode in "${modes[@]}"; do
   echo "== $mode"
   if [ "$mode" = peer ]; then peer; continue; fi
+  before=$(mktemp); after=$(mktemp)
+  etcd_disk >"$before"
   "$BENCH" --kubeconfig "$KUBECONFIG" "$mode" ${IPGUARD_BENCH_FLAGS:-}
+  etcd_disk >"$after"
+  etcd_disk_report "$before" "$after"
+  rm -f "$before" "$after"
 done
