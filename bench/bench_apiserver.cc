@@ -92,6 +92,10 @@ struct Flags {
   std::vector<std::string> manager_flags;  // passed on to every manager started
   int networks = 1000, clusters = 10000, services = 100000, threads = 16, runs = 3;
   int creates = 1000, rate = 200, seconds = 10;
+  // latency: creates made one by one, untimed, before the measured ones: the API
+  // server builds its handler for a custom resource (and the webhook client its
+  // connections) on the first requests, which then wait about a second.
+  int warmup = 0;
   // load: IPClaims of this many Services of `claim_clusters` workload clusters (the
   // Services themselves live there, not here), and the claims of the control-plane IPs.
   int claims = 0, claim_clusters = 10;
@@ -658,6 +662,18 @@ int Latency(Client& c, const Flags& f) {
     if (!RegisterWebhook(c, m->webhook_port(), m->ca_pem(), ns)) return 1;
   }
   if (!WaitWebhookInForce(c, ns, net, "10.252.200.1")) return 1;
+  // Warm-up at 10.252.100.x: outside the pool and the measured addresses (10.252.0.2 and up).
+  for (int i = 0; i < f.warmup; ++i) {
+    uint32_t ip = (10u << 24) | (252u << 16) | (100u << 8) | static_cast<uint32_t>(1 + i % 250);
+    if (!c.Create(kClusters, ns, Cluster(ns, "warm-" + std::to_string(i), net, ipguard::bench::Ip4(ip))).ok()) {
+      std::fprintf(stderr, "latency: warm-up create %d failed\n", i);
+      return 1;
+    }
+  }
+  if (f.warmup > 0) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // their status writes settle
+    std::printf("after %d creates one by one, untimed (--warmup)\n", f.warmup);
+  }
   auto own_metrics = [&] { return m ? m->Metrics() : std::string(); };
   const int total = f.rate * f.seconds;
   const std::vector<std::string> match = {"name=\"wlc.bench.ipguard.io\"", "operation=\"CREATE\""};
@@ -723,6 +739,16 @@ int Latency(Client& c, const Flags& f) {
   auto api_after = Buckets(api_text, kApi, match);
   double status_after = status_writes(api_text);
   auto own_after = Buckets(own_metrics(), kOwn, {});
+  // When the slow creates came: in the first second or spread over the run.
+  {
+    std::vector<std::pair<double, int>> by_latency;
+    for (int i = 0; i < total; ++i) by_latency.push_back({client_ms[i], i});
+    std::sort(by_latency.rbegin(), by_latency.rend());
+    std::printf("the slowest creates (request number: ms):");
+    for (size_t k = 0; k < std::min<size_t>(12, by_latency.size()); ++k)
+      std::printf(" %d: %.0f;", by_latency[k].second, by_latency[k].first);
+    std::printf("\n");
+  }
   std::sort(client_ms.begin(), client_ms.end());
   auto pct = [&](double p) { return client_ms[std::min(client_ms.size() - 1, static_cast<size_t>(p * client_ms.size()))]; };
   std::printf("%d creates at %d/s, %d failed; create latency seen by the client: p50 %.1f ms, "
@@ -766,6 +792,7 @@ int main(int argc, char** argv) {
     else if (a == "--runs") f.runs = std::stoi(next());
     else if (a == "--creates") f.creates = std::stoi(next());
     else if (a == "--rate") f.rate = std::stoi(next());
+    else if (a == "--warmup") f.warmup = std::stoi(next());
     else if (a == "--seconds") f.seconds = std::stoi(next());
     else if (a == "--no-status-writes") f.no_status_writes = true;
     else if (a == "--floor") f.floor = true;
