@@ -960,59 +960,72 @@ void AppendEntries(std::string* out, const std::vector<PlanEntry>& entries, int 
   out->push_back(']');
 }
 
-// One violation or warning of the JSON report, as dump(2) writes it as an
-// item of a top-level member's list (members in sorted order), written
-// without building it as a document: a report may hold a million.
-void JsonEntry(const ObjectResult& r, const std::string& message, const Origin* o,
-               const ObjectResult* other, std::string* out) {
-  out->assign("{");
+// The parts of the JSON report's entries that come from one result, as
+// dump(2) writes them: its own members around the message, and the `other`
+// member that names it on the other side of a collision. Each is made once
+// per result: an object's lines, and the lines that name it, share them.
+struct EntryParts {
+  std::string head;   // "{" and azureId, document, item, up to the message's value
+  std::string after;  // object's member, after the message
+  std::string tail;   // source's member and the closing brace
+};
+
+EntryParts PartsOf(const ObjectResult& r) {
+  EntryParts p;
+  p.head = "{";
   if (!r.azure_id.empty()) {
-    AppendMember(out, 3, "azureId", true);
-    AppendJsonString(out, r.azure_id);
+    AppendMember(&p.head, 3, "azureId", true);
+    AppendJsonString(&p.head, r.azure_id);
   }
-  AppendMember(out, 3, "document", r.azure_id.empty());
-  out->append(std::to_string(r.document));
+  AppendMember(&p.head, 3, "document", r.azure_id.empty());
+  p.head.append(std::to_string(r.document));
   if (r.item > 0) {
-    AppendMember(out, 3, "item", false);
-    out->append(std::to_string(r.item));
+    AppendMember(&p.head, 3, "item", false);
+    p.head.append(std::to_string(r.item));
   }
-  AppendMember(out, 3, "message", false);
-  AppendJsonString(out, message);
-  AppendMember(out, 3, "object", false);
-  AppendJsonString(out, r.object);
-  if (o) {
-    AppendMember(out, 3, "other", false);
-    out->push_back('{');
-    if (o->in_cluster) {
-      AppendMember(out, 4, "inCluster", true);
-      out->append("true");
-      AppendMember(out, 4, "object", false);
-      AppendJsonString(out, o->object);
-    } else {
-      if (!other->azure_id.empty()) {
-        AppendMember(out, 4, "azureId", true);
-        AppendJsonString(out, other->azure_id);
-      }
-      AppendMember(out, 4, "document", other->azure_id.empty());
-      out->append(std::to_string(other->document));
-      if (other->item > 0) {
-        AppendMember(out, 4, "item", false);
-        out->append(std::to_string(other->item));
-      }
-      AppendMember(out, 4, "object", false);
-      AppendJsonString(out, other->object);
-      AppendMember(out, 4, "source", false);
-      AppendJsonString(out, other->source);
-    }
-    out->append("\n      }");
-  }
-  AppendMember(out, 3, "source", false);
-  AppendJsonString(out, r.source);
-  out->append("\n    }");
+  AppendMember(&p.head, 3, "message", false);
+  AppendMember(&p.after, 3, "object", false);
+  AppendJsonString(&p.after, r.object);
+  AppendMember(&p.tail, 3, "source", false);
+  AppendJsonString(&p.tail, r.source);
+  p.tail.append("\n    }");
+  return p;
 }
 
-// A list of entries (JsonEntry) as dump(2) writes a member list at depth 1,
-// from the lines held in `records` (LineRecords).
+// The `other` member naming `o` (and `other`, its result when from the input).
+std::string OtherMember(const Origin& o, const ObjectResult* other) {
+  std::string out;
+  AppendMember(&out, 3, "other", false);
+  out.push_back('{');
+  if (o.in_cluster) {
+    AppendMember(&out, 4, "inCluster", true);
+    out.append("true");
+    AppendMember(&out, 4, "object", false);
+    AppendJsonString(&out, o.object);
+  } else {
+    if (!other->azure_id.empty()) {
+      AppendMember(&out, 4, "azureId", true);
+      AppendJsonString(&out, other->azure_id);
+    }
+    AppendMember(&out, 4, "document", other->azure_id.empty());
+    out.append(std::to_string(other->document));
+    if (other->item > 0) {
+      AppendMember(&out, 4, "item", false);
+      out.append(std::to_string(other->item));
+    }
+    AppendMember(&out, 4, "object", false);
+    AppendJsonString(&out, other->object);
+    AppendMember(&out, 4, "source", false);
+    AppendJsonString(&out, other->source);
+  }
+  out.append("\n      }");
+  return out;
+}
+
+// A list of violations or warnings as dump(2) writes a member list at depth
+// 1 (each entry's members in sorted order), from the lines held in
+// `records` (LineRecords), without building it as a document: a report may
+// hold a million.
 void WriteEntries(const CheckReport& report, std::ostream& out, const char* key, Spill& records) {
   out << "  \"" << key << "\": ";
   if (records.empty()) {
@@ -1022,13 +1035,27 @@ void WriteEntries(const CheckReport& report, std::ostream& out, const char* key,
   out << "[";
   {
     Blocks blocks(out);
-    std::string entry;
+    std::string& text = blocks.text();
+    size_t current = SIZE_MAX;
+    EntryParts parts;
+    std::unordered_map<size_t, std::string> other_members;  // by result
     bool first = true;
     LineRecords::ForEach(records, [&](size_t result, const std::string& message, const Origin* o) {
-      const ObjectResult& r = report.results[result];
-      const ObjectResult* other = o && !o->in_cluster ? &report.results[o->result] : nullptr;
-      JsonEntry(r, message, o, other, &entry);
-      blocks.text().append(first ? "\n    " : ",\n    ").append(entry);
+      if (result != current) {
+        parts = PartsOf(report.results[result]);
+        current = result;
+      }
+      text.append(first ? "\n    " : ",\n    ").append(parts.head);
+      AppendJsonString(&text, message);
+      text.append(parts.after);
+      if (o && o->in_cluster) {
+        text.append(OtherMember(*o, nullptr));
+      } else if (o) {
+        auto [it, fresh] = other_members.try_emplace(o->result);
+        if (fresh) it->second = OtherMember(*o, &report.results[o->result]);
+        text.append(it->second);
+      }
+      text.append(parts.tail);
       first = false;
       blocks.Done();
     });
