@@ -164,6 +164,21 @@ void ReadInputs(const std::vector<std::string>& paths, std::istream& in, std::ve
   ReadInputs(paths, in, sink, errors);
 }
 
+FlagValue TakeFlagValue(const std::vector<std::string>& args, size_t* i, const std::string& flag,
+                        std::string* value) {
+  const std::string& a = args[*i];
+  if (a == flag) {
+    if (*i + 1 >= args.size()) return FlagValue::kMissing;
+    *value = args[++*i];
+    return FlagValue::kGiven;
+  }
+  if (a.size() > flag.size() && a.compare(0, flag.size(), flag) == 0 && a[flag.size()] == '=') {
+    *value = a.substr(flag.size() + 1);
+    return FlagValue::kGiven;
+  }
+  return FlagValue::kAbsent;
+}
+
 Status ReadParametersFile(const std::string& path, ArmParameters* params) {
   std::string text;
   Status s = ReadFile(path, &text);
@@ -1365,17 +1380,11 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
   ArmParameters azure_params;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    std::string missing;  // a flag given without its value
     auto value = [&](const std::string& flag, std::string* v) {
-      if (a == flag) {
-        if (i + 1 >= args.size()) return false;
-        *v = args[++i];
-        return true;
-      }
-      if (a.rfind(flag + "=", 0) == 0) {
-        *v = a.substr(flag.size() + 1);
-        return true;
-      }
-      return false;
+      FlagValue got = TakeFlagValue(args, &i, flag, v);
+      if (got == FlagValue::kMissing) missing = flag;
+      return got == FlagValue::kGiven;
     };
     std::string v;
     if (a == "-h" || a == "--help") {
@@ -1420,6 +1429,9 @@ int CheckMain(const std::vector<std::string>& args, std::istream& in, std::ostre
         return 2;
       }
       options.capacity_policy = *p;
+    } else if (!missing.empty()) {
+      err << "ipguard check: " << missing << " needs a value\n" << kUsage;
+      return 2;
     } else if (a.size() > 1 && a[0] == '-') {
       err << "ipguard check: unknown flag " << a << "\n" << kUsage;
       return 2;

@@ -207,6 +207,13 @@ void ReadInputs(const std::vector<std::string>& paths, std::istream& in, const D
 void ReadInputs(const std::vector<std::string>& paths, std::istream& in, std::vector<Document>* docs,
                 std::vector<std::string>* errors);
 
+// A flag's value on a command line: "--flag VALUE" or "--flag=VALUE" at
+// args[*i], which is moved past it. kAbsent: args[*i] is not that flag;
+// kMissing: the flag ends the line without its value.
+enum class FlagValue { kAbsent, kGiven, kMissing };
+FlagValue TakeFlagValue(const std::vector<std::string>& args, size_t* i, const std::string& flag,
+                        std::string* value);
+
 // Reads an ARM parameters file (--parameters) into `params`.
 Status ReadParametersFile(const std::string& path, ArmParameters* params);
 

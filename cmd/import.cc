@@ -127,16 +127,12 @@ int ImportMain(const std::vector<std::string>& args, std::istream& in, std::ostr
       out << kUsage;
       return 0;
     }
-    if (a == "--parameters" || a.rfind("--parameters=", 0) == 0) {
-      if (a == "--parameters") {
-        if (i + 1 >= args.size()) {
-          err << "ipguard import: --parameters needs a FILE\n" << kUsage;
-          return 2;
-        }
-        file = args[++i];
-      } else {
-        file = a.substr(std::string("--parameters=").size());
-      }
+    const FlagValue parameters = TakeFlagValue(args, &i, "--parameters", &file);
+    if (parameters == FlagValue::kMissing) {
+      err << "ipguard import: --parameters needs a FILE\n" << kUsage;
+      return 2;
+    }
+    if (parameters == FlagValue::kGiven) {
       Status s = ReadParametersFile(file, &params);
       if (!s.ok()) {
         err << "ipguard import: --parameters: " << s.message() << "\n";

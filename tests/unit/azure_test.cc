@@ -631,6 +631,9 @@ TEST(AzureImport, WhatCannotBeReadIsNamedAndNotPrinted) {
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(Import({}, "").code, 2);
   EXPECT_EQ(Import({"--bogus", "-"}, "").code, 2);
+  CliRun no_file = Import({"-", "--parameters"}, "");
+  EXPECT_EQ(no_file.code, 2);
+  EXPECT_NE(no_file.err.find("--parameters needs a FILE"), std::string::npos) << no_file.err;
   EXPECT_EQ(Import({"-"}, "{not json: [").code, 2);
 }
 

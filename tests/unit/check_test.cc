@@ -425,6 +425,11 @@ TEST(Check, UsageErrorsExit2) {
   EXPECT_EQ(Check({"--platform=aws", "x"}).code, 2);
   EXPECT_EQ(Check({"--capacity-policy", "Maybe", "x"}).code, 2);
   EXPECT_EQ(Check({"--bogus", "x"}).code, 2);
+  // A flag that ends the line without its value says so.
+  CliRun missing = Check({"x", "--platform"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("--platform needs a value"), std::string::npos) << missing.err;
+  EXPECT_NE(Check({"-o"}).err.find("-o needs a value"), std::string::npos);
 }
 
 TEST(Check, DuplicateObjectsAreReported) {
