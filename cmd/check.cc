@@ -157,11 +157,7 @@ void ReadInputs(const std::vector<std::string>& paths, std::istream& in, const D
 
 void ReadInputs(const std::vector<std::string>& paths, std::istream& in, std::vector<Document>* docs,
                 std::vector<std::string>* errors) {
-  DocumentSink sink{[docs](Document&& d) { docs->push_back(std::move(d)); }, nullptr, nullptr};
-  size_t kept = docs->size();
-  sink.take_back = [docs, &kept] { docs->resize(kept); };
-  sink.keep = [docs, &kept] { kept = docs->size(); };
-  ReadInputs(paths, in, sink, errors);
+  ReadInputs(paths, in, AppendingTo(docs), errors);
 }
 
 FlagValue TakeFlagValue(const std::vector<std::string>& args, size_t* i, const std::string& flag,
@@ -369,7 +365,7 @@ DocumentSink CheckRun::Sink() {
                       [this] { Keep(); }};
 }
 
-void CheckRun::Finish(ObjectResult r) {
+void CheckRun::Report(ObjectResult r) {
   report_.violations += static_cast<int>(r.verdict.ViolationCount());
   report_.warnings += static_cast<int>(r.verdict.warnings.size());
   if (on_result_) {
@@ -401,7 +397,7 @@ void CheckRun::Keep() {
   for (const auto& [what, n] : st.skipped) report_.skipped[what] += n;
   report_.not_objects.insert(report_.not_objects.end(), st.not_objects.begin(), st.not_objects.end());
   unread_networks_.insert(st.unread_networks.begin(), st.unread_networks.end());
-  for (ObjectResult& r : st.results) Finish(std::move(r));
+  for (ObjectResult& r : st.results) Report(std::move(r));
   st = Stage();
   st.pending_mark = pending_.size();
 }
@@ -529,82 +525,77 @@ void CheckRun::Add(Document&& d) {
 
 CheckReport CheckRun::Finish() {
   TakeBack();  // what was added and not kept
-  CheckReport& report = report_;
-  std::deque<Pending>& pending = pending_;
-  const std::vector<Object>* live = live_;
-  auto pending_result = [&](const Pending& p) { return PendingResult(p); };
-  auto finish = [&](ObjectResult r) { Finish(std::move(r)); };
   // Drift: an Azure resource read as an object of the plan is compared with
   // it, and stands aside (the plan's object is judged).
-  const bool azure = std::any_of(pending.begin(), pending.end(),
+  const bool azure = std::any_of(pending_.begin(), pending_.end(),
                                  [](const Pending& p) { return !p.azure_id.empty(); });
   if (azure) {
     std::unordered_map<std::string, size_t> plan_of;
-    for (size_t i = 0; i < pending.size(); ++i) {
-      if (pending[i].azure_id.empty()) plan_of.emplace(pending[i].obj.Key(), i);
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      if (pending_[i].azure_id.empty()) plan_of.emplace(pending_[i].obj.Key(), i);
     }
-    for (size_t i = 0; i < pending.size(); ++i) {
-      auto plan = pending[i].azure_id.empty() ? plan_of.end() : plan_of.find(pending[i].obj.Key());
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      auto plan = pending_[i].azure_id.empty() ? plan_of.end() : plan_of.find(pending_[i].obj.Key());
       if (plan == plan_of.end()) continue;
-      Pending& p = pending[plan->second];
-      const Pending& twin = pending[i];
-      ObjectResult r = pending_result(twin);
+      Pending& p = pending_[plan->second];
+      const Pending& twin = pending_[i];
+      ObjectResult r = PendingResult(twin);
       r.verdict.warnings = twin.read_warnings;
-      ++report.objects;
+      ++report_.objects;
       if (p.twin) {
         // A second Azure resource read as the same object: which one the
         // plan stands for is unclear, and neither is dropped silently.
-        r.verdict.violations.push_back(DefinedTwice(twin.obj, report.results[*p.twin]));
-        finish(std::move(r));
+        r.verdict.violations.push_back(DefinedTwice(twin.obj, report_.results[*p.twin]));
+        Report(std::move(r));
       } else {
-        finish(std::move(r));
+        Report(std::move(r));
         AzureDrift drift = CompareWithAzure(p.obj, twin.obj, twin.azure_id);
-        p.twin = report.results.size() - 1;
+        p.twin = report_.results.size() - 1;
         p.drift = std::move(drift.violations);
         p.drift_warnings = std::move(drift.warnings);
       }
-      pending[i].taken = true;
+      pending_[i].taken = true;
     }
   }
   // Apply order: by kind, input order within a kind (the objects stay
   // where they are: 50k of them moved cost as much as judging them).
   std::vector<size_t> order;
-  order.reserve(pending.size());
-  for (size_t i = 0; i < pending.size(); ++i) {
-    if (!pending[i].taken) order.push_back(i);
+  order.reserve(pending_.size());
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (!pending_[i].taken) order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return ApplyRank(pending[a].obj.kind) < ApplyRank(pending[b].obj.kind);
+    return ApplyRank(pending_[a].obj.kind) < ApplyRank(pending_[b].obj.kind);
   });
-  report.results.reserve(report.results.size() + order.size());
+  report_.results.reserve(report_.results.size() + order.size());
   Engine engine(options_);
   // The live objects the input does not replace are there from the start;
   // those it replaces are what its objects update.
   std::unordered_map<std::string, const Object*> replaced;
-  if (live) {
+  if (live_) {
     std::unordered_set<std::string> input;
-    for (size_t i : order) input.insert(pending[i].obj.Key());
-    for (const Object& o : *live) {
+    for (size_t i : order) input.insert(pending_[i].obj.Key());
+    for (const Object& o : *live_) {
       std::string key = o.Key();
       if (input.count(key)) {
         replaced.emplace(std::move(key), &o);
         continue;
       }
       engine.Upsert(o);
-      ++report.live_objects;
+      ++report_.live_objects;
     }
   }
   // The result of the first object of each identity.
   std::unordered_map<std::string, size_t> first_seen;
   first_seen.reserve(order.size());
   for (size_t i : order) {
-    const Pending& p = pending[i];
+    const Pending& p = pending_[i];
     const std::string key = p.obj.Key();
-    ObjectResult r = pending_result(p);
-    ++report.objects;
-    auto [it, fresh] = first_seen.emplace(key, report.results.size());
+    ObjectResult r = PendingResult(p);
+    ++report_.objects;
+    auto [it, fresh] = first_seen.emplace(key, report_.results.size());
     if (!fresh) {
-      r.verdict.violations.push_back(DefinedTwice(p.obj, report.results[it->second]));
+      r.verdict.violations.push_back(DefinedTwice(p.obj, report_.results[it->second]));
     } else {
       auto old = replaced.find(key);
       Verdict v = old == replaced.end() ? engine.Review(Operation::kCreate, nullptr, &p.obj)
@@ -626,7 +617,7 @@ CheckReport CheckRun::Finish() {
         auto other = first_seen.find(other_key);
         if (other != first_seen.end()) {
           r.others.push_back({index, Origin{other->second, false, {}}});
-        } else if (const Object* o = live ? engine.Find(other_key) : nullptr) {
+        } else if (const Object* o = live_ ? engine.Find(other_key) : nullptr) {
           r.others.push_back({index, Origin{0, true, o->Describe()}});
         }
       }
@@ -641,11 +632,11 @@ CheckReport CheckRun::Finish() {
       // Stored even when refused, so every later collision with it is
       // reported too, as the controller would see objects that got in.
       // Moved: the input's copy is not needed again.
-      engine.Upsert(std::move(pending[i].obj));
+      engine.Upsert(std::move(pending_[i].obj));
     }
-    finish(std::move(r));
+    Report(std::move(r));
   }
-  report.plan = BuildPlan(engine);
+  report_.plan = BuildPlan(engine);
   return std::move(report_);
 }
 
@@ -1091,7 +1082,6 @@ ReportWriter::ReportWriter(Format format, bool quiet, bool strict)
 ReportWriter::~ReportWriter() = default;
 
 void ReportWriter::Add(const CheckReport& report, size_t index, const ObjectResult& r) {
-  (void)report;
   const auto& violations = r.verdict.violations;
   const auto& warnings = r.verdict.warnings;
   switch (format_) {

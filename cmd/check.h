@@ -130,7 +130,9 @@ class CheckRun {
  private:
   struct Pending;
   struct Stage;
-  void Finish(ObjectResult r);
+  // Counts a result, hands it to on_result_ and stores it (without its
+  // messages when on_result_ took them).
+  void Report(ObjectResult r);
   static ObjectResult PendingResult(const Pending& p);
 
   Options options_;

@@ -1,6 +1,7 @@
 #include "core/manifest.h"
 
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -182,12 +183,15 @@ Status ParseManifests(std::string_view text, const std::string& source, const Do
 
 Status ParseManifests(std::string_view text, const std::string& source,
                       std::vector<Document>* out) {
-  const size_t first = out->size();
-  return ParseManifests(
-      text, source,
-      DocumentSink{[out](Document&& d) { out->push_back(std::move(d)); },
-                   [out, first] { out->erase(out->begin() + static_cast<std::ptrdiff_t>(first), out->end()); },
-                   nullptr});
+  return ParseManifests(text, source, AppendingTo(out));
+}
+
+DocumentSink AppendingTo(std::vector<Document>* out) {
+  // Shared by the sink's copies: the size when it was made or last kept.
+  auto kept = std::make_shared<size_t>(out->size());
+  return DocumentSink{[out](Document&& d) { out->push_back(std::move(d)); },
+                      [out, kept] { out->resize(*kept); },
+                      [out, kept] { *kept = out->size(); }};
 }
 
 }  // namespace ipguard

@@ -75,6 +75,10 @@ Status ParseManifests(std::string_view text, const std::string& source, const Do
 // The same, appended to `out`: on error nothing is appended.
 Status ParseManifests(std::string_view text, const std::string& source, std::vector<Document>* out);
 
+// A sink that appends to `out`; it takes back what it appended since it was
+// made or last kept.
+DocumentSink AppendingTo(std::vector<Document>* out);
+
 }  // namespace ipguard
 
 #endif  // IPGUARD_CORE_MANIFEST_H_

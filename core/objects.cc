@@ -23,7 +23,6 @@ using nlohmann::json;
 const char* const kIdentity[] = {
     "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation"};
 
-
 // Reads fields of one JSON object, recording an error per bad field.
 class Reader {
  public:
