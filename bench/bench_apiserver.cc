@@ -704,6 +704,13 @@ int Latency(Client& c, const Flags& f) {
   auto api_before = Buckets(api_text, kApi, match);
   double status_before = status_writes(api_text);
   auto own_before = Buckets(own_metrics(), kOwn, {});
+  // The claims' own round trip: as the API server serves their POST, and as
+  // the manager's claim writers see it (their thread and client included).
+  const char* kRequest = "apiserver_request_duration_seconds";
+  const std::vector<std::string> claim_posts = {"verb=\"POST\"", "resource=\"ipclaims\""};
+  const char* kClaimWrite = "ipguard_claim_write_duration_seconds";
+  auto claim_api_before = Buckets(api_text, kRequest, claim_posts);
+  auto claim_own_before = Buckets(own_metrics(), kClaimWrite, {});
   std::vector<double> client_ms(total, -1);
   std::atomic<int> failed{0};
   std::mutex mu;
@@ -752,6 +759,8 @@ int Latency(Client& c, const Flags& f) {
   auto api_after = Buckets(api_text, kApi, match);
   double status_after = status_writes(api_text);
   auto own_after = Buckets(own_metrics(), kOwn, {});
+  auto claim_api_after = Buckets(api_text, kRequest, claim_posts);
+  auto claim_own_after = Buckets(own_metrics(), kClaimWrite, {});
   // When the slow creates came: in the first second or spread over the run.
   {
     std::vector<std::pair<double, int>> by_latency;
@@ -774,6 +783,10 @@ int Latency(Client& c, const Flags& f) {
                 static_cast<long long>(floor->connections_accepted()));
   } else {
     PrintShares("webhook as it measures itself", own_before, own_after);
+    if (!claim_own_after.empty() && claim_own_after.rbegin()->second > 0) {
+      PrintShares("claim POSTs as the API server serves them", claim_api_before, claim_api_after);
+      PrintShares("claim writes as the manager sees them", claim_own_before, claim_own_after);
+    }
     std::string text = m->Metrics();
     for (const char* name : {"ipguard_webhook_connections_accepted_total", "ipguard_webhook_connections"}) {
       size_t at = text.find(std::string("\n") + name + " ");

@@ -25,6 +25,7 @@
 #include "kube/config.h"
 #include "kube/events.h"
 #include "kube/http_transport.h"
+#include "kube/kept_transport.h"
 #include "kube/leader.h"
 #include "kube/metrics.h"
 #include "kube/reflector.h"
@@ -79,6 +80,8 @@ const char kManagerUsage[] =
     "  --workers N                  reconcile workers (default 2)\n"
     "  --status-qps N               status writes a second on average, 0: unpaced (default 50)\n"
     "  --status-burst N             status writes at once after a quiet spell (default 100)\n"
+    "  --status-qps-admitting N     status writes a second while the webhook answers 10 or\n"
+    "                               more reviews a second, 0: as --status-qps (default 5)\n"
     "  --log-level debug|info|warn|error (default info)\n"
     "  --log-format text|json       (default text)\n";
 
@@ -255,11 +258,13 @@ Result<ManagerOptions> ParseManagerFlags(const std::vector<std::string>& args) {
         if (!n.ok()) return n.status();
         (a == "--max-connections" ? o.max_connections : o.max_holds_per_requester) = *n;
       }
-    } else if (a == "--status-qps" || a == "--status-burst") {
+    } else if (a == "--status-qps" || a == "--status-burst" || a == "--status-qps-admitting") {
       if ((s = take(&v)).ok()) {
-        auto n = ParseCount(a, v, a == "--status-qps" ? 0 : 1, 100000);
+        auto n = ParseCount(a, v, a == "--status-burst" ? 1 : 0, 100000);
         if (!n.ok()) return n.status();
-        (a == "--status-qps" ? o.status_qps : o.status_burst) = *n;
+        (a == "--status-qps"     ? o.status_qps
+         : a == "--status-burst" ? o.status_burst
+                                 : o.status_qps_admitting) = *n;
       }
     } else if (a == "--webhook-config" || a == "--webhook-dns" || a == "--webhook-ip") {
       if ((s = take(&v)).ok()) {
@@ -396,12 +401,16 @@ struct Manager::Impl {
   ManagerOptions options;
   std::unique_ptr<kube::Transport> transport;
   std::unique_ptr<kube::Transport> plan_transport;
+  std::unique_ptr<kube::Transport> claims_transport;  // may be null
   kube::Clock* clock = kube::RealClock::Get();
   kube::Client client;
   // The management cluster's API server: the agent's second connection, or
   // `client` itself.
   std::unique_ptr<kube::Client> plan_owned;
   kube::Client* plan;
+  // The claim writers' way to the ledger: over `claims_transport`, or `plan`.
+  std::unique_ptr<kube::Client> claim_client_owned;
+  kube::Client* claim_client;
   std::atomic<bool> plan_reachable{true};
   kube::Metrics metrics;
   kube::ClusterState state;
@@ -420,11 +429,12 @@ struct Manager::Impl {
   std::condition_variable cv;
 
   Impl(ManagerOptions o, std::unique_ptr<kube::Transport> t, std::unique_ptr<kube::Transport> p,
-       std::string id)
+       std::unique_ptr<kube::Transport> c, std::string id)
       : identity(std::move(id)),
         options(std::move(o)),
         transport(std::move(t)),
         plan_transport(std::move(p)),
+        claims_transport(std::move(c)),
         client(transport.get()),
         plan(&client),
         state(options.engine, clock, std::chrono::seconds(options.pending_ttl_seconds),
@@ -434,6 +444,11 @@ struct Manager::Impl {
     if (plan_transport) {
       plan_owned = std::make_unique<kube::Client>(plan_transport.get());
       plan = plan_owned.get();
+    }
+    claim_client = plan;
+    if (claims_transport) {
+      claim_client_owned = std::make_unique<kube::Client>(claims_transport.get());
+      claim_client = claim_client_owned.get();
     }
     // Every write the API server refuses is logged and counted here, whoever
     // made it (status, events, the Lease, certificates, webhook
@@ -452,6 +467,7 @@ struct Manager::Impl {
     };
     client.SetWriteFailureObserver(observe);
     if (plan_owned) plan_owned->SetWriteFailureObserver(observe);
+    if (claim_client_owned) claim_client_owned->SetWriteFailureObserver(observe);
   }
 
   // Nothing is written before every informer has listed: a status, an event
@@ -460,6 +476,36 @@ struct Manager::Impl {
   // the sync (Housekeeping) reconciles everything the Lease holder dropped.
   bool MayWrite() const {
     return !stopping.load() && synced_once.load() && (!elector || elector->IsLeader());
+  }
+
+  // Requests the webhook answered, counted per second of the steady clock:
+  // the controller paces status writes slower while they come quickly.
+  static constexpr int kAdmittingReviews = 10;  // a second
+  std::atomic<int64_t> review_second{0};
+  std::atomic<int> reviews_now{0}, reviews_before{0};
+
+  static int64_t SteadySecond() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void NoteReview() {
+    int64_t now = SteadySecond();
+    int64_t was = review_second.load();
+    if (now != was && review_second.compare_exchange_strong(was, now)) {
+      int counted = reviews_now.exchange(0);
+      reviews_before = now == was + 1 ? counted : 0;
+    }
+    reviews_now.fetch_add(1);
+  }
+  // At least kAdmittingReviews in the current second or the last.
+  bool Admitting() const {
+    int64_t now = SteadySecond();
+    int64_t at = review_second.load();
+    if (at == now) {
+      return reviews_now.load() >= kAdmittingReviews || reviews_before.load() >= kAdmittingReviews;
+    }
+    return at == now - 1 && reviews_now.load() >= kAdmittingReviews;
   }
 
   bool Synced() const {
@@ -490,6 +536,9 @@ struct Manager::Impl {
                      "Watches started again, by resource.");
     metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram,
                      "Time to reconcile one object.");
+    metrics.Describe("ipguard_status_writes_deferred_total", T::kCounter,
+                     "Status writes given a slot of the slower pace of --status-qps-admitting "
+                     "because the webhook was busy answering reviews.");
     webhook::DescribeAdmissionMetrics(&metrics);
     webhook::DescribeClaimMetrics(&metrics);
     metrics.Describe("ipguard_claims_released_total", T::kCounter,
@@ -671,6 +720,8 @@ struct Manager::Impl {
     co.workers = options.workers;
     co.status_writes_per_second = options.status_qps;
     co.status_write_burst = options.status_burst;
+    co.admitting = [this] { return Admitting(); };
+    co.status_writes_while_admitting = options.status_qps_admitting;
     co.write_claims = options.claims;
     co.claim_grace = std::chrono::milliseconds(options.claim_grace_ms);
     co.ledger = plan;
@@ -771,7 +822,7 @@ struct Manager::Impl {
       if (options.claims) {
         webhook::ClaimWriterOptions wo;
         wo.threads = options.claim_writers;
-        claim_writer = std::make_unique<webhook::ClaimWriter>(plan, clock, &metrics, wo);
+        claim_writer = std::make_unique<webhook::ClaimWriter>(claim_client, clock, &metrics, wo);
         claim_writer->Start();
         cs.ledger = claim_writer.get();
         cs.clock = clock;
@@ -799,9 +850,11 @@ struct Manager::Impl {
           },
           cs);
       webhook_server = std::make_unique<webhook::HttpServer>(
-          so, webhook::AsyncHandler([handler](const webhook::ServerRequest& r, webhook::Reply reply) {
-            handler.Serve(r, std::move(reply));
-          }));
+          so, webhook::AsyncHandler(
+                  [this, handler](const webhook::ServerRequest& r, webhook::Reply reply) {
+                    NoteReview();
+                    handler.Serve(r, std::move(reply));
+                  }));
       if (Status s = webhook_server->Start(); !s.ok())
         return Status::Error("webhook: " + s.message());
     }
@@ -935,6 +988,11 @@ struct Manager::Impl {
       if (stopping.load()) break;
       l.unlock();
       for (const std::string& key : state.ExpirePending()) controller->Enqueue(key);
+      if (!Admitting()) {
+        if (size_t n = controller->ReleaseDeferredWrites()) {
+          spdlog::info("admissions quiet: {} status writes deferred while they came are due now", n);
+        }
+      }
       if (!logged_sync && Synced()) {
         logged_sync = true;
         NetworkOfRefChanged();  // the network the listing found
@@ -975,9 +1033,9 @@ struct Manager::Impl {
 };
 
 Manager::Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport,
-                 std::unique_ptr<kube::Transport> plan)
+                 std::unique_ptr<kube::Transport> plan, std::unique_ptr<kube::Transport> claims)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(transport), std::move(plan),
-                                   Identity())) {}
+                                   std::move(claims), Identity())) {}
 Manager::~Manager() { Stop(); }
 Status Manager::Start() { return impl_->Start(); }
 void Manager::Stop() { impl_->Stop(); }
@@ -1064,8 +1122,8 @@ int Run(ManagerOptions options, const char* command, std::ostream& err) {
     return 2;
   }
   std::unique_ptr<kube::Transport> plan_transport;
+  kube::RestConfig plan_config;
   if (options.agent) {
-    kube::RestConfig plan_config;
     auto p = Connect(options.plan_kubeconfig, options.plan_context, false, &plan_config);
     if (!p.ok()) {
       err << "ipguard agent: --plan-kubeconfig: " << p.error() << "\n";
@@ -1090,7 +1148,17 @@ int Run(ManagerOptions options, const char* command, std::ostream& err) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Manager manager(options, std::move(transport).value(), std::move(plan_transport));
+  // Claims are written while an admission waits: on kept connections, on
+  // the writer's own thread (kube/kept_transport.h).
+  kube::Transport* ledger = plan_transport ? plan_transport.get() : transport.value().get();
+  auto claims = kube::NewKeptTransport(options.agent ? plan_config : config,
+                                       kube::RealClock::Get(), ledger);
+  if (!claims.ok()) {
+    err << "ipguard " << command << ": " << claims.error() << "\n";
+    return 2;
+  }
+  Manager manager(options, std::move(transport).value(), std::move(plan_transport),
+                  std::move(claims).value());
   if (Status s = manager.Start(); !s.ok()) {
     spdlog::error("cannot start: {}", s.message());
     manager.Stop();

@@ -63,6 +63,9 @@ struct ManagerOptions {
   // Status writes paced to status_qps a second (0: unpaced), status_burst at once.
   int status_qps = 50;
   int status_burst = 100;
+  // While the webhook answers 10 or more reviews a second, status writes are
+  // paced to this many a second instead (0: status_qps throughout).
+  int status_qps_admitting = 5;
   std::string log_level = "info";
   std::string log_format = "text";
   // Not flags: tests shorten these.
@@ -85,9 +88,12 @@ class Manager {
  public:
   // `transport` talks to the API server (the real one from a RestConfig in
   // RunManager, any Transport in tests); for an agent, `plan` talks to the
-  // management cluster's.
+  // management cluster's. `claims`, when given, is the one the claim writers
+  // use to reach the ledger's API server (RunManager: kept connections,
+  // kube/kept_transport.h); otherwise they use `plan`, or `transport`.
   Manager(ManagerOptions options, std::unique_ptr<kube::Transport> transport,
-          std::unique_ptr<kube::Transport> plan = nullptr);
+          std::unique_ptr<kube::Transport> plan = nullptr,
+          std::unique_ptr<kube::Transport> claims = nullptr);
   ~Manager();
   Status Start();
   // Stops taking work, finishes what is in flight, releases the Lease.

@@ -71,7 +71,8 @@ Controller::Controller(kube::Client* client, kube::Clock* clock, kube::ClusterSt
       may_write_(std::move(may_write)),
       options_(options),
       queue_(clock, kube::Backoff{std::chrono::milliseconds(100), std::chrono::seconds(60)}),
-      pacer_(options.status_writes_per_second, options.status_write_burst) {}
+      pacer_(options.status_writes_per_second, options.status_write_burst),
+      admitting_pacer_(options.admitting ? options.status_writes_while_admitting : 0, 1) {}
 
 Controller::~Controller() { Stop(); }
 
@@ -203,26 +204,60 @@ void Controller::Work() {
 }
 
 kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
-  if (!pacer_.limited()) return kube::Clock::Duration::zero();
+  if (!pacer_.limited() && !admitting_pacer_.limited()) return kube::Clock::Duration::zero();
   std::lock_guard<std::mutex> l(mu_);
   auto now = clock_->Now();
   auto it = slots_.find(key);
   if (it != slots_.end()) {
-    if (it->second <= now) {
+    if (it->second.at <= now) {
+      deferred_ -= it->second.while_admitting;
       slots_.erase(it);
       return kube::Clock::Duration::zero();
     }
-    return it->second - now;
+    return it->second.at - now;
   }
-  auto wait = pacer_.Reserve(now);
-  if (wait > kube::Clock::Duration::zero()) slots_[key] = now + wait;
+  const bool busy = admitting_pacer_.limited() && options_.admitting();
+  auto wait = busy ? admitting_pacer_.Reserve(now) : pacer_.Reserve(now);
+  if (wait > kube::Clock::Duration::zero()) {
+    slots_[key] = Slot{now + wait, busy};
+    if (busy) {
+      ++deferred_;
+      if (metrics_) metrics_->Add("ipguard_status_writes_deferred_total", {});
+    }
+  }
   return wait;
 }
 
 void Controller::DropSlot(const std::string& key) {
-  if (!pacer_.limited()) return;
+  if (!pacer_.limited() && !admitting_pacer_.limited()) return;
   std::lock_guard<std::mutex> l(mu_);
-  slots_.erase(key);
+  auto it = slots_.find(key);
+  if (it == slots_.end()) return;
+  deferred_ -= it->second.while_admitting;
+  slots_.erase(it);
+}
+
+size_t Controller::ReleaseDeferredWrites() {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (deferred_ == 0) return 0;
+    for (auto it = slots_.begin(); it != slots_.end();) {
+      if (it->second.while_admitting) {
+        keys.push_back(it->first);
+        it = slots_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    deferred_ = 0;
+    // Its slots were all given back: the next busy spell starts afresh.
+    admitting_pacer_ = kube::Pacer(options_.status_writes_while_admitting, 1);
+  }
+  // Each reconciles now and takes a slot of the usual pace (the key's
+  // delayed entry, when it comes, finds nothing left to write).
+  for (const std::string& key : keys) queue_.Add(key);
+  return keys.size();
 }
 
 std::map<std::string, int> Controller::ConflictsByKind() const {

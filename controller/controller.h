@@ -45,6 +45,14 @@ struct ControllerOptions {
   // wait goes back on the queue for its slot; no worker waits.
   double status_writes_per_second = 0;
   int status_write_burst = 1;
+  // While `admitting` says the webhook is busy answering reviews, status
+  // writes take their slots at `status_writes_while_admitting` a second
+  // instead, one at a time: the API server's time goes first to the writes
+  // people and GitOps controllers wait on. ReleaseDeferredWrites() brings
+  // the writes so deferred forward once it is quiet again. <= 0, or no
+  // `admitting`: the usual pace throughout.
+  std::function<bool()> admitting;
+  double status_writes_while_admitting = 0;
   // How long an IPClaim of ipguard's may wait for its holder to ask for it
   // (the holder is being written, or was never stored) before it is released.
   std::chrono::milliseconds claim_grace{60000};
@@ -118,6 +126,10 @@ class Controller {
   // One reconcile of one key; an error means "retry later with backoff".
   Status Reconcile(const std::string& key);
 
+  // Once admissions are quiet: the status writes paced for the busy spell
+  // take their turn at the usual pace now. Returns how many were waiting.
+  size_t ReleaseDeferredWrites();
+
   // Objects currently reported Conflicting, by kind name (for metrics).
   std::map<std::string, int> ConflictsByKind() const;
   // Status writes done, and writes that ended in a 409 (for tests).
@@ -176,7 +188,13 @@ class Controller {
   mutable std::mutex mu_;
   std::map<std::string, Kind> conflicting_;  // keys reported Conflicting now
   kube::Pacer pacer_;
-  std::unordered_map<std::string, kube::Clock::TimePoint> slots_;  // key -> its reserved slot
+  kube::Pacer admitting_pacer_;  // status_writes_while_admitting
+  struct Slot {
+    kube::Clock::TimePoint at;
+    bool while_admitting;  // from admitting_pacer_
+  };
+  std::unordered_map<std::string, Slot> slots_;  // key -> its reserved slot
+  size_t deferred_ = 0;                          // slots with while_admitting
   // IPClaim key -> when this process first saw it unwanted.
   std::unordered_map<std::string, kube::Clock::TimePoint> claim_unwanted_since_;
   std::atomic<int64_t> status_writes_{0};

@@ -13,6 +13,7 @@
 
 #include "cmd/manager.h"
 #include "kube/http_transport.h"
+#include "kube/kept_transport.h"
 #include "tests/component/chart_render.h"
 #include "tests/component/eventually.h"
 #include "tests/component/fake_cluster.h"
@@ -77,10 +78,16 @@ class AgentTest : public testing::Test {
     auto local = kube::NewHttpTransport(testing_util::ConfigOf(*local_, ca_), kube::RealClock::Get());
     auto plan = kube::NewHttpTransport(testing_util::ConfigOf(*plan_, ca_), kube::RealClock::Get());
     EXPECT_TRUE(local.ok() && plan.ok());
-    agent_ = std::make_unique<Manager>(o, std::move(local).value(), std::move(plan).value());
+    auto claims = kube::NewKeptTransport(testing_util::ConfigOf(*plan_, ca_), kube::RealClock::Get(),
+                                         plan.value().get());
+    EXPECT_TRUE(claims.ok()) << claims.error();
+    agent_ = std::make_unique<Manager>(o, std::move(local).value(), std::move(plan).value(),
+                                       std::move(claims).value());
     Status s = agent_->Start();
     EXPECT_TRUE(s.ok()) << s.message();
-    if (wait_ready) EXPECT_TRUE(Eventually([&] { return agent_->Ready(); }));
+    if (wait_ready) {
+      EXPECT_TRUE(Eventually([&] { return agent_->Ready(); }));
+    }
     return agent_.get();
   }
 

@@ -25,6 +25,7 @@
 #include "kube/clock.h"
 #include "kube/config.h"
 #include "kube/http_transport.h"
+#include "kube/kept_transport.h"
 #include "kube/reflector.h"
 #include "kube/store.h"
 #include "webhook/certs.h"
@@ -723,6 +724,242 @@ TEST_F(FakeApiTest, StreamedListWithoutTheTokenGetsTheServersRefusal) {
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.error().code, 401);
   EXPECT_EQ(denied.error().reason, "Unauthorized");
+}
+
+
+// The kept connections the claim writers use (kube/kept_transport.h): whole
+// requests on the caller's thread over connections kept between requests,
+// with the same TLS, authentication, deadlines and cancels as the rest.
+class KeptTransportTest : public FakeApiTest {
+ protected:
+  // A TLS fake API server that asks for a client certificate and a token,
+  // and a kept transport to it (watches through the ordinary transport).
+  void SetUp() override {
+    ca_ = std::move(certs::GenerateCA("kept-test-ca", std::chrono::hours(1))).value();
+    auto serving =
+        certs::GenerateServing(ca_, "fakeapi", {"localhost"}, {"127.0.0.1"}, std::chrono::hours(1));
+    client_cert_ = std::move(certs::GenerateClient(ca_, "ipguard", std::chrono::hours(1))).value();
+    ASSERT_TRUE(serving.ok());
+    FakeApiOptions options;
+    options.tls = true;
+    options.cert_pem = serving->cert_pem;
+    options.key_pem = serving->key_pem;
+    options.client_ca_pem = ca_.cert_pem;
+    StartServer(options);
+    Connect(Config());
+    Keep(Config());
+  }
+
+  RestConfig Config() const {
+    RestConfig config;
+    config.server = server_->url();
+    config.ca_pem = ca_.cert_pem;
+    config.client_cert_pem = client_cert_.cert_pem;
+    config.client_key_pem = client_cert_.key_pem;
+    return config;
+  }
+
+  void Keep(const RestConfig& config, kube::KeptTransportOptions options = {}) {
+    kept_client_.reset();
+    auto t = kube::NewKeptTransport(config, kube::RealClock::Get(), transport_.get(), options);
+    ASSERT_TRUE(t.ok()) << t.error();
+    kept_ = std::move(t).value();
+    kept_client_ = std::make_unique<Client>(kept_.get());
+  }
+
+  void TearDown() override {
+    kept_client_.reset();
+    kept_.reset();
+  }
+
+  certs::KeyPair ca_, client_cert_;
+  std::unique_ptr<Transport> kept_;
+  std::unique_ptr<Client> kept_client_;
+};
+
+TEST_F(KeptTransportTest, RequestsShareOneConnectionAndAnswersComeWhole) {
+  size_t before = server_->connections_accepted();
+  for (int i = 0; i < 20; ++i) {
+    auto created = kept_client_->Create(kNetworks, "", Network("net-" + std::to_string(i)));
+    ASSERT_TRUE(created.ok()) << created.error().ToString();
+    EXPECT_EQ(JsonString(created.value(), "metadata", "name"), "net-" + std::to_string(i));
+    auto got = kept_client_->Get(kNetworks, "", "net-" + std::to_string(i));
+    ASSERT_TRUE(got.ok()) << got.error().ToString();
+    EXPECT_EQ(Rv(got.value()), Rv(created.value()));
+  }
+  EXPECT_EQ(server_->connections_accepted() - before, 1u) << "one connection kept for all 40";
+  // The server's refusals come back as answers, and the connection stays.
+  auto again = kept_client_->Create(kNetworks, "", Network("net-0"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, 409);
+  EXPECT_TRUE(again.error().IsConflict());
+  auto missing = kept_client_->Get(kNetworks, "", "nobody");
+  EXPECT_TRUE(!missing.ok() && missing.error().IsNotFound());
+  server_->FailNext(1, 500);
+  auto failed = kept_client_->Get(kNetworks, "", "net-1");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, 500);
+  EXPECT_TRUE(kept_client_->Delete(kNetworks, "", "net-1").ok());
+  EXPECT_EQ(server_->connections_accepted() - before, 1u);
+  // A list goes through the streams' transport and is read whole.
+  auto list = kept_client_->List(kNetworks, "");
+  ASSERT_TRUE(list.ok()) << list.error().ToString();
+  EXPECT_EQ(list.value()["items"].size(), 19u);
+}
+
+TEST_F(KeptTransportTest, ConcurrentRequestsKeepAtMostMaxIdleConnections) {
+  kube::KeptTransportOptions options;
+  options.max_idle = 2;
+  Keep(Config(), options);
+  size_t before = server_->connections_accepted();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        ok += kept_client_->Create(kNetworks, "", Network("c-" + std::to_string(t) + "-" + std::to_string(i))).ok();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 60);
+  size_t opened = server_->connections_accepted() - before;
+  EXPECT_GE(opened, 1u);
+  EXPECT_LE(opened, 60u);
+  // Afterwards one thread at a time needs one connection, and finds it kept.
+  size_t after_burst = server_->connections_accepted();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(kept_client_->Get(kNetworks, "", "c-0-0").ok());
+  EXPECT_EQ(server_->connections_accepted(), after_burst);
+}
+
+TEST_F(KeptTransportTest, AConnectionTheServerClosedWhileIdleIsReplacedAndTheRequestSentAgain) {
+  ASSERT_TRUE(kept_client_->Create(kNetworks, "", Network("before")).ok());
+  size_t before = server_->connections_accepted();
+  server_->Restart();  // drops every connection, the kept one too
+  auto created = kept_client_->Create(kNetworks, "", Network("after"));
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  EXPECT_EQ(server_->connections_accepted() - before, 1u);
+  EXPECT_EQ(server_->CountRequests("POST", "/logicalnetworks"), 2u) << "the create was made once";
+  EXPECT_TRUE(server_->Get("logicalnetworks", "", "after").has_value());
+}
+
+TEST_F(KeptTransportTest, ConnectionsIdleLongerThanIdleForAreNotUsed) {
+  kube::KeptTransportOptions options;
+  options.idle_for = std::chrono::seconds(0);
+  Keep(Config(), options);
+  size_t before = server_->connections_accepted();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(kept_client_->Get(kNetworks, "", "x").error().IsNotFound());
+  EXPECT_EQ(server_->connections_accepted() - before, 3u);
+}
+
+TEST_F(KeptTransportTest, DeadlinesAndCancelsEndTheRequestAndItsConnection) {
+  ASSERT_TRUE(kept_client_->Create(kNetworks, "", Network("slow")).ok());
+  server_->SetDelay(std::chrono::milliseconds(1500));
+  HttpRequest slow;
+  slow.path = kNetworks.Path() + "/slow";
+  slow.timeout = std::chrono::milliseconds(200);
+  auto start = std::chrono::steady_clock::now();
+  auto timed_out = kept_->Do(slow);
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.error(), "GET " + slow.path + ": timed out after 200 ms");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+
+  std::atomic<bool> cancel{false};
+  slow.timeout = std::chrono::seconds(30);
+  slow.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  start = std::chrono::steady_clock::now();
+  auto cancelled = kept_->Do(slow);
+  canceller.join();
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error(), "request cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+
+  // The cut connections are not kept: the next answer is the next request's.
+  server_->SetDelay(std::chrono::milliseconds(0));
+  auto got = kept_client_->Get(kNetworks, "", "slow");
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_EQ(JsonString(got.value(), "metadata", "name"), "slow");
+}
+
+TEST_F(KeptTransportTest, TlsIsVerifiedBothWays) {
+  // No client certificate: the server refuses the handshake; no HTTP answer.
+  RestConfig anonymous = Config();
+  anonymous.client_cert_pem.clear();
+  anonymous.client_key_pem.clear();
+  Keep(anonymous);
+  auto refused = kept_client_->Get(kNetworks, "", "x");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 0);
+  // A server certificate of another CA is not trusted.
+  auto other = certs::GenerateCA("someone-else", std::chrono::hours(1));
+  ASSERT_TRUE(other.ok());
+  RestConfig untrusting = Config();
+  untrusting.ca_pem = other->cert_pem;
+  Keep(untrusting);
+  auto untrusted = kept_client_->Get(kNetworks, "", "x");
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_NE(untrusted.error().message.find("TLS handshake"), std::string::npos)
+      << untrusted.error().message;
+  // A name the certificate does not carry (it names localhost and 127.0.0.1).
+  RestConfig renamed = Config();
+  renamed.server = "https://127.0.0.2:" + std::to_string(server_->port());
+  Keep(renamed);
+  auto misnamed = kept_client_->Get(kNetworks, "", "x");
+  ASSERT_FALSE(misnamed.ok());
+  EXPECT_EQ(misnamed.error().code, 0);
+  // Nobody listening.
+  RestConfig closed = Config();
+  closed.server = "https://127.0.0.1:1";
+  Keep(closed);
+  auto nobody = kept_client_->Get(kNetworks, "", "x");
+  ASSERT_FALSE(nobody.ok());
+  EXPECT_NE(nobody.error().message.find("connect"), std::string::npos) << nobody.error().message;
+}
+
+TEST_F(KeptTransportTest, BadConfigsAndRequestsAreRefusedBeforeAnythingIsSent) {
+  RestConfig plain_remote = Config();
+  plain_remote.server = "http://10.0.0.1:6443";
+  auto remote = kube::NewKeptTransport(plain_remote, kube::RealClock::Get(), nullptr);
+  ASSERT_FALSE(remote.ok());
+  EXPECT_NE(remote.error().find("must be https"), std::string::npos) << remote.error();
+  RestConfig bad_key = Config();
+  bad_key.client_key_pem = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
+  EXPECT_FALSE(kube::NewKeptTransport(bad_key, kube::RealClock::Get(), nullptr).ok());
+
+  size_t requests = server_->requests().size();
+  HttpRequest injected;
+  injected.path = kNetworks.Path() + "/x HTTP/1.1\r\nX-Evil: 1\r\n\r\nGET /";
+  auto refused = kept_->Do(injected);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("line break or space"), std::string::npos) << refused.error();
+  EXPECT_EQ(server_->requests().size(), requests);
+
+  // Without a streams' transport, streams are refused with a message.
+  auto alone = kube::NewKeptTransport(Config(), kube::RealClock::Get(), nullptr);
+  ASSERT_TRUE(alone.ok());
+  HttpRequest watch;
+  watch.path = WatchPath(kNetworks, "resourceVersion=0");
+  auto none = alone.value()->Stream(watch, [](std::string_view) { return true; });
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().find("no stream here"), std::string::npos);
+}
+
+TEST_F(KeptTransportTest, AnAnswerLargerThanMaxBodyIsAnError) {
+  kube::KeptTransportOptions options;
+  options.max_body = 4096;
+  Keep(Config(), options);
+  json big = Network("big");
+  big["metadata"]["annotations"] = {{"note", std::string(8000, 'x')}};
+  server_->Upsert("logicalnetworks", big);
+  auto got = kept_client_->Get(kNetworks, "", "big");
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.error().message.find("body limit exceeded"), std::string::npos) << got.error().message;
+  // The next request is answered on a new connection.
+  EXPECT_TRUE(kept_client_->Get(kNetworks, "", "nothing").error().IsNotFound());
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "controller/status.h"
 #include "core/manifest.h"
 #include "kube/http_transport.h"
+#include "kube/kept_transport.h"
 #include "tests/component/eventually.h"
 #include "tests/component/chart_render.h"
 #include "tests/component/fake_cluster.h"
@@ -207,7 +208,11 @@ class ManagerTest : public testing::Test {
   Manager* StartManager(ManagerOptions o) {
     auto t = kube::NewHttpTransport(Config(), kube::RealClock::Get());
     EXPECT_TRUE(t.ok()) << t.error();
-    managers_.push_back(std::make_unique<Manager>(o, std::move(t).value()));
+    // As RunManager wires it: the claims on kept connections of their own.
+    auto claims = kube::NewKeptTransport(Config(), kube::RealClock::Get(), t.value().get());
+    EXPECT_TRUE(claims.ok()) << claims.error();
+    managers_.push_back(std::make_unique<Manager>(o, std::move(t).value(), nullptr,
+                                                  std::move(claims).value()));
     Status s = managers_.back()->Start();
     EXPECT_TRUE(s.ok()) << s.message();
     return managers_.back().get();
@@ -433,6 +438,56 @@ TEST_F(ManagerTest, StatusWritesArePacedAndEveryOneLands) {
   size_t writes = StatusWrites();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   EXPECT_EQ(StatusWrites(), writes) << "settled: nothing more to write";
+}
+
+// --status-qps-admitting: while the webhook answers 10 or more reviews a second, the
+// status writes of new objects take slots of the slower pace (here 1 a second instead
+// of unpaced); once the reviews stop, the deferred writes are all made within seconds.
+TEST_F(ManagerTest, StatusWritesYieldWhileTheWebhookIsBusyAndCatchUpAfter) {
+  std::string dir = TempDir();
+  ManagerOptions o = WebhookOptions(dir);
+  o.status_qps = 0;  // unpaced: only the busy spell slows them
+  o.status_qps_admitting = 1;
+  Manager* m = StartManager(o);
+  ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
+
+  // Dry-run reviews at about 50 a second for 3 s, on one kept connection.
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::thread reviewer([&] {
+    testing_util::TestClient client(m->webhook_port(), true, ca_.cert_pem);
+    if (!client.Connect().empty()) return;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!stop.load() && std::chrono::steady_clock::now() < until) {
+      auto reply = client.Request(
+          "POST", "/validate", ReviewOf("u", "CREATE", LbService("probe", "10.10.0.210"), true).dump());
+      answered += reply.ok && reply.status == 200;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // busy by now
+  auto busy_from = std::chrono::steady_clock::now();
+  size_t before = StatusWrites();
+  for (int i = 0; i < 10; ++i) {
+    fake_->Upsert("workloadclusters",
+                  Wlc("busy", "b" + std::to_string(i), "10.10.0." + std::to_string(60 + i)));
+  }
+  // While the reviews come: at most one write a second (and one at once).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  size_t during = StatusWrites() - before;
+  double busy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - busy_from).count();
+  reviewer.join();
+  EXPECT_GE(answered.load(), 60) << "the reviews came at 10 a second or more";
+  EXPECT_LE(during, static_cast<size_t>(busy_s) + 2)
+      << during << " status writes in " << busy_s << " s while the webhook was busy";
+  // Quiet again: every deferred status is written.
+  ASSERT_TRUE(Eventually([&] { return Settled(); }, std::chrono::milliseconds(10000))) << Mismatch();
+  EXPECT_GE(StatusWrites() - before, 10u);
+  std::string metrics = m->Metrics();
+  size_t at = metrics.find("\nipguard_status_writes_deferred_total ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stoi(metrics.substr(at + 38)), 5) << metrics.substr(at, 60);
+  std::system(("rm -rf " + dir).c_str());
 }
 
 // `kubectl get lnet,wlc,lbpool,ipres` on the clean plan, column by column, as the API
@@ -1194,14 +1249,21 @@ TEST_F(ChartRbacTest, SecretGrantsEveryRequestTheManagerMakes) {
 }
 
 TEST(ManagerFlags, StatusPaceFlagsAreReadAndBadValuesNamed) {
-  auto o = ParseManagerFlags({"--status-qps", "20", "--status-burst", "30"});
+  auto o = ParseManagerFlags(
+      {"--status-qps", "20", "--status-burst", "30", "--status-qps-admitting", "2"});
   ASSERT_TRUE(o.ok()) << o.error();
   EXPECT_EQ(o->status_qps, 20);
   EXPECT_EQ(o->status_burst, 30);
+  EXPECT_EQ(o->status_qps_admitting, 2);
   auto d = ParseManagerFlags({});
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->status_qps, 50);
   EXPECT_EQ(d->status_burst, 100);
+  EXPECT_EQ(d->status_qps_admitting, 5);
+  EXPECT_TRUE(ParseManagerFlags({"--status-qps-admitting", "0"}).ok()) << "0: as --status-qps";
+  auto worse = ParseManagerFlags({"--status-qps-admitting", "fast"});
+  ASSERT_FALSE(worse.ok());
+  EXPECT_NE(worse.error().find("--status-qps-admitting"), std::string::npos) << worse.error();
   EXPECT_TRUE(ParseManagerFlags({"--status-qps", "0"}).ok()) << "0: unpaced";
   auto bad = ParseManagerFlags({"--status-burst", "0"});
   ASSERT_FALSE(bad.ok());

@@ -451,6 +451,10 @@ class FakeApiServer::Impl {
     std::lock_guard<std::mutex> l(mu_);
     return open_watches_;
   }
+  size_t connections_accepted() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return connections_accepted_;
+  }
 
  private:
   using Key = std::pair<std::string, std::string>;  // namespace, name
@@ -589,6 +593,7 @@ class FakeApiServer::Impl {
   int fail_retry_after_ = 0;
   std::chrono::milliseconds delay_{0};
   size_t open_watches_ = 0;
+  size_t connections_accepted_ = 0;
   std::deque<Request> requests_;
 };
 
@@ -673,6 +678,7 @@ void FakeApiServer::Impl::AcceptLoop() {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);  // events are small; send at once
         auto conn = std::make_shared<Connection>();
+        ++connections_accepted_;
         conn->fd = socket.native_handle();
         connections_.push_back(conn);
         // Assigned under mu_, so the thread cannot mark itself finished
@@ -1607,5 +1613,6 @@ size_t FakeApiServer::CountRequests(const std::string& method,
   return impl_->CountRequests(method, path_substring);
 }
 size_t FakeApiServer::open_watches() const { return impl_->open_watches(); }
+size_t FakeApiServer::connections_accepted() const { return impl_->connections_accepted(); }
 
 }  // namespace ipguard::fakeapi

@@ -133,6 +133,8 @@ class FakeApiServer {
   // contains `path_substring`.
   size_t CountRequests(const std::string& method, const std::string& path_substring) const;
   size_t open_watches() const;
+  // Connections accepted since Start().
+  size_t connections_accepted() const;
 
  private:
   class Impl;  // everything else lives in the .cc
