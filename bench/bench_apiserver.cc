@@ -41,6 +41,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -737,6 +738,18 @@ int Latency(Client& c, const Flags& f) {
         if (!r.ok()) failed.fetch_add(1);
       }
     });
+  }
+  {
+    // When the clock started, to find the run in the control plane's logs.
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof(stamp), "%H:%M:%S", &utc);
+    std::printf("the run's clock started at %s.%03d UTC\n", stamp,
+                static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     now.time_since_epoch()).count() % 1000));
   }
   auto period = std::chrono::microseconds(1000000 / f.rate);
   auto next = SteadyClock::now();

@@ -17,6 +17,8 @@
 #     tests' own requests, are handed on as IPGUARD_E2E_CLIENT_CA, _CERT and _KEY.
 #   - neither: every scenario is reported as skipped (exit 77).
 #
+# The control plane's logs are kept (their directory is printed) when a scenario failed,
+# or always with IPGUARD_E2E_KEEP_LOGS=1.
 # kubectl and helm come from .tools/ (scripts/setup.sh) when present, else from PATH.
 # Exit status: 0 when every scenario passed, 77 when skipped, 1 otherwise.
 set -uo pipefail
@@ -84,7 +86,7 @@ stop_cluster() {
   local status=$?
   trap - EXIT INT TERM
   "$K8S/down.sh" "$STATE" >/dev/null 2>&1
-  if [ "$status" -eq 0 ] || [ "$status" -eq 77 ]; then
+  if { [ "$status" -eq 0 ] || [ "$status" -eq 77 ]; } && [ -z "${IPGUARD_E2E_KEEP_LOGS:-}" ]; then
     rm -rf "$STATE"
   else
     # Only the logs are worth keeping; the binaries and etcd data are large.
