@@ -481,8 +481,9 @@ struct Manager::Impl {
   // Requests the webhook answered, counted per second of the steady clock:
   // the controller paces status writes slower while they come quickly.
   static constexpr int kAdmittingReviews = 10;  // a second
-  std::atomic<int64_t> review_second{0};
-  std::atomic<int> reviews_now{0}, reviews_before{0};
+  mutable std::mutex review_mu;
+  int64_t review_second = 0;  // the second reviews_now counts
+  int reviews_now = 0, reviews_before = 0;
 
   static int64_t SteadySecond() {
     return std::chrono::duration_cast<std::chrono::seconds>(
@@ -491,21 +492,22 @@ struct Manager::Impl {
   }
   void NoteReview() {
     int64_t now = SteadySecond();
-    int64_t was = review_second.load();
-    if (now != was && review_second.compare_exchange_strong(was, now)) {
-      int counted = reviews_now.exchange(0);
-      reviews_before = now == was + 1 ? counted : 0;
+    std::lock_guard<std::mutex> l(review_mu);
+    if (now > review_second) {
+      reviews_before = now == review_second + 1 ? reviews_now : 0;
+      reviews_now = 0;
+      review_second = now;
     }
-    reviews_now.fetch_add(1);
+    ++reviews_now;
   }
   // At least kAdmittingReviews in the current second or the last.
   bool Admitting() const {
     int64_t now = SteadySecond();
-    int64_t at = review_second.load();
-    if (at == now) {
-      return reviews_now.load() >= kAdmittingReviews || reviews_before.load() >= kAdmittingReviews;
+    std::lock_guard<std::mutex> l(review_mu);
+    if (review_second == now) {
+      return reviews_now >= kAdmittingReviews || reviews_before >= kAdmittingReviews;
     }
-    return at == now - 1 && reviews_now.load() >= kAdmittingReviews;
+    return review_second == now - 1 && reviews_now >= kAdmittingReviews;
   }
 
   bool Synced() const {

@@ -231,6 +231,10 @@ kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
 void Controller::DropSlot(const std::string& key) {
   if (!pacer_.limited() && !admitting_pacer_.limited()) return;
   std::lock_guard<std::mutex> l(mu_);
+  EraseSlotLocked(key);
+}
+
+void Controller::EraseSlotLocked(const std::string& key) {
   auto it = slots_.find(key);
   if (it == slots_.end()) return;
   deferred_ -= it->second.while_admitting;
@@ -252,7 +256,7 @@ size_t Controller::ReleaseDeferredWrites() {
     }
     deferred_ = 0;
     // Its slots were all given back: the next busy spell starts afresh.
-    admitting_pacer_ = kube::Pacer(options_.status_writes_while_admitting, 1);
+    admitting_pacer_.Reset();
   }
   // Each reconciles now and takes a slot of the usual pace (the key's
   // delayed entry, when it comes, finds nothing left to write).
@@ -580,7 +584,7 @@ Status Controller::Reconcile(const std::string& key) {
   if (!stored) {
     std::lock_guard<std::mutex> l(mu_);
     conflicting_.erase(key);
-    slots_.erase(key);
+    EraseSlotLocked(key);
     return Status::Ok();
   }
   json obj = stored->is_string()
@@ -611,7 +615,7 @@ Status Controller::Reconcile(const std::string& key) {
   if (!plan.found) {
     std::lock_guard<std::mutex> l(mu_);
     conflicting_.erase(key);
-    slots_.erase(key);
+    EraseSlotLocked(key);
     return Status::Ok();  // not in the engine (yet, or any more)
   }
 

@@ -172,6 +172,7 @@ class Controller {
   kube::Clock::Duration WriteSlot(const std::string& key);
   // Forgets the slot of a key that needs no write any more.
   void DropSlot(const std::string& key);
+  void EraseSlotLocked(const std::string& key);  // mu_ held
 
   kube::Client* client_;
   kube::Client* ledger_;  // options_.ledger, or client_

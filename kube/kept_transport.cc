@@ -1,5 +1,9 @@
 #include "kube/kept_transport.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -123,7 +127,9 @@ class KeptTransport : public Transport {
     // Twice at most: a kept connection the server had closed while it was
     // idle fails before any answer, and the request goes again on a new one.
     for (int attempt = 0; attempt < 2; ++attempt) {
-      std::unique_ptr<Conn> conn = TakeIdle();
+      // The second attempt always on a new connection: the others kept may
+      // be as dead as the first (the server restarted).
+      std::unique_ptr<Conn> conn = attempt == 0 ? TakeIdle() : nullptr;
       const bool reused = conn != nullptr;
       std::string error;
       if (!conn) conn = Dial(request, deadline, &error);
@@ -142,8 +148,10 @@ class KeptTransport : public Transport {
         fired = guard.fired();
         timed_out = guard.timed_out();
       }
-      if (x.response && !fired) {
-        if (x.keep) Keep(std::move(conn));
+      if (x.response) {
+        // Whole: an answer that came just as the deadline passed is still
+        // the answer, but its connection, maybe shut down, is not kept.
+        if (x.keep && !fired) Keep(std::move(conn));
         return std::move(*x.response);
       }
       if (fired) return Ended(request, timed_out);
@@ -205,7 +213,8 @@ class KeptTransport : public Transport {
     return w;
   }
 
-  // The most recently used idle connection that has not been idle too long.
+  // The most recently used idle connection that has not been idle too long
+  // and that the server has not closed (or written to) meanwhile.
   std::unique_ptr<Conn> TakeIdle() {
     std::vector<std::unique_ptr<Conn>> stale;
     std::unique_ptr<Conn> out;
@@ -215,7 +224,7 @@ class KeptTransport : public Transport {
       while (!idle_.empty()) {
         std::unique_ptr<Conn> c = std::move(idle_.back());
         idle_.pop_back();
-        if (c->idle_since >= oldest) {
+        if (c->idle_since >= oldest && Quiet(c->socket.native_handle())) {
           out = std::move(c);
           break;
         }
@@ -223,6 +232,15 @@ class KeptTransport : public Transport {
       }
     }
     return out;  // `stale` closes outside the lock
+  }
+
+  // Whether nothing has arrived on an idle connection: a server that closed
+  // it sent its FIN (and over TLS a close_notify first), and an idle HTTP/1.1
+  // connection carries nothing else.
+  static bool Quiet(int fd) {
+    char byte;
+    ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   void Keep(std::unique_ptr<Conn> conn) {

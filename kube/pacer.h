@@ -33,6 +33,10 @@ class Pacer {
 
   bool limited() const { return interval_ != Clock::duration::zero(); }
 
+  // Gives back every slot taken: the next Reserve() is as after a quiet
+  // spell. The pace itself is unchanged (limited() may be read meanwhile).
+  void Reset() { next_ = Clock::time_point{}; }
+
  private:
   Clock::duration interval_;
   Clock::duration tolerance_;

@@ -832,7 +832,7 @@ TEST_F(KeptTransportTest, ConcurrentRequestsKeepAtMostMaxIdleConnections) {
   EXPECT_EQ(server_->connections_accepted(), after_burst);
 }
 
-TEST_F(KeptTransportTest, AConnectionTheServerClosedWhileIdleIsReplacedAndTheRequestSentAgain) {
+TEST_F(KeptTransportTest, AConnectionTheServerClosedWhileIdleIsReplaced) {
   ASSERT_TRUE(kept_client_->Create(kNetworks, "", Network("before")).ok());
   size_t before = server_->connections_accepted();
   server_->Restart();  // drops every connection, the kept one too
@@ -841,6 +841,79 @@ TEST_F(KeptTransportTest, AConnectionTheServerClosedWhileIdleIsReplacedAndTheReq
   EXPECT_EQ(server_->connections_accepted() - before, 1u);
   EXPECT_EQ(server_->CountRequests("POST", "/logicalnetworks"), 2u) << "the create was made once";
   EXPECT_TRUE(server_->Get("logicalnetworks", "", "after").has_value());
+}
+
+// A server that reads a request on a kept connection and closes it without
+// answering (it went away just as the request came): the request goes once
+// more, on a new connection; a new connection that fails the same way is an
+// error, not a third try.
+TEST(KeptTransportRaw, ARequestUnansweredOnAKeptConnectionIsSentOnceMoreOnANewOne) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  // Reads one request (headers only: these are GETs); false when the peer went.
+  auto read_request = [](int fd) {
+    std::string in;
+    char buf[1024];
+    while (in.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) return false;
+      in.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  };
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+  std::atomic<int> connections{0}, requests{0};
+  // Connection 1 answers one request, then takes the second and closes.
+  // Connection 2 answers everything. Connections 3 and 4 close at once
+  // after a request.
+  std::thread server([&] {
+    for (int c = 1; c <= 4; ++c) {
+      int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) return;
+      ++connections;
+      for (int r = 0;; ++r) {
+        if (!read_request(fd)) break;
+        ++requests;
+        bool answer = (c == 1 && r == 0) || c == 2;
+        if (!answer) break;
+        ::send(fd, ok.data(), ok.size(), MSG_NOSIGNAL);
+        if (c == 2 && r == 1) break;
+      }
+      ::close(fd);
+    }
+  });
+  RestConfig config;
+  config.server = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto t = kube::NewKeptTransport(config, kube::RealClock::Get(), nullptr);
+  ASSERT_TRUE(t.ok()) << t.error();
+  HttpRequest get;
+  get.path = "/api/v1/namespaces/default";
+  get.timeout = std::chrono::seconds(5);
+  auto first = t.value()->Do(get);
+  ASSERT_TRUE(first.ok()) << first.error();
+  EXPECT_EQ(first->status, 200);
+  auto second = t.value()->Do(get);  // on the kept connection, which the server drops
+  ASSERT_TRUE(second.ok()) << second.error();
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(connections.load(), 2);
+  EXPECT_EQ(requests.load(), 3);
+  auto third = t.value()->Do(get);  // connection 2 answers it and closes
+  ASSERT_TRUE(third.ok()) << third.error();
+  // Connection 2 is closed; connection 3, new, drops the request: an error
+  // at once (a new connection is not tried again), and nobody answers.
+  auto fourth = t.value()->Do(get);
+  ASSERT_FALSE(fourth.ok());
+  EXPECT_NE(fourth.error().find("GET /api/v1/namespaces/default: "), std::string::npos) << fourth.error();
+  ::shutdown(listener, SHUT_RDWR);
+  ::close(listener);
+  server.join();
 }
 
 TEST_F(KeptTransportTest, ConnectionsIdleLongerThanIdleForAreNotUsed) {

@@ -161,6 +161,17 @@ TEST(Pacer, LetsABurstThroughThenOneSlotPerInterval) {
   EXPECT_EQ(p.Reserve(later), milliseconds(100));
 }
 
+TEST(Pacer, ResetGivesEverySlotBack) {
+  Pacer p(1, 1);  // one a second
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.Reserve(t0), milliseconds(0));
+  for (int i = 1; i <= 100; ++i) EXPECT_EQ(p.Reserve(t0), milliseconds(1000 * i));
+  p.Reset();
+  EXPECT_TRUE(p.limited());
+  EXPECT_EQ(p.Reserve(t0), milliseconds(0)) << "as after a quiet spell";
+  EXPECT_EQ(p.Reserve(t0), milliseconds(1000));
+}
+
 TEST(Pacer, ZeroMeansUnpaced) {
   Pacer p(0, 1);
   auto t0 = std::chrono::steady_clock::now();
