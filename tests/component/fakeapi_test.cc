@@ -84,6 +84,14 @@ WatchOutcome Watch(Transport* transport, const std::string& path,
   return out;
 }
 
+// A thread that sets `flag` after `delay` (join it).
+std::thread CancelAfter(std::atomic<bool>* flag, milliseconds delay) {
+  return std::thread([flag, delay] {
+    std::this_thread::sleep_for(delay);
+    *flag = true;
+  });
+}
+
 std::string WatchPath(const Resource& r, const std::string& query, const std::string& ns = "") {
   return r.Path(ns) + "?watch=true&" + query;
 }
@@ -685,10 +693,7 @@ TEST_F(FakeApiTest, StreamedListsOverTlsAndTheirFailures) {
   std::atomic<bool> cancel{false};
   slow.timeout = std::chrono::seconds(30);
   slow.cancel = &cancel;
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    cancel = true;
-  });
+  std::thread canceller = CancelAfter(&cancel, milliseconds(200));
   auto start = std::chrono::steady_clock::now();
   auto cancelled = transport_->StreamBody(slow, [](std::string_view) { return true; }, &complete);
   canceller.join();
@@ -940,10 +945,7 @@ TEST_F(KeptTransportTest, DeadlinesAndCancelsEndTheRequestAndItsConnection) {
   std::atomic<bool> cancel{false};
   slow.timeout = std::chrono::seconds(30);
   slow.cancel = &cancel;
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    cancel = true;
-  });
+  std::thread canceller = CancelAfter(&cancel, milliseconds(200));
   start = std::chrono::steady_clock::now();
   auto cancelled = kept_->Do(slow);
   canceller.join();
