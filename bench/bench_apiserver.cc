@@ -704,14 +704,15 @@ int Latency(Client& c, const Flags& f) {
   std::string api_text = ApiServerMetrics(c);
   auto api_before = Buckets(api_text, kApi, match);
   double status_before = status_writes(api_text);
-  auto own_before = Buckets(own_metrics(), kOwn, {});
+  std::string own_text = own_metrics();
+  auto own_before = Buckets(own_text, kOwn, {});
   // The claims' own round trip: as the API server serves their POST, and as
   // the manager's claim writers see it (their thread and client included).
   const char* kRequest = "apiserver_request_duration_seconds";
   const std::vector<std::string> claim_posts = {"verb=\"POST\"", "resource=\"ipclaims\""};
   const char* kClaimWrite = "ipguard_claim_write_duration_seconds";
   auto claim_api_before = Buckets(api_text, kRequest, claim_posts);
-  auto claim_own_before = Buckets(own_metrics(), kClaimWrite, {});
+  auto claim_own_before = Buckets(own_text, kClaimWrite, {});
   std::vector<double> client_ms(total, -1);
   std::atomic<int> failed{0};
   std::mutex mu;
@@ -771,9 +772,10 @@ int Latency(Client& c, const Flags& f) {
   api_text = ApiServerMetrics(c);
   auto api_after = Buckets(api_text, kApi, match);
   double status_after = status_writes(api_text);
-  auto own_after = Buckets(own_metrics(), kOwn, {});
+  own_text = own_metrics();
+  auto own_after = Buckets(own_text, kOwn, {});
   auto claim_api_after = Buckets(api_text, kRequest, claim_posts);
-  auto claim_own_after = Buckets(own_metrics(), kClaimWrite, {});
+  auto claim_own_after = Buckets(own_text, kClaimWrite, {});
   // When the slow creates came: in the first second or spread over the run.
   {
     std::vector<std::pair<double, int>> by_latency;
@@ -800,7 +802,7 @@ int Latency(Client& c, const Flags& f) {
       PrintShares("claim POSTs as the API server serves them", claim_api_before, claim_api_after);
       PrintShares("claim writes as the manager sees them", claim_own_before, claim_own_after);
     }
-    std::string text = m->Metrics();
+    const std::string& text = own_text;  // the metrics read after the run
     for (const char* name : {"ipguard_webhook_connections_accepted_total", "ipguard_webhook_connections"}) {
       size_t at = text.find(std::string("\n") + name + " ");
       if (at != std::string::npos)

@@ -204,7 +204,7 @@ void Controller::Work() {
 }
 
 kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
-  if (!pacer_.limited() && !admitting_pacer_.limited()) return kube::Clock::Duration::zero();
+  if (!Paced()) return kube::Clock::Duration::zero();
   std::lock_guard<std::mutex> l(mu_);
   auto now = clock_->Now();
   auto it = slots_.find(key);
@@ -229,7 +229,7 @@ kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
 }
 
 void Controller::DropSlot(const std::string& key) {
-  if (!pacer_.limited() && !admitting_pacer_.limited()) return;
+  if (!Paced()) return;
   std::lock_guard<std::mutex> l(mu_);
   EraseSlotLocked(key);
 }

@@ -173,6 +173,8 @@ class Controller {
   // Forgets the slot of a key that needs no write any more.
   void DropSlot(const std::string& key);
   void EraseSlotLocked(const std::string& key);  // mu_ held
+  // Whether status writes take slots at all (either pace is limited).
+  bool Paced() const { return pacer_.limited() || admitting_pacer_.limited(); }
 
   kube::Client* client_;
   kube::Client* ledger_;  // options_.ledger, or client_

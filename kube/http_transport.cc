@@ -214,11 +214,7 @@ class HttpTransport : public Transport {
       web::http::http_response resp = client_->request(req, token_of_request).get();
       HttpResponse out;
       out.status = resp.status_code();
-      for (const auto& [name, value] : resp.headers()) {
-        std::string lower = name;
-        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        out.headers[lower] = value;
-      }
+      for (const auto& [name, value] : resp.headers()) out.SetHeader(name, value);
       if (on_line && out.status >= 200 && out.status < 300) {
         // Once the headers are in, any end of the body (the server closing,
         // a cut connection, the deadline, a cancel) just ends the stream;
@@ -233,14 +229,11 @@ class HttpTransport : public Transport {
       }
       result = std::move(out);
     } catch (const pplx::task_canceled&) {
-      result = Status::Error("request cancelled");
+      result = Abandoned(request, false);
     } catch (const std::exception& e) {
       result = Status::Error(request.method + " " + request.path + ": " + e.what());
     }
-    if (canceller_.Unregister(h) && !result.ok()) {
-      return Status::Error(request.method + " " + request.path + ": timed out after " +
-                           std::to_string(request.timeout.count()) + " ms");
-    }
+    if (canceller_.Unregister(h) && !result.ok()) return Abandoned(request, true);
     return result;
   }
 

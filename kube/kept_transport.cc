@@ -72,11 +72,7 @@ Exchanged Exchange(Stream& stream, beast::flat_buffer& buffer, const std::string
   auto& msg = parser.get();
   HttpResponse r;
   r.status = static_cast<int>(msg.result_int());
-  for (const auto& field : msg) {
-    std::string name(field.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers[name] = std::string(field.value());
-  }
+  for (const auto& field : msg) r.SetHeader(std::string(field.name_string()), std::string(field.value()));
   r.body = std::move(msg.body());
   out.keep = msg.keep_alive() && buffer.size() == 0;
   out.response = std::move(r);
@@ -154,7 +150,7 @@ class KeptTransport : public Transport {
         if (x.keep && !fired) Keep(std::move(conn));
         return std::move(*x.response);
       }
-      if (fired) return Ended(request, timed_out);
+      if (fired) return Abandoned(request, timed_out);
       if (reused && !x.got_some) continue;
       return Status::Error(request.method + " " + request.path + ": " + x.error);
     }
@@ -177,12 +173,6 @@ class KeptTransport : public Transport {
   }
 
  private:
-  static Status Ended(const HttpRequest& request, bool timed_out) {
-    if (!timed_out) return Status::Error("request cancelled");
-    return Status::Error(request.method + " " + request.path + ": timed out after " +
-                         std::to_string(request.timeout.count()) + " ms");
-  }
-
   // The request as it goes on the wire: one buffer, so one TLS record and
   // one send.
   std::string Wire(const HttpRequest& request, const std::string& token) const {
@@ -270,24 +260,22 @@ class KeptTransport : public Transport {
         SocketDeadlines::Guard guard(SocketDeadlines::Shared(), conn->socket.native_handle(),
                                      deadline, request.cancel);
         conn->socket.connect(endpoint.endpoint(), ec);
-        if (!ec) {
-          conn->socket.set_option(tcp::no_delay(true), ec);
+        const bool connected = !ec;
+        if (connected) {
+          boost::system::error_code ignored;  // a socket without it still works
+          conn->socket.set_option(tcp::no_delay(true), ignored);
           if (url_.tls) {
             conn->tls.emplace(conn->socket, tls_);
             VerifyServerName(conn->tls->native_handle(), url_.host);
             conn->tls->handshake(ssl::stream_base::client, ec);
-            if (guard.fired()) {
-              *error = Ended(request, guard.timed_out()).message();
-              return nullptr;
-            }
-            if (ec) return failed("TLS handshake: " + ec.message());
           }
-          return conn;
         }
         if (guard.fired()) {
-          *error = Ended(request, guard.timed_out()).message();
+          *error = Abandoned(request, guard.timed_out()).message();
           return nullptr;
         }
+        if (!ec) return conn;
+        if (connected) return failed("TLS handshake: " + ec.message());
         last = "connect: " + ec.message();
       }
       return failed(last);

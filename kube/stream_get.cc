@@ -41,11 +41,7 @@ Result<HttpResponse> Exchange(Stream& stream, const ServerUrl& url, const std::s
   if (ec) return Status::Error("reading the answer: " + ec.message());
   HttpResponse out;
   out.status = static_cast<int>(parser.get().result_int());
-  for (const auto& field : parser.get()) {
-    std::string name(field.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers[name] = std::string(field.value());
-  }
+  for (const auto& field : parser.get()) out.SetHeader(std::string(field.name_string()), std::string(field.value()));
   const bool ok = out.status >= 200 && out.status < 300;
   char piece[64 * 1024];
   while (!parser.is_done()) {
@@ -91,11 +87,7 @@ Result<HttpResponse> StreamGet(const RestConfig& config, const std::string& toke
     SocketDeadlines::Guard watchdog(SocketDeadlines::Shared(), tcp_stream.socket().native_handle(),
                                     deadline, request.cancel);
     auto failed = [&](const std::string& what) -> Result<HttpResponse> {
-      if (watchdog.timed_out()) {
-        return Status::Error("GET " + request.path + ": timed out after " +
-                             std::to_string(request.timeout.count()) + " ms");
-      }
-      if (watchdog.fired()) return Status::Error("request cancelled");
+      if (watchdog.fired()) return Abandoned(request, watchdog.timed_out());
       return Status::Error("GET " + request.path + ": " + what);
     };
     tcp_stream.socket().connect(*endpoints.begin(), ec);

@@ -7,6 +7,7 @@
 #define IPGUARD_KUBE_TRANSPORT_H_
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -32,7 +33,22 @@ struct HttpResponse {
   int status = 0;
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
+
+  // Stores a header as the server wrote it, under its lower-case name.
+  void SetHeader(std::string_view name, std::string value) {
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    headers[std::move(lower)] = std::move(value);
+  }
 };
+
+// The error of a request its transport abandoned: its deadline passed
+// (timed_out), or its caller set its cancel flag.
+inline Status Abandoned(const HttpRequest& request, bool timed_out) {
+  if (!timed_out) return Status::Error("request cancelled");
+  return Status::Error(request.method + " " + request.path + ": timed out after " +
+                       std::to_string(request.timeout.count()) + " ms");
+}
 
 class Transport {
  public:
