@@ -1,13 +1,15 @@
 // A full verdict for one new object against 100k stored objects (1k
 // LogicalNetworks, 10k WorkloadClusters, 89k LoadBalancer Services), and the
 // same verdict computed by a linear scan of every stored address as the
-// baseline.
+// baseline. And the status the controller computes for a cluster and for its
+// network when the network's prefix holds many claims (an estate's Services).
 //
 //   build/bench/bench_verdict
 #include <benchmark/benchmark.h>
 
 #include <nlohmann/json.hpp>
 
+#include "controller/status.h"
 #include "core/engine.h"
 
 namespace ipguard {
@@ -134,6 +136,69 @@ void BM_LinearVerdictNewCluster(benchmark::State& state) {
   state.counters["addresses"] = static_cast<double>(w.flat.size());
 }
 BENCHMARK(BM_LinearVerdictNewCluster);
+
+// One /14 network with 1,000 clusters, and `claims` IPClaims inside its prefix
+// (the Services of its workload clusters, as their agents claim them).
+struct BusyNetwork {
+  Engine engine;
+  explicit BusyNetwork(int claims) {
+    auto add = [this](const json& j) { engine.Upsert(*ParseObject(j)); };
+    add({{"apiVersion", "ipguard.io/v1alpha1"},
+         {"kind", "LogicalNetwork"},
+         {"metadata", {{"name", "busy"}}},
+         {"spec",
+          {{"vmSwitchName", "sw"},
+           {"ipAllocationMethod", "Static"},
+           {"vlanId", 7},
+           {"addressPrefix", "10.60.0.0/14"},
+           {"gateway", "10.60.0.1"},
+           {"ipPools", {{{"start", "10.60.1.0"}, {"end", "10.60.63.255"}}}}}}});
+    for (int j = 0; j < 1000; ++j) {
+      add({{"apiVersion", "ipguard.io/v1alpha1"},
+           {"kind", "WorkloadCluster"},
+           {"metadata", {{"name", "c" + std::to_string(j)}, {"namespace", "busy"}}},
+           {"spec",
+            {{"logicalNetworkName", "busy"},
+             {"controlPlaneIP", Ip4(0x0a3c4000u + static_cast<uint32_t>(j))},  // 10.60.64.0 +
+             {"nodePools", {{{"name", "np"}, {"count", 3}}}}}}});
+    }
+    for (int k = 0; k < claims; ++k) {
+      std::string ip = Ip4(0x0a3d0000u + static_cast<uint32_t>(k));  // 10.61.0.0 +
+      add({{"apiVersion", "ipguard.io/v1alpha1"},
+           {"kind", "IPClaim"},
+           {"metadata", {{"name", "vlan7-" + ip}}},
+           {"spec",
+            {{"address", ip},
+             {"vlanId", 7},
+             {"holder",
+              {{"kind", "Service"}, {"cluster", "edge"}, {"namespace", "apps"}, {"name", "s" + std::to_string(k)}}}}}});
+    }
+  }
+};
+
+// A cluster's status reads its network's capacity: the same cost whatever
+// the number of claims in the network's prefix.
+void BM_StatusOfClusterInBusyNetwork(benchmark::State& state) {
+  BusyNetwork w(static_cast<int>(state.range(0)));
+  const Object* o = w.engine.Find(ObjectKey(Kind::kWorkloadCluster, "busy", "c500"));
+  if (!o) return state.SkipWithError("no cluster");
+  for (auto _ : state) benchmark::DoNotOptimize(DesiredStatus(w.engine, *o, json(), "2026-01-01T00:00:00Z"));
+  state.counters["claims"] = static_cast<double>(state.range(0));
+}
+BENCHMARK(BM_StatusOfClusterInBusyNetwork)->Arg(1000)->Arg(10000)->Arg(100000);
+
+// The network's own status counts the claims in its prefix: one walk of them.
+void BM_StatusOfBusyNetwork(benchmark::State& state) {
+  BusyNetwork w(static_cast<int>(state.range(0)));
+  const Object* o = w.engine.Find(ObjectKey(Kind::kLogicalNetwork, "", "busy"));
+  if (!o) return state.SkipWithError("no network");
+  for (auto _ : state) {
+    json s = DesiredStatus(w.engine, *o, json(), "2026-01-01T00:00:00Z");
+    if (s["claims"] != state.range(0)) state.SkipWithError("wrong claim count");
+    benchmark::DoNotOptimize(s);
+  }
+}
+BENCHMARK(BM_StatusOfBusyNetwork)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 
 void BM_EngineLoad100k(benchmark::State& state) {
   std::vector<Object> objs;

@@ -88,7 +88,7 @@ json DesiredStatus(const Engine& engine, const Object& obj, const json& current,
       if (u.free) addresses["free"] = *u.free;
       status["addresses"] = addresses;
       status["clusters"] = u.clusters;
-      status["claims"] = u.claims;
+      status["claims"] = engine.ClaimsIn(obj.meta.name);
       if (u.free && *u.free < 0) {
         capacity = "its clusters need " + std::to_string(u.required_by_nodes) +
                    " addresses but the pool holds " + std::to_string(*u.total) + " (needed " +

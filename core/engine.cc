@@ -1152,18 +1152,30 @@ NetworkUsage Engine::UsageOf(const std::string& network_name) const {
     u.clusters = static_cast<int>(agg->second.clusters.size());
   }
   if (net) u.total = PoolCapacity(*net->lnet);
-  if (net && net->lnet->address_prefix) {
-    Use prefix{Role::kNetworkPool, FieldLabel("addressPrefix"), *net->lnet->address_prefix};
-    ForOverlaps(DomainOf(*net), prefix, net->Key(), [&](const Stored&, const Use& other) {
-      if (other.role == Role::kClaim) ++u.claims;
-    });
-  }
   if (u.total) {
     int64_t total =
         *u.total > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(*u.total);
     u.free = total - u.required_by_nodes;
   }
   return u;
+}
+
+int64_t Engine::ClaimsIn(const std::string& network_name) const {
+  const Object* net = Network(network_name);
+  if (!net || !net->lnet->address_prefix) return 0;
+  const Domain domain = DomainOf(*net);
+  const uint32_t self = Slot(net->Key());
+  int64_t n = 0;
+  // A claim's only uses are its addresses (Role::kClaim): its kind says it,
+  // without rebuilding the use the index entry stands for.
+  for (const Index* index : {&index_, &pending_index_}) {
+    if (index->size() == 0) continue;
+    index->Query(domain, *net->lnet->address_prefix, [&](uint32_t, uint32_t slot) {
+      if (slot != self && slots_[slot].obj.kind == Kind::kIPClaim) ++n;
+      return true;
+    });
+  }
+  return n;
 }
 
 uint64_t Engine::AssignedIn(const std::string& pool_key) const {

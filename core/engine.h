@@ -158,8 +158,6 @@ struct NetworkUsage {
   int64_t required_by_nodes = 0;
   std::optional<int64_t> free;  // total - required, may be negative
   int clusters = 0;
-  // IPClaims inside the network's prefix in its domain (or in every domain).
-  int64_t claims = 0;
 };
 
 class Engine {
@@ -207,7 +205,12 @@ class Engine {
   // controller, for objects that got in without a review.
   Verdict CheckNetworkOf(const Object& obj) const;
 
+  // What a network's pool holds and its clusters need: a lookup, whatever
+  // the number of objects in its prefix (every cluster's status reads it).
   NetworkUsage UsageOf(const std::string& network_name) const;
+  // IPClaims inside the network's prefix, in its domain or in every domain
+  // (status.claims): one walk of the claims in the prefix.
+  int64_t ClaimsIn(const std::string& network_name) const;
   // Service addresses held (status) inside the blocks of a stored pool.
   uint64_t AssignedIn(const std::string& pool_key) const;
   // The domain an object lives in, given the networks stored now.
