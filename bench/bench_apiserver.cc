@@ -9,6 +9,7 @@
 //   bench_apiserver --kubeconfig K race     [--binary ...] [--creates 1000]
 //   bench_apiserver --kubeconfig K latency  [--binary ...] [--rate 200] [--seconds 10]
 //                                           [--no-status-writes | --floor]
+//                                           [--claims-skip-webhook]
 //
 // load:    creates the synthetic plan of bench/plan_objects.h through the API server
 //          (Services with allocateLoadBalancerNodePorts false, so 100k fit); with
@@ -26,7 +27,9 @@
 //          webhook's share as the API server measures it
 //          (apiserver_admission_webhook_admission_duration_seconds, read from its /metrics
 //          before and after), the create latency the client sees, and the webhook's own
-//          ipguard_admission_duration_seconds.
+//          ipguard_admission_duration_seconds. The manager's claims come back to its
+//          webhook, as on Kubernetes older than 1.28; with --claims-skip-webhook they
+//          do not, as the chart's match condition spares them on 1.28 and newer.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -90,6 +93,9 @@ struct Flags {
   bool no_status_writes = false;
   // With true (latency), a minimal responder instead of the manager: the floor.
   bool floor = false;
+  // With true (latency), the claims the manager writes are not sent back to its
+  // webhook: what the chart's match condition does on Kubernetes 1.28 and newer.
+  bool claims_skip_webhook = false;
   std::vector<std::string> manager_flags;  // passed on to every manager started
   int networks = 1000, clusters = 10000, services = 100000, threads = 16, runs = 3;
   int creates = 1000, rate = 200, seconds = 10;
@@ -410,7 +416,8 @@ int Startup(Client& c, const Flags& f) {
 
 
 // Registers the manager's webhook by URL for WorkloadCluster creates in `ns`.
-bool RegisterWebhook(Client& c, int port, const std::string& ca_pem, const std::string& ns) {
+bool RegisterWebhook(Client& c, int port, const std::string& ca_pem, const std::string& ns,
+                     bool claims_back = true) {
   c.Delete(kWebhooks, "", kWebhookConfig);
   json rule = {{"apiGroups", {"ipguard.io"}},
                {"apiVersions", {"v1alpha1"}},
@@ -439,7 +446,7 @@ bool RegisterWebhook(Client& c, int port, const std::string& ca_pem, const std::
   claims["rules"][0]["resources"] = {"ipclaims"};
   claims["rules"][0]["scope"] = "Cluster";
   claims.erase("namespaceSelector");
-  vwc["webhooks"].push_back(claims);
+  if (claims_back) vwc["webhooks"].push_back(claims);
   auto r = c.Create(kWebhooks, "", vwc);
   if (!r.ok()) std::cerr << "webhook configuration: " << r.error().ToString() << "\n";
   return r.ok();
@@ -662,7 +669,7 @@ int Latency(Client& c, const Flags& f) {
   } else {
     m = std::make_unique<Manager>(f, extra);
     if (!m->ok() || m->WaitReady(std::chrono::seconds(300)) < 0) return 1;
-    if (!RegisterWebhook(c, m->webhook_port(), m->ca_pem(), ns)) return 1;
+    if (!RegisterWebhook(c, m->webhook_port(), m->ca_pem(), ns, !f.claims_skip_webhook)) return 1;
   }
   if (!WaitWebhookInForce(c, ns, net, "10.252.200.1")) return 1;
   // Warm-up at 10.252.100.x: outside the pool and the measured addresses (10.252.0.2 and up).
@@ -837,6 +844,7 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") f.seconds = std::stoi(next());
     else if (a == "--no-status-writes") f.no_status_writes = true;
     else if (a == "--floor") f.floor = true;
+    else if (a == "--claims-skip-webhook") f.claims_skip_webhook = true;
     else if (a == "--manager-flag") f.manager_flags.push_back(next());
     else if (a.rfind("--", 0) != 0) f.mode = a;
     else {
