@@ -209,7 +209,7 @@ class Engine {
   // the number of objects in its prefix (every cluster's status reads it).
   NetworkUsage UsageOf(const std::string& network_name) const;
   // IPClaims inside the network's prefix, in its domain or in every domain
-  // (status.claims): one walk of the claims in the prefix.
+  // (status.claims): one walk of the index entries inside the prefix.
   int64_t ClaimsIn(const std::string& network_name) const;
   // Service addresses held (status) inside the blocks of a stored pool.
   uint64_t AssignedIn(const std::string& pool_key) const;
