@@ -136,6 +136,31 @@ TEST_F(EngineTest, NetworkVlanChangeMovesItsClusters) {
   EXPECT_EQ(engine_.CollisionsOf(key).listed.size(), 1u);
 }
 
+// A network's claims count those held at admission (pending) as well as
+// those stored, in its VLAN or in every VLAN; the network's usage is read
+// without them.
+TEST_F(EngineTest, ClaimsInCountsStoredAndHeldClaims) {
+  Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  Store(Cluster("t", "a", "lnet", "10.20.0.10", 3));
+  auto claim = [](const std::string& address, const std::string& vlan) {
+    std::string name = (vlan.empty() ? "any-" : "vlan" + vlan + "-") + address;
+    return Obj("apiVersion: ipguard.io/v1alpha1\nkind: IPClaim\nmetadata: {name: " + name +
+               "}\nspec: {address: " + address + (vlan.empty() ? "" : ", vlanId: " + vlan) +
+               ", holder: {kind: Service, namespace: a, name: " + name + "}}\n");
+  };
+  EXPECT_EQ(engine_.ClaimsIn("lnet"), 0);
+  engine_.Upsert(claim("10.20.0.200", "10"));
+  engine_.UpsertPending(claim("10.20.0.201", "10"));   // held, not yet stored
+  engine_.UpsertPending(claim("10.20.0.202", ""));     // every VLAN
+  engine_.UpsertPending(claim("10.20.0.203", "11"));   // another VLAN
+  engine_.Upsert(claim("10.20.1.1", "10"));            // outside the prefix
+  EXPECT_EQ(engine_.ClaimsIn("lnet"), 3);
+  EXPECT_EQ(engine_.ClaimsIn("missing"), 0);
+  EXPECT_EQ(engine_.UsageOf("lnet").clusters, 1);
+  engine_.Remove(ObjectKey(Kind::kIPClaim, "", "vlan10-10.20.0.200"));
+  EXPECT_EQ(engine_.ClaimsIn("lnet"), 2);
+}
+
 TEST_F(EngineTest, UsageAndAssigned) {
   Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
   Store(Cluster("t", "a", "lnet", "10.20.0.10", 3));  // 1 + 3 + 1
