@@ -120,11 +120,19 @@ class HttpTransport : public Transport {
     return Status::Ok();
   }
 
-  Result<HttpResponse> Do(const HttpRequest& request) override { return Run(request, nullptr); }
+  Result<HttpResponse> Do(const HttpRequest& request) override { return Run(request); }
 
+  // A watch: cpprestsdk passes every read of a body through a task of its
+  // thread pool, so watches go through StreamGetLines (stream_get.h), which
+  // hands each event on from the watching thread as its line arrives.
   Result<HttpResponse> Stream(const HttpRequest& request,
                               const std::function<bool(std::string_view)>& on_line) override {
-    return Run(request, &on_line);
+    if (request.method != "GET") {
+      return Status::Error(request.method + " " + request.path + ": only a GET is streamed");
+    }
+    auto token = tokens_.Token();
+    if (!token.ok()) return token.status();
+    return StreamGetLines(config_, *token, request, on_line);
   }
 
   // A list: cpprestsdk buffers each HTTP chunk whole before handing any of
@@ -188,8 +196,7 @@ class HttpTransport : public Transport {
     }
   }
 
-  Result<HttpResponse> Run(const HttpRequest& request,
-                           const std::function<bool(std::string_view)>* on_line) {
+  Result<HttpResponse> Run(const HttpRequest& request) {
     auto token = tokens_.Token();
     if (!token.ok()) return token.status();
 
@@ -215,18 +222,8 @@ class HttpTransport : public Transport {
       HttpResponse out;
       out.status = resp.status_code();
       for (const auto& [name, value] : resp.headers()) out.SetHeader(name, value);
-      if (on_line && out.status >= 200 && out.status < 300) {
-        // Once the headers are in, any end of the body (the server closing,
-        // a cut connection, the deadline, a cancel) just ends the stream;
-        // the caller resumes from what it saw.
-        try {
-          ReadLines(resp, *on_line);
-        } catch (const std::exception&) {
-        }
-      } else {
-        std::vector<unsigned char> body = resp.extract_vector().get();
-        out.body.assign(body.begin(), body.end());
-      }
+      std::vector<unsigned char> body = resp.extract_vector().get();
+      out.body.assign(body.begin(), body.end());
       result = std::move(out);
     } catch (const pplx::task_canceled&) {
       result = Abandoned(request, false);
@@ -235,43 +232,6 @@ class HttpTransport : public Transport {
     }
     if (canceller_.Unregister(h) && !result.ok()) return Abandoned(request, true);
     return result;
-  }
-
-  // Reads the body as it arrives and hands on each complete line. The buffer
-  // only ever holds one partial line, never the whole stream. cpprestsdk
-  // completes a read only when all asked-for bytes are there, so this waits
-  // for one byte, then takes whatever else has arrived.
-  static void ReadLines(web::http::http_response& resp,
-                        const std::function<bool(std::string_view)>& on_line) {
-    auto buf = resp.body().streambuf();
-    std::string pending;
-    char chunk[16384];
-    for (;;) {
-      size_t avail = buf.in_avail();
-      if (avail == 0) {
-        auto c = buf.bumpc().get();
-        if (c == decltype(buf)::traits::eof()) break;
-        pending.push_back(static_cast<char>(c));
-        avail = buf.in_avail();
-      }
-      if (avail > 0) {
-        size_t n =
-            buf.getn(reinterpret_cast<uint8_t*>(chunk), std::min(avail, sizeof(chunk))).get();
-        pending.append(chunk, n);
-      }
-      size_t start = 0;
-      for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-        std::string_view line(pending.data() + start, nl - start);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) continue;
-        if (!on_line(line)) {
-          buf.close().wait();
-          return;
-        }
-      }
-      pending.erase(0, start);
-    }
-    if (!pending.empty()) on_line(pending);
   }
 
   RestConfig config_;

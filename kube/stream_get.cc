@@ -47,7 +47,8 @@ Result<HttpResponse> Exchange(Stream& stream, const ServerUrl& url, const std::s
   while (!parser.is_done()) {
     parser.get().body().data = piece;
     parser.get().body().size = sizeof(piece);
-    http::read(stream, buffer, parser, ec);
+    // What has arrived, not a full piece: a watch's events come one by one.
+    http::read_some(stream, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       if (!ok) break;
@@ -113,6 +114,44 @@ Result<HttpResponse> StreamGet(const RestConfig& config, const std::string& toke
     // throwing; nothing of it leaves this function.
     return Status::Error("GET " + request.path + ": " + e.what());
   }
+}
+
+Result<HttpResponse> StreamGetLines(const RestConfig& config, const std::string& token,
+                                    const HttpRequest& request,
+                                    const std::function<bool(std::string_view line)>& on_line) {
+  // Holds one partial line at a time, never the stream.
+  std::string pending;
+  bool stopped = false, too_long = false;
+  auto r = StreamGet(
+      config, token, request,
+      [&](std::string_view piece) {
+        pending.append(piece);
+        size_t start = 0;
+        for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+          std::string_view line(pending.data() + start, nl - start);
+          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+          if (line.empty()) continue;
+          if (!on_line(line)) {
+            stopped = true;
+            return false;
+          }
+        }
+        pending.erase(0, start);
+        if (pending.size() > kMaxStreamLine) {
+          too_long = true;
+          return false;
+        }
+        return true;
+      },
+      nullptr);
+  if (too_long) {
+    return Status::Error("GET " + request.path + ": a line of the stream is over " +
+                         std::to_string(kMaxStreamLine >> 20) + " MB");
+  }
+  if (r.ok() && !stopped && r->status >= 200 && r->status < 300 && !pending.empty()) {
+    on_line(pending);
+  }
+  return r;
 }
 
 }  // namespace ipguard::kube

@@ -5,7 +5,9 @@
 // from its watch cache (130 MB at 100k Services) as one HTTP chunk, which
 // cpprestsdk's client buffers whole before handing any of it on; Beast's
 // parser hands on any part of any chunk, and TCP's flow control keeps the
-// rest at the server.
+// rest at the server. And for watches (StreamGetLines): each event is handed
+// on, on the calling thread, as soon as its line is in, where cpprestsdk
+// passed every read through a task of its own thread pool.
 //
 // TLS as for every other request (http_transport.h): the server's
 // certificate must chain to the config's CA (or the system store) and name
@@ -17,6 +19,7 @@
 #ifndef IPGUARD_KUBE_STREAM_GET_H_
 #define IPGUARD_KUBE_STREAM_GET_H_
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -32,6 +35,18 @@ Result<HttpResponse> StreamGet(const RestConfig& config, const std::string& toke
                                const HttpRequest& request,
                                const std::function<bool(std::string_view chunk)>& on_chunk,
                                bool* complete);
+
+// The longest line StreamGetLines hands on: a watch event is one object.
+inline constexpr size_t kMaxStreamLine = 16u << 20;
+
+// As Transport::Stream: calls on_line for each newline-delimited line of a 2xx
+// body (empty lines skipped, a final line without its newline included)
+// until the body ends or on_line returns false. Once the headers are in, a
+// body cut short ends the stream with the response; a deadline or a cancel is
+// the error of Abandoned(). A line over kMaxStreamLine is an error.
+Result<HttpResponse> StreamGetLines(const RestConfig& config, const std::string& token,
+                                    const HttpRequest& request,
+                                    const std::function<bool(std::string_view line)>& on_line);
 
 }  // namespace ipguard::kube
 

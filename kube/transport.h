@@ -56,11 +56,12 @@ class Transport {
   // One request and its whole response. An error means no HTTP answer at all
   // (connection refused, TLS failure, timeout).
   virtual Result<HttpResponse> Do(const HttpRequest& request) = 0;
-  // A streaming request (a watch): calls on_line for each newline-delimited
-  // line of the body as it arrives, until the server ends the stream,
-  // on_line returns false, or the request times out. The returned response
-  // carries the status and headers; its body is filled only for a non-2xx
-  // answer.
+  // A streaming request (a watch, a GET): calls on_line for each
+  // newline-delimited line of the body as it arrives, until the server ends
+  // the stream or on_line returns false. The returned response carries the
+  // status and headers; its body is filled only for a non-2xx answer. A
+  // deadline or a cancel, even after the headers, is the error of
+  // Abandoned().
   virtual Result<HttpResponse> Stream(
       const HttpRequest& request, const std::function<bool(std::string_view line)>& on_line) = 0;
   // A request whose 2xx body is handed to on_chunk in pieces as it arrives

@@ -531,6 +531,47 @@ TEST_F(FakeApiTest, StopClosesOpenWatchesPromptly) {
   server_->Stop();  // idempotent
 }
 
+// A watch hands on each event as its line arrives (not when a buffer fills),
+// from the watching thread; its deadline and its cancel end it with the
+// transport's errors even after the headers are in.
+TEST_F(FakeApiTest, WatchEventsArriveOneByOneAndDeadlinesEndWatches) {
+  std::atomic<int> seen{0};
+  std::atomic<bool> cancel{false};
+  HttpRequest req;
+  req.path = WatchPath(kNetworks, "resourceVersion=0");
+  req.timeout = milliseconds(60000);
+  req.cancel = &cancel;
+  auto watch = std::async(std::launch::async, [&] {
+    return transport_->Stream(req, [&](std::string_view) {
+      ++seen;
+      return true;
+    });
+  });
+  ASSERT_TRUE(Eventually([&] { return server_->open_watches() == 1; }));
+  for (int i = 0; i < 3; ++i) {
+    MustCreate(kNetworks, "", Network("net-" + std::to_string(i)));
+    EXPECT_TRUE(Eventually([&] { return seen.load() == i + 1; })) << i;
+  }
+  cancel = true;
+  ASSERT_EQ(watch.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  Result<HttpResponse> gone = watch.get();
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error(), "request cancelled");
+
+  HttpRequest quiet;
+  quiet.path = WatchPath(kNetworks, "resourceVersion=" + std::to_string(server_->resource_version()));
+  quiet.timeout = milliseconds(300);
+  Result<HttpResponse> ended = transport_->Stream(quiet, [](std::string_view) { return true; });
+  ASSERT_FALSE(ended.ok());
+  EXPECT_EQ(ended.error(), "GET " + quiet.path + ": timed out after 300 ms");
+
+  HttpRequest post = quiet;
+  post.method = "POST";
+  Result<HttpResponse> refused = transport_->Stream(post, [](std::string_view) { return true; });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("only a GET is streamed"), std::string::npos);
+}
+
 TEST_F(FakeApiTest, ReflectorFollowsDirectWritesAndRelistsAfterRestart) {
   kube::Store store;
   kube::ReflectorOptions options;
