@@ -7,7 +7,8 @@
 //
 //   bench_manager [--binary build/cmd/ipguard] [--networks 1000]
 //                 [--clusters 10000] [--services 100000] [--seconds 30]
-//                 [--rate 100]
+//                 [--rate 100] [--manager-flag FLAG]...
+// (--manager-flag: one more argument for the manager, e.g. --status-qps=0)
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -23,6 +24,7 @@
 #include <map>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "bench/plan_objects.h"
 #include "bench/process_util.h"
@@ -50,9 +52,11 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 int main(int argc, char** argv) {
   std::string binary = "build/cmd/ipguard";
   int networks = 1000, clusters = 10000, services = 100000, seconds = 30, rate = 100;
+  std::vector<std::string> manager_flags;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
     if (a == "--binary") binary = v;
+    if (a == "--manager-flag") manager_flags.push_back(v);
     if (a == "--networks") networks = std::stoi(v);
     if (a == "--clusters") clusters = std::stoi(v);
     if (a == "--services") services = std::stoi(v);
@@ -99,6 +103,7 @@ int main(int argc, char** argv) {
                                    "--cert-dir", dir + "/certs", "--webhook-port", std::to_string(webhook),
                                    "--metrics-port", "0", "--probe-port", std::to_string(probe),
                                    "--log-level", "warn"};
+  args.insert(args.end(), manager_flags.begin(), manager_flags.end());
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
