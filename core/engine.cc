@@ -541,31 +541,36 @@ bool Engine::Erase(const std::string& key, bool replacing) {
 }
 
 template <typename Fn>
-bool Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_key,
-                         Fn&& fn) const {
-  const uint32_t self = Slot(self_key);
+bool Engine::ForOverlappingEntries(Domain domain, const Block& block, uint32_t self,
+                                   Fn&& fn) const {
   for (bool pending : {false, true}) {
     const Index& index = pending ? pending_index_ : index_;
     if (index.size() == 0) continue;
-    bool went_on = index.Query(domain, use.block, [&](uint32_t entry, uint32_t slot) {
-      if (slot == self) return true;
-      // Live entries of each index belong to slots of that tier, so the
-      // entry ids compared here are of the index that reported them.
-      const Stored& s = slots_[slot];
-      for (size_t i = 0; i < s.entries.size(); ++i) {
-        if (s.entries[i] != entry) continue;
-        if constexpr (std::is_void_v<std::invoke_result_t<Fn&, const Stored&, const Use&>>) {
-          fn(s, UseAt(s.obj, i));
-          return true;
-        } else {
-          return static_cast<bool>(fn(s, UseAt(s.obj, i)));
-        }
-      }
-      return true;
+    bool went_on = index.Query(domain, block, [&](uint32_t entry, uint32_t slot) {
+      return slot == self || static_cast<bool>(fn(slots_[slot], entry));
     });
     if (!went_on) return false;
   }
   return true;
+}
+
+template <typename Fn>
+bool Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_key,
+                         Fn&& fn) const {
+  return ForOverlappingEntries(domain, use.block, Slot(self_key), [&](const Stored& s, uint32_t entry) {
+    // Live entries of each index belong to slots of that tier, so the entry
+    // ids compared here are of the index that reported them.
+    for (size_t i = 0; i < s.entries.size(); ++i) {
+      if (s.entries[i] != entry) continue;
+      if constexpr (std::is_void_v<std::invoke_result_t<Fn&, const Stored&, const Use&>>) {
+        fn(s, UseAt(s.obj, i));
+        return true;
+      } else {
+        return static_cast<bool>(fn(s, UseAt(s.obj, i)));
+      }
+    }
+    return true;
+  });
 }
 
 std::vector<std::string> Engine::Neighbors(const std::string& key) const {
@@ -578,8 +583,10 @@ std::vector<std::string> Engine::Neighbors(const std::string& key) const {
     if (k != key && seen.insert(k).second) out.push_back(k);
   };
   for (const Use& use : UsesOf(self.obj)) {
-    ForOverlaps(self.domain, use, key,
-                [&](const Stored& other, const Use&) { add(other.obj.Key()); });
+    ForOverlappingEntries(self.domain, use.block, it->second, [&](const Stored& other, uint32_t) {
+      add(other.obj.Key());
+      return true;
+    });
   }
   if (self.obj.kind == Kind::kLogicalNetwork) {
     auto net = networks_.find(self.obj.meta.name);
@@ -1163,18 +1170,14 @@ NetworkUsage Engine::UsageOf(const std::string& network_name) const {
 int64_t Engine::ClaimsIn(const std::string& network_name) const {
   const Object* net = Network(network_name);
   if (!net || !net->lnet->address_prefix) return 0;
-  const Domain domain = DomainOf(*net);
-  const uint32_t self = Slot(net->Key());
   int64_t n = 0;
   // A claim's only uses are its addresses (Role::kClaim): its kind says it,
   // without rebuilding the use the index entry stands for.
-  for (const Index* index : {&index_, &pending_index_}) {
-    if (index->size() == 0) continue;
-    index->Query(domain, *net->lnet->address_prefix, [&](uint32_t, uint32_t slot) {
-      if (slot != self && slots_[slot].obj.kind == Kind::kIPClaim) ++n;
-      return true;
-    });
-  }
+  ForOverlappingEntries(DomainOf(*net), *net->lnet->address_prefix, Slot(net->Key()),
+                        [&](const Stored& other, uint32_t) {
+                          if (other.obj.kind == Kind::kIPClaim) ++n;
+                          return true;
+                        });
   return n;
 }
 

@@ -293,9 +293,14 @@ class Engine {
   const Object* Network(const std::string& name) const;
   std::string NetworkNameOf(const Object& obj) const;
 
-  // Calls fn(stored, use) for every stored use overlapping `use` in `domain`
-  // whose object is not `self_key`, while fn returns true; false when fn
-  // stopped it.
+  // Calls fn(stored, entry) for every index entry overlapping `block` in
+  // `domain` (a block of `stored`, whose slot is not `self`), while fn
+  // returns true; false when fn stopped it. For callers that need the object,
+  // not the use: the use is not looked up.
+  template <typename Fn>
+  bool ForOverlappingEntries(Domain domain, const Block& block, uint32_t self, Fn&& fn) const;
+  // As ForOverlappingEntries, with fn(stored, use) given the use itself, for
+  // every stored use overlapping `use` whose object is not `self_key`.
   template <typename Fn>
   bool ForOverlaps(Domain domain, const Use& use, const std::string& self_key, Fn&& fn) const;
   // Whether `use` of `obj` may not overlap `other_use` of `other` (roles,
