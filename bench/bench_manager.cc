@@ -8,7 +8,13 @@
 //   bench_manager [--binary build/cmd/ipguard] [--networks 1000]
 //                 [--clusters 10000] [--services 100000] [--seconds 30]
 //                 [--rate 100] [--manager-flag FLAG]...
-// (--manager-flag: one more argument for the manager, e.g. --status-qps=0)
+//                 [--changes-from written|ready] [--preload-claims 0|1]
+//                 [--written-timeout 900]
+// (--manager-flag: one more argument for the manager, e.g. --status-qps=0;
+// --changes-from ready: the changes begin at ready, while the start's pass
+// is still writing, and every status is awaited after them, for at most
+// --written-timeout seconds; --preload-claims 1: the fake holds the IPClaim
+// of every cluster and Service, as on any start after the first)
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -52,6 +58,8 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 int main(int argc, char** argv) {
   std::string binary = "build/cmd/ipguard";
   int networks = 1000, clusters = 10000, services = 100000, seconds = 30, rate = 100;
+  int preload_claims = 0, written_timeout = 900;
+  std::string changes_from = "written";
   std::vector<std::string> manager_flags;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
@@ -62,6 +70,13 @@ int main(int argc, char** argv) {
     if (a == "--services") services = std::stoi(v);
     if (a == "--seconds") seconds = std::stoi(v);
     if (a == "--rate") rate = std::stoi(v);
+    if (a == "--changes-from") changes_from = v;
+    if (a == "--preload-claims") preload_claims = std::stoi(v);
+    if (a == "--written-timeout") written_timeout = std::stoi(v);
+  }
+  if (changes_from != "written" && changes_from != "ready") {
+    std::cerr << "--changes-from is written or ready, not " << changes_from << "\n";
+    return 2;
   }
 
   auto ca = *ipguard::certs::GenerateCA("bench-ca", std::chrono::hours(24));
@@ -83,6 +98,12 @@ int main(int argc, char** argv) {
     fake.Upsert("workloadclusters", ClusterJson(c, networks, "team-" + std::to_string(c % 100), old));
   }
   for (int s = 0; s < services; ++s) fake.Upsert("services", ServiceJson(s, old));
+  if (preload_claims) {
+    for (int c = 0; c < clusters; ++c) {
+      fake.Upsert("ipclaims", ipguard::bench::ClusterClaimJson(c, networks, "team-" + std::to_string(c % 100)));
+    }
+    for (int s = 0; s < services; ++s) fake.Upsert("ipclaims", ipguard::bench::ServiceClaimJson(s, 0));
+  }
   std::cerr << "loaded " << networks << " networks, " << clusters << " clusters, " << services
             << " services into the fake in " << Seconds(Clock::now() - load_start) << " s\n";
 
@@ -136,8 +157,17 @@ int main(int argc, char** argv) {
     }
     return true;
   };
-  while (!all_written()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  double written_s = Seconds(Clock::now() - start);
+  double written_s = -1;
+  auto await_written = [&] {
+    auto limit = start + std::chrono::seconds(written_timeout);
+    while (!all_written()) {
+      if (Clock::now() > limit) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    written_s = Seconds(Clock::now() - start);
+  };
+  if (changes_from == "written") await_written();
+  const double changes_at_s = Seconds(Clock::now() - start);
 
   // Changes at a steady rate: a cluster's node count goes up by one, which
   // changes its requiredAddresses and bumps its generation.
@@ -180,8 +210,10 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
+  long changes_rss_kb = ipguard::bench::ProcStatusKb(pid, "VmHWM:");
+  if (changes_from == "ready") await_written();
   long rss_kb = ipguard::bench::ProcStatusKb(pid, "VmHWM:");
-  std::string heap = "?", rss_now = "?";
+  std::string heap = "?", rss_now = "?", backfilled = "?";
   {
     ipguard::testing_util::TestClient c(probe, false);
     if (c.Connect().empty()) {
@@ -194,6 +226,11 @@ int main(int argc, char** argv) {
       };
       heap = value("ipguard_heap_in_use_bytes");
       rss_now = value("process_resident_memory_bytes");
+      size_t at = text.find("\nipguard_claims_backfilled_total ");
+      if (at != std::string::npos) {
+        size_t from = at + 33;
+        backfilled = text.substr(from, text.find('\n', from) - from);
+      }
     }
   }
   kill(pid, SIGTERM);
@@ -208,11 +245,19 @@ int main(int argc, char** argv) {
   std::printf("objects: %d LogicalNetworks, %d WorkloadClusters, %d LoadBalancer Services\n", networks,
               clusters, services);
   std::printf("start to ready (/readyz 200):      %.2f s\n", ready_s);
-  std::printf("start to every status written:     %.2f s\n", written_s);
+  if (preload_claims) std::printf("claims preloaded: %d\n", clusters + services);
+  if (written_s >= 0) {
+    std::printf("start to every status written:     %.2f s\n", written_s);
+  } else {
+    std::printf("start to every status written:     not within %d s\n", written_timeout);
+  }
+  std::printf("claims the manager wrote (backfill): %s\n", backfilled.c_str());
   std::printf("peak RSS of the manager:           %.1f MB (at the end: RSS %s MB, heap in use %s MB)\n",
               rss_kb / 1024.0, rss_now.c_str(), heap.c_str());
-  std::printf("change to status, %d changes/s for %d s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu changes)\n",
-              rate, seconds, pct(0.50), pct(0.99), latencies.empty() ? 0.0 : latencies.back(), latencies.size());
+  std::printf("change to status, %d changes/s for %d s from %.1f s after start (%s): p50 %.1f ms, "
+              "p99 %.1f ms, max %.1f ms (%zu changes; peak RSS by their end %.1f MB)\n",
+              rate, seconds, changes_at_s, changes_from.c_str(), pct(0.50), pct(0.99),
+              latencies.empty() ? 0.0 : latencies.back(), latencies.size(), changes_rss_kb / 1024.0);
   std::printf("exit status after SIGTERM: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   return 0;
 }

@@ -73,20 +73,20 @@ inline nlohmann::json ServiceJson(int s, const std::string& created = "") {
 }
 
 // The ledger's claim of Service s as an agent writes it: the Service lives in
-// workload cluster edge-(s % clusters), in every domain (no network).
+// workload cluster edge-(s % clusters), in every domain (no network). With
+// no clusters (0), the claim of the management cluster's own Service s, as
+// the manager writes it.
 inline nlohmann::json ServiceClaimJson(int s, int clusters) {
   std::string ip = ServiceIp(s);
+  nlohmann::json holder = {{"apiVersion", "v1"},
+                           {"kind", "Service"},
+                           {"namespace", "apps-" + std::to_string(s % 500)},
+                           {"name", "svc-" + std::to_string(s)}};
+  if (clusters > 0) holder["cluster"] = "edge-" + std::to_string(s % clusters);
   return {{"apiVersion", "ipguard.io/v1alpha1"},
           {"kind", "IPClaim"},
           {"metadata", {{"name", "any-" + ip}, {"annotations", {{"ipguard.io/written-by", "ipguard"}}}}},
-          {"spec",
-           {{"address", ip},
-            {"holder",
-             {{"cluster", "edge-" + std::to_string(s % clusters)},
-              {"apiVersion", "v1"},
-              {"kind", "Service"},
-              {"namespace", "apps-" + std::to_string(s % 500)},
-              {"name", "svc-" + std::to_string(s)}}}}}};
+          {"spec", {{"address", ip}, {"holder", holder}}}};
 }
 
 // The claim of cluster c's control-plane IP, as the manager writes it.

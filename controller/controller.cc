@@ -93,7 +93,13 @@ void Controller::Watch(Kind kind, const kube::Resource& resource, kube::Store* s
   watched_[kind] = Watched{kind, resource, store};
 }
 
-void Controller::Enqueue(const std::string& key) { queue_.Add(key); }
+void Controller::Enqueue(const std::string& key) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    changed_.insert(key);
+  }
+  queue_.Add(key);
+}
 
 void Controller::EnqueueNeighbor(const std::string& key) {
   queue_.AddAfter(key, options_.neighbor_delay);
@@ -112,7 +118,7 @@ void Controller::EnqueueAll() {
     }
     for (const std::string& store_key : w.store->Keys()) {
       size_t slash = store_key.find('/');
-      queue_.Add(slash == std::string::npos
+      queue_.AddLow(slash == std::string::npos
                      ? ObjectKey(kind, "", store_key)
                      : ObjectKey(kind, store_key.substr(0, slash), store_key.substr(slash + 1)));
     }
@@ -141,7 +147,7 @@ void Controller::EnqueueServicesToReport() {
       if (kind == Kind::kService) keys.push_back(key);
     }
   }
-  for (const std::string& key : keys) queue_.Add(key);
+  for (const std::string& key : keys) queue_.AddLow(key);
 }
 
 // Of 110k claims (an estate of workload clusters), only those that collide
@@ -167,7 +173,7 @@ void Controller::EnqueueClaimsToReconcile() {
       if (kind == Kind::kIPClaim) keys.push_back(key);
     }
   }
-  for (const std::string& key : keys) queue_.Add(key);
+  for (const std::string& key : keys) queue_.AddLow(key);
 }
 
 void Controller::Start() {
@@ -181,14 +187,21 @@ void Controller::Stop() {
 }
 
 void Controller::Work() {
-  while (auto key = queue_.Get()) {
+  bool low = false;
+  while (auto key = queue_.Get(&low)) {
+    bool changed;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      changed = changed_.erase(*key) > 0;
+    }
     if (!may_write_()) {
       queue_.Forget(*key);
       queue_.Done(*key);
       continue;
     }
+    const Why why = low ? Why::kPass : changed ? Why::kChange : Why::kBackground;
     auto start = std::chrono::steady_clock::now();
-    Status s = Reconcile(*key);
+    Status s = Reconcile(*key, why);
     if (metrics_) {
       metrics_->Observe(
           "ipguard_reconcile_duration_seconds", {},
@@ -203,11 +216,17 @@ void Controller::Work() {
   }
 }
 
-kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
+kube::Clock::Duration Controller::WriteSlot(const std::string& key, Why why) {
   if (!Paced()) return kube::Clock::Duration::zero();
   std::lock_guard<std::mutex> l(mu_);
   auto now = clock_->Now();
+  const bool busy = admitting_pacer_.limited() && options_.admitting();
   auto it = slots_.find(key);
+  if (why == Why::kChange && !busy) {
+    // Its own object changed: written now, whatever slot it waited for.
+    if (it != slots_.end()) EraseSlotLocked(key);
+    return kube::Clock::Duration::zero();
+  }
   if (it != slots_.end()) {
     if (it->second.at <= now) {
       deferred_ -= it->second.while_admitting;
@@ -216,7 +235,8 @@ kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
     }
     return it->second.at - now;
   }
-  const bool busy = admitting_pacer_.limited() && options_.admitting();
+  // A pass takes none of the busy spell's few slots: it looks again later.
+  if (busy && why == Why::kPass) return std::chrono::seconds(1);
   auto wait = busy ? admitting_pacer_.Reserve(now) : pacer_.Reserve(now);
   if (wait > kube::Clock::Duration::zero()) {
     slots_[key] = Slot{now + wait, busy};
@@ -226,6 +246,14 @@ kube::Clock::Duration Controller::WriteSlot(const std::string& key) {
     }
   }
   return wait;
+}
+
+void Controller::Defer(const std::string& key, Why why, kube::Clock::Duration wait) {
+  if (why == Why::kPass) {
+    queue_.HoldLow(key, wait);
+  } else {
+    queue_.AddAfter(key, wait);
+  }
 }
 
 void Controller::DropSlot(const std::string& key) {
@@ -328,13 +356,21 @@ Status Controller::ReconcileForeign(const std::string& key, const Watched& w) {
   return Status::Ok();
 }
 
-Status Controller::EnsureClaims(const std::string& key) {
+Status Controller::EnsureClaims(const std::string& key, Why why, bool* deferred) {
+  *deferred = false;
   if (!options_.write_claims || !watched_.count(Kind::kIPClaim)) return Status::Ok();
   std::vector<WantedClaim> missing = state_->Read([&](const Engine& engine) {
     const Object* o = engine.Find(key);
     if (!o || !engine.CollisionsOf(key).empty()) return std::vector<WantedClaim>{};
     return engine.MissingClaims(*o);
   });
+  if (missing.empty() || !may_write_()) return Status::Ok();
+  // The object's claims are written together, in one slot.
+  if (auto wait = WriteSlot(key, why); wait > kube::Clock::Duration::zero()) {
+    Defer(key, why, wait);
+    *deferred = true;
+    return Status::Ok();
+  }
   for (const WantedClaim& c : missing) {
     if (!may_write_()) return Status::Ok();
     auto r = ledger_->Create(watched_.at(Kind::kIPClaim).resource, "", ClaimObject(c));
@@ -460,7 +496,7 @@ void Controller::EnqueueMirrored() {
     std::string of = Text(Member(item, "metadata"), "annotations", kMirrorOfAnnotation);
     size_t slash = of.find('/');
     if (slash == std::string::npos) continue;
-    queue_.Add(ObjectKey(Kind::kIPAddressPool, of.substr(0, slash), of.substr(slash + 1)));
+    queue_.AddLow(ObjectKey(Kind::kIPAddressPool, of.substr(0, slash), of.substr(slash + 1)));
   }
 }
 
@@ -557,7 +593,7 @@ json Controller::CacheForm(const json& obj) {
   return out.dump();
 }
 
-Status Controller::Reconcile(const std::string& key) {
+Status Controller::Reconcile(const std::string& key, Why why) {
   KeyParts parts;
   if (!SplitKey(key, &parts)) return Status::Ok();  // not a key this controller makes
   const Watched* w = nullptr;
@@ -566,7 +602,8 @@ Status Controller::Reconcile(const std::string& key) {
   }
   if (!w) return Status::Ok();
   if (w->kind == Kind::kWorkloadCluster || w->kind == Kind::kService) {
-    if (Status st = EnsureClaims(key); !st.ok()) return st;
+    bool deferred = false;
+    if (Status st = EnsureClaims(key, why, &deferred); !st.ok() || deferred) return st;
   }
   if (w->kind == Kind::kIPClaim) {
     if (options_.claim_events) {
@@ -629,9 +666,9 @@ Status Controller::Reconcile(const std::string& key) {
     if (!may_write_()) return Status::Ok();
     if (attempt == 0) {
       // Retries after a 409 use the slot already taken.
-      auto wait = WriteSlot(key);
+      auto wait = WriteSlot(key, why);
       if (wait > kube::Clock::Duration::zero()) {
-        queue_.AddAfter(key, wait);
+        Defer(key, why, wait);
         return Status::Ok();
       }
     }

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/objects.h"
@@ -40,17 +41,20 @@ struct ControllerOptions {
   int workers = 2;
   std::chrono::milliseconds neighbor_delay{1000};
   int status_retries = 3;  // fresh reads after a 409, per reconcile
-  // Status writes paced to this many a second on average (<= 0: unpaced),
-  // `status_write_burst` at once after a quiet spell. A key whose write must
-  // wait goes back on the queue for its slot; no worker waits.
+  // The writes that follow no change of their own object (a full pass's
+  // statuses and backfilled claims, a neighbour's status, a retry) paced to
+  // this many a second on average (<= 0: unpaced), `status_write_burst` at
+  // once after a quiet spell. A key whose write must wait goes back on the
+  // queue for its slot; no worker waits. A change's own write (its object's
+  // watch event) is not paced by it: it follows one write of its user.
   double status_writes_per_second = 0;
   int status_write_burst = 1;
-  // While `admitting` says the webhook is busy answering reviews, status
-  // writes take their slots at `status_writes_while_admitting` a second
-  // instead, one at a time: the API server's time goes first to the writes
-  // people and GitOps controllers wait on. ReleaseDeferredWrites() brings
-  // the writes so deferred forward once it is quiet again. <= 0, or no
-  // `admitting`: the usual pace throughout.
+  // While `admitting` says the webhook is busy answering reviews, writes
+  // (a change's too) take their slots at `status_writes_while_admitting` a
+  // second instead, one at a time, and a full pass waits: the API server's
+  // time goes first to the writes people and GitOps controllers wait on.
+  // ReleaseDeferredWrites() brings the writes so deferred forward once it is
+  // quiet again. <= 0, or no `admitting`: the usual pace throughout.
   std::function<bool()> admitting;
   double status_writes_while_admitting = 0;
   // How long an IPClaim of ipguard's may wait for its holder to ask for it
@@ -108,7 +112,8 @@ class Controller {
   // `neighbor_delay`, however many changes arrive meanwhile, so a burst of
   // creates costs one status write of their network, not one per create.
   void EnqueueNeighbor(const std::string& key);
-  // Every object of every watched kind, except Services and IPClaims whose
+  // Every object of every watched kind, as a full pass (after every change
+  // the watches show meanwhile), except Services and IPClaims whose
   // reconcile would do nothing (a Service that neither collides now, nor was
   // reported Conflicting, nor lacks a claim; a claim that neither collides,
   // nor was reported, nor is this cluster's with no holder standing for it).
@@ -123,8 +128,14 @@ class Controller {
   // takes about 700 bytes this way instead of 6 KB of DOM.
   static nlohmann::json CacheForm(const nlohmann::json& obj);
 
+  // Why a key is reconciled, which says how its writes are paced.
+  enum class Why {
+    kChange,      // its own object changed (Enqueue): written at once
+    kBackground,  // a neighbour's change, a retry, a write deferred while admitting
+    kPass,        // a full pass (EnqueueAll): after every change, paced
+  };
   // One reconcile of one key; an error means "retry later with backoff".
-  Status Reconcile(const std::string& key);
+  Status Reconcile(const std::string& key, Why why = Why::kChange);
 
   // Once admissions are quiet: the status writes paced for the busy spell
   // take their turn at the usual pace now. Returns how many were waiting.
@@ -154,8 +165,9 @@ class Controller {
   // first saw it so; other claims (an agent's, one written by hand to reserve
   // an address) are never released here.
   Status ReconcileClaim(const std::string& key);
-  // Creates the claims the object at `key` lacks (write_claims).
-  Status EnsureClaims(const std::string& key);
+  // Creates the claims the object at `key` lacks (write_claims), in a write
+  // slot; `*deferred` when the key is to come back for its slot.
+  Status EnsureClaims(const std::string& key, Why why, bool* deferred);
   // Makes the mirror of the IPAddressPool at `key` what the pool is now:
   // created, updated, or deleted when the pool is gone (mirror_cluster).
   Status MirrorPool(const std::string& key);
@@ -166,10 +178,14 @@ class Controller {
   // was last reported for `key`.
   void ReportTransition(const std::string& key, Kind kind, const nlohmann::json& obj, bool was,
                         bool now, const std::vector<std::string>& conflicts);
-  // The wait before `key` may write its status: zero when it may now (its
-  // slot, reserved earlier or now, has come), else the key is to come back
-  // after the wait, its slot kept.
-  kube::Clock::Duration WriteSlot(const std::string& key);
+  // The wait before `key` may write: zero when it may now (a change of its
+  // own object while the webhook is quiet, or its slot, reserved earlier or
+  // now, has come), else the key is to come back after the wait (Defer),
+  // its slot kept. A pass reserves nothing while the webhook is busy.
+  kube::Clock::Duration WriteSlot(const std::string& key, Why why);
+  // Puts `key` back for its slot: a pass's key in front of the pass, which
+  // waits meanwhile (WorkQueue::HoldLow); any other after `wait`.
+  void Defer(const std::string& key, Why why, kube::Clock::Duration wait);
   // Forgets the slot of a key that needs no write any more.
   void DropSlot(const std::string& key);
   void EraseSlotLocked(const std::string& key);  // mu_ held
@@ -200,6 +216,9 @@ class Controller {
   size_t deferred_ = 0;                          // slots with while_admitting
   // IPClaim key -> when this process first saw it unwanted.
   std::unordered_map<std::string, kube::Clock::TimePoint> claim_unwanted_since_;
+  // Keys Enqueue()d since their last reconcile began: their own object
+  // changed.
+  std::unordered_set<std::string> changed_;
   std::atomic<int64_t> status_writes_{0};
   std::atomic<int64_t> conflicts_retried_{0};
 };

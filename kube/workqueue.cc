@@ -1,26 +1,43 @@
 #include "kube/workqueue.h"
 
+#include <algorithm>
+
 namespace ipguard::kube {
 
 WorkQueue::WorkQueue(Clock* clock, Backoff backoff) : clock_(clock), backoff_(backoff) {}
 
-void WorkQueue::AddLocked(const std::string& key) {
-  if (shutting_down_ || !dirty_.insert(key).second) return;
+void WorkQueue::AddLocked(const std::string& key, bool low) {
+  if (shutting_down_) return;
+  if (!dirty_.insert(key).second) {
+    // Queued already: a key of a pass that is asked for again as a change
+    // is promoted (its low entry, now stale, is skipped when reached).
+    if (!low && low_.erase(key) && !processing_.count(key)) {
+      queue_.push_back(key);
+      cv_.notify_one();
+    }
+    return;
+  }
+  if (low) low_.insert(key);
   if (processing_.count(key)) return;  // re-queued by Done()
-  queue_.push_back(key);
+  (low ? low_queue_ : queue_).push_back(key);
   cv_.notify_one();
 }
 
 void WorkQueue::Add(const std::string& key) {
   std::lock_guard<std::mutex> l(mu_);
-  AddLocked(key);
+  AddLocked(key, false);
+}
+
+void WorkQueue::AddLow(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  AddLocked(key, true);
 }
 
 void WorkQueue::AddAfter(const std::string& key, Clock::Duration delay) {
   std::lock_guard<std::mutex> l(mu_);
   if (shutting_down_) return;
   if (delay <= Clock::Duration::zero()) {
-    AddLocked(key);
+    AddLocked(key, false);
     return;
   }
   // A key waits once, for the earliest time asked: many AddAfter() calls of
@@ -64,39 +81,87 @@ void WorkQueue::PromoteDueLocked() {
     // An entry whose key was promoted already, for an earlier time, is spent.
     if (it == waiting_.end() || it->second != d.when) continue;
     waiting_.erase(it);
-    AddLocked(d.key);
+    AddLocked(d.key, false);
   }
 }
 
-std::optional<std::string> WorkQueue::Get() {
+std::optional<std::string> WorkQueue::PopLowLocked() {
+  while (!low_queue_.empty()) {
+    std::string key = std::move(low_queue_.front());
+    low_queue_.pop_front();
+    // Still low (not promoted, not handed out through an earlier entry), and
+    // not in a worker's hands (Done() queues it again).
+    if (low_.count(key) && !processing_.count(key)) return key;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> WorkQueue::Get(bool* low) {
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
     if (shutting_down_) return std::nullopt;
     PromoteDueLocked();
-    if (!queue_.empty()) break;
-    // Sleep until the next delayed key is due, or something is added. The
-    // bound keeps a fake clock's Advance() visible.
+    std::optional<std::string> key;
+    bool from_low = false;
+    if (!queue_.empty()) {
+      key = std::move(queue_.front());
+      queue_.pop_front();
+    } else if (clock_->Now() >= low_resume_ && (key = PopLowLocked())) {
+      from_low = true;
+    }
+    if (key) {
+      dirty_.erase(*key);
+      low_.erase(*key);
+      processing_.insert(*key);
+      if (low) *low = from_low;
+      return key;
+    }
+    // Sleep until the next delayed key is due, the hold on low keys is over,
+    // or something is added. The bound keeps a fake clock's Advance() visible.
     auto deadline =
         delayed_.empty() ? clock_->Now() + std::chrono::seconds(1) : delayed_.top().when;
+    if (!low_queue_.empty()) deadline = std::min(deadline, std::max(low_resume_, clock_->Now()));
     clock_->WaitUntil(cv_, l, deadline, [this] {
+      auto now = clock_->Now();
       return shutting_down_ || !queue_.empty() ||
-             (!delayed_.empty() && delayed_.top().when <= clock_->Now());
+             (!delayed_.empty() && delayed_.top().when <= now) ||
+             (!low_queue_.empty() && now >= low_resume_);
     });
   }
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
-  dirty_.erase(key);
-  processing_.insert(key);
-  return key;
 }
 
 void WorkQueue::Done(const std::string& key) {
   std::lock_guard<std::mutex> l(mu_);
   processing_.erase(key);
-  if (dirty_.count(key) && !shutting_down_) {
+  const bool held = !held_.empty() && held_ == key;
+  if (held) held_.clear();
+  if (!dirty_.count(key) || shutting_down_) return;
+  if (low_.count(key)) {
+    if (held) {
+      low_queue_.push_front(key);
+    } else {
+      low_queue_.push_back(key);
+    }
+  } else {
     queue_.push_back(key);
-    cv_.notify_one();
   }
+  cv_.notify_one();
+}
+
+void WorkQueue::HoldLow(const std::string& key, Clock::Duration wait) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (shutting_down_) return;
+  low_resume_ = clock_->Now() + wait;
+  held_ = key;
+  // Not asked for again meanwhile: back as a low key. (Asked for again, it
+  // comes back at the priority it was asked at.)
+  if (dirty_.insert(key).second) low_.insert(key);
+}
+
+void WorkQueue::ResumeLow() {
+  std::lock_guard<std::mutex> l(mu_);
+  low_resume_ = Clock::TimePoint{};
+  cv_.notify_all();
 }
 
 void WorkQueue::ShutDown() {
@@ -112,7 +177,18 @@ bool WorkQueue::shutting_down() const {
 
 size_t WorkQueue::Len() const {
   std::lock_guard<std::mutex> l(mu_);
-  return queue_.size();
+  return queue_.size() + LowLenLocked();
+}
+
+size_t WorkQueue::LowLen() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return LowLenLocked();
+}
+
+size_t WorkQueue::LowLenLocked() const {
+  size_t in_hand = 0;  // queued again while in processing: not ready yet
+  for (const std::string& key : processing_) in_hand += low_.count(key);
+  return low_.size() - in_hand;
 }
 
 }  // namespace ipguard::kube

@@ -6,6 +6,13 @@
 // - AddRateLimited() retries a failing key with per-key exponential backoff
 //   until Forget();
 // - ShutDown() makes Get() return nothing, at once, to every worker.
+// And one of its own: keys come at two priorities. AddLow() queues a key of
+// a full pass (every object at start or on gaining leadership) behind every
+// key Add()ed, however long ago the low one came, so a change the watch
+// shows is reconciled before the rest of a pass; a low key Add()ed again is
+// promoted. HoldLow() puts a low key back in front of the other low ones and
+// hands out no low key until its time (a pass waits for its write slots
+// without holding a worker or queueing ahead of changes).
 //
 // Thread-safe. Time comes from a Clock so tests can drive the delays.
 #ifndef IPGUARD_KUBE_WORKQUEUE_H_
@@ -31,6 +38,9 @@ class WorkQueue {
   WorkQueue(Clock* clock, Backoff backoff);
 
   void Add(const std::string& key);
+  // Queues `key` behind every Add()ed key; a key already queued (at either
+  // priority) keeps its place.
+  void AddLow(const std::string& key);
   // Adds `key` once `delay` has passed; a key already waiting keeps the
   // earlier of its two times (one entry however often it is asked for).
   void AddAfter(const std::string& key, Clock::Duration delay);
@@ -44,15 +54,27 @@ class WorkQueue {
   void Forget(const std::string& key);
   int Failures(const std::string& key) const;
 
-  // Blocks until a key is ready or the queue shuts down (nullopt).
-  std::optional<std::string> Get();
+  // Blocks until a key is ready or the queue shuts down (nullopt). `low`,
+  // when given, says whether the key came from AddLow() (and was not Add()ed
+  // again since).
+  std::optional<std::string> Get(bool* low = nullptr);
+  // For a low key in hand: after Done() it goes back in front of the low
+  // keys, and no low key is handed out until `wait` has passed (the keys of
+  // Add() and AddAfter() come as usual). A key Add()ed meanwhile comes back
+  // at its priority as usual.
+  void HoldLow(const std::string& key, Clock::Duration wait);
+  // Low keys may be handed out again now (the hold of HoldLow() is over).
+  void ResumeLow();
   // Must follow every key Get() returned.
   void Done(const std::string& key);
 
   void ShutDown();
   bool shutting_down() const;
-  // Keys ready now (not counting delayed ones or those in processing).
+  // Keys ready now, at either priority (not counting delayed ones or those
+  // in processing).
   size_t Len() const;
+  // Of them, the low ones.
+  size_t LowLen() const;
 
  private:
   struct Delayed {
@@ -60,7 +82,10 @@ class WorkQueue {
     std::string key;
     bool operator>(const Delayed& o) const { return when > o.when; }
   };
-  void AddLocked(const std::string& key);
+  void AddLocked(const std::string& key, bool low);
+  // Pops the next low key that is still low and not in processing.
+  std::optional<std::string> PopLowLocked();
+  size_t LowLenLocked() const;
   void PromoteDueLocked();
 
   Clock* clock_;
@@ -68,6 +93,12 @@ class WorkQueue {
   std::condition_variable cv_;
   Backoff backoff_;
   std::deque<std::string> queue_;
+  // Low keys in order; an entry whose key is no longer in low_ (promoted,
+  // or handed out through an earlier entry) is skipped.
+  std::deque<std::string> low_queue_;
+  std::unordered_set<std::string> low_;  // queued low (a subset of dirty_)
+  Clock::TimePoint low_resume_{};       // no low key before this
+  std::string held_;                    // HoldLow()'s key until its Done()
   std::unordered_set<std::string> dirty_;       // queued or to be re-queued after Done
   std::unordered_set<std::string> processing_;  // handed to a worker
   std::priority_queue<Delayed, std::vector<Delayed>, std::greater<Delayed>> delayed_;

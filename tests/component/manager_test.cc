@@ -440,6 +440,64 @@ TEST_F(ManagerTest, StatusWritesArePacedAndEveryOneLands) {
   EXPECT_EQ(StatusWrites(), writes) << "settled: nothing more to write";
 }
 
+// The start's full pass comes after every change: with writes paced at 5 a second, the
+// first start's statuses and the claims of 30 clusters stored without them (written
+// behind the webhook's back) take many seconds; a cluster changed meanwhile has its
+// status written while the pass is still on, the pass's writes are paced (claims and
+// statuses alike), and in the end every status and every claim is written.
+TEST_F(ManagerTest, AChangeIsWrittenAheadOfTheStartsPass) {
+  for (int i = 0; i < 30; ++i) {
+    fake_->Upsert("workloadclusters",
+                  Wlc("pass", "p" + std::to_string(i), "10.10.0." + std::to_string(30 + i)));
+  }
+  ManagerOptions o = Options();
+  o.status_qps = 5;
+  o.status_burst = 1;
+  o.workers = 1;
+  Manager* m = StartManager(o);
+  ASSERT_TRUE(Eventually([&] { return m->Ready(); }));
+  // The pass has begun (a change seen before it is part of it).
+  ASSERT_TRUE(Eventually([&] { return StatusWrites() > 0; }));
+  auto changed = *Get(Kind::kWorkloadCluster, "pass", "p29");
+  changed["spec"]["nodePools"][0]["count"] = 3;
+  json stored = fake_->Upsert("workloadclusters", changed);
+  const int64_t generation = stored["metadata"]["generation"].get<int64_t>();
+  auto unwritten = [&] {
+    int n = 0;
+    for (const json& c : fake_->List("workloadclusters")) {
+      n += !c.contains("status") || !c["status"].contains("observedGeneration");
+    }
+    return n;
+  };
+  int left = -1;
+  ASSERT_TRUE(Eventually([&] {
+    auto c = Get(Kind::kWorkloadCluster, "pass", "p29");
+    if (!c || c->value("status", json::object()).value("observedGeneration", int64_t{0}) < generation)
+      return false;
+    left = unwritten();
+    return true;
+  })) << "the changed cluster's status";
+  EXPECT_GT(left, 10) << "the change was written while most of the pass was still to come";
+
+  ASSERT_TRUE(Eventually([&] { return Settled(); }, std::chrono::milliseconds(60000))) << Mismatch();
+  // The pass's writes (statuses and claims) one slot each, 200 ms apart: n writes span at
+  // least (n - 1) * 200 ms; half of that is a bound no unpaced run comes near.
+  std::vector<std::chrono::steady_clock::time_point> at;
+  int claims = 0;
+  for (const auto& r : fake_->requests()) {
+    bool status = r.method == "PUT" && r.path.find("/status") != std::string::npos;
+    bool claim = r.method == "POST" && r.path.find("/ipclaims") != std::string::npos;
+    claims += claim && r.status == 201;
+    if (status || claim) at.push_back(r.at);
+  }
+  EXPECT_GE(claims, 30) << "every cluster's claim was written";
+  ASSERT_GE(at.size(), 60u);
+  auto span = at.back() - at.front();
+  EXPECT_GE(span, std::chrono::milliseconds(100) * static_cast<int>(at.size() - 1 - 5))
+      << at.size() << " writes in "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(span).count() << " ms";
+}
+
 // --status-qps-admitting: while the webhook answers 10 or more reviews a second, the
 // status writes of new objects take slots of the slower pace (here 1 a second instead
 // of unpaced); once the reviews stop, the deferred writes are all made within seconds.

@@ -203,4 +203,91 @@ TEST(WorkQueueTest, DelayedAddsOfOneKeyCollapse) {
   EXPECT_EQ(q.Waiting(), 1u);
 }
 
+// Two priorities: the keys of a full pass (AddLow) come after every change,
+// however long before the changes they were queued; a pass's key asked for
+// again as a change is promoted and handed out once.
+TEST(WorkQueueTest, ChangesGoAheadOfAPass) {
+  FakeClock clock;
+  WorkQueue q(&clock, TestBackoff());
+  for (const char* k : {"p1", "p2", "p3"}) q.AddLow(k);
+  q.Add("c1");
+  q.AddLow("c1");  // queued already as a change: stays one
+  q.Add("p3");     // promoted
+  EXPECT_EQ(q.Len(), 4u);
+  EXPECT_EQ(q.LowLen(), 2u);
+  bool low = true;
+  EXPECT_EQ(q.Get(&low), "c1");
+  EXPECT_FALSE(low);
+  EXPECT_EQ(q.Get(&low), "p3");
+  EXPECT_FALSE(low) << "promoted: a change now";
+  q.Add("c2");
+  EXPECT_EQ(q.Get(&low), "c2");
+  EXPECT_EQ(q.Get(&low), "p1");
+  EXPECT_TRUE(low);
+  EXPECT_EQ(q.Get(&low), "p2");
+  EXPECT_TRUE(low);
+  for (const char* k : {"c1", "p3", "c2", "p1", "p2"}) q.Done(k);
+  EXPECT_EQ(q.Len(), 0u) << "p3's low entry was spent by its promotion";
+  // A delayed key comes back as a change.
+  q.AddLow("p4");
+  q.AddAfter("d", milliseconds(10));
+  clock.Advance(milliseconds(20));
+  EXPECT_EQ(q.Get(&low), "d");
+  EXPECT_FALSE(low);
+  EXPECT_EQ(q.Get(&low), "p4");
+  EXPECT_TRUE(low);
+}
+
+// HoldLow: a pass's key that must wait for its write slot goes back in front
+// of the other low keys, and no low key is handed out until its time; changes
+// are handed out meanwhile, and ResumeLow() ends the hold at once.
+TEST(WorkQueueTest, AHeldPassWaitsWithoutHoldingBackChanges) {
+  FakeClock clock;
+  WorkQueue q(&clock, TestBackoff());
+  q.AddLow("p1");
+  q.AddLow("p2");
+  bool low = false;
+  ASSERT_EQ(q.Get(&low), "p1");
+  q.HoldLow("p1", milliseconds(500));
+  q.Done("p1");
+  EXPECT_EQ(q.LowLen(), 2u);
+  q.Add("c1");
+  EXPECT_EQ(q.Get(&low), "c1") << "a change is handed out while the pass waits";
+  q.Done("c1");
+  // Nothing else is ready: a Get() from another thread waits for the hold.
+  std::atomic<bool> got{false};
+  std::string key;
+  std::thread t([&] {
+    auto k = q.Get(&low);
+    key = k.value_or("");
+    got = true;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(got.load()) << "no low key before the hold is over";
+  clock.Advance(milliseconds(600));
+  t.join();
+  EXPECT_EQ(key, "p1") << "the held key comes first";
+  EXPECT_TRUE(low);
+  q.Done("p1");
+  // A hold ended early.
+  ASSERT_EQ(q.Get(&low), "p2");
+  q.HoldLow("p2", seconds(60));
+  q.Done("p2");
+  q.ResumeLow();
+  EXPECT_EQ(q.Get(&low), "p2");
+  EXPECT_TRUE(low);
+  q.Done("p2");
+  // A held key asked for as a change meanwhile comes back as a change.
+  q.AddLow("p3");
+  ASSERT_EQ(q.Get(&low), "p3");
+  q.Add("p3");
+  q.HoldLow("p3", seconds(60));
+  q.Done("p3");
+  EXPECT_EQ(q.Get(&low), "p3");
+  EXPECT_FALSE(low);
+  q.Done("p3");
+  EXPECT_EQ(q.Len(), 0u);
+  q.ShutDown();
+}
+
 }  // namespace ipguard::kube
