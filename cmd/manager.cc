@@ -78,8 +78,10 @@ const char kManagerUsage[] =
     "  --probe-bind ADDR            address of the metrics and probe ports (default 0.0.0.0; :: "
     "for IPv6)\n"
     "  --workers N                  reconcile workers (default 2)\n"
-    "  --status-qps N               status writes a second on average, 0: unpaced (default 50)\n"
-    "  --status-burst N             status writes at once after a quiet spell (default 100)\n"
+    "  --status-qps N               writes a second on average that follow no change of their\n"
+    "                               own object (a full pass's statuses and claims, neighbours'\n"
+    "                               statuses), 0: unpaced (default 50)\n"
+    "  --status-burst N             such writes at once after a quiet spell (default 100)\n"
     "  --status-qps-admitting N     status writes a second while the webhook answers 10 or\n"
     "                               more reviews a second, 0: as --status-qps (default 5)\n"
     "  --log-level debug|info|warn|error (default info)\n"
@@ -425,6 +427,8 @@ struct Manager::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
   std::atomic<bool> synced_once{false};
+  std::mutex first_sync_mu;  // MarkSynced acts once
+  std::atomic<bool> first_pass_due{false};
   std::mutex mu;
   std::condition_variable cv;
 
@@ -758,10 +762,16 @@ struct Manager::Impl {
       inf->store.AddHandler([this, mark_mirrors, cluster](kube::EventType type, const json& obj) {
         if (mark_mirrors && MirroredBy(obj) == cluster) type = kube::EventType::kDeleted;
         // Until every informer has listed, the first full pass after the
-        // sync (Housekeeping) reconciles everything once: neither the
+        // sync (MarkSynced) reconciles everything once: neither the
         // neighbours nor the enqueueing of each object listed are needed
-        // yet, and both would only compete with the listing.
-        const bool synced = synced_once.load();
+        // yet, and both would only compete with the listing. The first
+        // event after the sync marks it itself, so that it and every later
+        // change are reconciled as changes, ahead of the pass.
+        bool synced = synced_once.load();
+        if (!synced && Synced()) {
+          MarkSynced();
+          synced = true;
+        }
         auto keys = state.Apply(type, obj, synced);
         if (synced && !keys.empty()) {
           controller->Enqueue(keys.front());  // the object itself
@@ -983,28 +993,45 @@ struct Manager::Impl {
   // Expires pending admissions every second and logs when the informers
   // first sync.
   void Housekeeping() {
-    bool logged_sync = false;
     std::unique_lock<std::mutex> l(mu);
     while (!stopping.load()) {
-      cv.wait_for(l, std::chrono::seconds(1), [this] { return stopping.load(); });
+      cv.wait_for(l, std::chrono::seconds(1),
+                  [this] { return stopping.load() || first_pass_due.load(); });
       if (stopping.load()) break;
       l.unlock();
+      if (!synced_once.load() && Synced()) MarkSynced();
+      if (first_pass_due.exchange(false)) {
+        auto from = std::chrono::steady_clock::now();
+        controller->EnqueueAll();
+        spdlog::info("informers synced: {} objects in the index; the first pass queued in {} ms",
+                     state.Read([](const Engine& e) { return e.size(); }),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - from)
+                         .count());
+      }
       for (const std::string& key : state.ExpirePending()) controller->Enqueue(key);
       if (!Admitting()) {
         if (size_t n = controller->ReleaseDeferredWrites()) {
           spdlog::info("admissions quiet: {} status writes deferred while they came are due now", n);
         }
       }
-      if (!logged_sync && Synced()) {
-        logged_sync = true;
-        NetworkOfRefChanged();  // the network the listing found
-        synced_once = true;
-        spdlog::info("informers synced: {} objects in the index",
-                     state.Read([](const Engine& e) { return e.size(); }));
-        controller->EnqueueAll();
-      }
       l.lock();
     }
+  }
+
+  // Once, when every informer has listed (from the housekeeping thread or
+  // the first watch event after it): writes may begin, and the housekeeping
+  // thread queues the first full pass (not the watch's thread, whose next
+  // events are changes to reconcile ahead of it).
+  void MarkSynced() {
+    {
+      std::lock_guard<std::mutex> once(first_sync_mu);
+      if (synced_once.load()) return;
+      NetworkOfRefChanged();  // the network the listing found
+      synced_once = true;
+      first_pass_due = true;
+    }
+    cv.notify_all();
   }
 
   void Stop() {

@@ -125,21 +125,32 @@ void Controller::EnqueueAll() {
   }
 }
 
+void Controller::ForEachInSlices(
+    Kind kind, const std::function<void(const Engine&, const Object&)>& fn) const {
+  // 4,096 slots take a few milliseconds to judge: a watch event waits for
+  // no more than that, where one read of 100k Services held it most of a
+  // second.
+  constexpr size_t kSlice = 4096;
+  size_t from = 0;
+  do {
+    from = state_->Read([&](const Engine& engine) {
+      return engine.ForEachSlice(kind, from, kSlice, [&](const Object& o) { fn(engine, o); });
+    });
+  } while (from != 0);
+}
+
 // A Service's reconcile only emits an event when it enters or leaves
 // Conflicting, so of 100k Services only those that collide now or were
 // reported before can have anything to do; queueing the rest would cost a
 // queue entry and a reconcile each for nothing.
 void Controller::EnqueueServicesToReport() {
-  std::vector<std::string> keys = state_->Read([this](const Engine& engine) {
-    std::vector<std::string> out;
-    engine.ForEach(Kind::kService, [&](const Object& o) {
-      std::string key = o.Key();
-      if (!engine.CollisionsOf(key).empty() ||
-          (options_.write_claims && !engine.MissingClaims(o).empty())) {
-        out.push_back(std::move(key));
-      }
-    });
-    return out;
+  std::vector<std::string> keys;
+  ForEachInSlices(Kind::kService, [&](const Engine& engine, const Object& o) {
+    std::string key = o.Key();
+    if (!engine.CollisionsOf(key).empty() ||
+        (options_.write_claims && !engine.MissingClaims(o).empty())) {
+      keys.push_back(std::move(key));
+    }
   });
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -154,18 +165,15 @@ void Controller::EnqueueServicesToReport() {
 // now or were reported before (events), and those of this cluster whose
 // holder does not stand for them (a release) can have anything to do.
 void Controller::EnqueueClaimsToReconcile() {
-  std::vector<std::string> keys = state_->Read([this](const Engine& engine) {
-    std::vector<std::string> out;
-    engine.ForEach(Kind::kIPClaim, [&](const Object& o) {
-      const ClaimHolder& h = o.claim->holder;
-      bool release = h.cluster == engine.options().cluster && engine.HolderKey(h) &&
-                     !engine.StandingHolder(o);
-      std::string key = o.Key();
-      if (release || (options_.claim_events && !engine.CollisionsOf(key).empty())) {
-        out.push_back(std::move(key));
-      }
-    });
-    return out;
+  std::vector<std::string> keys;
+  ForEachInSlices(Kind::kIPClaim, [&](const Engine& engine, const Object& o) {
+    const ClaimHolder& h = o.claim->holder;
+    bool release =
+        h.cluster == engine.options().cluster && engine.HolderKey(h) && !engine.StandingHolder(o);
+    std::string key = o.Key();
+    if (release || (options_.claim_events && !engine.CollisionsOf(key).empty())) {
+      keys.push_back(std::move(key));
+    }
   });
   if (options_.claim_events) {
     std::lock_guard<std::mutex> l(mu_);

@@ -154,6 +154,10 @@ class Controller {
     kube::Store* store;
   };
   void Work();
+  // Engine::ForEach of one kind, a slice at a time, each slice under a read
+  // lock of its own, so that the watches' writes go on meanwhile.
+  void ForEachInSlices(Kind kind,
+                       const std::function<void(const Engine&, const Object&)>& fn) const;
   void EnqueueServicesToReport();
   void EnqueueClaimsToReconcile();
   // For the kinds whose status ipguard does not write (KindInfo::owns_status):

@@ -1201,4 +1201,14 @@ void Engine::ForEach(Kind kind, const std::function<void(const Object&)>& fn) co
   }
 }
 
+size_t Engine::ForEachSlice(Kind kind, size_t from, size_t count,
+                            const std::function<void(const Object&)>& fn) const {
+  size_t end = std::min(slots_.size(), from + count);
+  for (size_t i = from; i < end; ++i) {
+    const Stored& s = slots_[i];
+    if (s.alive && s.obj.kind == kind) fn(s.obj);
+  }
+  return end < slots_.size() ? end : 0;
+}
+
 }  // namespace ipguard

@@ -243,6 +243,12 @@ class Engine {
 
   // Visits stored objects of one kind, in no particular order.
   void ForEach(Kind kind, const std::function<void(const Object&)>& fn) const;
+  // ForEach over one slice of the store, `count` slots from `from`: for a
+  // long walk made a slice at a time, each under a lock of its own. Returns
+  // where the next slice begins, or 0 once the walk is through. Objects
+  // stored or removed between slices may be visited or not.
+  size_t ForEachSlice(Kind kind, size_t from, size_t count,
+                      const std::function<void(const Object&)>& fn) const;
 
   // Bytes of the interval index alone, and its block count.
   size_t IndexMemoryBytes() const { return index_.MemoryBytes() + pending_index_.MemoryBytes(); }

@@ -8,16 +8,21 @@ WorkQueue::WorkQueue(Clock* clock, Backoff backoff) : clock_(clock), backoff_(ba
 
 void WorkQueue::AddLocked(const std::string& key, bool low) {
   if (shutting_down_) return;
-  if (!dirty_.insert(key).second) {
+  auto [it, inserted] = dirty_.try_emplace(key, low);
+  if (!inserted) {
     // Queued already: a key of a pass that is asked for again as a change
     // is promoted (its low entry, now stale, is skipped when reached).
-    if (!low && low_.erase(key) && !processing_.count(key)) {
-      queue_.push_back(key);
-      cv_.notify_one();
+    if (!low && it->second) {
+      it->second = false;
+      --low_count_;
+      if (!processing_.count(key)) {
+        queue_.push_back(key);
+        cv_.notify_one();
+      }
     }
     return;
   }
-  if (low) low_.insert(key);
+  low_count_ += low;
   if (processing_.count(key)) return;  // re-queued by Done()
   (low ? low_queue_ : queue_).push_back(key);
   cv_.notify_one();
@@ -91,7 +96,8 @@ std::optional<std::string> WorkQueue::PopLowLocked() {
     low_queue_.pop_front();
     // Still low (not promoted, not handed out through an earlier entry), and
     // not in a worker's hands (Done() queues it again).
-    if (low_.count(key) && !processing_.count(key)) return key;
+    auto it = dirty_.find(key);
+    if (it != dirty_.end() && it->second && !processing_.count(key)) return key;
   }
   return std::nullopt;
 }
@@ -110,8 +116,9 @@ std::optional<std::string> WorkQueue::Get(bool* low) {
       from_low = true;
     }
     if (key) {
-      dirty_.erase(*key);
-      low_.erase(*key);
+      auto it = dirty_.find(*key);
+      low_count_ -= it->second;
+      dirty_.erase(it);
       processing_.insert(*key);
       if (low) *low = from_low;
       return key;
@@ -135,8 +142,9 @@ void WorkQueue::Done(const std::string& key) {
   processing_.erase(key);
   const bool held = !held_.empty() && held_ == key;
   if (held) held_.clear();
-  if (!dirty_.count(key) || shutting_down_) return;
-  if (low_.count(key)) {
+  auto it = dirty_.find(key);
+  if (it == dirty_.end() || shutting_down_) return;
+  if (it->second) {
     if (held) {
       low_queue_.push_front(key);
     } else {
@@ -155,7 +163,7 @@ void WorkQueue::HoldLow(const std::string& key, Clock::Duration wait) {
   held_ = key;
   // Not asked for again meanwhile: back as a low key. (Asked for again, it
   // comes back at the priority it was asked at.)
-  if (dirty_.insert(key).second) low_.insert(key);
+  if (dirty_.try_emplace(key, true).second) ++low_count_;
 }
 
 void WorkQueue::ResumeLow() {
@@ -187,8 +195,11 @@ size_t WorkQueue::LowLen() const {
 
 size_t WorkQueue::LowLenLocked() const {
   size_t in_hand = 0;  // queued again while in processing: not ready yet
-  for (const std::string& key : processing_) in_hand += low_.count(key);
-  return low_.size() - in_hand;
+  for (const std::string& key : processing_) {
+    auto it = dirty_.find(key);
+    in_hand += it != dirty_.end() && it->second;
+  }
+  return low_count_ - in_hand;
 }
 
 }  // namespace ipguard::kube

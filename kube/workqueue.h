@@ -93,13 +93,15 @@ class WorkQueue {
   std::condition_variable cv_;
   Backoff backoff_;
   std::deque<std::string> queue_;
-  // Low keys in order; an entry whose key is no longer in low_ (promoted,
+  // Low keys in order; an entry whose key is no longer queued low (promoted,
   // or handed out through an earlier entry) is skipped.
   std::deque<std::string> low_queue_;
-  std::unordered_set<std::string> low_;  // queued low (a subset of dirty_)
+  size_t low_count_ = 0;  // keys of dirty_ queued low
   Clock::TimePoint low_resume_{};       // no low key before this
   std::string held_;                    // HoldLow()'s key until its Done()
-  std::unordered_set<std::string> dirty_;       // queued or to be re-queued after Done
+  // Queued, or to be re-queued after Done: whether low (one map, not two
+  // sets: a pass of 100k keys holds each key twice, here and in its deque).
+  std::unordered_map<std::string, bool> dirty_;
   std::unordered_set<std::string> processing_;  // handed to a worker
   std::priority_queue<Delayed, std::vector<Delayed>, std::greater<Delayed>> delayed_;
   std::unordered_map<std::string, Clock::TimePoint> waiting_;  // key -> its time in delayed_

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/plan.h"
 #include "tests/unit/test_util.h"
 
@@ -159,6 +161,27 @@ TEST_F(EngineTest, ClaimsInCountsStoredAndHeldClaims) {
   EXPECT_EQ(engine_.UsageOf("lnet").clusters, 1);
   engine_.Remove(ObjectKey(Kind::kIPClaim, "", "vlan10-10.20.0.200"));
   EXPECT_EQ(engine_.ClaimsIn("lnet"), 2);
+}
+
+// A walk in slices visits every stored object of the kind once, and ends.
+TEST_F(EngineTest, ForEachSliceWalksEveryObjectOnce) {
+  Store(Network("lnet", 10, "10.20.0.0/24", "10.20.0.1", "10.20.0.50", "10.20.0.99"));
+  for (int i = 0; i < 10; ++i) {
+    Store(Cluster("t", "c" + std::to_string(i), "lnet", "10.20.0." + std::to_string(10 + i), 1));
+  }
+  engine_.Remove(ObjectKey(Kind::kWorkloadCluster, "t", "c3"));
+  std::multiset<std::string> seen;
+  size_t from = 0;
+  int slices = 0;
+  do {
+    from = engine_.ForEachSlice(Kind::kWorkloadCluster, from, 3,
+                                [&](const Object& o) { seen.insert(o.meta.name); });
+    ++slices;
+  } while (from != 0 && slices < 100);
+  EXPECT_EQ(seen.size(), 9u);
+  for (const std::string& name : seen) EXPECT_EQ(seen.count(name), 1u) << name;
+  EXPECT_EQ(seen.count("c3"), 0u) << "removed";
+  EXPECT_EQ(slices, 4) << "11 slots, 3 a slice";
 }
 
 TEST_F(EngineTest, UsageAndAssigned) {
