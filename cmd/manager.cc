@@ -427,8 +427,9 @@ struct Manager::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
   std::atomic<bool> synced_once{false};
-  std::mutex first_sync_mu;  // MarkSynced acts once
-  std::atomic<bool> first_pass_due{false};
+  std::mutex first_sync_mu;  // MarkSynced acts once; guards early_changes
+  std::vector<std::string> early_changes;  // watch events after the lists, before MarkSynced
+  static constexpr size_t kMaxEarlyChanges = 100000;
   std::mutex mu;
   std::condition_variable cv;
 
@@ -764,15 +765,20 @@ struct Manager::Impl {
         // Until every informer has listed, the first full pass after the
         // sync (MarkSynced) reconciles everything once: neither the
         // neighbours nor the enqueueing of each object listed are needed
-        // yet, and both would only compete with the listing. The first
-        // event after the sync marks it itself, so that it and every later
-        // change are reconciled as changes, ahead of the pass.
-        bool synced = synced_once.load();
-        if (!synced && Synced()) {
-          MarkSynced();
-          synced = true;
+        // yet, and both would only compete with the listing.
+        const bool synced = synced_once.load();
+        const bool listed = synced || Synced();
+        auto keys = state.Apply(type, obj, listed);
+        if (!synced && listed && !keys.empty()) {
+          // Listed, and the housekeeping thread has not yet marked it: a
+          // change of this moment is reconciled as one once it has.
+          std::lock_guard<std::mutex> l(first_sync_mu);
+          if (!synced_once.load()) {
+            if (early_changes.size() < kMaxEarlyChanges) early_changes.push_back(keys.front());
+          } else {
+            controller->Enqueue(keys.front());
+          }
         }
-        auto keys = state.Apply(type, obj, synced);
         if (synced && !keys.empty()) {
           controller->Enqueue(keys.front());  // the object itself
           for (size_t i = 1; i < keys.size(); ++i) controller->EnqueueNeighbor(keys[i]);
@@ -990,17 +996,19 @@ struct Manager::Impl {
     }
   }
 
-  // Expires pending admissions every second and logs when the informers
-  // first sync.
+  // Expires pending admissions every second; marks the informers' first
+  // sync and queues the first full pass.
   void Housekeeping() {
     std::unique_lock<std::mutex> l(mu);
     while (!stopping.load()) {
-      cv.wait_for(l, std::chrono::seconds(1),
-                  [this] { return stopping.load() || first_pass_due.load(); });
+      // Every 100 ms until the informers have synced, then every second.
+      cv.wait_for(l, synced_once.load() ? std::chrono::milliseconds(1000)
+                                        : std::chrono::milliseconds(100),
+                  [this] { return stopping.load(); });
       if (stopping.load()) break;
       l.unlock();
-      if (!synced_once.load() && Synced()) MarkSynced();
-      if (first_pass_due.exchange(false)) {
+      if (!synced_once.load() && Synced()) {
+        MarkSynced();
         auto from = std::chrono::steady_clock::now();
         controller->EnqueueAll();
         spdlog::info("informers synced: {} objects in the index; the first pass queued in {} ms",
@@ -1019,19 +1027,18 @@ struct Manager::Impl {
     }
   }
 
-  // Once, when every informer has listed (from the housekeeping thread or
-  // the first watch event after it): writes may begin, and the housekeeping
-  // thread queues the first full pass (not the watch's thread, whose next
-  // events are changes to reconcile ahead of it).
+  // Once, on the housekeeping thread, when every informer has listed:
+  // writes may begin, and the changes the watches showed since are queued
+  // as changes (the caller then queues the first full pass behind them).
   void MarkSynced() {
+    std::vector<std::string> early;
     {
       std::lock_guard<std::mutex> once(first_sync_mu);
-      if (synced_once.load()) return;
       NetworkOfRefChanged();  // the network the listing found
       synced_once = true;
-      first_pass_due = true;
+      early.swap(early_changes);
     }
-    cv.notify_all();
+    for (const std::string& key : early) controller->Enqueue(key);
   }
 
   void Stop() {
