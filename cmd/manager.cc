@@ -427,7 +427,7 @@ struct Manager::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
   std::atomic<bool> synced_once{false};
-  std::mutex first_sync_mu;  // MarkSynced acts once; guards early_changes
+  std::mutex first_sync_mu;  // guards early_changes and the mark of synced_once
   std::vector<std::string> early_changes;  // watch events after the lists, before MarkSynced
   static constexpr size_t kMaxEarlyChanges = 100000;
   std::mutex mu;

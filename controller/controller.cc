@@ -229,12 +229,12 @@ kube::Clock::Duration Controller::WriteSlot(const std::string& key, Why why) {
   std::lock_guard<std::mutex> l(mu_);
   auto now = clock_->Now();
   const bool busy = admitting_pacer_.limited() && options_.admitting();
-  auto it = slots_.find(key);
   if (why == Why::kChange && !busy) {
     // Its own object changed: written now, whatever slot it waited for.
-    if (it != slots_.end()) EraseSlotLocked(key);
+    EraseSlotLocked(key);
     return kube::Clock::Duration::zero();
   }
+  auto it = slots_.find(key);
   if (it != slots_.end()) {
     if (it->second.at <= now) {
       deferred_ -= it->second.while_admitting;

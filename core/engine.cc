@@ -1196,9 +1196,7 @@ uint64_t Engine::AssignedIn(const std::string& pool_key) const {
 }
 
 void Engine::ForEach(Kind kind, const std::function<void(const Object&)>& fn) const {
-  for (const Stored& s : slots_) {
-    if (s.alive && s.obj.kind == kind) fn(s.obj);
-  }
+  ForEachSlice(kind, 0, slots_.size(), fn);
 }
 
 size_t Engine::ForEachSlice(Kind kind, size_t from, size_t count,

@@ -166,12 +166,6 @@ void WorkQueue::HoldLow(const std::string& key, Clock::Duration wait) {
   if (dirty_.try_emplace(key, true).second) ++low_count_;
 }
 
-void WorkQueue::ResumeLow() {
-  std::lock_guard<std::mutex> l(mu_);
-  low_resume_ = Clock::TimePoint{};
-  cv_.notify_all();
-}
-
 void WorkQueue::ShutDown() {
   std::lock_guard<std::mutex> l(mu_);
   shutting_down_ = true;

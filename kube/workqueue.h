@@ -63,8 +63,6 @@ class WorkQueue {
   // Add() and AddAfter() come as usual). A key Add()ed meanwhile comes back
   // at its priority as usual.
   void HoldLow(const std::string& key, Clock::Duration wait);
-  // Low keys may be handed out again now (the hold of HoldLow() is over).
-  void ResumeLow();
   // Must follow every key Get() returned.
   void Done(const std::string& key);
 

@@ -240,7 +240,7 @@ TEST(WorkQueueTest, ChangesGoAheadOfAPass) {
 
 // HoldLow: a pass's key that must wait for its write slot goes back in front
 // of the other low keys, and no low key is handed out until its time; changes
-// are handed out meanwhile, and ResumeLow() ends the hold at once.
+// are handed out meanwhile.
 TEST(WorkQueueTest, AHeldPassWaitsWithoutHoldingBackChanges) {
   FakeClock clock;
   WorkQueue q(&clock, TestBackoff());
@@ -269,11 +269,11 @@ TEST(WorkQueueTest, AHeldPassWaitsWithoutHoldingBackChanges) {
   EXPECT_EQ(key, "p1") << "the held key comes first";
   EXPECT_TRUE(low);
   q.Done("p1");
-  // A hold ended early.
+  // A longer hold.
   ASSERT_EQ(q.Get(&low), "p2");
   q.HoldLow("p2", seconds(60));
   q.Done("p2");
-  q.ResumeLow();
+  clock.Advance(seconds(61));
   EXPECT_EQ(q.Get(&low), "p2");
   EXPECT_TRUE(low);
   q.Done("p2");
