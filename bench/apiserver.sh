@@ -11,10 +11,14 @@
 #   peer      a client-go peer on the same plan: kube-controller-manager restarted with
 #             only its endpoint controller, timed from its start to its log line
 #             "Caches are synced for endpoint" (its Service, Pod and Endpoints informers)
+#   peer-gc   the same with only its garbage collector, whose metadata informers list every
+#             kind the API server serves (ipguard's custom resources and IPClaims included),
+#             timed to "all resource monitors have synced": the peer of a plan of claims
 #
 #   bench/apiserver.sh [MODE...]     default: race latency load startup
 # Build first: scripts/build.sh -DIPGUARD_TESTS=ON -DIPGUARD_BENCH=ON
 set -euo pipefail
+shopt -s extglob
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -z "${IPGUARD_BENCH_INSIDE:-}" ]; then
   export IPGUARD_BENCH_INSIDE=1
@@ -28,19 +32,28 @@ kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 echo "bench: $(nproc) cores; kube-apiserver $(kubectl get --raw /version | grep -o '"gitVersion": *"[^"]*"' | cut -d'"' -f4)"
 # peer: the controller-manager of tests/e2e/cluster.sh's control plane, started again three
-# times with only the endpoint controller, then as it was.
+# times with only one controller (endpoint, or garbagecollector), then as it was.
 peer() {
+  local controller=${1:-endpoint} synced='Caches are synced for endpoint$'
+  [ "$controller" = endpoint ] || synced='all resource monitors have synced'
   local state=${IPGUARD_E2E_K8S_STATE:?peer needs the control plane of tests/e2e/cluster.sh}
   local pid cmd i log start
   pid=$(cat "$state/controller-manager.pid")
   cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline")
+  # Its own --controllers list goes: a second one would be appended to it, not replace it.
+  local only=${cmd//--controllers=+([^ ]) /}
   kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   for i in 1 2 3; do
     log=$(mktemp)
     start=$EPOCHREALTIME
-    $cmd --controllers=endpoint >"$log" 2>&1 &
+    $only --controllers="$controller" >"$log" 2>&1 &
     pid=$!
-    until grep -q 'Caches are synced for endpoint$' "$log"; do sleep 0.05; done
+    until grep -q "$synced" "$log"; do
+      sleep 0.05
+      if awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { exit !(b - a > 300) }'; then
+        echo "run $i: not synced in 300 s; its log:"; tail -20 "$log"; break
+      fi
+    done
     echo "run $i: synced in $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }') s"
     kill "$pid"; wait "$pid" 2>/dev/null || true; rm -f "$log"
   done
@@ -76,6 +89,7 @@ etcd_disk_report() {  # before after
 for mode in "${modes[@]}"; do
   echo "== $mode"
   if [ "$mode" = peer ]; then peer; continue; fi
+  if [ "$mode" = peer-gc ]; then peer garbagecollector; continue; fi
   before=$(mktemp); after=$(mktemp)
   etcd_disk >"$before"
   "$BENCH" --kubeconfig "$KUBECONFIG" "$mode" ${IPGUARD_BENCH_FLAGS:-}

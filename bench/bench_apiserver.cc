@@ -4,8 +4,9 @@
 //
 //   bench_apiserver --kubeconfig K load     [--networks 1000] [--clusters 10000]
 //                                           [--services 100000] [--threads 16]
-//                                           [--claims 0 --claim-clusters 10]
+//                                           [--claims 0 --claim-clusters 10 --cluster-claims 1]
 //   bench_apiserver --kubeconfig K startup  [--binary build/cmd/ipguard] [--runs 3]
+//                                           [--written-timeout 300]
 //   bench_apiserver --kubeconfig K race     [--binary ...] [--creates 1000]
 //   bench_apiserver --kubeconfig K latency  [--binary ...] [--rate 200] [--seconds 10]
 //                                           [--no-status-writes | --floor]
@@ -16,9 +17,11 @@
 //          (Services with allocateLoadBalancerNodePorts false, so 100k fit); with
 //          --claims, the ledger of an estate whose Services live in workload clusters:
 //          the claims of every control-plane IP and of `claims` Services of
-//          `claim-clusters` clusters (as their agents write them).
+//          `claim-clusters` clusters (as their agents write them); --cluster-claims 0
+//          leaves the control-plane IPs without claims, for the manager to backfill.
 // startup: starts the manager on that plan `runs` times: time from start to /readyz and
-//          peak RSS (VmHWM) at ready and once every status is written; then the lists as
+//          peak RSS (VmHWM) at ready and once every status (and, on the first run with
+//          --cluster-claims 0, every backfilled claim) is written; then the lists as
 //          a client that lists from the watch cache receives them (resourceVersion=0: the
 //          bytes and the time, a floor for any informer).
 // race:    one replica with its webhook registered by URL; `creates` WorkloadClusters
@@ -115,6 +118,11 @@ struct Flags {
   // load: IPClaims of this many Services of `claim_clusters` workload clusters (the
   // Services themselves live there, not here), and the claims of the control-plane IPs.
   int claims = 0, claim_clusters = 10;
+  // load --claims: with false, the control-plane IPs get no claim (a plan that predates the
+  // ledger: the manager backfills them at its first start, at the --status-qps pace).
+  bool cluster_claims = true;
+  // startup: how long to wait for every status (and every backfilled claim) to be written.
+  int written_timeout = 300;
 };
 
 // CPU seconds (user + system) a process has used.
@@ -189,14 +197,15 @@ int Load(Client& c, const Flags& f) {
   });
   if (f.claims > 0) {
     auto claims_start = SteadyClock::now();
-    failed += Parallel(f.clusters, f.threads, [&](int i) {
+    failed += Parallel(f.cluster_claims ? f.clusters : 0, f.threads, [&](int i) {
       return CreateRetrying(c, kClaims, "",
                             ipguard::bench::ClusterClaimJson(i, f.networks, "team-" + std::to_string(i % 100)));
     });
     failed += Parallel(f.claims, f.threads, [&](int i) {
       return CreateRetrying(c, kClaims, "", ipguard::bench::ServiceClaimJson(i, f.claim_clusters));
     });
-    std::printf("loaded %d + %d claims (Services of %d clusters) in %.1f s\n", f.clusters, f.claims,
+    std::printf("loaded %d + %d claims (Services of %d clusters) in %.1f s\n",
+                f.cluster_claims ? f.clusters : 0, f.claims,
                 f.claim_clusters, Seconds(SteadyClock::now() - claims_start));
   }
   auto services_start = SteadyClock::now();
@@ -365,6 +374,12 @@ bool AllStatusWritten(Client& c) {
   return true;
 }
 
+// The value of a metric without labels in a Prometheus text, 0 when absent.
+double UnlabelledValue(const std::string& text, const std::string& name) {
+  size_t at = ("\n" + text).find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::atof(text.c_str() + at + name.size() + 1);
+}
+
 int Startup(Client& c, const Flags& f) {
   for (int run = 1; run <= f.runs; ++run) {
     Manager m(f, {});
@@ -389,17 +404,23 @@ int Startup(Client& c, const Flags& f) {
       size_t at = text.find("\nipguard_heap_in_use_bytes ");
       if (at != std::string::npos) std::printf("  heap in use at ready: %s", text.substr(at + 1, text.find('\n', at + 1) - at).c_str());
     }
+    // Every status written, and (with --cluster-claims 0, on the first run) every claim the
+    // manager backfills: as many as there are clusters without one.
     double written = -1;
-    while (m.Since() < 300) {
-      if (AllStatusWritten(c)) {
+    double backfilled = 0;
+    const double to_backfill = f.cluster_claims || run > 1 ? 0 : f.clusters;
+    while (m.Since() < f.written_timeout) {
+      backfilled = UnlabelledValue(m.Metrics(), "ipguard_claims_backfilled_total");
+      if (backfilled >= to_backfill && AllStatusWritten(c)) {
         written = m.Since();
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      std::this_thread::sleep_for(std::chrono::milliseconds(to_backfill > 0 ? 2000 : 500));
     }
     long hwm = ProcStatusKb(m.pid(), "VmHWM:");
-    std::printf("run %d: ready %.2f s (peak RSS %.1f MB, %.1f s of CPU); every status written %.1f s; peak RSS %.1f MB\n",
-                run, ready, hwm_ready / 1024.0, cpu_ready, written, hwm / 1024.0);
+    std::printf("run %d: ready %.2f s (peak RSS %.1f MB, %.1f s of CPU); every status written %.1f s "
+                "(%.0f claims backfilled); peak RSS %.1f MB\n",
+                run, ready, hwm_ready / 1024.0, cpu_ready, written, backfilled, hwm / 1024.0);
   }
   // What a client that lists from the watch cache receives: the floor for any informer.
   auto* t = c.transport();
@@ -755,6 +776,20 @@ int Latency(Client& c, const Flags& f) {
   const char* kClaimWrite = "ipguard_claim_write_duration_seconds";
   auto claim_api_before = Buckets(api_text, kRequest, claim_posts);
   auto claim_own_before = Buckets(own_text, kClaimWrite, {});
+  // Who took the two cores during the run: CPU seconds of each process.
+  std::vector<std::pair<std::string, pid_t>> procs;
+  if (m) procs.push_back({"the manager", m->pid()});
+  if (const char* state = std::getenv("IPGUARD_E2E_K8S_STATE")) {
+    for (const char* name : {"apiserver", "etcd"}) {
+      std::ifstream in(std::string(state) + "/" + name + ".pid");
+      long pid = 0;
+      if (in >> pid) procs.push_back({name, static_cast<pid_t>(pid)});
+    }
+  }
+  procs.push_back({"this benchmark", getpid()});
+  std::vector<double> cpu_before;
+  for (const auto& p : procs) cpu_before.push_back(CpuSeconds(p.second));
+  auto wall_start = SteadyClock::now();
   std::vector<double> client_ms(total, -1);
   std::atomic<int> failed{0};
   std::mutex mu;
@@ -811,6 +846,14 @@ int Latency(Client& c, const Flags& f) {
   }
   cv.notify_all();
   for (auto& t : workers) t.join();
+  {
+    double wall = Seconds(SteadyClock::now() - wall_start);
+    std::printf("CPU during the run (%.1f s), in cores:", wall);
+    for (size_t k = 0; k < procs.size(); ++k) {
+      std::printf(" %s %.2f;", procs[k].first.c_str(), (CpuSeconds(procs[k].second) - cpu_before[k]) / wall);
+    }
+    std::printf("\n");
+  }
   api_text = ApiServerMetrics(c);
   auto api_after = Buckets(api_text, kApi, match);
   double status_after = status_writes(api_text);
@@ -873,6 +916,8 @@ int main(int argc, char** argv) {
     else if (a == "--services") f.services = std::stoi(next());
     else if (a == "--claims") f.claims = std::stoi(next());
     else if (a == "--claim-clusters") f.claim_clusters = std::stoi(next());
+    else if (a == "--cluster-claims") f.cluster_claims = std::stoi(next()) != 0;
+    else if (a == "--written-timeout") f.written_timeout = std::stoi(next());
     else if (a == "--threads") f.threads = std::stoi(next());
     else if (a == "--runs") f.runs = std::stoi(next());
     else if (a == "--creates") f.creates = std::stoi(next());
