@@ -31,7 +31,9 @@
 //          webhook's share as the API server measures it
 //          (apiserver_admission_webhook_admission_duration_seconds, read from its /metrics
 //          before and after), the create latency the client sees, and the webhook's own
-//          ipguard_admission_duration_seconds. The manager's claims come back to its
+//          ipguard_admission_duration_seconds, each process's CPU during the run (the
+//          manager, kube-apiserver, etcd, the benchmark) and every request the API server
+//          served meanwhile, by verb and resource. The manager's claims come back to its
 //          webhook, as on Kubernetes older than 1.28; with --claims-skip-webhook they
 //          do not, as the chart's match condition spares them on 1.28 and newer.
 #include <signal.h>
@@ -764,6 +766,7 @@ int Latency(Client& c, const Flags& f) {
     return n;
   };
   std::string api_text = ApiServerMetrics(c);
+  const std::string api_text_before_run = api_text;
   auto api_before = Buckets(api_text, kApi, match);
   double status_before = status_writes(api_text);
   double network_status_before = status_writes(api_text, "logicalnetworks");
@@ -880,6 +883,37 @@ int Latency(Client& c, const Flags& f) {
   PrintShares("webhook as the API server measures it", api_before, api_after);
   std::printf("status writes served meanwhile: %.0f (of LogicalNetworks: %.0f)\n",
               status_after - status_before, network_status_after - network_status_before);
+  {
+    // Every request the API server served during the run, by verb, resource and code:
+    // what the webhook's process asked of it besides the creates.
+    std::map<std::string, double> before, after;
+    auto series = [](const std::string& text, std::map<std::string, double>& out) {
+      std::istringstream in(text);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.rfind("apiserver_request_total{", 0) != 0) continue;
+        size_t sp = line.rfind(' ');
+        out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+      }
+    };
+    series(api_text_before_run, before);
+    series(api_text, after);
+    auto label = [](const std::string& key, const char* name) {
+      size_t at = key.find(std::string(name) + "=\"");
+      if (at == std::string::npos) return std::string();
+      at += std::strlen(name) + 2;
+      return key.substr(at, key.find('"', at) - at);
+    };
+    std::printf("requests served during the run:");
+    for (const auto& [key, n] : after) {
+      double d = n - (before.count(key) ? before[key] : 0);
+      if (d <= 0) continue;
+      std::string sub = label(key, "subresource");
+      std::printf(" %s %s%s%s %s: %.0f;", label(key, "verb").c_str(), label(key, "resource").c_str(),
+                  sub.empty() ? "" : "/", sub.c_str(), label(key, "code").c_str(), d);
+    }
+    std::printf("\n");
+  }
   if (floor) {
     std::printf("floor responder: %lld connections accepted\n",
                 static_cast<long long>(floor->connections_accepted()));

@@ -731,12 +731,17 @@ struct Manager::Impl {
     co.status_writes_while_admitting = options.status_qps_admitting;
     co.write_claims = options.claims;
     co.claim_grace = std::chrono::milliseconds(options.claim_grace_ms);
-    co.ledger = plan;
     co.claim_events = !options.agent;
     if (options.agent && options.metallb) co.mirror_cluster = options.engine.cluster;
     co.warn = [](const std::string& line) { spdlog::warn("{}", line); };
-    controller = std::make_unique<Controller>(
-        &client, clock, &state, &events, &metrics, [this] { return MayWrite(); }, co);
+    // Statuses, and claims backfilled, go out on kept connections from the
+    // worker's own thread, as the webhook's claims do: a connection of the
+    // cpprestsdk client costs a TLS context of its own (with the system's
+    // CA bundle parsed and dropped) each time a burst needs one more.
+    co.ledger = claim_client;
+    controller = std::make_unique<Controller>(options.agent ? &client : claim_client, clock,
+                                              &state, &events, &metrics,
+                                              [this] { return MayWrite(); }, co);
     const std::string cluster = options.engine.cluster;
     for (const WatchedKind& w : KindsToWatch(options.metallb)) {
       auto inf = std::make_unique<Informer>();
@@ -1187,8 +1192,12 @@ int Run(ManagerOptions options, const char* command, std::ostream& err) {
   // Claims are written while an admission waits: on kept connections, on
   // the writer's own thread (kube/kept_transport.h).
   kube::Transport* ledger = plan_transport ? plan_transport.get() : transport.value().get();
+  // One kept connection for each claim writer and each reconcile worker
+  // (their status writes), and two for the rest.
+  kube::KeptTransportOptions kept;
+  kept.max_idle = static_cast<size_t>(std::max(0, options.claim_writers) + std::max(0, options.workers) + 2);
   auto claims = kube::NewKeptTransport(options.agent ? plan_config : config,
-                                       kube::RealClock::Get(), ledger);
+                                       kube::RealClock::Get(), ledger, kept);
   if (!claims.ok()) {
     err << "ipguard " << command << ": " << claims.error() << "\n";
     return 2;
