@@ -909,8 +909,9 @@ int Latency(Client& c, const Flags& f) {
       double d = n - (before.count(key) ? before[key] : 0);
       if (d <= 0) continue;
       std::string sub = label(key, "subresource");
-      std::printf(" %s %s%s%s %s: %.0f;", label(key, "verb").c_str(), label(key, "resource").c_str(),
-                  sub.empty() ? "" : "/", sub.c_str(), label(key, "code").c_str(), d);
+      std::printf(" %s %s%s%s %s: %.0f;", label(key, "verb").c_str(),
+                  label(key, "resource").c_str(), sub.empty() ? "" : "/", sub.c_str(),
+                  label(key, "code").c_str(), d);
     }
     std::printf("\n");
   }

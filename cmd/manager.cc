@@ -739,9 +739,9 @@ struct Manager::Impl {
     // cpprestsdk client costs a TLS context of its own (with the system's
     // CA bundle parsed and dropped) each time a burst needs one more.
     co.ledger = claim_client;
-    controller = std::make_unique<Controller>(options.agent ? &client : claim_client, clock,
-                                              &state, &events, &metrics,
-                                              [this] { return MayWrite(); }, co);
+    controller = std::make_unique<Controller>(
+        options.agent ? &client : claim_client, clock, &state, &events, &metrics,
+        [this] { return MayWrite(); }, co);
     const std::string cluster = options.engine.cluster;
     for (const WatchedKind& w : KindsToWatch(options.metallb)) {
       auto inf = std::make_unique<Informer>();
@@ -1195,9 +1195,10 @@ int Run(ManagerOptions options, const char* command, std::ostream& err) {
   // One kept connection for each claim writer and each reconcile worker
   // (their status writes), and two for the rest.
   kube::KeptTransportOptions kept;
-  kept.max_idle = static_cast<size_t>(std::max(0, options.claim_writers) + std::max(0, options.workers) + 2);
-  auto claims = kube::NewKeptTransport(options.agent ? plan_config : config,
-                                       kube::RealClock::Get(), ledger, kept);
+  kept.max_idle =
+      static_cast<size_t>(std::max(0, options.claim_writers) + std::max(0, options.workers) + 2);
+  auto claims = kube::NewKeptTransport(options.agent ? plan_config : config, kube::RealClock::Get(),
+                                       ledger, kept);
   if (!claims.ok()) {
     err << "ipguard " << command << ": " << claims.error() << "\n";
     return 2;
