@@ -190,6 +190,16 @@ class ManagerTest : public testing::Test {
 
   kube::RestConfig Config() const { return testing_util::ConfigOf(*fake_, ca_); }
 
+  // The stored IPClaims of these addresses: a test's own, whatever claims the
+  // leader writes meanwhile for the examples' objects (each of its own address).
+  size_t ClaimsOf(const std::set<std::string>& addresses) const {
+    size_t n = 0;
+    for (const json& c : fake_->List("ipclaims")) {
+      n += addresses.count(c["spec"].value("address", ""));
+    }
+    return n;
+  }
+
   ManagerOptions Options(bool leader_elect = false) const {
     ManagerOptions o;
     o.ns = "ipguard-system";
@@ -903,13 +913,7 @@ TEST_F(ManagerTest, TwoReplicasAdmitOneOfManyConcurrentRequestsForOneAddress) {
   EXPECT_EQ((*claim)["spec"]["holder"]["name"], winners[0]);
   EXPECT_EQ((*claim)["spec"]["holder"]["kind"], "WorkloadCluster");
   EXPECT_EQ((*claim)["spec"]["holder"]["namespace"], "team-z");
-  // One claim of the address estate-wide (the leader meanwhile writes the
-  // claims the examples' clusters lack, each of an address of its own).
-  int of_address = 0;
-  for (const json& c : fake_->List("ipclaims")) {
-    of_address += c["spec"].value("address", "") == "10.10.0.30";
-  }
-  EXPECT_EQ(of_address, 1);
+  EXPECT_EQ(ClaimsOf({"10.10.0.30"}), 1u) << "one claim of the address estate-wide";
   // One claim created estate-wide, counted by the replica that made it.
   int created = 0;
   for (Manager* m : replicas) {
@@ -934,16 +938,7 @@ TEST_F(ManagerTest, ClaimsAreWrittenOnlyForRealAdmissionsAndReusedByTheirHolder)
     EXPECT_TRUE(reply.ok) << reply.error;
     return json::parse(reply.body, nullptr, false)["response"];
   };
-  // The claims of this test's addresses (the leader meanwhile writes those
-  // the examples' objects lack, each of an address of its own).
-  auto claims = [&] {
-    size_t n = 0;
-    for (const json& c : fake_->List("ipclaims")) {
-      std::string a = c["spec"].value("address", "");
-      n += a == "10.10.0.210" || a == "10.10.0.20";
-    }
-    return n;
-  };
+  auto claims = [&] { return ClaimsOf({"10.10.0.210", "10.10.0.20"}); };
 
   EXPECT_TRUE(review("CREATE", LbService("web", "10.10.0.210"), true)["allowed"].get<bool>());
   EXPECT_EQ(claims(), 0u) << "a dry run claims nothing";
