@@ -73,12 +73,23 @@ expect_warning() {
 }
 
 # free_port VAR: stores in VAR a local TCP port that nothing listens on (nor was handed
-# out before in this run).
-USED_PORTS=""
+# out before in this run). Ports come from below the kernel's ephemeral range: a port in
+# it may be taken, between the pick and the bind, as the local end of any outgoing
+# connection (the control plane makes many), and the bind then fails.
+USED_PORTS="16443 16643 23790 23791 23990 23991 10257 10457"
+read -r EPHEMERAL_LO EPHEMERAL_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+  { EPHEMERAL_LO=32768; EPHEMERAL_HI=60999; }
+if [ "$EPHEMERAL_LO" -ge 12000 ]; then
+  PORT_LO=10000 PORT_SPAN=$((EPHEMERAL_LO - 10000))
+elif [ "$EPHEMERAL_HI" -le 64535 ]; then
+  PORT_LO=$((EPHEMERAL_HI + 1)) PORT_SPAN=$((65535 - EPHEMERAL_HI))
+else  # no room outside the range: anywhere, as before
+  PORT_LO=20000 PORT_SPAN=40000
+fi
 free_port() {
   local p
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((PORT_LO + RANDOM % PORT_SPAN))
     case " $USED_PORTS " in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       USED_PORTS+=" $p"
