@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -249,8 +250,25 @@ class ManagerTest : public testing::Test {
                         << "users:\n- name: u\n  user: {token: secret-token}\n";
     return path;
   }
+  // A port nothing listens on, for a child process to bind. Picked below the
+  // kernel's ephemeral range: a port in it may become the local end of any
+  // outgoing connection before the child binds it.
   static int FreePort() {
+    static std::mt19937 random(std::random_device{}());
+    int lo = 32768;
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> lo;
+    const int first = 10000, span = std::max(1000, lo - first);
     boost::asio::io_context ioc;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto port = static_cast<unsigned short>(first + random() % span);
+      // Nor a port of the real control planes the e2e suite starts.
+      if (std::set<int>{16443, 16643, 23790, 23791, 23990, 23991, 10257, 10457}.count(port)) continue;
+      boost::asio::ip::tcp::acceptor acc(ioc);
+      boost::system::error_code ec;
+      acc.open(boost::asio::ip::tcp::v4(), ec);
+      if (!ec) acc.bind({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+      if (!ec) return port;
+    }
     boost::asio::ip::tcp::acceptor acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
     return acc.local_endpoint().port();
   }
