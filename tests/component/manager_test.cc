@@ -23,8 +23,8 @@
 #include "core/manifest.h"
 #include "kube/http_transport.h"
 #include "kube/kept_transport.h"
-#include "tests/component/eventually.h"
 #include "tests/component/chart_render.h"
+#include "tests/component/eventually.h"
 #include "tests/component/fake_cluster.h"
 #include "tests/component/tls_client.h"
 #include "tests/fakeapi/fake_apiserver.h"
@@ -262,7 +262,8 @@ class ManagerTest : public testing::Test {
     for (int attempt = 0; attempt < 100; ++attempt) {
       auto port = static_cast<unsigned short>(first + random() % span);
       // Nor a port of the real control planes the e2e suite starts.
-      if (std::set<int>{16443, 16643, 23790, 23791, 23990, 23991, 10257, 10457}.count(port)) continue;
+      if (std::set<int>{16443, 16643, 23790, 23791, 23990, 23991, 10257, 10457}.count(port))
+        continue;
       boost::asio::ip::tcp::acceptor acc(ioc);
       boost::system::error_code ec;
       acc.open(boost::asio::ip::tcp::v4(), ec);
