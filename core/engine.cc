@@ -268,9 +268,89 @@ bool Engine::HoldsAgainst(const Object& a, const Object& b) {
   return IsOlder(a, b);
 }
 
-uint32_t Engine::Slot(const std::string& key) const {
-  auto it = by_key_.find(key);
-  return it == by_key_.end() ? UINT32_MAX : it->second;
+namespace {
+
+// FNV-1a, 64 bits, fed piece by piece: a stored object's key is hashed from
+// its kind, namespace and name as the whole key would be.
+constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+uint64_t Fnv(uint64_t h, std::string_view piece) {
+  for (unsigned char c : piece) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+// The bits a table index takes, mixed from all 64.
+uint64_t Spread(uint64_t h) { return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull; }
+
+}  // namespace
+
+uint64_t Engine::KeyHash(std::string_view key) { return Spread(Fnv(kFnvOffset, key)); }
+
+uint64_t Engine::SlotHash(uint32_t slot) const {
+  const Object& o = slots_[slot].obj;
+  uint64_t h = Fnv(kFnvOffset, KindName(o.kind));
+  h = Fnv(h, "/");
+  h = Fnv(h, o.meta.ns);
+  h = Fnv(h, "/");
+  return Spread(Fnv(h, o.meta.name));
+}
+
+bool Engine::SlotHasKey(uint32_t slot, std::string_view key) const {
+  // key == KindName + "/" + ns + "/" + name, without building the right side.
+  const Object& o = slots_[slot].obj;
+  std::string_view kind = KindName(o.kind);
+  if (key.size() != kind.size() + o.meta.ns.size() + o.meta.name.size() + 2) return false;
+  if (key.compare(0, kind.size(), kind) != 0 || key[kind.size()] != '/') return false;
+  key.remove_prefix(kind.size() + 1);
+  if (key.compare(0, o.meta.ns.size(), o.meta.ns) != 0 || key[o.meta.ns.size()] != '/') return false;
+  key.remove_prefix(o.meta.ns.size() + 1);
+  return key == o.meta.name;
+}
+
+uint32_t Engine::Slot(std::string_view key) const {
+  if (key_table_.empty()) return UINT32_MAX;
+  const size_t mask = key_table_.size() - 1;
+  for (size_t i = KeyHash(key) & mask;; i = (i + 1) & mask) {
+    uint32_t s = key_table_[i];
+    if (s == UINT32_MAX) return UINT32_MAX;
+    if (SlotHasKey(s, key)) return s;
+  }
+}
+
+void Engine::KeyTableInsert(uint32_t slot) {
+  if ((key_count_ + 1) * 2 > key_table_.size()) {
+    std::vector<uint32_t> old(std::max<size_t>(16, key_table_.size() * 2), UINT32_MAX);
+    old.swap(key_table_);
+    key_count_ = 0;
+    for (uint32_t s : old) {
+      if (s != UINT32_MAX) KeyTableInsert(s);
+    }
+  }
+  const size_t mask = key_table_.size() - 1;
+  size_t i = SlotHash(slot) & mask;
+  while (key_table_[i] != UINT32_MAX) i = (i + 1) & mask;
+  key_table_[i] = slot;
+  ++key_count_;
+}
+
+void Engine::KeyTableErase(uint32_t slot) {
+  const size_t mask = key_table_.size() - 1;
+  size_t i = SlotHash(slot) & mask;
+  while (key_table_[i] != slot) {
+    assert(key_table_[i] != UINT32_MAX);
+    i = (i + 1) & mask;
+  }
+  // Backward shift: each entry after the hole that may live there moves up,
+  // so a lookup never meets an empty bucket before its key.
+  for (size_t j = (i + 1) & mask; key_table_[j] != UINT32_MAX; j = (j + 1) & mask) {
+    size_t home = SlotHash(key_table_[j]) & mask;
+    // Moves when its home is not cyclically inside (i, j].
+    const bool inside = i < j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!inside) {
+      key_table_[i] = key_table_[j];
+      i = j;
+    }
+  }
+  key_table_[i] = UINT32_MAX;
+  --key_count_;
 }
 
 const Object* Engine::Find(const std::string& key) const {
@@ -461,7 +541,7 @@ void Engine::Store(Object obj, bool pending) {
   s.obj = std::move(obj);
   s.alive = true;
   s.pending = pending;
-  by_key_[key] = slot;
+  KeyTableInsert(slot);
   IndexSlot(slot);
   const Object& o = s.obj;
   std::string net = NetworkNameOf(o);
@@ -528,9 +608,9 @@ bool Engine::Erase(const std::string& key, bool replacing) {
   Kind kind = s.obj.kind;
   std::string name = s.obj.meta.name;
   std::string ns = s.obj.meta.ns;
+  KeyTableErase(slot);
   s.obj = Object();
   s.alive = false;
-  by_key_.erase(key);
   free_slots_.push_back(slot);
   if (kind == Kind::kLogicalNetwork) ReindexDependents(name);
   if (!replacing && kind == Kind::kWorkloadCluster && !options_.cluster_ref.empty() &&
@@ -575,15 +655,15 @@ bool Engine::ForOverlaps(Domain domain, const Use& use, const std::string& self_
 
 std::vector<std::string> Engine::Neighbors(const std::string& key) const {
   std::vector<std::string> out;
-  auto it = by_key_.find(key);
-  if (it == by_key_.end()) return out;
-  const Stored& self = slots_[it->second];
+  const uint32_t self_slot = Slot(key);
+  if (self_slot == UINT32_MAX) return out;
+  const Stored& self = slots_[self_slot];
   std::unordered_set<std::string> seen;
   auto add = [&](const std::string& k) {
     if (k != key && seen.insert(k).second) out.push_back(k);
   };
   for (const Use& use : UsesOf(self.obj)) {
-    ForOverlappingEntries(self.domain, use.block, it->second, [&](const Stored& other, uint32_t) {
+    ForOverlappingEntries(self.domain, use.block, self_slot, [&](const Stored& other, uint32_t) {
       add(other.obj.Key());
       return true;
     });

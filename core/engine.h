@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -183,7 +184,7 @@ class Engine {
   // Removes by key; false when absent.
   bool Remove(const std::string& key);
   const Object* Find(const std::string& key) const;
-  size_t size() const { return by_key_.size(); }
+  size_t size() const { return key_count_; }
 
   // Judges a write against the stored objects. For kCreate and kUpdate `obj`
   // is the new object and `old_obj` the stored one (nullptr on create); for
@@ -284,7 +285,16 @@ class Engine {
     std::unordered_set<std::string> dependents;  // everything that names it
   };
 
-  uint32_t Slot(const std::string& key) const;
+  uint32_t Slot(std::string_view key) const;
+  // The key table: the slot of each stored key by open addressing (linear
+  // probing, at most half full), each slot's key read from its object, so
+  // that no key is kept twice (an unordered_map of 100k keys took 126 bytes
+  // an object).
+  static uint64_t KeyHash(std::string_view key);
+  uint64_t SlotHash(uint32_t slot) const;
+  bool SlotHasKey(uint32_t slot, std::string_view key) const;
+  void KeyTableInsert(uint32_t slot);
+  void KeyTableErase(uint32_t slot);
   void Store(Object obj, bool pending);
   Index& IndexOf(const Stored& s) { return s.pending ? pending_index_ : index_; }
   void IndexSlot(uint32_t slot);
@@ -329,7 +339,8 @@ class Engine {
   // hold two copies of 100k objects at once while it reallocates).
   std::deque<Stored> slots_;
   std::vector<uint32_t> free_slots_;
-  std::unordered_map<std::string, uint32_t> by_key_;
+  std::vector<uint32_t> key_table_;  // UINT32_MAX: empty; the size is 0 or a power of two
+  size_t key_count_ = 0;
   std::unordered_map<std::string, NetworkAggregate> networks_;
   size_t load_balancer_pools_ = 0;  // LoadBalancerPools and IPAddressPools stored
   // The network of Services without the annotation (Options::cluster_ref).
