@@ -12,6 +12,7 @@
 #ifndef IPGUARD_CORE_ENGINE_H_
 #define IPGUARD_CORE_ENGINE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -272,10 +273,46 @@ class Engine {
   static bool HoldsAgainst(const Object& a, const Object& b);
 
  private:
+  // The index entries of one stored object, in UsesOf order: two in place
+  // (most objects have one or two uses), more on the heap. 16 bytes, where
+  // a vector took 24 and a heap block of its own.
+  class EntryList {
+   public:
+    EntryList() : inline_{0, 0} {}
+    EntryList(const EntryList&) = delete;
+    EntryList& operator=(const EntryList&) = delete;
+    ~EntryList() {
+      if (cap_ > kInline) delete[] heap_;
+    }
+    size_t size() const { return size_; }
+    uint32_t operator[](size_t i) const { return data()[i]; }
+    const uint32_t* begin() const { return data(); }
+    const uint32_t* end() const { return data() + size_; }
+    void clear() { size_ = 0; }
+    void push_back(uint32_t e) {
+      if (size_ == cap_) {
+        uint32_t* grown = new uint32_t[cap_ * 2];
+        std::copy(begin(), end(), grown);
+        if (cap_ > kInline) delete[] heap_;
+        heap_ = grown;
+        cap_ *= 2;
+      }
+      (cap_ > kInline ? heap_ : inline_)[size_++] = e;
+    }
+
+   private:
+    static constexpr uint32_t kInline = 2;
+    const uint32_t* data() const { return cap_ > kInline ? heap_ : inline_; }
+    uint32_t size_ = 0, cap_ = kInline;
+    union {
+      uint32_t inline_[kInline];
+      uint32_t* heap_;
+    };
+  };
   struct Stored {
     Object obj;
     Domain domain = kEveryDomain;
-    std::vector<uint32_t> entries;  // index entry per use, in UsesOf order
+    EntryList entries;  // index entry per use, in UsesOf order
     bool alive = false;
     bool pending = false;  // its entries are in pending_index_
   };
