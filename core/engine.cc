@@ -806,7 +806,7 @@ std::vector<WantedClaim> Engine::ClaimsOf(const Object& obj, const std::string& 
   const Domain domain = DomainOf(obj);
   std::optional<int> vlan;
   if (domain != kEveryDomain) vlan = domain;
-  ClaimHolder holder{cluster.empty() ? options_.cluster : cluster, obj.api_version,
+  ClaimHolder holder{cluster.empty() ? options_.cluster : cluster, obj.ApiVersion(),
                      KindName(obj.kind), obj.meta.ns, obj.meta.name,
                      obj.meta.uid};
   for (const Use& use : UsesOf(obj)) {

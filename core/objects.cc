@@ -560,6 +560,7 @@ std::string ObjectKey(Kind kind, const std::string& ns, const std::string& name)
 }
 
 std::string Object::Ref() const { return meta.ns.empty() ? meta.name : meta.ns + "/" + meta.name; }
+std::string Object::ApiVersion() const { return InfoOf(kind).ApiVersion(); }
 std::string Object::Key() const { return ObjectKey(kind, meta.ns, meta.name); }
 
 int64_t RequiredAddresses(const WorkloadClusterSpec& spec) {
@@ -588,7 +589,6 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
   }
   Object obj;
   obj.kind = *k;
-  obj.api_version = api->get<std::string>();
   Reader r(&obj.errors);
   const json* meta = r.Member(j, "metadata");
   if (!meta || !meta->is_object()) return Status::Error("not a Kubernetes object: metadata is missing");
@@ -678,9 +678,7 @@ class ServiceTextReader {
     bool ok = s_.Members([&](std::string_view key) {
       std::string_view v;
       if (key == "apiVersion") {
-        if (!seen.First(0) || !s_.String(&v) || !service.Serves(v)) return false;
-        obj->api_version = std::string(v);
-        return true;
+        return seen.First(0) && s_.String(&v) && service.Serves(v);
       }
       if (key == "kind") return seen.First(1) && s_.String(&v) && v == service.name;
       if (key == "metadata") return seen.First(2) && Metadata(&obj->meta);

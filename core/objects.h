@@ -183,7 +183,6 @@ class Box {
 
 struct Object {
   Kind kind = Kind::kLogicalNetwork;
-  std::string api_version;
   Meta meta;
   Box<LogicalNetworkSpec> lnet;
   Box<WorkloadClusterSpec> wlc;
@@ -193,6 +192,9 @@ struct Object {
   // One message per field that could not be read, with its full path.
   std::vector<std::string> errors;
 
+  // The apiVersion of its kind: ParseObject takes an object only in the
+  // version its kind is served in, so no object keeps a copy of it.
+  std::string ApiVersion() const;
   // "name" for cluster-scoped kinds, "namespace/name" otherwise.
   std::string Ref() const;
   // "WorkloadCluster team-a/prod".

@@ -10,7 +10,7 @@
 namespace ipguard::testing_util {
 
 inline std::string ObjectSummary(const Object& o) {
-  std::string s = o.Key() + " api=" + o.api_version + " uid=" + o.meta.uid +
+  std::string s = o.Key() + " api=" + o.ApiVersion() + " uid=" + o.meta.uid +
                   " rv=" + o.meta.resource_version + " ts=" + o.meta.creation_timestamp +
                   " gen=" + std::to_string(o.meta.generation);
   for (const auto& [k, v] : o.meta.annotations) s += " ann[" + k + "]=" + v;

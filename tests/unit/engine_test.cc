@@ -36,7 +36,6 @@ TEST_F(EngineTest, FindsExactlyTheStoredKeysThroughStoresAndRemovals) {
   auto object = [](int i) {
     Object o;
     o.kind = i % 3 == 0 ? Kind::kIPClaim : i % 3 == 1 ? Kind::kService : Kind::kIPReservation;
-    o.api_version = i % 3 == 1 ? "v1" : "ipguard.io/v1alpha1";
     o.meta.name = "n" + std::to_string(i % 97);
     if (o.kind == Kind::kService) o.meta.ns = "ns" + std::to_string(i / 97);
     return o;

@@ -173,7 +173,7 @@ TEST(JsonProjectionTest, LeavesNonAsciiAndDeepNestingToNlohmann) {
 // What the rules see of an object: everything ParseObject fills that a
 // rule or a message reads, written out.
 std::string Summary(const Engine& engine, const Object& o) {
-  std::string s = o.Key() + " " + o.api_version + " uid=" + o.meta.uid +
+  std::string s = o.Key() + " " + o.ApiVersion() + " uid=" + o.meta.uid +
                   " rv=" + o.meta.resource_version + " ts=" + o.meta.creation_timestamp +
                   " gen=" + std::to_string(o.meta.generation);
   for (const auto& [k, v] : o.meta.annotations) s += " ann[" + k + "]=" + v;
