@@ -348,7 +348,7 @@ Status Controller::ReconcileForeign(const std::string& key, const Watched& w) {
                      {"metadata",
                       {{"name", o->meta.name},
                        {"namespace", o->meta.ns},
-                       {"uid", o->meta.uid},
+                       {"uid", o->meta.uid.str()},
                        {"resourceVersion", o->meta.resource_version}}}};
     out.conflicts = ConflictsToReport(engine, *o);
     return out;
@@ -412,8 +412,8 @@ Status Controller::ReconcileClaim(const std::string& key) {
       return out;
     }
     out.name = claim->meta.name;
-    out.uid = claim->meta.uid;
-    out.created = claim->meta.creation_timestamp;
+    out.uid = claim->meta.uid.str();
+    out.created = claim->meta.creation_timestamp.str();
     out.release = true;
     out.why = "its holder ";
     AppendHolder(&out.why, h);

@@ -252,8 +252,8 @@ Engine::Engine(Options options) : options_(options) {}
 bool Engine::IsOlder(const Object& a, const Object& b) {
   // RFC 3339 timestamps in UTC as the API server writes them sort as text.
   // An object without one (not yet stored) is the newest.
-  const std::string& ta = a.meta.creation_timestamp;
-  const std::string& tb = b.meta.creation_timestamp;
+  std::string_view ta = a.meta.creation_timestamp;
+  std::string_view tb = b.meta.creation_timestamp;
   if (ta != tb) {
     if (ta.empty()) return false;
     if (tb.empty()) return true;
@@ -779,7 +779,7 @@ json ClaimObject(const WantedClaim& claim) {
   if (!h.cluster.empty()) holder["cluster"] = h.cluster;
   if (!h.api_version.empty()) holder["apiVersion"] = h.api_version;
   if (!h.ns.empty()) holder["namespace"] = h.ns;
-  if (!h.uid.empty()) holder["uid"] = h.uid;
+  if (!h.uid.empty()) holder["uid"] = h.uid.str();
   json spec = {{"address", claim.address.ToString()}, {"holder", holder}};
   if (claim.vlan_id) spec["vlanId"] = *claim.vlan_id;
   return {{"apiVersion", InfoOf(Kind::kIPClaim).ApiVersion()},

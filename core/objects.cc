@@ -49,6 +49,12 @@ class Reader {
     *out = v->get<std::string>();
     return true;
   }
+  bool String(const json& obj, const char* key, const std::string& path, ShortString* out) {
+    std::string text;
+    if (!String(obj, key, path, &text)) return false;
+    *out = text;
+    return true;
+  }
 
   bool Int(const json& obj, const char* key, const std::string& path, int64_t* out) {
     const json* v = Member(obj, key);
@@ -690,14 +696,20 @@ class ServiceTextReader {
   }
 
  private:
+  bool Short(ShortString* out) {
+    std::string_view v;
+    if (!s_.String(&v)) return false;
+    *out = v;
+    return true;
+  }
   bool Metadata(Meta* meta) {
     SeenKeys seen;
     return s_.Members([&](std::string_view key) {
       if (key == "name") return seen.First(0) && s_.String(&meta->name);
       if (key == "namespace") return seen.First(1) && s_.String(&meta->ns);
-      if (key == "uid") return seen.First(2) && s_.String(&meta->uid);
+      if (key == "uid") return seen.First(2) && Short(&meta->uid);
       if (key == "resourceVersion") return seen.First(3) && s_.String(&meta->resource_version);
-      if (key == "creationTimestamp") return seen.First(4) && s_.String(&meta->creation_timestamp);
+      if (key == "creationTimestamp") return seen.First(4) && Short(&meta->creation_timestamp);
       if (key == "generation") return seen.First(5) && s_.Int(&meta->generation);
       if (key == "annotations") {
         return seen.First(6) && s_.Members([&](std::string_view name) {

@@ -11,18 +11,18 @@
 #define IPGUARD_CORE_OBJECTS_H_
 
 #include <cstdint>
-#include <memory>
 #include <map>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "core/address.h"
 #include "core/json_projection.h"
 #include "core/kinds.h"
+#include "core/short_string.h"
 #include "core/status.h"
 
 namespace ipguard {
@@ -30,9 +30,9 @@ namespace ipguard {
 struct Meta {
   std::string name;
   std::string ns;  // empty for cluster-scoped kinds
-  std::string uid;
+  ShortString uid;
   std::string resource_version;
-  std::string creation_timestamp;  // RFC 3339 as the API server writes it
+  ShortString creation_timestamp;  // RFC 3339 as the API server writes it
   int64_t generation = 0;
   std::map<std::string, std::string> annotations;
 };
@@ -114,7 +114,7 @@ struct ClaimHolder {
   std::string kind;
   std::string ns;
   std::string name;
-  std::string uid;
+  ShortString uid;
 };
 
 // "Service shop/web", "WorkloadCluster team-a/prod in cluster edge-1": who
