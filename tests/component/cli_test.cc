@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -23,7 +24,11 @@ struct CliRun {
 CliRun RunIpguard(const std::string& env, const std::string& args, const std::string& input) {
   const std::string dir = ::testing::TempDir() + "/ipguard-cli";
   std::filesystem::create_directories(dir);
-  const std::string in = dir + "/stdin";
+  // A file of this process and call: ctest runs the tests of this file in
+  // processes of their own at the same time.
+  static int calls = 0;
+  const std::string in =
+      dir + "/stdin-" + std::to_string(::getpid()) + "-" + std::to_string(++calls);
   std::ofstream(in) << input;
   const std::string command = "env " + env + " '" + IPGUARD_BINARY + "' " + args + " < '" + in + "'";
   CliRun r;
@@ -34,6 +39,7 @@ CliRun RunIpguard(const std::string& env, const std::string& args, const std::st
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
   int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::filesystem::remove(in);
   return r;
 }
 
