@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "core/annotations.h"
 #include "core/json_projection.h"
 #include "core/kinds.h"
 #include "core/short_string.h"
@@ -34,7 +35,7 @@ struct Meta {
   std::string resource_version;
   ShortString creation_timestamp;  // RFC 3339 as the API server writes it
   int64_t generation = 0;
-  std::map<std::string, std::string> annotations;
+  Annotations annotations;
 };
 
 // The spec-relative label messages use for an address field, such as

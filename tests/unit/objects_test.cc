@@ -158,5 +158,37 @@ TEST(ParseObject, WrongTypesNeverThrow) {
   }
 }
 
+// Annotations read as a sorted std::map; reading makes no map, and the
+// map goes with the last annotation erased.
+TEST(Annotations, ReadAndWrittenAsAMap) {
+  Annotations a;
+  const Annotations& read = a;
+  EXPECT_TRUE(read.empty());
+  EXPECT_EQ(read.find("x"), read.end());
+  EXPECT_EQ(read.count("x"), 0u);
+  EXPECT_EQ(read.begin(), read.end());
+  EXPECT_EQ(a, Annotations::Map{});
+  a["b"] = "2";
+  a.emplace("a", "1");
+  a.emplace("a", "ignored");  // as std::map::emplace: the first stays
+  EXPECT_EQ(a, (Annotations::Map{{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(a.at("a"), "1");
+  EXPECT_EQ(a.size(), 2u);
+  Annotations copy = a;
+  EXPECT_EQ(copy, a);
+  for (auto it = a.begin(); it != a.end();) it = a.erase(it);
+  EXPECT_TRUE(a.empty());
+  EXPECT_EQ(a.find("a"), a.end());
+  EXPECT_EQ(copy.size(), 2u);  // a copy is its own
+  Annotations moved = std::move(copy);
+  EXPECT_EQ(moved.at("b"), "2");
+  moved.clear();
+  EXPECT_TRUE(moved.empty());
+  Annotations from_map = Annotations::Map{{"k", "v"}};
+  EXPECT_EQ(from_map.at("k"), "v");
+  from_map = Annotations::Map{};
+  EXPECT_TRUE(from_map.empty());
+}
+
 }  // namespace
 }  // namespace ipguard
