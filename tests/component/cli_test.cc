@@ -3,7 +3,6 @@
 // with huge pages (cmd/huge_pages.h); what they read and print is the same
 // either way, standard input included.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
