@@ -305,14 +305,19 @@ bool Engine::SlotHasKey(uint32_t slot, std::string_view key) const {
   return key == o.meta.name;
 }
 
-uint32_t Engine::Slot(std::string_view key) const {
-  if (key_table_.empty()) return UINT32_MAX;
+size_t Engine::KeyBucket(std::string_view key) const {
+  if (key_table_.empty()) return SIZE_MAX;
   const size_t mask = key_table_.size() - 1;
   for (size_t i = KeyHash(key) & mask;; i = (i + 1) & mask) {
     uint32_t s = key_table_[i];
-    if (s == UINT32_MAX) return UINT32_MAX;
-    if (SlotHasKey(s, key)) return s;
+    if (s == UINT32_MAX) return SIZE_MAX;
+    if (SlotHasKey(s, key)) return i;
   }
+}
+
+uint32_t Engine::Slot(std::string_view key) const {
+  size_t bucket = KeyBucket(key);
+  return bucket == SIZE_MAX ? UINT32_MAX : key_table_[bucket];
 }
 
 void Engine::KeyTableInsert(uint32_t slot) {
@@ -331,13 +336,9 @@ void Engine::KeyTableInsert(uint32_t slot) {
   ++key_count_;
 }
 
-void Engine::KeyTableErase(uint32_t slot) {
+void Engine::KeyTableErase(size_t bucket) {
   const size_t mask = key_table_.size() - 1;
-  size_t i = SlotHash(slot) & mask;
-  while (key_table_[i] != slot) {
-    assert(key_table_[i] != UINT32_MAX);
-    i = (i + 1) & mask;
-  }
+  size_t i = bucket;
   // Backward shift: each entry after the hole that may live there moves up,
   // so a lookup never meets an empty bucket before its key.
   for (size_t j = (i + 1) & mask; key_table_[j] != UINT32_MAX; j = (j + 1) & mask) {
@@ -588,8 +589,9 @@ void Engine::SetServiceNetwork(const std::string& name) {
 bool Engine::Remove(const std::string& key) { return Erase(key, false); }
 
 bool Engine::Erase(const std::string& key, bool replacing) {
-  uint32_t slot = Slot(key);
-  if (slot == UINT32_MAX) return false;
+  const size_t bucket = KeyBucket(key);
+  if (bucket == SIZE_MAX) return false;
+  const uint32_t slot = key_table_[bucket];
   UnindexSlot(slot);
   Stored& s = slots_[slot];
   std::string net = NetworkNameOf(s.obj);
@@ -608,7 +610,7 @@ bool Engine::Erase(const std::string& key, bool replacing) {
   Kind kind = s.obj.kind;
   std::string name = s.obj.meta.name;
   std::string ns = s.obj.meta.ns;
-  KeyTableErase(slot);
+  KeyTableErase(bucket);
   s.obj = Object();
   s.alive = false;
   free_slots_.push_back(slot);

@@ -323,6 +323,8 @@ class Engine {
   };
 
   uint32_t Slot(std::string_view key) const;
+  // Where `key` sits in the key table; SIZE_MAX when it is not stored.
+  size_t KeyBucket(std::string_view key) const;
   // The key table: the slot of each stored key by open addressing (linear
   // probing, at most half full), each slot's key read from its object, so
   // that no key is kept twice (an unordered_map of 100k keys took 126 bytes
@@ -331,7 +333,9 @@ class Engine {
   uint64_t SlotHash(uint32_t slot) const;
   bool SlotHasKey(uint32_t slot, std::string_view key) const;
   void KeyTableInsert(uint32_t slot);
-  void KeyTableErase(uint32_t slot);
+  // Empties a bucket found by KeyBucket (the key table is not changed in
+  // between).
+  void KeyTableErase(size_t bucket);
   void Store(Object obj, bool pending);
   Index& IndexOf(const Stored& s) { return s.pending ? pending_index_ : index_; }
   void IndexSlot(uint32_t slot);
