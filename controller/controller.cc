@@ -49,6 +49,19 @@ bool ConditionTrue(const json& status, const char* type) {
   return false;
 }
 
+// The value of a decimal number written as only it can be (no sign, no
+// leading zero) that fits 64 bits; nullopt for any other text. Two texts
+// that give one number are then the same text.
+std::optional<uint64_t> CanonicalNumber(const std::string& text) {
+  if (text.empty() || text.size() > 19 || (text[0] == '0' && text.size() > 1)) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n;
+}
+
 // What the engine says the object's status should be, read under one
 // shared lock.
 struct Plan {
@@ -83,11 +96,16 @@ void Controller::Watch(Kind kind, const kube::Resource& resource, kube::Store* s
     // Nothing of the object is written back: the engine holds what the
     // rules need and names it in events (ReconcileForeign), so the cache
     // keeps only the resourceVersion, which tells a change. 100k Services
-    // take little this way.
+    // take little this way: as a number in place when it is written as one
+    // (etcd's are), else as the string.
     store->SetKeep([](const json& obj) {
       auto meta = obj.find("metadata");
       if (meta == obj.end() || !meta->is_object()) return json();
-      return json(meta->value("resourceVersion", ""));
+      auto rv = meta->find("resourceVersion");
+      if (rv == meta->end() || !rv->is_string()) return json("");
+      const std::string& text = rv->get_ref<const std::string&>();
+      if (auto n = CanonicalNumber(text)) return json(*n);
+      return json(text);
     });
   }
   watched_[kind] = Watched{kind, resource, store};

@@ -31,21 +31,23 @@ void Store::Emit(EventType type, const json& obj) {
   for (const auto& h : handlers) h(type, obj);
 }
 
-std::optional<EventType> Store::PutLocked(const std::string& key, const json& obj) {
+std::optional<EventType> Store::PutLocked(const std::string& key, const json& obj, uint32_t epoch) {
   json kept = keep_ ? keep_(obj) : obj;
   auto old = items_.find(key);
   if (old == items_.end()) {
-    items_.emplace(key, std::move(kept));
+    items_.emplace(key, Item{std::move(kept), epoch});
     return EventType::kAdded;
   }
-  if (old->second == kept) return std::nullopt;
-  old->second = std::move(kept);
+  if (epoch != 0) old->second.epoch = epoch;
+  if (old->second.kept == kept) return std::nullopt;
+  old->second.kept = std::move(kept);
   return EventType::kModified;
 }
 
 void Store::BeginReplace() {
   std::lock_guard<std::mutex> l(mu_);
-  replace_seen_.clear();
+  // 0 stays for "shown by a watch only"; a wrap skips it.
+  if (++replace_epoch_ == 0) ++replace_epoch_;
 }
 
 void Store::ReplaceAdd(const json& obj) {
@@ -54,8 +56,7 @@ void Store::ReplaceAdd(const json& obj) {
   std::optional<EventType> event;
   {
     std::lock_guard<std::mutex> l(mu_);
-    replace_seen_.insert(key);
-    event = PutLocked(key, obj);
+    event = PutLocked(key, obj, replace_epoch_);
   }
   if (event) Emit(*event, obj);
 }
@@ -65,11 +66,11 @@ void Store::EndReplace() {
   {
     std::lock_guard<std::mutex> l(mu_);
     for (auto it = items_.begin(); it != items_.end();) {
-      if (replace_seen_.count(it->first)) {
+      if (it->second.epoch == replace_epoch_) {
         ++it;
         continue;
       }
-      json obj = std::move(it->second);
+      json obj = std::move(it->second.kept);
       if (keep_) {
         // The cache kept less than the object: name it again from its key,
         // and pass it through the transform as every other event is, so
@@ -87,7 +88,6 @@ void Store::EndReplace() {
       gone.push_back(std::move(obj));
       it = items_.erase(it);
     }
-    replace_seen_.clear();
     synced_ = true;
   }
   for (const json& obj : gone) Emit(EventType::kDeleted, obj);
@@ -111,7 +111,7 @@ void Store::Apply(EventType type, const json& raw) {
     } else {
       // An object equal to the cached one (a relist raced the watch) needs
       // no second event.
-      event = PutLocked(key, obj);
+      event = PutLocked(key, obj, 0);
     }
   }
   if (event) Emit(*event, obj);
@@ -121,14 +121,14 @@ std::optional<json> Store::Get(const std::string& key) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = items_.find(key);
   if (it == items_.end()) return std::nullopt;
-  return it->second;
+  return it->second.kept;
 }
 
 std::vector<json> Store::List() const {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<json> out;
   out.reserve(items_.size());
-  for (const auto& [k, v] : items_) out.push_back(v);
+  for (const auto& [k, v] : items_) out.push_back(v.kept);
   return out;
 }
 

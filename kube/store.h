@@ -7,12 +7,12 @@
 #ifndef IPGUARD_KUBE_STORE_H_
 #define IPGUARD_KUBE_STORE_H_
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -66,16 +66,26 @@ class Store {
 
  private:
   void Emit(EventType type, const nlohmann::json& obj);
-  // Stores `obj` under `key`; the event to emit, if any.
-  std::optional<EventType> PutLocked(const std::string& key, const nlohmann::json& obj);
+  // Stores `obj` under `key`, as shown by the list `epoch` (0: by a watch
+  // event); the event to emit, if any.
+  std::optional<EventType> PutLocked(const std::string& key, const nlohmann::json& obj,
+                                     uint32_t epoch);
 
+  struct Item {
+    nlohmann::json kept;
+    // The list (replace_epoch_) that last showed the object; what the
+    // current list has not shown when it ends is gone. A flag in the item,
+    // where a set of the keys seen would hold a second copy of every key
+    // until the list ends and then leave a hole in the heap for each.
+    uint32_t epoch = 0;
+  };
   mutable std::mutex mu_;
-  std::map<std::string, nlohmann::json> items_;
+  std::map<std::string, Item> items_;
   bool synced_ = false;
   std::vector<Handler> handlers_;
   Transform transform_;
   Transform keep_;
-  std::set<std::string> replace_seen_;
+  uint32_t replace_epoch_ = 0;  // of the list under way, or the last one
 };
 
 }  // namespace ipguard::kube

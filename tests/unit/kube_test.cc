@@ -347,6 +347,43 @@ TEST(StoreKeep, RelistDeletionsGoThroughTheTransform) {
   EXPECT_EQ(store.Keys(), std::vector<std::string>{"apps/a"});
 }
 
+// Each list decides alone what is gone: what it did not show (whether an
+// earlier list or a watch event brought it) is deleted when it ends, what
+// it showed unchanged emits nothing and stays, through list after list.
+TEST(StoreRelist, WhatTheLatestListDidNotShowIsGone) {
+  Store store;
+  std::vector<std::pair<EventType, std::string>> seen;
+  store.AddHandler([&](EventType t, const json& o) { seen.emplace_back(t, KeyOf(o)); });
+  auto obj = [](const std::string& name, const std::string& rv) {
+    return json{{"metadata", {{"name", name}, {"resourceVersion", rv}}}};
+  };
+  using Events = std::vector<std::pair<EventType, std::string>>;
+  store.Replace({obj("a", "1"), obj("b", "2"), obj("c", "3")});
+  EXPECT_EQ(seen.size(), 3u);
+  seen.clear();
+  store.Apply(EventType::kAdded, obj("w", "4"));
+  EXPECT_EQ(seen, (Events{{EventType::kAdded, "w"}}));
+  seen.clear();
+  store.Replace({obj("a", "1"), obj("b", "5")});
+  EXPECT_EQ(seen, (Events{{EventType::kModified, "b"},
+                          {EventType::kDeleted, "c"},
+                          {EventType::kDeleted, "w"}}));
+  EXPECT_EQ(store.Keys(), (std::vector<std::string>{"a", "b"}));
+  seen.clear();
+  // A watch event in the middle of a list, for an object the list then
+  // leaves out, is gone with it.
+  store.BeginReplace();
+  store.ReplaceAdd(obj("b", "5"));
+  store.Apply(EventType::kModified, obj("a", "6"));
+  store.EndReplace();
+  EXPECT_EQ(seen, (Events{{EventType::kModified, "a"}, {EventType::kDeleted, "a"}}));
+  EXPECT_EQ(store.Keys(), std::vector<std::string>{"b"});
+  seen.clear();
+  store.Replace({obj("b", "5"), obj("a", "7")});
+  EXPECT_EQ(seen, (Events{{EventType::kAdded, "a"}}));
+  EXPECT_EQ(store.Keys(), (std::vector<std::string>{"a", "b"}));
+}
+
 TEST(EventRecorder, WritesEventsV1AboutTheObject) {
   FakeTransport t;
   t.Script({"POST", "/apis/events.k8s.io/v1/namespaces/team-a/events", 201, "{}"});
