@@ -367,7 +367,7 @@ Status Controller::ReconcileForeign(const std::string& key, const Watched& w) {
                       {{"name", o->meta.name},
                        {"namespace", o->meta.ns},
                        {"uid", o->meta.uid.str()},
-                       {"resourceVersion", o->meta.resource_version}}}};
+                       {"resourceVersion", o->meta.resource_version.str()}}}};
     out.conflicts = ConflictsToReport(engine, *o);
     return out;
   });

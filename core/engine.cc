@@ -252,8 +252,9 @@ Engine::Engine(Options options) : options_(options) {}
 bool Engine::IsOlder(const Object& a, const Object& b) {
   // RFC 3339 timestamps in UTC as the API server writes them sort as text.
   // An object without one (not yet stored) is the newest.
-  std::string_view ta = a.meta.creation_timestamp;
-  std::string_view tb = b.meta.creation_timestamp;
+  ShortString::Buffer a_buf, b_buf;
+  std::string_view ta = a.meta.creation_timestamp.View(&a_buf);
+  std::string_view tb = b.meta.creation_timestamp.View(&b_buf);
   if (ta != tb) {
     if (ta.empty()) return false;
     if (tb.empty()) return true;

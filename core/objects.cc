@@ -708,7 +708,7 @@ class ServiceTextReader {
       if (key == "name") return seen.First(0) && s_.String(&meta->name);
       if (key == "namespace") return seen.First(1) && s_.String(&meta->ns);
       if (key == "uid") return seen.First(2) && Short(&meta->uid);
-      if (key == "resourceVersion") return seen.First(3) && s_.String(&meta->resource_version);
+      if (key == "resourceVersion") return seen.First(3) && Short(&meta->resource_version);
       if (key == "creationTimestamp") return seen.First(4) && Short(&meta->creation_timestamp);
       if (key == "generation") return seen.First(5) && s_.Int(&meta->generation);
       if (key == "annotations") {

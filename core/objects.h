@@ -32,7 +32,7 @@ struct Meta {
   std::string name;
   std::string ns;  // empty for cluster-scoped kinds
   ShortString uid;
-  std::string resource_version;
+  ShortString resource_version;
   ShortString creation_timestamp;  // RFC 3339 as the API server writes it
   int64_t generation = 0;
   Annotations annotations;
