@@ -26,7 +26,7 @@ const char* const kIdentity[] = {
 // Reads fields of one JSON object, recording an error per bad field.
 class Reader {
  public:
-  explicit Reader(std::vector<std::string>* errors) : errors_(errors) {}
+  explicit Reader(ErrorList* errors) : errors_(errors) {}
 
   void Error(const std::string& path, const std::string& what) { errors_->push_back(path + " " + what); }
   void Raw(std::string message) { errors_->push_back(std::move(message)); }
@@ -135,7 +135,7 @@ class Reader {
     return *parsed;
   }
 
-  std::vector<std::string>* errors_;
+  ErrorList* errors_;
 };
 
 // The fields each kind declares under spec, as its CRD does (a unit test

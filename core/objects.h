@@ -182,6 +182,31 @@ class Box {
   std::unique_ptr<T> p_;
 };
 
+// The messages of the fields of an object that could not be read: a
+// vector on the heap only once there is one (8 bytes in every stored object,
+// which almost never has any, where an empty vector took 24). Reads as a
+// vector of strings.
+class ErrorList {
+ public:
+  using value_type = std::string;
+  using const_iterator = std::vector<std::string>::const_iterator;
+  using iterator = const_iterator;
+
+  void push_back(std::string message) { list_->push_back(std::move(message)); }
+  bool empty() const { return list_->empty(); }
+  size_t size() const { return list_->size(); }
+  const std::string& operator[](size_t i) const { return (*list_)[i]; }
+  const_iterator begin() const { return list_->begin(); }
+  const_iterator end() const { return list_->end(); }
+  operator const std::vector<std::string>&() const { return *list_; }  // NOLINT: reads as the list
+  friend bool operator==(const ErrorList& a, const std::vector<std::string>& b) {
+    return *a.list_ == b;
+  }
+
+ private:
+  Box<std::vector<std::string>> list_;
+};
+
 struct Object {
   Kind kind = Kind::kLogicalNetwork;
   Meta meta;
@@ -191,7 +216,7 @@ struct Object {
   Box<ServiceSpec> svc;
   Box<ClaimSpec> claim;
   // One message per field that could not be read, with its full path.
-  std::vector<std::string> errors;
+  ErrorList errors;
 
   // The apiVersion of its kind: ParseObject takes an object only in the
   // version its kind is served in, so no object keeps a copy of it.
