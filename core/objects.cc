@@ -49,7 +49,9 @@ class Reader {
     *out = v->get<std::string>();
     return true;
   }
-  bool String(const json& obj, const char* key, const std::string& path, ShortString* out) {
+  // Into a ShortString or a SharedText.
+  template <typename Text>
+  bool String(const json& obj, const char* key, const std::string& path, Text* out) {
     std::string text;
     if (!String(obj, key, path, &text)) return false;
     *out = text;
