@@ -289,7 +289,7 @@ uint64_t Engine::SlotHash(uint32_t slot) const {
   const Object& o = slots_[slot].obj;
   uint64_t h = Fnv(kFnvOffset, KindName(o.kind));
   h = Fnv(h, "/");
-  h = Fnv(h, o.meta.ns);
+  h = Fnv(h, o.meta.ns.str());
   h = Fnv(h, "/");
   return Spread(Fnv(h, o.meta.name));
 }
@@ -301,7 +301,8 @@ bool Engine::SlotHasKey(uint32_t slot, std::string_view key) const {
   if (key.size() != kind.size() + o.meta.ns.size() + o.meta.name.size() + 2) return false;
   if (key.compare(0, kind.size(), kind) != 0 || key[kind.size()] != '/') return false;
   key.remove_prefix(kind.size() + 1);
-  if (key.compare(0, o.meta.ns.size(), o.meta.ns) != 0 || key[o.meta.ns.size()] != '/') return false;
+  if (key.compare(0, o.meta.ns.size(), o.meta.ns.str()) != 0 || key[o.meta.ns.size()] != '/')
+    return false;
   key.remove_prefix(o.meta.ns.size() + 1);
   return key == o.meta.name;
 }

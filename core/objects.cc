@@ -609,7 +609,7 @@ Result<Object> ParseObject(const json& j, const std::string& default_namespace) 
   if (IsNamespaced(obj.kind)) {
     if (obj.meta.ns.empty()) obj.meta.ns = default_namespace;
   } else {
-    obj.meta.ns.clear();
+    obj.meta.ns = SharedText();
   }
   r.String(*meta, "uid", "metadata.uid", &obj.meta.uid);
   r.String(*meta, "resourceVersion", "metadata.resourceVersion", &obj.meta.resource_version);
@@ -698,7 +698,9 @@ class ServiceTextReader {
   }
 
  private:
-  bool Short(ShortString* out) {
+  // Into a ShortString or a SharedText.
+  template <typename Text>
+  bool Short(Text* out) {
     std::string_view v;
     if (!s_.String(&v)) return false;
     *out = v;
@@ -708,7 +710,7 @@ class ServiceTextReader {
     SeenKeys seen;
     return s_.Members([&](std::string_view key) {
       if (key == "name") return seen.First(0) && s_.String(&meta->name);
-      if (key == "namespace") return seen.First(1) && s_.String(&meta->ns);
+      if (key == "namespace") return seen.First(1) && Short(&meta->ns);
       if (key == "uid") return seen.First(2) && Short(&meta->uid);
       if (key == "resourceVersion") return seen.First(3) && Short(&meta->resource_version);
       if (key == "creationTimestamp") return seen.First(4) && Short(&meta->creation_timestamp);

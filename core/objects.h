@@ -31,7 +31,7 @@ namespace ipguard {
 
 struct Meta {
   std::string name;
-  std::string ns;  // empty for cluster-scoped kinds
+  SharedText ns;  // empty for cluster-scoped kinds; namespaces repeat from object to object
   ShortString uid;
   ShortString resource_version;
   ShortString creation_timestamp;  // RFC 3339 as the API server writes it

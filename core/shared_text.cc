@@ -1,15 +1,17 @@
 #include "core/shared_text.h"
 
+#include <memory>
 #include <mutex>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace ipguard {
 namespace {
 
 struct Pool {
   std::mutex mu;
-  // Nodes: a text's address stays while the set grows.
-  std::unordered_set<std::string> texts;
+  // Each text on the heap, where its address stays; the key is a view of
+  // it, so a lookup builds no string.
+  std::unordered_map<std::string_view, std::unique_ptr<const std::string>> texts;
 };
 
 Pool& ThePool() {
@@ -35,12 +37,14 @@ uintptr_t SharedText::Make(std::string_view s) {
   if (s.empty()) return 0;
   Pool& pool = ThePool();
   std::lock_guard<std::mutex> l(pool.mu);
-  auto it = pool.texts.find(std::string(s));
+  auto it = pool.texts.find(s);
   if (it == pool.texts.end()) {
     if (pool.texts.size() >= kMaxSharedTexts) return Own(s);
-    it = pool.texts.emplace(s).first;
+    auto text = std::make_unique<const std::string>(s);
+    const std::string_view key = *text;
+    it = pool.texts.emplace(key, std::move(text)).first;
   }
-  return reinterpret_cast<uintptr_t>(&*it);
+  return reinterpret_cast<uintptr_t>(it->second.get());
 }
 
 size_t SharedText::SharedCount() {
