@@ -70,9 +70,11 @@ int main(int argc, char** argv) {
   });
   double per_service = Load(&engine, services, [](int s) { return ipguard::bench::ServiceJson(s); });
   double per_claim = Load(&engine, claims, [](int s) { return ipguard::bench::ServiceClaimJson(s, 10); });
-  std::printf("engine bytes per object: LogicalNetwork %.0f, WorkloadCluster %.0f, Service %.0f, "
-              "IPClaim %.0f\n",
-              per_network, per_cluster, per_service, per_claim);
+  std::printf("engine bytes per object: LogicalNetwork %.0f, WorkloadCluster %.0f, Service %.0f",
+              per_network, per_cluster, per_service);
+  // A kind loaded zero times has no bytes per object.
+  if (claims > 0) std::printf(", IPClaim %.0f", per_claim);
+  std::printf("\n");
   std::printf("engine total: %.1f MB for %zu objects (index %.1f MB)\n",
               static_cast<double>(HeapInUse()) / 1e6, engine.size(),
               static_cast<double>(engine.IndexMemoryBytes()) / 1e6);
