@@ -42,7 +42,8 @@ TEST(SharedText, EqualTextsShareOneCopyAndReadAsTheirText) {
       EXPECT_EQ(o < a, other < t);
       o = a;
       EXPECT_EQ(o, t);
-      o = o;  // NOLINT: assignment to itself
+      const SharedText& itself = o;
+      o = itself;
       EXPECT_EQ(o, t);
     }
     EXPECT_EQ("x=" + a, "x=" + t);
