@@ -144,7 +144,8 @@ void AppendSharingProblem(std::string* out, const ServiceSpec& a, const ServiceS
   }
   std::string port;
   if (PortsRepeat(a, b, &port)) {
-    out->append("and both use port " + port + " under sharing key " + QuoteValue(a.sharing_key));
+    out->append("and both use port " + port + " under sharing key " +
+                QuoteValue(a.sharing_key.str()));
   }
 }
 

@@ -739,7 +739,7 @@ class ServiceTextReader {
                  SeenKeys port_seen;
                  if (!s_.Members([&](std::string_view k) {
                        if (k == "port") return port_seen.First(0) && s_.Int(&p.port);
-                       if (k == "protocol") return port_seen.First(1) && s_.String(&p.protocol);
+                       if (k == "protocol") return port_seen.First(1) && Short(&p.protocol);
                        return s_.Skip(4);
                      })) {
                    return false;

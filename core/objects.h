@@ -139,16 +139,18 @@ struct ClaimSpec {
 // decides between two claims of one address in one domain.
 std::string ClaimName(std::optional<int> vlan_id, const IpAddr& address);
 
+// The texts of a Service that repeat from Service to Service (its type,
+// a port's protocol, a sharing key two Services write) are SharedText.
 struct ServicePort {
   int64_t port = 0;
-  std::string protocol = "TCP";
+  SharedText protocol = "TCP";
 };
 
 struct ServiceSpec {
-  std::string type = "ClusterIP";
+  SharedText type = "ClusterIP";
   std::vector<LabeledBlock> requested;  // loadBalancerIP and the annotations
   std::vector<LabeledBlock> held;       // status.loadBalancer.ingress[i].ip
-  std::string sharing_key;              // empty: no sharing
+  SharedText sharing_key;               // empty: no sharing
   std::vector<ServicePort> ports;
   bool is_load_balancer() const { return type == "LoadBalancer"; }
 };
