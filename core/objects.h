@@ -141,13 +141,23 @@ std::string ClaimName(std::optional<int> vlan_id, const IpAddr& address);
 
 // The texts of a Service that repeat from Service to Service (its type,
 // a port's protocol, a sharing key two Services write) are SharedText.
+// The defaults are copies of one SharedText each, made without a lookup.
+inline const SharedText& DefaultProtocol() {
+  static const SharedText tcp("TCP");
+  return tcp;
+}
+inline const SharedText& DefaultServiceType() {
+  static const SharedText cluster_ip("ClusterIP");
+  return cluster_ip;
+}
+
 struct ServicePort {
   int64_t port = 0;
-  SharedText protocol = "TCP";
+  SharedText protocol = DefaultProtocol();
 };
 
 struct ServiceSpec {
-  SharedText type = "ClusterIP";
+  SharedText type = DefaultServiceType();
   std::vector<LabeledBlock> requested;  // loadBalancerIP and the annotations
   std::vector<LabeledBlock> held;       // status.loadBalancer.ingress[i].ip
   SharedText sharing_key;               // empty: no sharing
