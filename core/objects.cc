@@ -39,22 +39,17 @@ class Reader {
     return &*it;
   }
 
-  bool String(const json& obj, const char* key, const std::string& path, std::string* out) {
+  // Into a std::string, a ShortString or a SharedText, from the document's
+  // own string (no copy on the way).
+  template <typename Text>
+  bool String(const json& obj, const char* key, const std::string& path, Text* out) {
     const json* v = Member(obj, key);
     if (!v) return false;
     if (!v->is_string()) {
       Error(path, "must be a string, not " + TypeName(*v));
       return false;
     }
-    *out = v->get<std::string>();
-    return true;
-  }
-  // Into a ShortString or a SharedText.
-  template <typename Text>
-  bool String(const json& obj, const char* key, const std::string& path, Text* out) {
-    std::string text;
-    if (!String(obj, key, path, &text)) return false;
-    *out = text;
+    *out = v->get_ref<const std::string&>();
     return true;
   }
 
