@@ -72,6 +72,14 @@ Result<std::shared_ptr<ssl::context>> LoadContext(const std::string& cert_file,
       native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // An idle connection gives its read and write buffers (about 34 KB) back.
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // No session is kept for resumption: the API server's client keeps no
+  // session cache and handshakes in full on every connection, so a TLS 1.3
+  // session ticket (two by default, each encrypted and sent after the
+  // handshake) or a TLS 1.2 session held in the server's cache would be work
+  // and memory spent for nobody, at the bidding of whoever connects.
+  SSL_CTX_set_num_tickets(native, 0);
+  SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
     return Status::Error("OpenSSL refused the cipher list");
   }

@@ -150,6 +150,29 @@ TEST_F(ServerTest, OnlyTls12And13AreAccepted) {
   }
 }
 
+// The API server never resumes a session: the server issues no TLS 1.3
+// ticket and keeps no TLS 1.2 session, so a client that offers one
+// handshakes in full.
+TEST_F(ServerTest, NoSessionIsKeptForResumption) {
+  InstallCert(Serving());
+  StartServer(true);
+  for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    TestClient first(server_->port(), true, ca_.cert_pem, v);
+    ASSERT_EQ(first.Connect(), "") << "version " << v;
+    // TLS 1.3 tickets would come after the handshake, read with the answer.
+    ASSERT_EQ(first.Request("POST", "/validate", "{}").status, 200);
+    SSL_SESSION* session = first.Session();
+    ASSERT_NE(session, nullptr);
+    EXPECT_EQ(SSL_SESSION_has_ticket(session), 0) << "version " << v;
+    TestClient second(server_->port(), true, ca_.cert_pem, v);
+    second.ResumeWith(session);
+    ASSERT_EQ(second.Connect(), "") << "version " << v;
+    EXPECT_FALSE(second.Reused()) << "version " << v;
+    EXPECT_EQ(second.Request("POST", "/validate", "{}").status, 200);
+    SSL_SESSION_free(session);
+  }
+}
+
 TEST_F(ServerTest, PlainHttpOnTheTlsPortIsToldSoAndClosed) {
   InstallCert(Serving());
   StartServer(true);

@@ -67,6 +67,7 @@ class TestClient {
     SetTimeout(5);
     if (!tls_) return "";
     ssl_ = std::make_unique<tls_asio::ssl::stream<tls_asio::ip::tcp::socket&>>(*tcp_, ctx_);
+    if (resume_) SSL_set_session(ssl_->native_handle(), resume_);
     ssl_->handshake(tls_asio::ssl::stream_base::client, ec);
     if (ec) return "handshake: " + ec.message();
     return "";
@@ -78,6 +79,15 @@ class TestClient {
     };
     setsockopt(tcp_->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   }
+
+  // The TLS session of the open connection, for ResumeWith (the caller
+  // frees it with SSL_SESSION_free); null without one.
+  SSL_SESSION* Session() { return ssl_ ? SSL_get1_session(ssl_->native_handle()) : nullptr; }
+  // Offers `session` for resumption at the next Connect (kept by the caller
+  // until then).
+  void ResumeWith(SSL_SESSION* session) { resume_ = session; }
+  // Whether the handshake resumed the offered session.
+  bool Reused() { return ssl_ && SSL_session_reused(ssl_->native_handle()) == 1; }
 
   std::string PeerCertPem() {
     if (!ssl_) return "";
@@ -177,6 +187,7 @@ class TestClient {
   std::unique_ptr<tls_asio::ip::tcp::socket> tcp_;
   std::unique_ptr<tls_asio::ssl::stream<tls_asio::ip::tcp::socket&>> ssl_;
   tls_beast::flat_buffer buffer_;
+  SSL_SESSION* resume_ = nullptr;
 };
 
 }  // namespace ipguard::testing_util
