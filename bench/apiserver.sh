@@ -4,7 +4,10 @@
 # (tests/e2e/cluster.sh), applies crds/, then runs build/bench/bench_apiserver:
 #   race      1,000 concurrent creates of one control-plane IP through the API server
 #   latency   creates at 200/s: the webhook's share as the API server measures it
-#             (IPGUARD_BENCH_FLAGS=--floor: a responder that only allows, instead of the manager)
+#             (IPGUARD_BENCH_FLAGS=--floor: a responder that only allows, instead of the manager;
+#             --floor-claims: one that first writes each create's IPClaim, then allows;
+#             --warm-connections N: N creates at once before the clock, so that the API server
+#             holds its idle connections to the webhook when the run starts)
 #             After every mode: how long etcd waited on its disk for the writes the mode made
 #   load      1k LogicalNetworks, 10k WorkloadClusters, 100k LoadBalancer Services
 #   startup   the manager on that plan: time to ready and peak RSS, three runs

@@ -100,6 +100,9 @@ struct Flags {
   bool no_status_writes = false;
   // With true (latency), a minimal responder instead of the manager: the floor.
   bool floor = false;
+  // With true (latency, implies floor): the floor responder writes each
+  // cluster's IPClaim before it allows, as the manager does.
+  bool floor_claims = false;
   // With true (latency), the claims the manager writes are not sent back to its
   // webhook: what the chart's match condition does on Kubernetes 1.28 and newer.
   bool claims_skip_webhook = false;
@@ -117,6 +120,10 @@ struct Flags {
   // server builds its handler for a custom resource (and the webhook client its
   // connections) on the first requests, which then wait about a second.
   int warmup = 0;
+  // latency: creates sent all at once, untimed, before the measured ones, so that
+  // the API server holds that many connections to the webhook when the clock
+  // starts (it keeps up to 25 idle): the run then measures kept connections only.
+  int warm_connections = 0;
   // load: IPClaims of this many Services of `claim_clusters` workload clusters (the
   // Services themselves live there, not here), and the claims of the control-plane IPs.
   int claims = 0, claim_clusters = 10;
@@ -318,9 +325,21 @@ class Manager {
 // The floor of a webhook's share: an HTTPS responder on the same server code that
 // reads nothing but the review's uid and allows every object except the probe of
 // WaitWebhookInForce. No manager runs beside it (no watches, no status writes).
+// The text of the first `"key":"` string in a review's body, "" when absent.
+std::string FirstString(const std::string& body, const std::string& key) {
+  size_t at = body.find("\"" + key + "\":\"");
+  if (at == std::string::npos) return "";
+  at += key.size() + 4;
+  return body.substr(at, body.find('"', at) - at);
+}
+
+// With `claims` (--floor-claims), each WorkloadCluster's review first POSTs the
+// IPClaim of its control-plane IP on the handler's own thread, as the manager
+// writes it, and is allowed once it is stored: the least any webhook that
+// keeps its ledger in the API server can do.
 class FloorWebhook {
  public:
-  FloorWebhook() {
+  explicit FloorWebhook(Client* claims = nullptr) {
     char tmpl[] = "/tmp/ipguard-floor-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     ca_pem_ = WriteServingCert(dir_);
@@ -328,11 +347,33 @@ class FloorWebhook {
     o.tls = true;
     o.cert_file = dir_ + "/tls.crt";
     o.key_file = dir_ + "/tls.key";
-    server_ = std::make_unique<ipguard::webhook::HttpServer>(o, [](const ipguard::webhook::ServerRequest& r) {
+    if (claims) o.threads = 8;
+    server_ = std::make_unique<ipguard::webhook::HttpServer>(o, [this, claims](const ipguard::webhook::ServerRequest& r) {
       ipguard::webhook::ServerResponse out;
-      size_t at = r.body.find("\"uid\":\"");
-      std::string uid = at == std::string::npos ? "" : r.body.substr(at + 7, r.body.find('"', at + 7) - at - 7);
+      std::string uid = FirstString(r.body, "uid");
       bool probe = r.body.find("\"name\":\"probe\"") != std::string::npos;
+      std::string ip = FirstString(r.body, "controlPlaneIP");
+      if (claims && !probe && !ip.empty()) {
+        // The object's own metadata: after "object" in the review.
+        size_t obj = r.body.find("\"object\":");
+        std::string rest = obj == std::string::npos ? "" : r.body.substr(obj);
+        json claim = {{"apiVersion", "ipguard.io/v1alpha1"},
+                      {"kind", "IPClaim"},
+                      {"metadata", {{"name", "any-" + ip}, {"annotations", {{"ipguard.io/written-by", "ipguard"}}}}},
+                      {"spec",
+                       {{"address", ip},
+                        {"holder",
+                         {{"apiVersion", "ipguard.io/v1alpha1"},
+                          {"kind", "WorkloadCluster"},
+                          {"namespace", FirstString(rest, "namespace")},
+                          {"name", FirstString(rest, "name")},
+                          {"uid", FirstString(rest, "uid")}}}}}};
+        auto start = SteadyClock::now();
+        probe = !claims->Create(kClaims, "", claim).ok();
+        double ms = Seconds(SteadyClock::now() - start) * 1000;
+        std::lock_guard<std::mutex> l(mu_);
+        claim_ms_.push_back(ms);
+      }
       out.body = std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":")") +
                  uid + (probe ? R"(","allowed":false,"status":{"code":403,"message":"probe"}}})"
                               : R"(","allowed":true}})");
@@ -348,8 +389,15 @@ class FloorWebhook {
   int port() const { return server_->port(); }
   const std::string& ca_pem() const { return ca_pem_; }
   int64_t connections_accepted() const { return server_->stats().connections_accepted; }
+  // Its claims' POSTs as it timed them, in ms.
+  std::vector<double> claim_ms() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return claim_ms_;
+  }
 
  private:
+  mutable std::mutex mu_;
+  std::vector<double> claim_ms_;
   std::string dir_, ca_pem_;
   std::unique_ptr<ipguard::webhook::HttpServer> server_;
   bool ok_ = false;
@@ -641,7 +689,8 @@ double CounterSum(const std::string& text, const std::string& name,
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(name + "{", 0) != 0) continue;
+    // A series with labels, or (when none are asked for) the one without.
+    if (line.rfind(name + "{", 0) != 0 && !(match.empty() && line.rfind(name + " ", 0) == 0)) continue;
     bool all = true;
     for (const auto& m : match) all = all && line.find(m) != std::string::npos;
     if (all) sum += std::stod(line.substr(line.rfind(' ') + 1));
@@ -694,14 +743,27 @@ int Latency(Client& c, const Flags& f) {
   }
   // With --floor, the manager is not started: the floor responder answers instead.
   std::unique_ptr<Manager> m;
+  std::unique_ptr<ipguard::kube::Transport> floor_claim_transport;
+  std::unique_ptr<Client> floor_claim_client;
   std::unique_ptr<FloorWebhook> floor;
   if (f.floor) {
     if (f.manager_beside_floor) {
       m = std::make_unique<Manager>(f, extra);
       if (!m->ok() || m->WaitReady(std::chrono::seconds(300)) < 0) return 1;
     }
-    floor = std::make_unique<FloorWebhook>();
-    if (!floor->ok() || !RegisterWebhook(c, floor->port(), floor->ca_pem(), ns)) return 1;
+    if (f.floor_claims) {
+      ipguard::kube::KeptTransportOptions ko;
+      ko.max_idle = 8;
+      auto t = ipguard::kube::NewKeptTransport(f.rest, ipguard::kube::RealClock::Get(), c.transport(), ko);
+      if (!t.ok()) {
+        std::cerr << "latency: " << t.error() << "\n";
+        return 1;
+      }
+      floor_claim_transport = std::move(t).value();
+      floor_claim_client = std::make_unique<Client>(floor_claim_transport.get());
+    }
+    floor = std::make_unique<FloorWebhook>(floor_claim_client.get());
+    if (!floor->ok() || !RegisterWebhook(c, floor->port(), floor->ca_pem(), ns, !f.claims_skip_webhook)) return 1;
   } else {
     m = std::make_unique<Manager>(f, extra);
     if (!m->ok() || m->WaitReady(std::chrono::seconds(300)) < 0) return 1;
@@ -750,7 +812,30 @@ int Latency(Client& c, const Flags& f) {
     }
     for (auto& t : warm) t.join();
   }
+  if (f.warm_connections > 0) {
+    std::vector<std::thread> warm;
+    std::atomic<int> warm_failed{0};
+    for (int i = 0; i < f.warm_connections; ++i) {
+      warm.emplace_back([&, i] {
+        uint32_t ip = (10u << 24) | (252u << 16) | (101u << 8) | static_cast<uint32_t>(1 + i % 250);
+        if (!load->Create(kClusters, ns, Cluster(ns, "warmc-" + std::to_string(i), net, ipguard::bench::Ip4(ip))).ok())
+          warm_failed.fetch_add(1);
+      });
+    }
+    for (auto& t : warm) t.join();
+    if (warm_failed.load() > 0) {
+      std::fprintf(stderr, "latency: %d of the --warm-connections creates failed\n", warm_failed.load());
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::printf("after %d creates at once, untimed (--warm-connections)\n", f.warm_connections);
+  }
   auto own_metrics = [&] { return m ? m->Metrics() : std::string(); };
+  // The webhook's connections accepted so far: the run's own are printed after it.
+  auto accepted = [&](const std::string& own) -> double {
+    if (floor) return static_cast<double>(floor->connections_accepted());
+    return CounterSum(own, "ipguard_webhook_connections_accepted_total", {});
+  };
   const int total = f.rate * f.seconds;
   const std::vector<std::string> match = {"name=\"wlc.bench.ipguard.io\"", "operation=\"CREATE\""};
   const char* kApi = "apiserver_admission_webhook_admission_duration_seconds";
@@ -779,6 +864,7 @@ int Latency(Client& c, const Flags& f) {
   const char* kClaimWrite = "ipguard_claim_write_duration_seconds";
   auto claim_api_before = Buckets(api_text, kRequest, claim_posts);
   auto claim_own_before = Buckets(own_text, kClaimWrite, {});
+  const double accepted_before = accepted(own_text);
   // Who took the two cores during the run: CPU seconds of each process.
   std::vector<std::pair<std::string, pid_t>> procs;
   if (m) procs.push_back({"the manager", m->pid()});
@@ -865,6 +951,8 @@ int Latency(Client& c, const Flags& f) {
   auto own_after = Buckets(own_text, kOwn, {});
   auto claim_api_after = Buckets(api_text, kRequest, claim_posts);
   auto claim_own_after = Buckets(own_text, kClaimWrite, {});
+  std::printf("connections the API server opened to the webhook during the run: %.0f\n",
+              accepted(own_text) - accepted_before);
   // When the slow creates came: in the first second or spread over the run.
   {
     std::vector<std::pair<double, int>> by_latency;
@@ -918,6 +1006,21 @@ int Latency(Client& c, const Flags& f) {
   if (floor) {
     std::printf("floor responder: %lld connections accepted\n",
                 static_cast<long long>(floor->connections_accepted()));
+    if (f.floor_claims) {
+      PrintShares("claim POSTs as the API server serves them", claim_api_before, claim_api_after);
+      std::vector<double> ms = floor->claim_ms();
+      if (!ms.empty()) {
+        std::sort(ms.begin(), ms.end());
+        auto under = [&](double limit) {
+          return 100.0 * static_cast<double>(std::upper_bound(ms.begin(), ms.end(), limit) - ms.begin()) /
+                 static_cast<double>(ms.size());
+        };
+        std::printf("claim POSTs as the floor responder sees them (%zu): p50 %.1f ms, p99 %.1f ms, "
+                    "%.1f%% <= 2.5 ms, %.1f%% <= 5 ms, %.1f%% <= 10 ms\n",
+                    ms.size(), ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)],
+                    under(2.5), under(5), under(10));
+      }
+    }
   } else {
     PrintShares("webhook as it measures itself", own_before, own_after);
     if (!claim_own_after.empty() && claim_own_after.rbegin()->second > 0) {
@@ -958,9 +1061,14 @@ int main(int argc, char** argv) {
     else if (a == "--creates") f.creates = std::stoi(next());
     else if (a == "--rate") f.rate = std::stoi(next());
     else if (a == "--warmup") f.warmup = std::stoi(next());
+    else if (a == "--warm-connections") f.warm_connections = std::stoi(next());
     else if (a == "--seconds") f.seconds = std::stoi(next());
     else if (a == "--no-status-writes") f.no_status_writes = true;
     else if (a == "--floor") f.floor = true;
+    // Its handler threads wait on the claims' POSTs: the claims are not sent
+    // back to it (as on 1.28+ with the chart's match condition), or the
+    // API server's calls for them would find every thread waiting.
+    else if (a == "--floor-claims") f.floor_claims = f.floor = f.claims_skip_webhook = true;
     else if (a == "--claims-skip-webhook") f.claims_skip_webhook = true;
     else if (a == "--load-client") f.load_client = next();
     else if (a == "--manager-beside-floor") f.manager_beside_floor = f.floor = true;
