@@ -403,6 +403,19 @@ class FloorWebhook {
   bool ok_ = false;
 };
 
+// Requests sent whole on kept TLS connections, each read on its sender's
+// thread (kube/kept_transport.h); null, said on stderr, when that fails.
+std::unique_ptr<ipguard::kube::Transport> KeptConnections(const Flags& f, Client& c, size_t max_idle) {
+  ipguard::kube::KeptTransportOptions ko;
+  ko.max_idle = max_idle;
+  auto t = ipguard::kube::NewKeptTransport(f.rest, ipguard::kube::RealClock::Get(), c.transport(), ko);
+  if (!t.ok()) {
+    std::cerr << "latency: " << t.error() << "\n";
+    return nullptr;
+  }
+  return std::move(t).value();
+}
+
 std::string JsonContinue(const json& list) {
   auto m = list.find("metadata");
   if (m == list.end() || !m->is_object()) return "";
@@ -752,14 +765,8 @@ int Latency(Client& c, const Flags& f) {
       if (!m->ok() || m->WaitReady(std::chrono::seconds(300)) < 0) return 1;
     }
     if (f.floor_claims) {
-      ipguard::kube::KeptTransportOptions ko;
-      ko.max_idle = 8;
-      auto t = ipguard::kube::NewKeptTransport(f.rest, ipguard::kube::RealClock::Get(), c.transport(), ko);
-      if (!t.ok()) {
-        std::cerr << "latency: " << t.error() << "\n";
-        return 1;
-      }
-      floor_claim_transport = std::move(t).value();
+      floor_claim_transport = KeptConnections(f, c, 8);
+      if (!floor_claim_transport) return 1;
       floor_claim_client = std::make_unique<Client>(floor_claim_transport.get());
     }
     floor = std::make_unique<FloorWebhook>(floor_claim_client.get());
@@ -790,14 +797,8 @@ int Latency(Client& c, const Flags& f) {
   Client* load = &c;
   std::unique_ptr<Client> kept_client;
   if (f.load_client == "kept") {
-    ipguard::kube::KeptTransportOptions ko;
-    ko.max_idle = kLatencyWorkers;
-    auto t = ipguard::kube::NewKeptTransport(f.rest, ipguard::kube::RealClock::Get(), c.transport(), ko);
-    if (!t.ok()) {
-      std::cerr << "latency: " << t.error() << "\n";
-      return 1;
-    }
-    kept = std::move(t).value();
+    kept = KeptConnections(f, c, kLatencyWorkers);
+    if (!kept) return 1;
     kept_client = std::make_unique<Client>(kept.get());
     load = kept_client.get();
   }
