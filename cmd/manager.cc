@@ -83,7 +83,7 @@ const char kManagerUsage[] =
     "                               statuses), 0: unpaced (default 50)\n"
     "  --status-burst N             such writes at once after a quiet spell (default 100)\n"
     "  --status-qps-admitting N     status writes a second while the webhook answers 10 or\n"
-    "                               more reviews a second, 0: as --status-qps (default 5)\n"
+    "                               more reviews a second, 0: as --status-qps (default 1)\n"
     "  --log-level debug|info|warn|error (default info)\n"
     "  --log-format text|json       (default text)\n";
 

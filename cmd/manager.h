@@ -65,7 +65,7 @@ struct ManagerOptions {
   int status_burst = 100;
   // While the webhook answers 10 or more reviews a second, status writes are
   // paced to this many a second instead (0: status_qps throughout).
-  int status_qps_admitting = 5;
+  int status_qps_admitting = 1;
   std::string log_level = "info";
   std::string log_format = "text";
   // Not flags: tests shorten these.

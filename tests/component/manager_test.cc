@@ -1366,7 +1366,7 @@ TEST(ManagerFlags, StatusPaceFlagsAreReadAndBadValuesNamed) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->status_qps, 50);
   EXPECT_EQ(d->status_burst, 100);
-  EXPECT_EQ(d->status_qps_admitting, 5);
+  EXPECT_EQ(d->status_qps_admitting, 1);
   EXPECT_TRUE(ParseManagerFlags({"--status-qps-admitting", "0"}).ok()) << "0: as --status-qps";
   auto worse = ParseManagerFlags({"--status-qps-admitting", "fast"});
   ASSERT_FALSE(worse.ok());
