@@ -62,6 +62,9 @@
 
 #include "bench/plan_objects.h"
 #include "bench/process_util.h"
+#include "core/address.h"
+#include "core/engine.h"
+#include "core/objects.h"
 #include "kube/client.h"
 #include "kube/clock.h"
 #include "kube/config.h"
@@ -322,9 +325,6 @@ class Manager {
   SteadyClock::time_point started_;
 };
 
-// The floor of a webhook's share: an HTTPS responder on the same server code that
-// reads nothing but the review's uid and allows every object except the probe of
-// WaitWebhookInForce. No manager runs beside it (no watches, no status writes).
 // The text of the first `"key":"` string in a review's body, "" when absent.
 std::string FirstString(const std::string& body, const std::string& key) {
   size_t at = body.find("\"" + key + "\":\"");
@@ -333,10 +333,19 @@ std::string FirstString(const std::string& body, const std::string& key) {
   return body.substr(at, body.find('"', at) - at);
 }
 
+// The value at fraction `p` (0.5, 0.99) of sorted, non-empty `values`.
+double Percentile(const std::vector<double>& values, double p) {
+  return values[std::min(values.size() - 1, static_cast<size_t>(p * values.size()))];
+}
+
+// The floor of a webhook's share: an HTTPS responder on the same server code that
+// reads nothing but the review's uid and allows every object except the probe of
+// WaitWebhookInForce. No manager runs beside it (no watches, no status writes).
 // With `claims` (--floor-claims), each WorkloadCluster's review first POSTs the
-// IPClaim of its control-plane IP on the handler's own thread, as the manager
-// writes it, and is allowed once it is stored: the least any webhook that
-// keeps its ledger in the API server can do.
+// IPClaim of its control-plane IP on the handler's own thread, named and built
+// as the manager's claim writers do (ClaimName, ClaimObject), and is allowed
+// once it is stored: the least any webhook that keeps its ledger in the API
+// server can do.
 class FloorWebhook {
  public:
   explicit FloorWebhook(Client* claims = nullptr) {
@@ -351,32 +360,29 @@ class FloorWebhook {
     server_ = std::make_unique<ipguard::webhook::HttpServer>(o, [this, claims](const ipguard::webhook::ServerRequest& r) {
       ipguard::webhook::ServerResponse out;
       std::string uid = FirstString(r.body, "uid");
-      bool probe = r.body.find("\"name\":\"probe\"") != std::string::npos;
-      std::string ip = FirstString(r.body, "controlPlaneIP");
-      if (claims && !probe && !ip.empty()) {
+      const char* refusal = r.body.find("\"name\":\"probe\"") != std::string::npos ? "probe" : nullptr;
+      auto ip = ipguard::ParseIp(FirstString(r.body, "controlPlaneIP"));
+      if (claims && !refusal && ip.ok()) {
         // The object's own metadata: after "object" in the review.
         size_t obj = r.body.find("\"object\":");
         std::string rest = obj == std::string::npos ? "" : r.body.substr(obj);
-        json claim = {{"apiVersion", "ipguard.io/v1alpha1"},
-                      {"kind", "IPClaim"},
-                      {"metadata", {{"name", "any-" + ip}, {"annotations", {{"ipguard.io/written-by", "ipguard"}}}}},
-                      {"spec",
-                       {{"address", ip},
-                        {"holder",
-                         {{"apiVersion", "ipguard.io/v1alpha1"},
-                          {"kind", "WorkloadCluster"},
-                          {"namespace", FirstString(rest, "namespace")},
-                          {"name", FirstString(rest, "name")},
-                          {"uid", FirstString(rest, "uid")}}}}}};
+        ipguard::WantedClaim want;
+        want.address = *ip;
+        want.name = ipguard::ClaimName(std::nullopt, *ip);
+        want.holder.api_version = "ipguard.io/v1alpha1";
+        want.holder.kind = "WorkloadCluster";
+        want.holder.ns = FirstString(rest, "namespace");
+        want.holder.name = FirstString(rest, "name");
+        want.holder.uid = FirstString(rest, "uid");
         auto start = SteadyClock::now();
-        probe = !claims->Create(kClaims, "", claim).ok();
+        if (!claims->Create(kClaims, "", ipguard::ClaimObject(want)).ok()) refusal = "claim not written";
         double ms = Seconds(SteadyClock::now() - start) * 1000;
         std::lock_guard<std::mutex> l(mu_);
         claim_ms_.push_back(ms);
       }
-      out.body = std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":")") +
-                 uid + (probe ? R"(","allowed":false,"status":{"code":403,"message":"probe"}}})"
-                              : R"(","allowed":true}})");
+      out.body = std::string(R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":")") + uid +
+                 (refusal ? std::string(R"(","allowed":false,"status":{"code":403,"message":")") + refusal + "\"}}}"
+                          : std::string(R"(","allowed":true}})"));
       return out;
     });
     ok_ = server_->Start().ok();
@@ -965,7 +971,7 @@ int Latency(Client& c, const Flags& f) {
     std::printf("\n");
   }
   std::sort(client_ms.begin(), client_ms.end());
-  auto pct = [&](double p) { return client_ms[std::min(client_ms.size() - 1, static_cast<size_t>(p * client_ms.size()))]; };
+  auto pct = [&](double p) { return Percentile(client_ms, p); };
   std::printf("%d creates at %d/s, %d failed; create latency seen by the client: p50 %.1f ms, "
               "p99 %.1f ms, max %.1f ms\n",
               total, f.rate, failed.load(), pct(0.5), pct(0.99), client_ms.back());
@@ -1018,7 +1024,7 @@ int Latency(Client& c, const Flags& f) {
         };
         std::printf("claim POSTs as the floor responder sees them (%zu): p50 %.1f ms, p99 %.1f ms, "
                     "%.1f%% <= 2.5 ms, %.1f%% <= 5 ms, %.1f%% <= 10 ms\n",
-                    ms.size(), ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)],
+                    ms.size(), Percentile(ms, 0.5), Percentile(ms, 0.99),
                     under(2.5), under(5), under(10));
       }
     }
