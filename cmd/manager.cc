@@ -1025,8 +1025,12 @@ struct Manager::Impl {
       for (const std::string& key : state.ExpirePending()) controller->Enqueue(key);
       if (!Admitting()) {
         if (size_t n = controller->ReleaseDeferredWrites()) {
-          spdlog::info("admissions quiet: {} status writes deferred while they came are due now", n);
+          spdlog::info(
+              "admissions quiet: {} changes and status writes deferred while they came are due now",
+              n);
         }
+      } else {
+        controller->LetHeldIn();
       }
       l.lock();
     }

@@ -1,5 +1,9 @@
 #include "controller/controller.h"
 
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+
 #include "controller/status.h"
 
 namespace ipguard {
@@ -114,12 +118,43 @@ void Controller::Watch(Kind kind, const kube::Resource& resource, kube::Store* s
 void Controller::Enqueue(const std::string& key) {
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (HoldWhileBusyLocked(key)) return;
     changed_.insert(key);
   }
   queue_.Add(key);
 }
 
+bool Controller::HoldWhileBusyLocked(const std::string& key) {
+  if (!admitting_pacer_.limited() || !options_.admitting()) return false;
+  if (held_keys_.insert(key).second) {
+    held_.push_back(key);
+    if (metrics_) metrics_->Add("ipguard_status_writes_deferred_total", {});
+  }
+  return true;
+}
+
+size_t Controller::LetHeldIn() {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    const auto n =
+        static_cast<size_t>(std::max(1.0, std::ceil(options_.status_writes_while_admitting)));
+    while (!held_.empty() && keys.size() < n) {
+      held_keys_.erase(held_.front());
+      keys.push_back(std::move(held_.front()));
+      held_.pop_front();
+    }
+  }
+  // Each takes a slot of the busy pace, as a neighbour's write does.
+  for (const std::string& key : keys) queue_.Add(key);
+  return keys.size();
+}
+
 void Controller::EnqueueNeighbor(const std::string& key) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (HoldWhileBusyLocked(key)) return;
+  }
   queue_.AddAfter(key, options_.neighbor_delay);
 }
 
@@ -299,21 +334,26 @@ size_t Controller::ReleaseDeferredWrites() {
   std::vector<std::string> keys;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (deferred_ == 0) return 0;
-    for (auto it = slots_.begin(); it != slots_.end();) {
-      if (it->second.while_admitting) {
-        keys.push_back(it->first);
-        it = slots_.erase(it);
-      } else {
-        ++it;
+    // The changes held, in the order they came, then the writes deferred.
+    keys.assign(std::make_move_iterator(held_.begin()), std::make_move_iterator(held_.end()));
+    held_.clear();
+    held_keys_.clear();
+    if (deferred_ > 0) {
+      for (auto it = slots_.begin(); it != slots_.end();) {
+        if (it->second.while_admitting) {
+          keys.push_back(it->first);
+          it = slots_.erase(it);
+        } else {
+          ++it;
+        }
       }
+      deferred_ = 0;
     }
-    deferred_ = 0;
     // Its slots were all given back: the next busy spell starts afresh.
-    admitting_pacer_.Reset();
+    if (!keys.empty()) admitting_pacer_.Reset();
   }
-  // Each reconciles now and takes a slot of the usual pace (the key's
-  // delayed entry, when it comes, finds nothing left to write).
+  // Each reconciles now and takes a slot of the usual pace (a deferred
+  // key's delayed entry, when it comes, finds nothing left to write).
   for (const std::string& key : keys) queue_.Add(key);
   return keys.size();
 }

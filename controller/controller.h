@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -50,11 +51,14 @@ struct ControllerOptions {
   double status_writes_per_second = 0;
   int status_write_burst = 1;
   // While `admitting` says the webhook is busy answering reviews, writes
-  // (a change's too) take their slots at `status_writes_while_admitting` a
-  // second instead, one at a time, and a full pass waits: the API server's
-  // time goes first to the writes people and GitOps controllers wait on.
-  // ReleaseDeferredWrites() brings the writes so deferred forward once it is
-  // quiet again. <= 0, or no `admitting`: the usual pace throughout.
+  // take their slots at `status_writes_while_admitting` a second instead,
+  // one at a time, and a full pass waits: the API server's time goes first
+  // to the writes people and GitOps controllers wait on. A change of an
+  // object is then held unreconciled (its write could only take a slot
+  // seconds away) and let in at that pace (LetHeldIn), oldest first, so
+  // the two cores are not spent judging statuses nobody may write yet.
+  // ReleaseDeferredWrites() brings what was held and deferred forward once
+  // it is quiet again. <= 0, or no `admitting`: the usual pace throughout.
   std::function<bool()> admitting;
   double status_writes_while_admitting = 0;
   // How long an IPClaim of ipguard's may wait for its holder to ask for it
@@ -137,9 +141,14 @@ class Controller {
   // One reconcile of one key; an error means "retry later with backoff".
   Status Reconcile(const std::string& key, Why why = Why::kChange);
 
-  // Once admissions are quiet: the status writes paced for the busy spell
-  // take their turn at the usual pace now. Returns how many were waiting.
+  // Once admissions are quiet: the changes held and the status writes paced
+  // for the busy spell take their turn at the usual pace now. Returns how
+  // many were waiting.
   size_t ReleaseDeferredWrites();
+  // While admissions are busy, called once a second: lets in the changes
+  // held longest, as many as the busy pace writes a second (at least one).
+  // Returns how many it let in.
+  size_t LetHeldIn();
 
   // Objects currently reported Conflicting, by kind name (for metrics).
   std::map<std::string, int> ConflictsByKind() const;
@@ -193,6 +202,10 @@ class Controller {
   // Forgets the slot of a key that needs no write any more.
   void DropSlot(const std::string& key);
   void EraseSlotLocked(const std::string& key);  // mu_ held
+  // mu_ held. Whether the webhook is busy (the busy pace is on and
+  // `admitting` says so); then a change of `key` is held, unreconciled, in
+  // the order it came (a key held already keeps its place).
+  bool HoldWhileBusyLocked(const std::string& key);
   // Whether status writes take slots at all (either pace is limited).
   bool Paced() const { return pacer_.limited() || admitting_pacer_.limited(); }
 
@@ -218,6 +231,10 @@ class Controller {
   };
   std::unordered_map<std::string, Slot> slots_;  // key -> its reserved slot
   size_t deferred_ = 0;                          // slots with while_admitting
+  // Changes held while the webhook is busy, oldest first, and the same keys
+  // for lookup.
+  std::deque<std::string> held_;
+  std::unordered_set<std::string> held_keys_;
   // IPClaim key -> when this process first saw it unwanted.
   std::unordered_map<std::string, kube::Clock::TimePoint> claim_unwanted_since_;
   // Keys Enqueue()d since their last reconcile began: their own object

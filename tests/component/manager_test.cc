@@ -527,9 +527,16 @@ TEST_F(ManagerTest, AChangeIsWrittenAheadOfTheStartsPass) {
       << std::chrono::duration_cast<std::chrono::milliseconds>(span).count() << " ms";
 }
 
+// A counter of the manager's /metrics without labels ("name value"), or -1.
+double Counter(const std::string& metrics, const std::string& name) {
+  size_t at = metrics.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(metrics.substr(at + name.size() + 2));
+}
+
 // --status-qps-admitting: while the webhook answers 10 or more reviews a second, the
-// status writes of new objects take slots of the slower pace (here 1 a second instead
-// of unpaced); once the reviews stop, the deferred writes are all made within seconds.
+// changes of new objects are held unreconciled and let in at the slower pace (here 1 a
+// second instead of unpaced); once the reviews stop, the rest are all written within
+// seconds.
 TEST_F(ManagerTest, StatusWritesYieldWhileTheWebhookIsBusyAndCatchUpAfter) {
   std::string dir = TempDir();
   ManagerOptions o = WebhookOptions(dir);
@@ -537,6 +544,16 @@ TEST_F(ManagerTest, StatusWritesYieldWhileTheWebhookIsBusyAndCatchUpAfter) {
   o.status_qps_admitting = 1;
   Manager* m = StartManager(o);
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
+  // The start's own work done (its neighbours' and backfilled claims' reconciles):
+  // no reconcile for a second and a half.
+  const std::string reconciles = "ipguard_reconcile_duration_seconds_count";
+  ASSERT_TRUE(Eventually(
+      [&] {
+        double now = Counter(m->Metrics(), reconciles);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        return now >= 0 && Counter(m->Metrics(), reconciles) == now;
+      },
+      std::chrono::milliseconds(20000)));
 
   // Dry-run reviews at about 50 a second for 3 s, on one kept connection.
   std::atomic<bool> stop{false};
@@ -555,6 +572,7 @@ TEST_F(ManagerTest, StatusWritesYieldWhileTheWebhookIsBusyAndCatchUpAfter) {
   std::this_thread::sleep_for(std::chrono::milliseconds(400));  // busy by now
   auto busy_from = std::chrono::steady_clock::now();
   size_t before = StatusWrites();
+  double reconciled_before = Counter(m->Metrics(), reconciles);
   for (int i = 0; i < 10; ++i) {
     fake_->Upsert("workloadclusters",
                   Wlc("busy", "b" + std::to_string(i), "10.10.0." + std::to_string(60 + i)));
@@ -562,11 +580,17 @@ TEST_F(ManagerTest, StatusWritesYieldWhileTheWebhookIsBusyAndCatchUpAfter) {
   // While the reviews come: at most one write a second (and one at once).
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   size_t during = StatusWrites() - before;
+  double reconciled_during = Counter(m->Metrics(), reconciles) - reconciled_before;
   double busy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - busy_from).count();
   reviewer.join();
   EXPECT_GE(answered.load(), 60) << "the reviews came at 10 a second or more";
   EXPECT_LE(during, static_cast<size_t>(busy_s) + 2)
       << during << " status writes in " << busy_s << " s while the webhook was busy";
+  // Ten changes, each let in at the busy pace (a reconcile each) and their network's
+  // status (a neighbour, a few reconciles): not one reconcile per change.
+  ASSERT_GE(reconciled_before, 0) << reconciles << " missing from /metrics";
+  EXPECT_LE(reconciled_during, static_cast<int>(busy_s) + 5)
+      << reconciled_during << " reconciles in " << busy_s << " s while the webhook was busy";
   // Quiet again: every deferred status is written.
   ASSERT_TRUE(Eventually([&] { return Settled(); }, std::chrono::milliseconds(10000))) << Mismatch();
   EXPECT_GE(StatusWrites() - before, 10u);
