@@ -544,8 +544,9 @@ struct Manager::Impl {
     metrics.Describe("ipguard_reconcile_duration_seconds", T::kHistogram,
                      "Time to reconcile one object.");
     metrics.Describe("ipguard_status_writes_deferred_total", T::kCounter,
-                     "Status writes given a slot of the slower pace of --status-qps-admitting "
-                     "because the webhook was busy answering reviews.");
+                     "Changes held unreconciled, and status writes given a slot of the slower "
+                     "pace of --status-qps-admitting, because the webhook was busy answering "
+                     "reviews.");
     webhook::DescribeAdmissionMetrics(&metrics);
     webhook::DescribeClaimMetrics(&metrics);
     metrics.Describe("ipguard_claims_released_total", T::kCounter,
