@@ -126,6 +126,10 @@ void Controller::Enqueue(const std::string& key) {
 
 bool Controller::HoldWhileBusyLocked(const std::string& key) {
   if (!admitting_pacer_.limited() || !options_.admitting()) return false;
+  // A claim's reconcile writes no status: it releases the address of a
+  // holder that went, which a create of this very burst may be waiting for.
+  static const std::string kClaimPrefix = KindName(Kind::kIPClaim) + std::string("/");
+  if (key.compare(0, kClaimPrefix.size(), kClaimPrefix) == 0) return false;
   if (held_keys_.insert(key).second) {
     held_.push_back(key);
     if (metrics_) metrics_->Add("ipguard_status_writes_deferred_total", {});
