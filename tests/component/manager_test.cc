@@ -621,7 +621,8 @@ TEST_F(ManagerTest, AClaimIsReleasedAtOnceWhileTheWebhookIsBusy) {
   o.claim_grace_ms = 200;
   Manager* m = StartManager(o);
   ASSERT_TRUE(Eventually([&] { return m->Ready() && Settled(); })) << Mismatch();
-  ASSERT_TRUE(Eventually([&] { return fake_->Get("ipclaims", "", "vlan10-10.10.0.20").has_value(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return fake_->Get("ipclaims", "", "vlan10-10.10.0.20").has_value(); }));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // older than the grace
 
   std::atomic<bool> stop{false};
@@ -643,8 +644,8 @@ TEST_F(ManagerTest, AClaimIsReleasedAtOnceWhileTheWebhookIsBusy) {
   // Still busy: most of the burst's statuses are not written yet.
   int unwritten = 0;
   for (int i = 0; i < 10; ++i) {
-    unwritten +=
-        CondStatus(Get(Kind::kWorkloadCluster, "busy", "b" + std::to_string(i)), "Ready") == "(none)";
+    unwritten += CondStatus(Get(Kind::kWorkloadCluster, "busy", "b" + std::to_string(i)),
+                            "Ready") == "(none)";
   }
   stop = true;
   reviewer.join();
