@@ -126,10 +126,15 @@ void Controller::Enqueue(const std::string& key) {
 
 bool Controller::HoldWhileBusyLocked(const std::string& key) {
   if (!admitting_pacer_.limited() || !options_.admitting()) return false;
-  // A claim's reconcile writes no status: it releases the address of a
-  // holder that went, which a create of this very burst may be waiting for.
-  static const std::string kClaimPrefix = KindName(Kind::kIPClaim) + std::string("/");
-  if (key.compare(0, kClaimPrefix.size(), kClaimPrefix) == 0) return false;
+  // What moves addresses in the ledger goes on: a claim's reconcile releases
+  // the address of a holder that went (a create of this very burst may be
+  // waiting for it), and an agent's pool reconcile tells the management
+  // cluster of the pool's addresses (its mirror).
+  const std::string kind = key.substr(0, key.find('/'));
+  if (kind == KindName(Kind::kIPClaim) ||
+      (kind == KindName(Kind::kIPAddressPool) && !options_.mirror_cluster.empty())) {
+    return false;
+  }
   if (held_keys_.insert(key).second) {
     held_.push_back(key);
     if (metrics_) metrics_->Add("ipguard_status_writes_deferred_total", {});

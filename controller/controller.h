@@ -57,7 +57,8 @@ struct ControllerOptions {
   // object is then held unreconciled (its write could only take a slot
   // seconds away) and let in at that pace (LetHeldIn), oldest first, so
   // the two cores are not spent judging statuses nobody may write yet; an
-  // IPClaim's is not (its release frees an address a create may wait for).
+  // IPClaim's is not (its release frees an address a create may wait for),
+  // nor a pool's that an agent mirrors.
   // ReleaseDeferredWrites() brings what was held and deferred forward once
   // it is quiet again. <= 0, or no `admitting`: the usual pace throughout.
   std::function<bool()> admitting;
@@ -204,9 +205,9 @@ class Controller {
   void DropSlot(const std::string& key);
   void EraseSlotLocked(const std::string& key);  // mu_ held
   // mu_ held. Whether the webhook is busy (the busy pace is on and
-  // `admitting` says so) and `key` is not an IPClaim's; then a change of
-  // `key` is held, unreconciled, in the order it came (a key held already
-  // keeps its place).
+  // `admitting` says so) and `key` is not an IPClaim's nor a mirrored
+  // pool's; then a change of `key` is held, unreconciled, in the order it
+  // came (a key held already keeps its place).
   bool HoldWhileBusyLocked(const std::string& key);
   // Whether status writes take slots at all (either pace is limited).
   bool Paced() const { return pacer_.limited() || admitting_pacer_.limited(); }

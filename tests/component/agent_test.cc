@@ -322,6 +322,43 @@ TEST_F(AgentTest, MetalLBPoolsAreMirroredIntoThePlan) {
   EXPECT_TRUE(plan_->Get("loadbalancerpools", "", "edge-1-other"));
 }
 
+// While the agent's webhook is busy (a burst of Service reviews), the changes of its
+// Services are held, but a MetalLB pool's mirror follows the pool at once: the
+// management cluster judges the plan against it.
+TEST_F(AgentTest, APoolsMirrorFollowsItWhileTheWebhookIsBusy) {
+  ManagerOptions o = Options();
+  o.metallb = true;
+  Start(o);
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::thread reviewer = testing_util::BusyReviewer(
+      agent_->webhook_port(), ca_.cert_pem,
+      testing_util::ReviewOf("u", "CREATE", testing_util::LbService("probe", "10.10.0.231"), true)
+          .dump(),
+      std::chrono::seconds(5), &stop, &answered);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // busy by now
+  // Held ahead of the pool: a Service's change each.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_FALSE(
+        local_
+            ->Upsert("services", testing_util::LbService("s" + std::to_string(i),
+                                                         "10.10.0." + std::to_string(100 + i)))
+            .is_null());
+  }
+  ASSERT_FALSE(
+      local_->Upsert("ipaddresspools", Pool("edge-pool", {"10.10.0.230-10.10.0.235"})).is_null());
+  auto mirror = [&] { return plan_->Get("loadbalancerpools", "", "edge-1-edge-pool"); };
+  bool mirrored = Eventually([&] { return mirror().has_value(); }, std::chrono::milliseconds(2000));
+  std::string metrics = Probe("/metrics").body;
+  stop = true;
+  reviewer.join();
+  EXPECT_TRUE(mirrored) << "the pool's mirror waited for the burst";
+  // Busy indeed: the Services' changes were held.
+  size_t at = metrics.find("\nipguard_status_writes_deferred_total ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GE(std::stoi(metrics.substr(at + 38)), 6) << metrics.substr(at, 60);
+}
+
 TEST(AgentFlags, TheManagementClusterAndAClusterNameAreRequiredAndChecked) {
   auto missing = ParseAgentFlags({"--cluster-name", "edge-1"});
   ASSERT_FALSE(missing.ok());

@@ -533,23 +533,6 @@ double Counter(const std::string& metrics, const std::string& name) {
   return at == std::string::npos ? -1 : std::stod(metrics.substr(at + name.size() + 2));
 }
 
-// `review` sent at about 50 a second on one kept connection for `seconds` (or until
-// `stop`), so that the manager counts its webhook busy; `answered` counts the 200s.
-std::thread BusyReviewer(int port, const std::string& ca_pem, std::string review,
-                         std::chrono::seconds seconds, std::atomic<bool>* stop,
-                         std::atomic<int>* answered) {
-  return std::thread([=] {
-    testing_util::TestClient client(port, true, ca_pem);
-    if (!client.Connect().empty()) return;
-    auto until = std::chrono::steady_clock::now() + seconds;
-    while (!stop->load() && std::chrono::steady_clock::now() < until) {
-      auto reply = client.Request("POST", "/validate", review);
-      *answered += reply.ok && reply.status == 200;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
-}
-
 // --status-qps-admitting: while the webhook answers 10 or more reviews a second, the
 // changes of new objects are held unreconciled and let in at the slower pace (here 1 a
 // second instead of unpaced); once the reviews stop, the rest are all written within
@@ -574,10 +557,10 @@ TEST_F(ManagerTest, StatusWritesYieldWhileTheWebhookIsBusyAndCatchUpAfter) {
 
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
-  std::thread reviewer =
-      BusyReviewer(m->webhook_port(), ca_.cert_pem,
-                   ReviewOf("u", "CREATE", LbService("probe", "10.10.0.210"), true).dump(),
-                   std::chrono::seconds(3), &stop, &answered);
+  std::thread reviewer = testing_util::BusyReviewer(
+      m->webhook_port(), ca_.cert_pem,
+      ReviewOf("u", "CREATE", LbService("probe", "10.10.0.210"), true).dump(),
+      std::chrono::seconds(3), &stop, &answered);
   std::this_thread::sleep_for(std::chrono::milliseconds(400));  // busy by now
   auto busy_from = std::chrono::steady_clock::now();
   size_t before = StatusWrites();
@@ -627,10 +610,10 @@ TEST_F(ManagerTest, AClaimIsReleasedAtOnceWhileTheWebhookIsBusy) {
 
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
-  std::thread reviewer =
-      BusyReviewer(m->webhook_port(), ca_.cert_pem,
-                   ReviewOf("u", "CREATE", LbService("probe", "10.10.0.210"), true).dump(),
-                   std::chrono::seconds(5), &stop, &answered);
+  std::thread reviewer = testing_util::BusyReviewer(
+      m->webhook_port(), ca_.cert_pem,
+      ReviewOf("u", "CREATE", LbService("probe", "10.10.0.210"), true).dump(),
+      std::chrono::seconds(5), &stop, &answered);
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // busy by now
   for (int i = 0; i < 10; ++i) {
     fake_->Upsert("workloadclusters",

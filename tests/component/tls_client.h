@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace ipguard::testing_util {
 
@@ -189,6 +191,23 @@ class TestClient {
   tls_beast::flat_buffer buffer_;
   SSL_SESSION* resume_ = nullptr;
 };
+
+// `review` sent at about 50 a second on one kept connection for `seconds` (or until
+// `stop`), so that the manager counts its webhook busy; `answered` counts the 200s.
+inline std::thread BusyReviewer(int port, const std::string& ca_pem, std::string review,
+                                std::chrono::seconds seconds, std::atomic<bool>* stop,
+                                std::atomic<int>* answered) {
+  return std::thread([=] {
+    TestClient client(port, true, ca_pem);
+    if (!client.Connect().empty()) return;
+    auto until = std::chrono::steady_clock::now() + seconds;
+    while (!stop->load() && std::chrono::steady_clock::now() < until) {
+      auto reply = client.Request("POST", "/validate", review);
+      *answered += reply.ok && reply.status == 200;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+}
 
 }  // namespace ipguard::testing_util
 
