@@ -130,9 +130,10 @@ bool Controller::HoldWhileBusyLocked(const std::string& key) {
   // the address of a holder that went (a create of this very burst may be
   // waiting for it), and an agent's pool reconcile tells the management
   // cluster of the pool's addresses (its mirror).
-  const std::string kind = key.substr(0, key.find('/'));
-  if (kind == KindName(Kind::kIPClaim) ||
-      (kind == KindName(Kind::kIPAddressPool) && !options_.mirror_cluster.empty())) {
+  KeyParts parts;
+  SplitKey(key, &parts);
+  if (parts.kind == KindName(Kind::kIPClaim) ||
+      (parts.kind == KindName(Kind::kIPAddressPool) && !options_.mirror_cluster.empty())) {
     return false;
   }
   if (held_keys_.insert(key).second) {

@@ -192,21 +192,43 @@ class TestClient {
   SSL_SESSION* resume_ = nullptr;
 };
 
-// `review` sent at about 50 a second on one kept connection for `seconds` (or until
-// `stop`), so that the manager counts its webhook busy; `answered` counts the 200s.
-inline std::thread BusyReviewer(int port, const std::string& ca_pem, std::string review,
-                                std::chrono::seconds seconds, std::atomic<bool>* stop,
-                                std::atomic<int>* answered) {
-  return std::thread([=] {
-    TestClient client(port, true, ca_pem);
-    if (!client.Connect().empty()) return;
-    auto until = std::chrono::steady_clock::now() + seconds;
-    while (!stop->load() && std::chrono::steady_clock::now() < until) {
-      auto reply = client.Request("POST", "/validate", review);
-      *answered += reply.ok && reply.status == 200;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
+// Keeps a webhook busy: `review` sent at about 50 a second on one kept connection
+// for `seconds`, or until Stop(); answered() counts the 200s.
+class BusyReviewer {
+ public:
+  BusyReviewer(int port, const std::string& ca_pem, std::string review,
+               std::chrono::seconds seconds)
+      : thread_([this, port, ca_pem, review = std::move(review), seconds] {
+          TestClient client(port, true, ca_pem);
+          if (!client.Connect().empty()) return;
+          auto until = std::chrono::steady_clock::now() + seconds;
+          while (!stop_.load() && std::chrono::steady_clock::now() < until) {
+            auto reply = client.Request("POST", "/validate", review);
+            answered_ += reply.ok && reply.status == 200;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }) {}
+  ~BusyReviewer() { Stop(); }
+  // Until its `seconds` are over.
+  void Wait() {
+    if (thread_.joinable()) thread_.join();
+  }
+  void Stop() {
+    stop_ = true;
+    Wait();
+  }
+  int answered() const { return answered_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> answered_{0};
+  std::thread thread_;  // last: it starts once the counters are there
+};
+
+// The value of a metric without labels ("name value") in a /metrics text, or -1.
+inline double Counter(const std::string& metrics, const std::string& name) {
+  size_t at = metrics.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(metrics.substr(at + name.size() + 2));
 }
 
 }  // namespace ipguard::testing_util
